@@ -1,0 +1,44 @@
+//! The route document's header: a driver's run, its van and its stops in
+//! sequence. Packages are put on stops by `package_assigned` events; the
+//! driver's arrivals, deliveries and failed attempts are events too.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::doc::order::Address;
+use crate::doc::{Contents, DocError};
+use crate::id::{DeviceId, OrderId, RouteId, VanId};
+
+/// Kind word of route documents.
+pub const KIND: &str = "route";
+
+/// One stop of a route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stop {
+    /// Sequence number: the order the driver works stops in.
+    pub seq: u32,
+    /// Orders delivered at this stop.
+    pub orders: Vec<OrderId>,
+    /// Where the stop is.
+    pub address: Address,
+}
+
+/// The route header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteHeader {
+    /// The route.
+    pub id: RouteId,
+    /// The driver's device.
+    pub driver: DeviceId,
+    /// The van.
+    pub van: VanId,
+    /// The day it runs.
+    pub date: NaiveDate,
+    /// The stops, in sequence.
+    pub stops: Vec<Stop>,
+}
+
+/// Reads a route document.
+pub fn read(doc: &automerge::Automerge) -> Result<Contents<RouteHeader>, DocError> {
+    super::read(doc, KIND)
+}

@@ -1,0 +1,121 @@
+//! Events the office writes: intake, address changes, holds, cancellation,
+//! allocation, work assignment, and decisions on exceptions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::doc::order::Address;
+use crate::event_id::EventId;
+use crate::gs1::Sscc;
+use crate::id::{DeviceId, LocationId, RouteId};
+
+/// The order was taken in; its header holds the details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCreated {}
+
+/// The ship-to address changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressAmended {
+    /// The new address.
+    pub ship_to: Address,
+}
+
+/// Work on the order stops until released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// Why it is held.
+    pub reason: String,
+}
+
+/// A hold is lifted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Released {}
+
+/// The order is cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancelled {
+    /// Why it is cancelled.
+    pub reason: String,
+}
+
+/// Stock at one location set aside for part of one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// The order line.
+    pub line: u32,
+    /// Where the stock is.
+    pub location: LocationId,
+    /// How many units.
+    pub quantity: u32,
+}
+
+/// Lines allocated to locations, possibly split across several. A later
+/// allocation of the same line replaces the earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocated {
+    /// Per line and location.
+    pub allocations: Vec<Allocation>,
+}
+
+/// The order's picking at `location` is given to a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PickAssigned {
+    /// The picker's device.
+    pub device: DeviceId,
+    /// The location to pick from.
+    pub location: LocationId,
+}
+
+/// A package goes out on a route, at a stop. Written to the order and the route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageAssigned {
+    /// The order the package belongs to.
+    pub order: crate::id::OrderId,
+    /// The package.
+    pub sscc: Sscc,
+    /// The route.
+    pub route: RouteId,
+    /// The stop on the route, by its sequence number.
+    pub stop: u32,
+}
+
+/// What the office decided about an exception.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// What happened stands as it is.
+    Accept,
+    /// The offending events were voided by separate `voided` events.
+    Voided,
+    /// Goods go back to stock.
+    Restock,
+    /// The customer is refunded.
+    Refund,
+    /// The order is delivered again.
+    Redeliver,
+    /// The goods are written off.
+    WriteOff,
+}
+
+/// An exception is settled. It covers the events listed; an event that joins
+/// the same exception later opens it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExceptionResolved {
+    /// The exception, by its id in the view.
+    pub exception: String,
+    /// The events the decision covers.
+    pub events: Vec<EventId>,
+    /// The decision.
+    pub decision: Decision,
+    /// Free text for the record.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A correction: the target event no longer counts. It stays in the timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voided {
+    /// The event voided.
+    pub target: EventId,
+    /// Why.
+    pub reason: String,
+}

@@ -1,0 +1,116 @@
+//! Exceptions: where offline work collided or went wrong. Each has a stable
+//! id (`<kind>:<subject>`), names the events involved, and stays in the view,
+//! resolved or not.
+
+use serde::Serialize;
+
+use crate::blob::BlobHash;
+use crate::event::office::Decision;
+use crate::event_id::EventId;
+use crate::gs1::{Gtin, Sscc};
+use crate::id::{BinId, VanId};
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExceptionKind {
+    /// More units picked for a line than it ordered.
+    OverPick {
+        /// The line.
+        line: u32,
+        /// Units ordered.
+        ordered: u32,
+        /// Units picked.
+        picked: u32,
+    },
+    /// A picker could not pick all of a line.
+    ShortPick {
+        /// The line.
+        line: u32,
+        /// Units missing.
+        short: u32,
+    },
+    /// The item picked is not the line's item.
+    WrongItem {
+        /// The line.
+        line: u32,
+        /// The line's item.
+        expected: Gtin,
+        /// The item scanned.
+        picked: Gtin,
+    },
+    /// An event names a line the order does not have.
+    UnknownLine {
+        /// The line number named.
+        line: u32,
+    },
+    /// An event names a package the order never packed.
+    UnknownPackage {
+        /// The package.
+        sscc: Sscc,
+    },
+    /// The order was cancelled and delivered, in either order.
+    DeliveredAfterCancel,
+    /// A package was delivered more than once.
+    DeliveredTwice {
+        /// The package.
+        sscc: Sscc,
+    },
+    /// A package was loaded on a second van without coming back first.
+    LoadedOnTwoVans {
+        /// The package.
+        sscc: Sscc,
+        /// The vans, in load order.
+        vans: Vec<VanId>,
+    },
+    /// The address changed after the driver set out with the old one.
+    AddressAmendedAfterDispatch,
+    /// A proof of delivery names a photo or signature this replica does not hold.
+    ProofBlobMissing {
+        /// The blob.
+        blob: BlobHash,
+    },
+    /// A bin's balance is below zero.
+    StockBelowZero {
+        /// The bin.
+        bin: BinId,
+        /// The item.
+        gtin: Gtin,
+        /// The balance.
+        on_hand: i64,
+    },
+}
+
+/// An office decision that settled an exception.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolution {
+    /// The `exception_resolved` event.
+    pub event: EventId,
+    /// What was decided.
+    pub decision: Decision,
+    /// The office's note.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+/// One exception in a view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exception {
+    /// Stable id, `<kind>:<subject>`: what a resolution names.
+    pub id: String,
+    /// What went wrong.
+    #[serde(flatten)]
+    pub kind: ExceptionKind,
+    /// The events involved, sorted.
+    pub events: Vec<EventId>,
+    /// The decision that settled it; `None` while open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+}
+
+impl Exception {
+    /// Whether it still needs the office.
+    pub fn is_open(&self) -> bool {
+        self.resolution.is_none()
+    }
+}

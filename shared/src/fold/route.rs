@@ -1,0 +1,141 @@
+//! The route view: the driver's stops in sequence and how far the run has got.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::doc::Contents;
+use crate::doc::order::Address;
+use crate::doc::route::RouteHeader;
+use crate::event::Payload;
+use crate::fold::order_events;
+use crate::gs1::Sscc;
+use crate::id::{DeviceId, OrderId, RouteId, VanId};
+
+/// Where a stop stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopState {
+    /// Not reached yet.
+    Pending,
+    /// The driver is there.
+    Arrived,
+    /// Every package delivered.
+    Delivered,
+    /// Some packages delivered, some not.
+    Partial,
+    /// Nothing delivered; the attempt failed.
+    Failed,
+}
+
+/// One stop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StopView {
+    /// Sequence number.
+    pub seq: u32,
+    /// Orders delivered here.
+    pub orders: Vec<OrderId>,
+    /// Where.
+    pub address: Address,
+    /// Packages for this stop.
+    pub packages: BTreeSet<Sscc>,
+    /// Packages handed over.
+    pub delivered: BTreeSet<Sscc>,
+    /// Packages whose last attempt failed.
+    pub failed: BTreeSet<Sscc>,
+    /// Where the stop stands.
+    pub state: StopState,
+}
+
+/// The merged state of a route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteView {
+    /// The route.
+    pub id: RouteId,
+    /// The driver's device.
+    pub driver: DeviceId,
+    /// The van.
+    pub van: VanId,
+    /// Stops in sequence.
+    pub stops: Vec<StopView>,
+    /// Stops finished (delivered, partial or failed).
+    pub done: usize,
+    /// The first stop not finished.
+    pub next_stop: Option<u32>,
+}
+
+/// Folds a route document into its view.
+pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
+    let header = &contents.header;
+    let mut stops: Vec<StopView> = header
+        .stops
+        .iter()
+        .map(|s| StopView {
+            seq: s.seq,
+            orders: s.orders.clone(),
+            address: s.address.clone(),
+            packages: BTreeSet::new(),
+            delivered: BTreeSet::new(),
+            failed: BTreeSet::new(),
+            state: StopState::Pending,
+        })
+        .collect();
+    stops.sort_by_key(|s| s.seq);
+    let mut arrived = BTreeSet::new();
+    for e in order_events(&contents.events).live {
+        let stop_of = |seq: u32, stops: &[StopView]| stops.iter().position(|s| s.seq == seq);
+        match &e.payload {
+            Payload::PackageAssigned(p) => {
+                if let Some(i) = stop_of(p.stop, &stops) {
+                    stops[i].packages.insert(p.sscc.clone());
+                }
+            }
+            Payload::ArrivedAtStop(a) => {
+                arrived.insert(a.stop);
+            }
+            Payload::Delivered(d) => {
+                if let Some(i) = stop_of(d.stop, &stops) {
+                    for p in &d.packages {
+                        stops[i].failed.remove(p);
+                        stops[i].delivered.insert(p.clone());
+                        stops[i].packages.insert(p.clone());
+                    }
+                }
+            }
+            Payload::AttemptFailed(a) => {
+                if let Some(i) = stop_of(a.stop, &stops) {
+                    for p in &a.packages {
+                        if !stops[i].delivered.contains(p) {
+                            stops[i].failed.insert(p.clone());
+                        }
+                        stops[i].packages.insert(p.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for s in &mut stops {
+        s.state = if !s.delivered.is_empty() && s.delivered.len() == s.packages.len() {
+            StopState::Delivered
+        } else if !s.delivered.is_empty() {
+            StopState::Partial
+        } else if !s.failed.is_empty() {
+            StopState::Failed
+        } else if arrived.contains(&s.seq) {
+            StopState::Arrived
+        } else {
+            StopState::Pending
+        };
+    }
+    let finished =
+        |s: &StopView| matches!(s.state, StopState::Delivered | StopState::Partial | StopState::Failed);
+    RouteView {
+        id: header.id.clone(),
+        driver: header.driver.clone(),
+        van: header.van.clone(),
+        done: stops.iter().filter(|s| finished(s)).count(),
+        next_stop: stops.iter().find(|s| !finished(s)).map(|s| s.seq),
+        stops,
+    }
+}

@@ -1,0 +1,29 @@
+//! Waybill's shared core: the domain model and the rules every replica
+//! applies, with no IO (no clock, no socket, no database).
+//!
+//! What flows through it:
+//! - a device records what happened as an [`event::Event`] (fleet-unique
+//!   [`event_id::EventId`], [`hlc::Hlc`] clock, typed payload) and appends it
+//!   to an Automerge document ([`doc`]): an order, a location's stock epoch,
+//!   or a route;
+//! - any replica reads a document back and [`fold`]s it into a view (order
+//!   status and quantities, stock per bin, route progress) with typed
+//!   exceptions where offline work collided;
+//! - the server runs every incoming change through the write [`policy`]
+//!   before storing or relaying it;
+//! - scanners' barcodes are read by [`gs1`].
+//!
+//! The agent (handheld) and the sync server drive this crate; they own time,
+//! storage and the network.
+
+pub mod blob;
+pub mod doc;
+pub mod event;
+pub mod event_id;
+pub mod fold;
+pub mod gs1;
+pub mod hlc;
+pub mod id;
+pub mod policy;
+pub mod recorder;
+pub mod role;

@@ -1,0 +1,224 @@
+//! The write policy: which incoming Automerge changes a device may make.
+//!
+//! The server runs every change a device sends through [`check_changes`]
+//! before storing or relaying it; the tests use the same function. A device
+//! may only append events: new keys in a document's `events` map, each a
+//! readable event whose id is the device's own, of a type its role may write,
+//! belonging in that document, written under the device's own actor, to a
+//! document in its scope. It can never edit the header, another device's
+//! events or history. The office may also create documents and write headers.
+//!
+//! The check reads the change's operations directly (no fork of the
+//! document), so it costs time in the size of the change, not the document.
+
+pub mod identity;
+pub mod refusal;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::legacy::{Key, ObjectId, OpId, OpType};
+use automerge::{Automerge, Change, ChangeHash, ObjId, ReadDoc, ScalarValue};
+
+use crate::doc::{DocId, EVENTS, events_obj};
+use crate::event::{Event, Payload};
+use crate::role::Role;
+
+pub use identity::{DeviceIdentity, Scope, actor_of};
+pub use refusal::Refusal;
+
+/// Largest event accepted, in bytes of JSON.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024;
+
+/// The outcome for a batch of changes.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Changes that may be applied, in an order that respects dependencies.
+    pub accepted: Vec<Change>,
+    /// Changes refused, with why.
+    pub refused: Vec<(ChangeHash, Refusal)>,
+}
+
+/// Checks a batch of changes from `who` against document `doc_id`, whose
+/// current state is `doc`. Changes may come in any order and may depend on
+/// one another; one that builds on a refused change is refused too.
+pub fn check_changes(who: &DeviceIdentity, doc_id: &DocId, doc: &Automerge, changes: Vec<Change>) -> Verdict {
+    let mut verdict = Verdict::default();
+    if !who.scope.contains(doc_id) {
+        let refusal = Refusal::OutOfScope { doc: doc_id.to_string() };
+        verdict.refused = changes.iter().map(|c| (c.hash(), refusal.clone())).collect();
+        return verdict;
+    }
+    let mut batch = Batch { events: events_obj(doc).and_then(|o| as_op_id(&o)), new_keys: BTreeSet::new() };
+    let mut pending: BTreeMap<ChangeHash, Change> = changes.into_iter().map(|c| (c.hash(), c)).collect();
+    let mut known: BTreeSet<ChangeHash> = BTreeSet::new();
+    let mut refused: BTreeSet<ChangeHash> = BTreeSet::new();
+    loop {
+        let ready: Vec<ChangeHash> = pending
+            .values()
+            .filter(|c| {
+                c.deps()
+                    .iter()
+                    .all(|d| known.contains(d) || refused.contains(d) || doc.get_change_by_hash(d).is_some())
+            })
+            .map(Change::hash)
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        for hash in ready {
+            let Some(change) = pending.remove(&hash) else { continue };
+            let outcome = match change.deps().iter().find(|d| refused.contains(d)) {
+                Some(bad) => Err(Refusal::DependsOnRefused { hash: bad.to_string() }),
+                None => batch.check(who, doc_id, doc, &change),
+            };
+            match outcome {
+                Ok(()) => {
+                    known.insert(hash);
+                    verdict.accepted.push(change);
+                }
+                Err(r) => {
+                    refused.insert(hash);
+                    verdict.refused.push((hash, r));
+                }
+            }
+        }
+    }
+    for (hash, change) in pending {
+        let missing = change
+            .deps()
+            .iter()
+            .filter(|d| !known.contains(d) && doc.get_change_by_hash(d).is_none())
+            .count();
+        verdict.refused.push((hash, Refusal::MissingDependencies { missing }));
+    }
+    verdict
+}
+
+/// What earlier changes of the batch did that later ones must see.
+struct Batch {
+    /// The events map, once it exists.
+    events: Option<OpId>,
+    /// Event keys added by accepted changes of this batch.
+    new_keys: BTreeSet<String>,
+}
+
+impl Batch {
+    fn check(
+        &mut self,
+        who: &DeviceIdentity,
+        doc_id: &DocId,
+        doc: &Automerge,
+        change: &Change,
+    ) -> Result<(), Refusal> {
+        if change.actor_id() != &actor_of(&who.device) {
+            return Err(Refusal::ForeignActor { actor: change.actor_id().to_hex_string() });
+        }
+        let expanded = change.decode();
+        let office = who.role == Role::Office;
+        let mut keys = Vec::new();
+        let mut created_events = None;
+        for (i, op) in expanded.operations.iter().enumerate() {
+            let in_events = matches!(&op.obj, ObjectId::Id(id) if Some(id) == self.events.as_ref().or(created_events.as_ref()));
+            if in_events {
+                keys.push(self.check_append(who, doc_id, doc, op)?);
+                continue;
+            }
+            if !office {
+                return Err(match self.events {
+                    None => Refusal::UnknownDocument { doc: doc_id.to_string() },
+                    Some(_) => Refusal::NotAnAppend { what: describe(&op.obj, &op.key) },
+                });
+            }
+            // The office writes headers and creates documents, but never
+            // replaces or deletes the events map.
+            if op.obj == ObjectId::Root && op.key == Key::Map(EVENTS.into()) {
+                if self.events.is_some()
+                    || !op.pred.is_empty()
+                    || op.action != OpType::Make(automerge::ObjType::Map)
+                {
+                    return Err(Refusal::RewritesHistory { what: "replaces the events map".into() });
+                }
+                created_events = Some(OpId(expanded.start_op.get() + i as u64, expanded.actor_id.clone()));
+            }
+        }
+        if created_events.is_some() {
+            self.events = created_events;
+        }
+        self.new_keys.extend(keys);
+        Ok(())
+    }
+
+    fn check_append(
+        &self,
+        who: &DeviceIdentity,
+        doc_id: &DocId,
+        doc: &Automerge,
+        op: &automerge::legacy::Op,
+    ) -> Result<String, Refusal> {
+        let Key::Map(key) = &op.key else {
+            return Err(Refusal::NotAnAppend { what: "the events map as a list".into() });
+        };
+        let key = key.to_string();
+        let text = match (&op.action, op.pred.is_empty(), op.insert) {
+            (OpType::Put(ScalarValue::Str(text)), true, false) => text,
+            (OpType::Delete, ..) => {
+                return Err(Refusal::RewritesHistory { what: format!("deletes event {key}") });
+            }
+            (_, false, _) => {
+                return Err(Refusal::RewritesHistory { what: format!("overwrites event {key}") });
+            }
+            _ => return Err(Refusal::NotAnEvent { key, why: "the value is not text".into() }),
+        };
+        if text.len() > MAX_EVENT_BYTES {
+            return Err(Refusal::EventTooLarge { key, bytes: text.len(), limit: MAX_EVENT_BYTES });
+        }
+        let event = Event::from_json(text)
+            .map_err(|e| Refusal::NotAnEvent { key: key.clone(), why: e.to_string() })?;
+        let id = event.id.to_string();
+        if id != key {
+            return Err(Refusal::KeyMismatch { key, id });
+        }
+        if event.id.device != who.device {
+            return Err(Refusal::NotAuthor { id });
+        }
+        if !event.payload.allowed_for(who.role) {
+            return Err(Refusal::RoleNotAllowed {
+                role: who.role.to_string(),
+                event: event.payload.name().into(),
+            });
+        }
+        if !event.payload.belongs_in(doc_id) {
+            return Err(Refusal::WrongDocument {
+                event: event.payload.name().into(),
+                doc: doc_id.to_string(),
+            });
+        }
+        if let Payload::Voided(v) = &event.payload
+            && v.target.device != who.device
+            && who.role != Role::Office
+        {
+            return Err(Refusal::VoidsOthersEvent { target: v.target.to_string() });
+        }
+        let exists = self.new_keys.contains(&key)
+            || events_obj(doc).is_some_and(|obj| doc.get(&obj, key.as_str()).ok().flatten().is_some());
+        if exists {
+            return Err(Refusal::DuplicateEvent { id });
+        }
+        Ok(key)
+    }
+}
+
+fn as_op_id(obj: &ObjId) -> Option<OpId> {
+    match obj {
+        ObjId::Id(counter, actor, _) => Some(OpId(*counter, actor.clone())),
+        ObjId::Root => None,
+    }
+}
+
+fn describe(obj: &ObjectId, key: &Key) -> String {
+    match (obj, key) {
+        (ObjectId::Root, Key::Map(k)) if k == "header" => "the header".into(),
+        (ObjectId::Root, Key::Map(k)) => format!("the document root ({k})"),
+        _ => "an object outside the events map".into(),
+    }
+}

@@ -174,9 +174,9 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
     let mut pick_events: BTreeMap<u32, Vec<EventId>> = BTreeMap::new();
     let mut short_events: BTreeMap<u32, Vec<EventId>> = BTreeMap::new();
     let mut ship_to = header.ship_to.clone();
-    let mut amendment: Option<EventId> = None;
+    let mut amendments: Vec<EventId> = Vec::new();
     let mut held = false;
-    let mut cancel: Option<EventId> = None;
+    let mut cancels: Vec<EventId> = Vec::new();
     let mut assigned = false;
     let mut dispatches: Vec<(EventId, Option<EventId>)> = Vec::new();
     let mut deliveries: Vec<EventId> = Vec::new();
@@ -193,11 +193,11 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
         match &e.payload {
             Payload::AddressAmended(a) => {
                 ship_to = a.ship_to.clone();
-                amendment = Some(id.clone());
+                amendments.push(id.clone());
             }
             Payload::Held(_) => held = true,
             Payload::Released(_) => held = false,
-            Payload::Cancelled(_) => cancel = cancel.clone().or(Some(id.clone())),
+            Payload::Cancelled(_) => cancels.push(id.clone()),
             Payload::Allocated(a) => {
                 let mut replaced = std::collections::BTreeSet::new();
                 for alloc in &a.allocations {
@@ -292,13 +292,6 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
                 deliveries.push(id.clone());
                 for sscc in &d.packages {
                     let package = packages.entry(sscc.clone()).or_default();
-                    if package.deliveries.is_empty() {
-                        for (line, qty) in &package.lines {
-                            if let Some(l) = lines.get_mut(line) {
-                                l.delivered += qty;
-                            }
-                        }
-                    }
                     if package.deliveries.last() != Some(id) {
                         package.deliveries.push(id.clone());
                     }
@@ -371,6 +364,15 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
         }
     }
     for (sscc, package) in &packages {
+        if !package.deliveries.is_empty() {
+            // Counted here, not at the delivery, so a package counts in full
+            // whatever order its packing and delivery events sort in.
+            for (line, qty) in &package.lines {
+                if let Some(l) = lines.get_mut(line) {
+                    l.delivered += qty;
+                }
+            }
+        }
         if package.deliveries.len() > 1 {
             let kind = ExceptionKind::DeliveredTwice { sscc: sscc.clone() };
             found.push((format!("delivered_twice:{sscc}"), kind, package.deliveries.clone()));
@@ -385,26 +387,24 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
             ));
         }
     }
-    if let (Some(cancel), false) = (&cancel, deliveries.is_empty()) {
-        let mut events = vec![cancel.clone()];
-        events.extend(deliveries.iter().cloned());
+    if !cancels.is_empty() && !deliveries.is_empty() {
+        let events = cancels.iter().chain(&deliveries).cloned().collect();
         found.push(("delivered_after_cancel:order".into(), ExceptionKind::DeliveredAfterCancel, events));
     }
-    if let Some(amendment) = &amendment {
-        let stale: Vec<EventId> = dispatches
-            .iter()
-            .filter(|(_, seen)| seen.as_ref() != Some(amendment))
-            .map(|(d, _)| d.clone())
-            .collect();
-        if !stale.is_empty() {
-            let mut events = stale;
-            events.push(amendment.clone());
-            found.push((
-                "address_amended_after_dispatch:order".into(),
-                ExceptionKind::AddressAmendedAfterDispatch,
-                events,
-            ));
+    // A dispatch that did not see the latest address: it names the amendments
+    // after the one it saw.
+    let mut involved = std::collections::BTreeSet::new();
+    for (dispatch, seen) in &dispatches {
+        let after_seen =
+            seen.as_ref().and_then(|s| amendments.iter().position(|a| a == s)).map_or(0, |i| i + 1);
+        if after_seen < amendments.len() {
+            involved.insert(dispatch.clone());
+            involved.extend(amendments[after_seen..].iter().cloned());
         }
+    }
+    if !involved.is_empty() {
+        let kind = ExceptionKind::AddressAmendedAfterDispatch;
+        found.push(("address_amended_after_dispatch:order".into(), kind, involved.into_iter().collect()));
     }
 
     let exceptions = resolve(found, &ordered.live);
@@ -421,7 +421,7 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
         .collect();
     let facts = Facts {
         held,
-        cancelled: cancel.is_some(),
+        cancelled: !cancels.is_empty(),
         open_exceptions: exceptions.iter().any(Exception::is_open),
         assigned,
         dispatched: !dispatches.is_empty(),
@@ -434,7 +434,7 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
         status,
         ship_to,
         held,
-        cancelled: cancel.is_some(),
+        cancelled: !cancels.is_empty(),
         lines,
         packages,
         proofs,

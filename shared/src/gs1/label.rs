@@ -65,7 +65,10 @@ mod tests {
     #[test]
     fn kinds_parse_and_display_back() {
         for (text, label) in [
-            ("WB:BIN:DC-1:A.01_2", Label::Bin { location: "DC-1".parse().unwrap(), bin: "A.01_2".parse().unwrap() }),
+            (
+                "WB:BIN:DC-1:A.01_2",
+                Label::Bin { location: "DC-1".parse().unwrap(), bin: "A.01_2".parse().unwrap() },
+            ),
             ("WB:ORD:SO-1001", Label::Order("SO-1001".parse().unwrap())),
             ("WB:RTE:north.3", Label::Route("north.3".parse().unwrap())),
         ] {

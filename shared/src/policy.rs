@@ -9,7 +9,15 @@
 //! events or history. The office may also create documents and write headers.
 //!
 //! The check reads the change's operations directly (no fork of the
-//! document), so it costs time in the size of the change, not the document.
+//! document), so it costs time in the size of the change, not the document,
+//! apart from one pass over the document's change metadata (hashes and
+//! sequence numbers, not contents) per batch to find the device's last
+//! change.
+//!
+//! A device's changes must also number on from its last one, each built on
+//! the one before: Automerge refuses to apply a change that reuses a sequence
+//! number, and panics on one that skips ahead, so the policy must not let
+//! either through.
 
 pub mod identity;
 pub mod refusal;
@@ -17,7 +25,7 @@ pub mod refusal;
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
-use automerge::{Automerge, Change, ChangeHash, ObjId, ReadDoc, ScalarValue};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ReadDoc, ScalarValue};
 
 use crate::doc::{DocId, EVENTS, events_obj};
 use crate::event::{Event, Payload};
@@ -29,7 +37,8 @@ pub use refusal::Refusal;
 /// Largest event accepted, in bytes of JSON.
 pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 
-/// The outcome for a batch of changes.
+/// The outcome for a batch of changes. A change the document already has
+/// (sent again) is in neither list: there is nothing to apply or refuse.
 #[derive(Debug, Default)]
 pub struct Verdict {
     /// Changes that may be applied, in an order that respects dependencies.
@@ -40,7 +49,8 @@ pub struct Verdict {
 
 /// Checks a batch of changes from `who` against document `doc_id`, whose
 /// current state is `doc`. Changes may come in any order and may depend on
-/// one another; one that builds on a refused change is refused too.
+/// one another; one that builds on a refused change is refused too. Changes
+/// `doc` already has are skipped, not checked again.
 pub fn check_changes(who: &DeviceIdentity, doc_id: &DocId, doc: &Automerge, changes: Vec<Change>) -> Verdict {
     let mut verdict = Verdict::default();
     if !who.scope.contains(doc_id) {
@@ -48,17 +58,23 @@ pub fn check_changes(who: &DeviceIdentity, doc_id: &DocId, doc: &Automerge, chan
         verdict.refused = changes.iter().map(|c| (c.hash(), refusal.clone())).collect();
         return verdict;
     }
-    let mut batch = Batch { events: events_obj(doc).and_then(|o| as_op_id(&o)), new_keys: BTreeSet::new() };
-    let mut pending: BTreeMap<ChangeHash, Change> = changes.into_iter().map(|c| (c.hash(), c)).collect();
+    let mut batch = Batch {
+        events: events_obj(doc).and_then(|o| as_op_id(&o)),
+        new_keys: BTreeSet::new(),
+        next_seq: None,
+        last_accepted: None,
+    };
+    // A change sent again is already stored: checking it again would find its
+    // own events and refuse it (and everything built on it) as a duplicate.
+    let mut pending: BTreeMap<ChangeHash, Change> =
+        changes.into_iter().filter(|c| !has_change(doc, &c.hash())).map(|c| (c.hash(), c)).collect();
     let mut known: BTreeSet<ChangeHash> = BTreeSet::new();
     let mut refused: BTreeSet<ChangeHash> = BTreeSet::new();
     loop {
         let ready: Vec<ChangeHash> = pending
             .values()
             .filter(|c| {
-                c.deps()
-                    .iter()
-                    .all(|d| known.contains(d) || refused.contains(d) || doc.get_change_by_hash(d).is_some())
+                c.deps().iter().all(|d| known.contains(d) || refused.contains(d) || has_change(doc, d))
             })
             .map(Change::hash)
             .collect();
@@ -84,11 +100,7 @@ pub fn check_changes(who: &DeviceIdentity, doc_id: &DocId, doc: &Automerge, chan
         }
     }
     for (hash, change) in pending {
-        let missing = change
-            .deps()
-            .iter()
-            .filter(|d| !known.contains(d) && doc.get_change_by_hash(d).is_none())
-            .count();
+        let missing = change.deps().iter().filter(|d| !known.contains(d) && !has_change(doc, d)).count();
         verdict.refused.push((hash, Refusal::MissingDependencies { missing }));
     }
     verdict
@@ -100,6 +112,10 @@ struct Batch {
     events: Option<OpId>,
     /// Event keys added by accepted changes of this batch.
     new_keys: BTreeSet<String>,
+    /// The sequence number the device's next change must carry, once known.
+    next_seq: Option<u64>,
+    /// The device's last change accepted in this batch.
+    last_accepted: Option<ChangeHash>,
 }
 
 impl Batch {
@@ -113,6 +129,7 @@ impl Batch {
         if change.actor_id() != &actor_of(&who.device) {
             return Err(Refusal::ForeignActor { actor: change.actor_id().to_hex_string() });
         }
+        self.check_sequence(doc, change)?;
         let expanded = change.decode();
         let office = who.role == Role::Office;
         let mut keys = Vec::new();
@@ -145,6 +162,34 @@ impl Batch {
             self.events = created_events;
         }
         self.new_keys.extend(keys);
+        self.next_seq = Some(change.seq() + 1);
+        self.last_accepted = Some(change.hash());
+        Ok(())
+    }
+
+    /// The change must be the device's next, built on its previous one. A
+    /// device's own changes form one chain: each depends on its last, which
+    /// the server either has or finds earlier in the batch (nothing the
+    /// server has can depend on a change it does not have).
+    fn check_sequence(&mut self, doc: &Automerge, change: &Change) -> Result<(), Refusal> {
+        let expected = *self.next_seq.get_or_insert_with(|| next_seq(doc, change.actor_id()));
+        let seq = change.seq();
+        if seq < expected {
+            return Err(Refusal::RewritesHistory {
+                what: format!("reuses this device's change number {seq}"),
+            });
+        }
+        if seq > expected {
+            let missing = usize::try_from(seq - expected).unwrap_or(usize::MAX);
+            return Err(Refusal::MissingDependencies { missing });
+        }
+        if let Some(last) = self.last_accepted
+            && !change.deps().contains(&last)
+        {
+            return Err(Refusal::RewritesHistory {
+                what: format!("does not build on this device's change number {}", seq - 1),
+            });
+        }
         Ok(())
     }
 
@@ -206,6 +251,17 @@ impl Batch {
         }
         Ok(key)
     }
+}
+
+/// Whether `doc` has change `hash`.
+fn has_change(doc: &Automerge, hash: &ChangeHash) -> bool {
+    doc.get_change_meta_by_hash(hash).is_some()
+}
+
+/// One past the last sequence number of `actor`'s changes in `doc`.
+fn next_seq(doc: &Automerge, actor: &ActorId) -> u64 {
+    doc.get_changes_meta(&[]).iter().filter(|m| m.actor.as_ref() == actor).map(|m| m.seq).max().unwrap_or(0)
+        + 1
 }
 
 fn as_op_id(obj: &ObjId) -> Option<OpId> {

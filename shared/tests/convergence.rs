@@ -3,12 +3,15 @@
 //! not depend on arrival order or duplicates; no event is lost; and a seeded
 //! conflict always surfaces as its exception.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::collections::BTreeSet;
 
 use automerge::AutoCommit;
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 use support::*;
 use waybill_shared::doc::{self, Contents};
 use waybill_shared::event::Payload;
@@ -20,6 +23,16 @@ use waybill_shared::event_id::EventId;
 use waybill_shared::fold::{self, ExceptionKind};
 
 const LINES: u32 = 3;
+
+/// Seeded, so CI is deterministic; `PROPTEST_RNG_SEED=<n>` explores another seed.
+fn config() -> ProptestConfig {
+    let base = ProptestConfig::default();
+    let rng_seed = match base.rng_seed {
+        RngSeed::Random => RngSeed::Fixed(0x5eed_0002),
+        fixed => fixed,
+    };
+    ProptestConfig { cases: 128, rng_seed, failure_persistence: None, ..base }
+}
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -317,7 +330,7 @@ fn permutation(n: usize) -> impl Strategy<Value = Vec<usize>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn replicas_converge_to_identical_views_and_lose_nothing(
@@ -396,17 +409,21 @@ fn conflict() -> impl Strategy<Value = Conflict> {
     ]
 }
 
-/// Background work that cannot hide a conflict (no voids, no resolutions).
+/// Background work that cannot hide a conflict: no voids, no resolutions,
+/// and no other address amendment (a concurrent one that sorts last would be
+/// the address the driver did see).
 fn background(replicas: usize, len: usize) -> impl Strategy<Value = Vec<Step>> {
     steps(replicas, len).prop_map(|s| {
         s.into_iter()
-            .filter(|s| !matches!(s, Step::Work(_, Action::VoidLast | Action::ResolveFirstOpen)))
+            .filter(|s| {
+                !matches!(s, Step::Work(_, Action::VoidLast | Action::ResolveFirstOpen | Action::Amend))
+            })
             .collect()
     })
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn every_seeded_conflict_surfaces_as_its_exception(

@@ -1,6 +1,8 @@
 //! The order fold: an order's life from intake to delivery, and every
 //! exception offline work can raise, each resolved by an office event.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use support::*;

@@ -9,7 +9,10 @@
 //! number. A device that was offline across the rollover and wrote into the old
 //! epoch is not lost: its late events are copied into the new epoch
 //! (same ids), and since the cutoff does not cover them they count once there.
-//! Old epochs can then be dropped from devices.
+//! A void written after the rollover of an event the cutoff covers goes into
+//! the new epoch together with a copy of its target: the stock fold then takes
+//! the target's move back out of the opening balance (once, however many
+//! voids name it). Old epochs can then be dropped from devices.
 
 use std::collections::BTreeMap;
 

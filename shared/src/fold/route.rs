@@ -18,11 +18,11 @@ use crate::id::{DeviceId, OrderId, RouteId, VanId};
 pub enum StopState {
     /// Not reached yet.
     Pending,
-    /// The driver is there.
+    /// The driver is there, or has settled some packages but not all.
     Arrived,
     /// Every package delivered.
     Delivered,
-    /// Some packages delivered, some not.
+    /// Every package settled: some delivered, some failed.
     Partial,
     /// Nothing delivered; the attempt failed.
     Failed,
@@ -85,8 +85,16 @@ pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
     for e in order_events(&contents.events).live {
         let stop_of = |seq: u32, stops: &[StopView]| stops.iter().position(|s| s.seq == seq);
         match &e.payload {
+            // The latest assignment wins, as in the order view: a package
+            // moved to another stop leaves the stop it was on, unless it was
+            // already delivered or attempted there (that stays on record).
             Payload::PackageAssigned(p) => {
                 if let Some(i) = stop_of(p.stop, &stops) {
+                    for s in &mut stops {
+                        if !s.delivered.contains(&p.sscc) && !s.failed.contains(&p.sscc) {
+                            s.packages.remove(&p.sscc);
+                        }
+                    }
                     stops[i].packages.insert(p.sscc.clone());
                 }
             }
@@ -116,16 +124,17 @@ pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
         }
     }
     for s in &mut stops {
-        s.state = if !s.delivered.is_empty() && s.delivered.len() == s.packages.len() {
-            StopState::Delivered
-        } else if !s.delivered.is_empty() {
-            StopState::Partial
-        } else if !s.failed.is_empty() {
-            StopState::Failed
-        } else if arrived.contains(&s.seq) {
-            StopState::Arrived
-        } else {
-            StopState::Pending
+        // A stop is finished when every package on it was delivered or
+        // attempted; until then it is in progress (arrived) or pending.
+        let settled = s.delivered.len() + s.failed.len() == s.packages.len();
+        s.state = match (s.delivered.is_empty(), s.failed.is_empty()) {
+            _ if s.packages.is_empty() || !settled => {
+                let started = arrived.contains(&s.seq) || !s.delivered.is_empty() || !s.failed.is_empty();
+                if started { StopState::Arrived } else { StopState::Pending }
+            }
+            (false, true) => StopState::Delivered,
+            (false, false) => StopState::Partial,
+            (true, _) => StopState::Failed,
         };
     }
     let finished =

@@ -1,14 +1,14 @@
 //! The stock view of one location epoch: units per (bin, item), from the
 //! opening balance and every stock move since.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::doc::Contents;
 use crate::doc::location::LocationHeader;
-use crate::event::Payload;
 use crate::event::returns::Disposition;
+use crate::event::{Event, Payload};
 use crate::event_id::EventId;
 use crate::fold::{Exception, ExceptionKind, order_events, resolve};
 use crate::gs1::Gtin;
@@ -67,11 +67,64 @@ impl Slot {
     }
 }
 
+/// The units `e` moves at `here`: bin, item and change, per line it touches.
+fn moves(e: &Event, here: &LocationId) -> Vec<(BinId, Gtin, i64)> {
+    let mv = |bin: &BinId, gtin: &Gtin, delta: i64| (bin.clone(), gtin.clone(), delta);
+    match &e.payload {
+        Payload::Received(r) => vec![mv(&r.bin, &r.gtin, r.quantity.into())],
+        Payload::PutAway(p) => {
+            vec![mv(&p.from_bin, &p.gtin, -i64::from(p.quantity)), mv(&p.to_bin, &p.gtin, p.quantity.into())]
+        }
+        Payload::Adjusted(a) => vec![mv(&a.bin, &a.gtin, a.delta)],
+        Payload::Counted(c) => vec![mv(&c.bin, &c.gtin, c.counted - c.expected)],
+        Payload::Transferred(t) => {
+            let mut out = Vec::new();
+            if &t.from == here {
+                out.push(mv(&t.from_bin, &t.gtin, -i64::from(t.quantity)));
+            }
+            if &t.to == here {
+                out.push(mv(&t.to_bin, &t.gtin, t.quantity.into()));
+            }
+            out
+        }
+        Payload::Picked(p) if &p.location == here => vec![mv(&p.bin, &p.gtin, -i64::from(p.quantity))],
+        Payload::PutBack(p) if &p.location == here => vec![mv(&p.bin, &p.gtin, p.quantity.into())],
+        Payload::ReturnReceived(r) if &r.location == here && r.disposition == Disposition::Restock => {
+            match &r.bin {
+                Some(bin) => r.lines.iter().map(|l| mv(bin, &l.gtin, l.quantity.into())).collect(),
+                None => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Folds a location epoch into its stock view.
+///
+/// A void normally just removes its target from the fold. But when the
+/// target is an event the opening balance already counts (the cutoff covers
+/// it) and the void does not (it was written after the rollover), removing
+/// the target changes nothing: its move is in the opening balance. So such a
+/// void takes the move back out itself, once per target, at its own place in
+/// the order. That needs the target in this epoch too (copied with the void,
+/// same id; covered, it counts nothing on its own); a void whose target is
+/// not in the document cannot be undone here.
 pub fn fold(contents: &Contents<LocationHeader>) -> StockView {
     let header = &contents.header;
     let here = &header.id;
     let ordered = order_events(&contents.events);
+    let by_id: BTreeMap<&EventId, &Event> = contents.events.iter().map(|e| (&e.id, e)).collect();
+    // Targets whose void the opening balance already reflects, then those
+    // taken back out here: never undo a move twice.
+    let mut undone: BTreeSet<&EventId> = ordered
+        .live
+        .iter()
+        .filter(|e| header.covers(e))
+        .filter_map(|e| match &e.payload {
+            Payload::Voided(v) => Some(&v.target),
+            _ => None,
+        })
+        .collect();
     let mut slots: BTreeMap<(BinId, Gtin), Slot> = BTreeMap::new();
     for b in &header.opening {
         slots.entry((b.bin.clone(), b.gtin.clone())).or_default().on_hand += b.quantity;
@@ -79,35 +132,17 @@ pub fn fold(contents: &Contents<LocationHeader>) -> StockView {
     let mut folded = 0;
     for e in ordered.live.iter().filter(|e| !header.covers(e)) {
         folded += 1;
-        let mut mv = |bin: &BinId, gtin: &Gtin, delta: i64| {
-            slots.entry((bin.clone(), gtin.clone())).or_default().add(delta, &e.id);
+        let moved = match &e.payload {
+            Payload::Voided(v) => match by_id.get(&v.target) {
+                Some(target) if header.covers(target) && undone.insert(&v.target) => {
+                    moves(target, here).into_iter().map(|(bin, gtin, delta)| (bin, gtin, -delta)).collect()
+                }
+                _ => Vec::new(),
+            },
+            _ => moves(e, here),
         };
-        match &e.payload {
-            Payload::Received(r) => mv(&r.bin, &r.gtin, r.quantity.into()),
-            Payload::PutAway(p) => {
-                mv(&p.from_bin, &p.gtin, -i64::from(p.quantity));
-                mv(&p.to_bin, &p.gtin, p.quantity.into());
-            }
-            Payload::Adjusted(a) => mv(&a.bin, &a.gtin, a.delta),
-            Payload::Counted(c) => mv(&c.bin, &c.gtin, c.counted - c.expected),
-            Payload::Transferred(t) => {
-                if &t.from == here {
-                    mv(&t.from_bin, &t.gtin, -i64::from(t.quantity));
-                }
-                if &t.to == here {
-                    mv(&t.to_bin, &t.gtin, t.quantity.into());
-                }
-            }
-            Payload::Picked(p) if &p.location == here => mv(&p.bin, &p.gtin, -i64::from(p.quantity)),
-            Payload::PutBack(p) if &p.location == here => mv(&p.bin, &p.gtin, p.quantity.into()),
-            Payload::ReturnReceived(r) if &r.location == here && r.disposition == Disposition::Restock => {
-                if let Some(bin) = &r.bin {
-                    for l in &r.lines {
-                        mv(bin, &l.gtin, l.quantity.into());
-                    }
-                }
-            }
-            _ => {}
+        for (bin, gtin, delta) in moved {
+            slots.entry((bin, gtin)).or_default().add(delta, &e.id);
         }
     }
     let mut found = Vec::new();

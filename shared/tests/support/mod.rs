@@ -1,6 +1,7 @@
 //! Builders shared by the integration tests: devices that record events,
 //! valid GTINs and SSCCs, an order with lines, and documents forked per device.
 #![allow(dead_code)] // each test file uses part of it
+#![allow(clippy::unwrap_used)] // test builders
 
 use automerge::AutoCommit;
 use chrono::{DateTime, Utc};

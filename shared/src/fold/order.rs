@@ -10,7 +10,7 @@ use crate::doc::Contents;
 use crate::doc::order::{Address, OrderHeader};
 use crate::event::Payload;
 use crate::event::delivery::{FailReason, Proof};
-use crate::event::office::Allocation;
+use crate::event::office::{Allocation, PickAssigned};
 use crate::event_id::EventId;
 use crate::fold::{Exception, ExceptionKind, OrderStatus, TimelineEntry, order_events, resolve};
 use crate::gs1::{Gtin, Sscc};
@@ -123,6 +123,8 @@ pub struct OrderView {
     pub packages: Vec<PackageView>,
     /// Proofs of delivery.
     pub proofs: Vec<ProofView>,
+    /// Picking assignments, in the order made.
+    pub pickers: Vec<PickAssigned>,
     /// Every exception, open or resolved.
     pub exceptions: Vec<Exception>,
     /// Every event in fold order.
@@ -177,7 +179,7 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
     let mut amendments: Vec<EventId> = Vec::new();
     let mut held = false;
     let mut cancels: Vec<EventId> = Vec::new();
-    let mut assigned = false;
+    let mut pickers: Vec<PickAssigned> = Vec::new();
     let mut dispatches: Vec<(EventId, Option<EventId>)> = Vec::new();
     let mut deliveries: Vec<EventId> = Vec::new();
     let mut proofs = Vec::new();
@@ -212,7 +214,7 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
                     line.allocated = line.allocations.iter().map(|a| a.quantity).sum();
                 }
             }
-            Payload::PickAssigned(_) => assigned = true,
+            Payload::PickAssigned(p) => pickers.push(p.clone()),
             Payload::PackageAssigned(p) => {
                 packages.entry(p.sscc.clone()).or_default().route = Some((p.route.clone(), p.stop));
             }
@@ -423,7 +425,7 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
         held,
         cancelled: !cancels.is_empty(),
         open_exceptions: exceptions.iter().any(Exception::is_open),
-        assigned,
+        assigned: !pickers.is_empty(),
         dispatched: !dispatches.is_empty(),
         returned: returned_any,
         refunded,
@@ -438,6 +440,7 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
         lines,
         packages,
         proofs,
+        pickers,
         exceptions,
         timeline: ordered.timeline,
         unreadable: contents.unreadable.clone(),

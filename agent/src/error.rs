@@ -1,0 +1,99 @@
+//! What can go wrong on the device. Every variant says what is wrong in
+//! words a handheld can show; none of them leaves anything half-written.
+
+use waybill_shared::doc::DocError;
+use waybill_shared::gs1::{Gs1Error, Gtin};
+use waybill_shared::id::DeviceId;
+use waybill_shared::role::Role;
+
+/// An agent operation that failed. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The store could not be read or written.
+    #[error("storage: {0}")]
+    Storage(#[from] rusqlite::Error),
+    /// Stored data does not read back.
+    #[error("the store is damaged: {0}")]
+    Corrupt(String),
+    /// The store was written by a newer build of the agent.
+    #[error("the store has schema version {found}; this build reads up to {supported}: update the app")]
+    NewerStore {
+        /// The version found.
+        found: usize,
+        /// The newest this build reads.
+        supported: usize,
+    },
+    /// No device has been set up in this store.
+    #[error("this store has no device yet: initialise it first")]
+    NotInitialised,
+    /// The store already belongs to a device.
+    #[error("this store already belongs to device {0}")]
+    AlreadyInitialised(DeviceId),
+    /// A barcode that does not read.
+    #[error("bad barcode: {0}")]
+    BadScan(#[from] Gs1Error),
+    /// A barcode that reads, but is not what this step needs.
+    #[error("expected {expected}, scanned {scanned}")]
+    WrongScan {
+        /// What the step needs.
+        expected: &'static str,
+        /// What was scanned.
+        scanned: String,
+    },
+    /// The device's role may not do this.
+    #[error("a {role} may not {action}")]
+    NotAllowed {
+        /// The device's role.
+        role: Role,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// Something named is not on this device.
+    #[error("{what} {id} is not on this device")]
+    NotFound {
+        /// What kind of thing.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The item scanned is not the item of the line being picked.
+    #[error("wrong item for line {line}: expected {expected}, scanned {scanned}")]
+    WrongItem {
+        /// The line.
+        line: u32,
+        /// The line's item.
+        expected: Gtin,
+        /// The item scanned.
+        scanned: Gtin,
+    },
+    /// More than is left to do; a supervisor override can allow it.
+    #[error("{asked} is more than the {remaining} left to {what}")]
+    TooMany {
+        /// What was being done.
+        what: &'static str,
+        /// The quantity asked for.
+        asked: u32,
+        /// What is left.
+        remaining: u32,
+    },
+    /// The package is not on this van.
+    #[error("package {0} is not on this van")]
+    NotOnVan(String),
+    /// The stop requires proof that was not given.
+    #[error("this delivery needs {0}")]
+    ProofMissing(&'static str),
+    /// Input that makes no sense for this step.
+    #[error("{0}")]
+    Invalid(String),
+    /// A file given to the agent could not be read.
+    #[error("cannot read {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A document did not read or write.
+    #[error(transparent)]
+    Doc(#[from] DocError),
+}

@@ -1,0 +1,29 @@
+//! The Waybill handheld agent: what runs on a warehouse scanner or a driver's
+//! phone, fully useful with no network.
+//!
+//! - [`Agent`] holds one device's identity, its documents and its local
+//!   [`store`] (SQLite), and is the only writer of both;
+//! - each role's operations (`ops`) validate input against the merged views
+//!   and record one event each, durably, before returning;
+//! - [`Agent::tasks`] gives each role its work list, [`Agent::scan`] says what
+//!   a scanned code is here;
+//! - the `waybill-agent` binary is a handheld simulator over this same library.
+//!
+//! The model (events, documents, the fold) is `waybill_shared`; this crate
+//! owns time, storage and files.
+
+mod agent;
+mod error;
+mod ops;
+mod scan;
+mod seed;
+pub mod store;
+mod tasks;
+
+pub use agent::{Agent, Profile, Status};
+pub use error::AgentError;
+pub use ops::delivery::{BlobInput, DeliveryRequest};
+pub use ops::picking::PickRequest;
+pub use scan::{ItemScan, Scanned};
+pub use seed::{Imported, Seed, SeedOrder};
+pub use tasks::{PackTask, PickTask, RouteTask, StopTask, Tasks};

@@ -1,0 +1,190 @@
+//! `waybill-agent`: a handheld simulator for scripts, demos and tests, over
+//! the same library a mobile app embeds. Errors go to stderr with a non-zero
+//! exit code.
+
+mod cli;
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use cli::output::{self, Reply};
+use cli::{Cli, Command};
+use waybill_agent::{Agent, BlobInput, DeliveryRequest, PickRequest, Profile, Seed};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Init { device, role, location, user } = cli.command {
+        let profile = Profile { device, role, location, user };
+        let agent = Agent::init(&cli.store, profile)?;
+        print(&output::status(&agent.status()?), cli.json);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut agent = Agent::open(&cli.store).with_context(|| format!("store {}", cli.store.display()))?;
+    if let Command::Run = cli.command {
+        return script(&mut agent, cli.json);
+    }
+    print(&execute(&mut agent, cli.command)?, cli.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs commands from standard input, one per line (`#` starts a comment),
+/// printing each result once it is durable. Carries on past a failed command;
+/// the exit code says whether any failed.
+fn script(agent: &mut Agent, json: bool) -> anyhow::Result<ExitCode> {
+    let mut failed = 0;
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let outcome = shell_words::split(line).map_err(anyhow::Error::from).and_then(|words| {
+            let cli = Cli::try_parse_from(std::iter::once("waybill-agent".to_owned()).chain(words))?;
+            if matches!(cli.command, Command::Init { .. } | Command::Run) {
+                bail!("init and run cannot be used inside run");
+            }
+            execute(agent, cli.command)
+        });
+        match outcome {
+            Ok(reply) => print(&reply, json),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: line {}: {e:#}", n + 1);
+            }
+        }
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn print(reply: &Reply, json: bool) {
+    let mut out = std::io::stdout().lock();
+    let text = if json { reply.json.to_string() } else { reply.text.clone() };
+    // A closed stdout (a script that stopped reading) is not an error of ours.
+    let _ = writeln!(out, "{text}").and_then(|_| out.flush());
+}
+
+fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
+    Ok(match command {
+        Command::Init { .. } | Command::Run => bail!("not here"),
+        Command::Import { file } => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let seed: Seed =
+                serde_json::from_str(&text).with_context(|| format!("seed file {}", file.display()))?;
+            output::imported(&agent.import(&seed)?)
+        }
+        Command::Status => output::status(&agent.status()?),
+        Command::Tasks => output::tasks(&agent.tasks()?),
+        Command::Scan { code } => output::scanned(&agent.scan(&code)?),
+        Command::Pick { order, line, bin, item, qty, override_reason } => {
+            output::event(&agent.pick(&PickRequest {
+                order,
+                line,
+                bin,
+                item,
+                quantity: qty,
+                override_reason,
+            })?)
+        }
+        Command::ShortPick { order, line, bin, qty, reason } => {
+            output::event(&agent.short_pick(&order, line, &bin, qty, reason)?)
+        }
+        Command::PutBack { order, line, bin, item, qty } => {
+            output::event(&agent.put_back(&order, line, &bin, &item, qty)?)
+        }
+        Command::Pack { order, package, lines, weight_g, dims } => {
+            output::event(&agent.pack(&order, &package, &lines, weight_g, dims)?)
+        }
+        Command::Close { order, package, weight_g } => {
+            output::event(&agent.close_package(&order, &package, weight_g)?)
+        }
+        Command::Stage { order, package, area } => output::event(&agent.stage(&order, &package, &area)?),
+        Command::Load { route, package } => output::event(&agent.load(&route, &package)?),
+        Command::Out { route } => output::events(&agent.out_for_delivery(&route)?),
+        Command::Arrive { route, stop, gps } => output::event(&agent.arrive(&route, stop, gps)?),
+        Command::Deliver {
+            route,
+            stop,
+            packages,
+            recipient,
+            relation,
+            left_at,
+            photo,
+            signature,
+            gps,
+            note,
+            age_ok,
+        } => output::event(&agent.deliver(&DeliveryRequest {
+            route,
+            stop,
+            packages,
+            recipient_name: recipient,
+            relation,
+            left_at,
+            photo: photo.map(BlobInput::File),
+            signature: signature.map(BlobInput::File),
+            gps,
+            note,
+            age_check_passed: age_ok.then_some(true),
+        })?),
+        Command::Fail { route, stop, reason, note, gps } => {
+            output::events(&agent.fail_attempt(&route, stop, reason, note, gps)?)
+        }
+        Command::ReturnToDepot { route, package } => output::event(&agent.return_to_depot(&route, &package)?),
+        Command::ReceiveReturn { order, lines, disposition, bin, rma } => {
+            output::event(&agent.receive_return(&order, &lines, disposition, rma, bin.as_deref())?)
+        }
+        Command::Receive { bin, item, qty } => output::event(&agent.receive(&bin, &item, qty)?),
+        Command::PutAway { from, to, item, qty } => output::event(&agent.put_away(&from, &to, &item, qty)?),
+        Command::Count { bin, item, counted } => output::event(&agent.count(&bin, &item, counted)?),
+        Command::Adjust { bin, item, delta, reason } => {
+            output::event(&agent.adjust(&bin, &item, delta, reason)?)
+        }
+        Command::Order { id } => output::order(&agent.order_view(&id)?),
+        Command::Stock { location } => {
+            let location = location
+                .or_else(|| agent.profile().location.clone())
+                .context("name a location: this device has none")?;
+            output::stock(&agent.stock_view(&location)?)
+        }
+        Command::Route { id } => output::route(&agent.route_view(&id)?),
+        Command::Export { doc, out, view } => {
+            let bytes = agent.export(&doc)?;
+            write_new(&out, &bytes)?;
+            if let Some(path) = &view {
+                write_new(path, serde_json::to_string_pretty(&agent.view_json(&doc)?)?.as_bytes())?;
+            }
+            output::exported(&doc, &out, view.as_deref(), bytes.len())
+        }
+        Command::Merge { files } => {
+            let mut merged = Vec::new();
+            for f in &files {
+                let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+                merged.push(agent.merge_doc(&bytes).with_context(|| format!("merging {}", f.display()))?);
+            }
+            output::merged(&merged)
+        }
+        Command::Evict => output::evicted(&agent.evict()?),
+    })
+}
+
+/// Writes a file whole: to a temporary name, then renamed, so a reader never
+/// sees half of it.
+fn write_new(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

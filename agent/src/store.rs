@@ -1,0 +1,309 @@
+//! The device's local store: one SQLite file, WAL, `synchronous=FULL`, one
+//! writer.
+//!
+//! A document is a snapshot plus the changes appended since, each write one
+//! row, so recording an event costs the size of the event, not the document.
+//! Every write goes through one transaction ([`Store::write`]); when it
+//! commits, the event is on disk (FULL syncs the WAL at each commit), and a
+//! `kill -9` at any moment leaves either all of it or none of it. Loading
+//! replays the snapshot and the changes; after [`COMPACT_AFTER`] changes the
+//! document is saved whole again and its change rows dropped, in one
+//! transaction.
+
+pub mod schema;
+
+use std::path::Path;
+
+use automerge::{AutoCommit, ChangeHash};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use waybill_shared::blob::BlobHash;
+use waybill_shared::doc::DocId;
+
+use crate::error::AgentError;
+
+/// Change rows a document may gather before it is saved whole again.
+pub const COMPACT_AFTER: i64 = 64;
+
+/// The store.
+pub struct Store {
+    conn: Connection,
+}
+
+/// One write transaction.
+pub struct Write<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and migrates it forward.
+    pub fn open(path: &Path) -> Result<Self, AgentError> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        Ok(Self { conn })
+    }
+
+    /// A setting, if set.
+    pub fn meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, AgentError> {
+        let text: Option<String> =
+            self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?;
+        text.map(|t| serde_json::from_str(&t).map_err(|e| AgentError::Corrupt(format!("setting {key}: {e}"))))
+            .transpose()
+    }
+
+    /// Starts the one write transaction.
+    pub fn write(&mut self) -> Result<Write<'_>, AgentError> {
+        Ok(Write { tx: self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)? })
+    }
+
+    /// Loads a document, if held.
+    pub fn load_doc(&self, id: &DocId) -> Result<Option<AutoCommit>, AgentError> {
+        let key = id.to_string();
+        let snapshot: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT snapshot FROM docs WHERE id = ?1", [&key], |r| r.get(0))
+            .optional()?;
+        let Some(snapshot) = snapshot else { return Ok(None) };
+        let corrupt = |e: automerge::AutomergeError| AgentError::Corrupt(format!("document {id}: {e}"));
+        let mut doc = AutoCommit::load(&snapshot).map_err(corrupt)?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT bytes FROM doc_changes WHERE doc = ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([&key])?;
+        while let Some(row) = rows.next()? {
+            let bytes: Vec<u8> = row.get(0)?;
+            doc.load_incremental(&bytes).map_err(corrupt)?;
+        }
+        Ok(Some(doc))
+    }
+
+    /// Every document held, by id.
+    pub fn doc_ids(&self) -> Result<Vec<DocId>, AgentError> {
+        let mut stmt = self.conn.prepare("SELECT id FROM docs ORDER BY id")?;
+        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+        ids.into_iter()
+            .map(|s| s.parse().map_err(|e| AgentError::Corrupt(format!("document id {s}: {e}"))))
+            .collect()
+    }
+
+    /// Change rows appended to a document since its snapshot.
+    pub fn change_rows(&self, id: &DocId) -> Result<i64, AgentError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM doc_changes WHERE doc = ?1", [id.to_string()], |r| r.get(0))?)
+    }
+
+    /// The device's own events not yet confirmed by the server.
+    pub fn pending_events(&self) -> Result<i64, AgentError> {
+        Ok(self.conn.query_row("SELECT count(DISTINCT event) FROM outbox", [], |r| r.get(0))?)
+    }
+
+    /// Whether a document has own events not yet confirmed.
+    pub fn has_pending(&self, id: &DocId) -> Result<bool, AgentError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM outbox WHERE doc = ?1)",
+            [id.to_string()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The heads the server confirmed it holds of a document.
+    pub fn server_heads(&self, id: &DocId) -> Result<Vec<ChangeHash>, AgentError> {
+        let bytes: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT server_heads FROM docs WHERE id = ?1", [id.to_string()], |r| r.get(0))
+            .optional()?;
+        decode_heads(&bytes.flatten().unwrap_or_default())
+    }
+
+    /// A blob's bytes, if held.
+    pub fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>, AgentError> {
+        Ok(self
+            .conn
+            .query_row("SELECT bytes FROM blobs WHERE hash = ?1", [hash.to_string()], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Whether a blob is held.
+    pub fn has_blob(&self, hash: &BlobHash) -> Result<bool, AgentError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)",
+            [hash.to_string()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Bytes used by the store's tables (the SQLite page count times page size).
+    pub fn size_bytes(&self) -> Result<i64, AgentError> {
+        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let free: i64 = self.conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok((pages - free) * size)
+    }
+}
+
+impl Write<'_> {
+    /// Sets a setting.
+    pub fn set_meta<T: Serialize>(&self, key: &str, value: &T) -> Result<(), AgentError> {
+        let text = serde_json::to_string(value).map_err(|e| AgentError::Corrupt(e.to_string()))?;
+        self.tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, text])?;
+        Ok(())
+    }
+
+    /// Stores a new document whole.
+    pub fn insert_doc(&self, id: &DocId, doc: &mut AutoCommit) -> Result<(), AgentError> {
+        self.tx.execute(
+            "INSERT INTO docs (id, kind, snapshot) VALUES (?1, ?2, ?3)",
+            params![id.to_string(), id.kind(), doc.save()],
+        )?;
+        Ok(())
+    }
+
+    /// Appends changes (an incremental save) to a document.
+    pub fn append_changes(&self, id: &DocId, bytes: &[u8]) -> Result<(), AgentError> {
+        self.tx.execute(
+            "INSERT INTO doc_changes (doc, bytes) VALUES (?1, ?2)",
+            params![id.to_string(), bytes],
+        )?;
+        Ok(())
+    }
+
+    /// Replaces a document's snapshot and drops its change rows.
+    pub fn compact(&self, id: &DocId, doc: &mut AutoCommit) -> Result<(), AgentError> {
+        let key = id.to_string();
+        self.tx.execute("UPDATE docs SET snapshot = ?2 WHERE id = ?1", params![key, doc.save()])?;
+        self.tx.execute("DELETE FROM doc_changes WHERE doc = ?1", [key])?;
+        Ok(())
+    }
+
+    /// Removes a document and everything kept about it.
+    pub fn delete_doc(&self, id: &DocId) -> Result<(), AgentError> {
+        let key = id.to_string();
+        self.tx.execute("DELETE FROM doc_changes WHERE doc = ?1", [&key])?;
+        self.tx.execute("DELETE FROM sync_state WHERE doc = ?1", [&key])?;
+        self.tx.execute("DELETE FROM docs WHERE id = ?1", [&key])?;
+        Ok(())
+    }
+
+    /// Records an own event as not yet confirmed by the server.
+    pub fn add_pending(&self, event: &str, doc: &DocId, at: &str) -> Result<(), AgentError> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO outbox (event, doc, at) VALUES (?1, ?2, ?3)",
+            params![event, doc.to_string(), at],
+        )?;
+        Ok(())
+    }
+
+    /// Records that the server holds a document up to `heads`; own events in
+    /// it are no longer pending.
+    pub fn confirm(&self, id: &DocId, heads: &[ChangeHash]) -> Result<(), AgentError> {
+        let key = id.to_string();
+        self.tx
+            .execute("UPDATE docs SET server_heads = ?2 WHERE id = ?1", params![key, encode_heads(heads)])?;
+        self.tx.execute("DELETE FROM outbox WHERE doc = ?1", [key])?;
+        Ok(())
+    }
+
+    /// Stores a blob.
+    pub fn put_blob(&self, hash: &BlobHash, bytes: &[u8]) -> Result<(), AgentError> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO blobs (hash, bytes) VALUES (?1, ?2)",
+            params![hash.to_string(), bytes],
+        )?;
+        Ok(())
+    }
+
+    /// Makes the whole write durable.
+    pub fn commit(self) -> Result<(), AgentError> {
+        Ok(self.tx.commit()?)
+    }
+}
+
+fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>, AgentError> {
+    bytes
+        .chunks(32)
+        .map(|c| ChangeHash::try_from(c).map_err(|e| AgentError::Corrupt(format!("stored heads: {e}"))))
+        .collect()
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), AgentError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let found = usize::try_from(found).unwrap_or(usize::MAX);
+    if found > schema::VERSION {
+        return Err(AgentError::NewerStore { found, supported: schema::VERSION });
+    }
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_store_migrates_forward_keeping_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute("INSERT INTO blobs (hash, bytes) VALUES ('h', x'0102')", []).unwrap();
+            conn.execute("INSERT INTO meta (key, value) VALUES ('role', '\"picker\"')", []).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let v: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, schema::VERSION as i64);
+        assert_eq!(store.meta::<String>("role").unwrap().as_deref(), Some("picker"));
+        let uploaded: i64 =
+            store.conn.query_row("SELECT uploaded FROM blobs WHERE hash = 'h'", [], |r| r.get(0)).unwrap();
+        assert_eq!(uploaded, 0);
+        let n: i64 = store.conn.query_row("SELECT count(*) FROM sync_state", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        match Store::open(&path) {
+            Err(AgentError::NewerStore { found: 99, supported }) => assert_eq!(supported, schema::VERSION),
+            other => panic!("expected NewerStore, got {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn settings_and_heads_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let id: DocId = "order/SO-1".parse().unwrap();
+        let mut doc = AutoCommit::new();
+        let heads = vec![ChangeHash([7; 32]), ChangeHash([9; 32])];
+        let w = store.write().unwrap();
+        w.set_meta("user", &"ana").unwrap();
+        w.insert_doc(&id, &mut doc).unwrap();
+        w.add_pending("hh-1:1", &id, "now").unwrap();
+        w.commit().unwrap();
+        assert_eq!(store.pending_events().unwrap(), 1);
+        let w = store.write().unwrap();
+        w.confirm(&id, &heads).unwrap();
+        w.commit().unwrap();
+        assert_eq!(store.server_heads(&id).unwrap(), heads);
+        assert_eq!(store.pending_events().unwrap(), 0);
+        assert_eq!(store.meta::<String>("user").unwrap().as_deref(), Some("ana"));
+    }
+}

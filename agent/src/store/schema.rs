@@ -1,0 +1,47 @@
+//! The store's schema, as forward migrations. `PRAGMA user_version` records
+//! how many have run; opening a store runs the rest, each in its own
+//! transaction. A store from a newer build is refused, never guessed at.
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: documents (snapshot plus appended changes), the device's own events
+    //    not yet confirmed by the server, blobs by hash, device settings.
+    "CREATE TABLE meta (
+         key   TEXT PRIMARY KEY,
+         value TEXT NOT NULL
+     );
+     CREATE TABLE docs (
+         id       TEXT PRIMARY KEY,
+         kind     TEXT NOT NULL,
+         snapshot BLOB NOT NULL
+     );
+     CREATE TABLE doc_changes (
+         seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+         doc   TEXT NOT NULL REFERENCES docs(id) ON DELETE CASCADE,
+         bytes BLOB NOT NULL
+     );
+     CREATE INDEX doc_changes_doc ON doc_changes(doc, seq);
+     CREATE TABLE outbox (
+         event TEXT NOT NULL,
+         doc   TEXT NOT NULL,
+         at    TEXT NOT NULL,
+         PRIMARY KEY (event, doc)
+     );
+     CREATE TABLE blobs (
+         hash  TEXT PRIMARY KEY,
+         bytes BLOB NOT NULL
+     );",
+    // 2: sync bookkeeping: per-peer Automerge sync state, what the server
+    //    confirmed it holds (the heads), and blob uploads.
+    "CREATE TABLE sync_state (
+         doc   TEXT NOT NULL,
+         peer  TEXT NOT NULL,
+         state BLOB NOT NULL,
+         PRIMARY KEY (doc, peer)
+     );
+     ALTER TABLE docs ADD COLUMN server_heads BLOB;
+     ALTER TABLE blobs ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 0;",
+];
+
+/// The schema version this build writes.
+pub const VERSION: usize = MIGRATIONS.len();

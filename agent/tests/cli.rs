@@ -1,0 +1,328 @@
+//! The `waybill-agent` binary end to end: four devices (office, picker,
+//! packer, driver), each with its own store, no network: documents travel as
+//! exported `.automerge` files. Pick, pack, deliver with proof, and the
+//! office sees the merged order. Bad input exits non-zero with a clear
+//! message and writes nothing.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/seed.json");
+
+struct Device {
+    store: PathBuf,
+}
+
+impl Device {
+    fn init(dir: &Path, device: &str, role: &str, location: Option<&str>) -> Self {
+        let store = dir.join(format!("{device}.db"));
+        let d = Self { store };
+        let mut args = vec!["init", "--device", device, "--role", role];
+        if let Some(l) = location {
+            args.extend(["--location", l]);
+        }
+        d.ok(&args);
+        d
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_waybill-agent"))
+            .arg("--store")
+            .arg(&self.store)
+            .arg("--json")
+            .args(args)
+            .output()
+            .expect("the binary runs")
+    }
+
+    /// Runs a command that must succeed; its JSON output.
+    fn ok(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?} failed: {stderr}");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: bad JSON ({e}): {:?}", out.stdout))
+    }
+
+    /// Runs a command that must fail; its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "{args:?} should have failed");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Exports documents to files in `dir`, for another device to merge.
+    fn export(&self, dir: &Path, docs: &[&str]) -> Vec<String> {
+        docs.iter()
+            .map(|doc| {
+                let file = dir.join(format!("{}.automerge", doc.replace('/', "_")));
+                self.ok(&["export", doc, "--out", file.to_str().unwrap()]);
+                file.to_string_lossy().into_owned()
+            })
+            .collect()
+    }
+
+    fn merge(&self, files: &[String]) {
+        let mut args = vec!["merge"];
+        args.extend(files.iter().map(String::as_str));
+        self.ok(&args);
+    }
+
+    fn pending(&self) -> i64 {
+        self.ok(&["status"])["pending_events"].as_i64().unwrap()
+    }
+}
+
+#[test]
+fn pick_pack_and_deliver_an_order_offline_across_four_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path();
+    let office = Device::init(files, "office-1", "office", None);
+    let imported = office.ok(&["import", SEED]);
+    assert_eq!(imported["created"].as_array().unwrap().len(), 4);
+    let handed = office.export(files, &["order/SO-1001", "order/SO-1002", "location/wh-1/0", "route/R-7"]);
+
+    // The picker: its list in walk order, one scan each for bin and item.
+    let picker = Device::init(files, "hh-1", "picker", Some("wh-1"));
+    picker.merge(&handed);
+    let tasks = picker.ok(&["tasks"]);
+    let bins: Vec<&str> =
+        tasks["tasks"].as_array().unwrap().iter().map(|t| t["bin"].as_str().unwrap()).collect();
+    assert_eq!(bins, ["A-01", "A-02", "B-01"]);
+    let scanned = picker.ok(&["scan", "WB:BIN:wh-1:A-01"]);
+    assert_eq!((scanned["kind"].as_str(), scanned["here"].as_bool()), (Some("bin"), Some(true)));
+    assert_eq!(scanned["picks"].as_array().unwrap().len(), 1);
+    let pick = picker.ok(&[
+        "pick",
+        "--order",
+        "SO-1001",
+        "--line",
+        "1",
+        "--bin",
+        "WB:BIN:wh-1:A-01",
+        "--item",
+        "]C10109506000134352",
+        "--qty",
+        "2",
+    ]);
+    assert_eq!(pick["id"], "hh-1:1");
+    assert_eq!(pick["payload"]["type"], "picked");
+    picker.ok(&[
+        "pick",
+        "--order",
+        "SO-1001",
+        "--line",
+        "2",
+        "--bin",
+        "B-01",
+        "--item",
+        "9506000134369",
+        "--qty",
+        "1",
+    ]);
+    let order = picker.ok(&["order", "SO-1001"]);
+    assert_eq!(order["status"], "picked");
+    let stock = picker.ok(&["stock"]);
+    let a01 = stock["stock"].as_array().unwrap().iter().find(|s| s["bin"] == "A-01").unwrap().clone();
+    assert_eq!(a01["on_hand"], 10);
+    assert_eq!(picker.pending(), 2);
+    let picked = picker.export(files, &["order/SO-1001"]);
+
+    // The packer packs both lines into one package, closes and stages it.
+    let packer = Device::init(files, "pk-1", "packer", Some("wh-1"));
+    packer.merge(&picked);
+    let queue = packer.ok(&["tasks"]);
+    assert_eq!(queue["tasks"][0]["order"], "SO-1001");
+    packer.ok(&[
+        "pack",
+        "--order",
+        "SO-1001",
+        "--package",
+        "106141411234567897",
+        "--line",
+        "1:2",
+        "--line",
+        "2:1",
+        "--weight-g",
+        "1800",
+    ]);
+    packer.ok(&["close", "--order", "SO-1001", "--package", "(00)106141411234567897", "--weight-g", "1850"]);
+    packer.ok(&["stage", "--order", "SO-1001", "--package", "106141411234567897", "--area", "lane-3"]);
+    assert_eq!(packer.ok(&["order", "SO-1001"])["status"], "packed");
+    let packed = packer.export(files, &["order/SO-1001"]);
+
+    // The driver loads, goes out, arrives and delivers with photo and signature.
+    let driver = Device::init(files, "drv-1", "driver", None);
+    driver.merge(&packed);
+    driver.merge(&[handed[3].clone()]);
+    driver.ok(&["load", "--route", "R-7", "--package", "106141411234567897"]);
+    driver.ok(&["out", "--route", "R-7"]);
+    driver.ok(&["arrive", "--route", "R-7", "--stop", "1", "--gps", "51.5074,-0.1344"]);
+    std::fs::write(files.join("door.jpg"), b"\xff\xd8\xff jpeg bytes of the door").unwrap();
+    std::fs::write(files.join("sig.png"), b"\x89PNG signature strokes").unwrap();
+    let photo = files.join("door.jpg");
+    let sig = files.join("sig.png");
+    let delivered = driver.ok(&[
+        "deliver",
+        "--route",
+        "R-7",
+        "--stop",
+        "1",
+        "--recipient",
+        "A. Lovelace",
+        "--relation",
+        "recipient",
+        "--photo",
+        photo.to_str().unwrap(),
+        "--signature",
+        sig.to_str().unwrap(),
+        "--gps",
+        "51.5074,-0.1344",
+    ]);
+    assert_eq!(delivered["payload"]["type"], "delivered");
+    assert!(delivered["payload"]["proof"]["photo"].as_str().unwrap().starts_with("sha256:"));
+    let view = driver.ok(&["order", "SO-1001"]);
+    assert_eq!(view["status"], "completed");
+    assert_eq!(driver.ok(&["route", "R-7"])["stops"][0]["state"], "delivered");
+    let done = driver.export(files, &["order/SO-1001"]);
+
+    // The office merges what came back: the whole story, nothing lost.
+    office.merge(&done);
+    let view = office.ok(&["order", "SO-1001"]);
+    let kinds: Vec<&str> =
+        view["timeline"].as_array().unwrap().iter().map(|t| t["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "order_created",
+            "allocated",
+            "pick_assigned",
+            "picked",
+            "picked",
+            "packed",
+            "package_closed",
+            "staged",
+            "loaded",
+            "out_for_delivery",
+            "delivered"
+        ]
+    );
+    assert_eq!(view["proofs"][0]["proof"]["recipient_name"], "A. Lovelace");
+    // The office has no copy of the blobs yet: the proof says so, and the
+    // order still counts as delivered.
+    assert_eq!(view["status"], "delivered");
+    assert_eq!(view["exceptions"][0]["kind"], "proof_blob_missing");
+
+    // Exports are plain Automerge files and JSON views.
+    let out = files.join("SO-1001.automerge");
+    let json = files.join("SO-1001.json");
+    office.ok(&["export", "order/SO-1001", "--out", out.to_str().unwrap(), "--view", json.to_str().unwrap()]);
+    let doc = automerge::AutoCommit::load(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(!doc.is_empty());
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["header"]["id"], "SO-1001");
+}
+
+#[test]
+fn bad_input_is_refused_with_a_clear_message_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path();
+    let office = Device::init(files, "office-1", "office", None);
+    office.ok(&["import", SEED]);
+    let handed = office.export(files, &["order/SO-1001", "location/wh-1/0"]);
+    let picker = Device::init(files, "hh-1", "picker", Some("wh-1"));
+    picker.merge(&handed);
+
+    let pick = |bin: &str, item: &str, qty: &str| {
+        ["pick", "--order", "SO-1001", "--line", "1", "--bin", bin, "--item", item, "--qty", qty]
+            .map(str::to_owned)
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (pick("A-01", "09506000134353", "1").to_vec(), "check digit"),
+        (pick("A-01", "09506000134369", "1").to_vec(), "wrong item for line 1"),
+        (pick("A-01", "09506000134352", "3").to_vec(), "3 is more than the 2 left to pick"),
+        (pick("Z-99", "09506000134352", "1").to_vec(), "bin Z-99 at wh-1 is not on this device"),
+        (pick("WB:BIN:wh-2:A-01", "09506000134352", "1").to_vec(), "expected a bin at this location"),
+        (pick("A-01", "09506000134352", "0").to_vec(), "at least 1"),
+        (
+            [
+                "pick",
+                "--order",
+                "SO-9",
+                "--line",
+                "1",
+                "--bin",
+                "A-01",
+                "--item",
+                "09506000134352",
+                "--qty",
+                "1",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            "order SO-9 is not on this device",
+        ),
+        (
+            ["load", "--route", "R-7", "--package", "106141411234567897"].map(str::to_owned).to_vec(),
+            "a picker may not",
+        ),
+        (["scan", "hello"].map(str::to_owned).to_vec(), "bad barcode"),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = picker.fails(&args);
+        assert!(err.contains(expected), "{args:?}: expected {expected:?} in {err:?}");
+        assert_eq!(picker.pending(), 0, "{args:?} wrote something");
+    }
+    // a supervisor override lets the over-pick through, and it shows as an exception
+    let mut over = pick("A-01", "09506000134352", "3").to_vec();
+    over.extend(["--override".into(), "customer asked for a spare".into()]);
+    let over: Vec<&str> = over.iter().map(String::as_str).collect();
+    picker.ok(&over);
+    let view = picker.ok(&["order", "SO-1001"]);
+    assert_eq!(view["exceptions"][0]["kind"], "over_pick");
+
+    // a store that was never initialised
+    let stray = Device { store: files.join("none.db") };
+    assert!(stray.fails(&["status"]).contains("no device yet"));
+    // init twice
+    assert!(
+        picker
+            .fails(&["init", "--device", "hh-9", "--role", "picker"])
+            .contains("already belongs to device hh-1")
+    );
+}
+
+#[test]
+fn run_reads_commands_from_stdin_and_acknowledges_each() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let office = Device::init(dir.path(), "office-1", "office", None);
+    office.ok(&["import", SEED]);
+    let handed = office.export(dir.path(), &["location/wh-1/0"]);
+    let picker = Device::init(dir.path(), "hh-1", "picker", Some("wh-1"));
+    picker.merge(&handed);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_waybill-agent"))
+        .args(["--store", picker.store.to_str().unwrap(), "--json", "run"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"# receive two\nreceive --bin A-01 --item 09506000134352 --qty 2\nreceive --bin nowhere --item 09506000134352 --qty 1\nreceive --bin A-02 --item 09506000134376 --qty 1\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "one line failed, so the exit code says so");
+    let acks: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(acks.iter().map(|a| a["id"].as_str().unwrap()).collect::<Vec<_>>(), ["hh-1:1", "hh-1:2"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3"));
+}

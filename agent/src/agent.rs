@@ -16,16 +16,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use waybill_shared::blob::BlobHash;
 use waybill_shared::doc::{self, DocId};
-use waybill_shared::event::office::{Allocated, OrderCreated, PickAssigned};
 use waybill_shared::event::{Event, Payload};
 use waybill_shared::fold::{self, OrderView, RouteView, StockView};
 use waybill_shared::id::{DeviceId, LocationId, OrderId, RouteId};
 use waybill_shared::policy::actor_of;
 use waybill_shared::recorder::Recorder;
 use waybill_shared::role::Role;
+use waybill_shared::seed::{self, Seed};
 
 use crate::error::AgentError;
-use crate::seed::{Imported, Seed};
 use crate::store::{COMPACT_AFTER, Store};
 
 /// Who this device is.
@@ -210,62 +209,22 @@ impl Agent {
     pub fn import(&mut self, seed: &Seed) -> Result<Imported, AgentError> {
         let office = DeviceId::new("office").map_err(|e| AgentError::Invalid(e.to_string()))?;
         let mut recorder: Recorder =
-            self.store.meta(OFFICE_RECORDER)?.unwrap_or_else(|| Recorder::new(office.clone()));
-        let mut imported = Imported::default();
-        let mut new_docs: Vec<(DocId, AutoCommit)> = Vec::new();
-        let mut seen: std::collections::BTreeSet<DocId> = self.store.doc_ids()?.into_iter().collect();
-        let mut fresh = |id: DocId, imported: &mut Imported| {
-            let new = seen.insert(id.clone());
-            let list = if new { &mut imported.created } else { &mut imported.skipped };
-            list.push(id.to_string());
-            new
-        };
-        for l in &seed.locations {
-            let id = DocId::Location { id: l.id.clone(), epoch: l.epoch };
-            if fresh(id.clone(), &mut imported) {
-                new_docs.push((id.clone(), doc::create(actor_of(&office), &id, l)));
-            }
-        }
-        for r in &seed.routes {
-            let id = DocId::Route(r.id.clone());
-            if fresh(id.clone(), &mut imported) {
-                new_docs.push((id.clone(), doc::create(actor_of(&office), &id, r)));
-            }
-        }
-        for o in &seed.orders {
-            let id = DocId::Order(o.header.id.clone());
-            if !fresh(id.clone(), &mut imported) {
-                continue;
-            }
-            let mut d = doc::create(actor_of(&office), &id, &o.header);
-            let now = Utc::now();
-            let mut payloads = vec![Payload::OrderCreated(OrderCreated {})];
-            if !o.allocations.is_empty() {
-                payloads.push(Payload::Allocated(Allocated { allocations: o.allocations.clone() }));
-            }
-            if let Some(device) = &o.pick_device {
-                let location =
-                    o.allocations.first().map(|a| a.location.clone()).or(o.header.location.clone());
-                let location = location.ok_or_else(|| {
-                    AgentError::Invalid(format!(
-                        "order {} is assigned for picking but has no location",
-                        o.header.id
-                    ))
-                })?;
-                payloads.push(Payload::PickAssigned(PickAssigned { device: device.clone(), location }));
-            }
-            for p in payloads {
-                doc::append(&mut d, &recorder.record(now, None, p))?;
-            }
-            new_docs.push((id, d));
-        }
+            self.store.meta(OFFICE_RECORDER)?.unwrap_or_else(|| Recorder::new(office));
+        let held = self.store.doc_ids()?;
+        let mut docs =
+            seed::build(seed, &mut recorder, Utc::now(), |id| held.contains(id)).map_err(|e| match e {
+                seed::SeedError::Doc(d) => AgentError::Doc(d),
+                other => AgentError::Invalid(other.to_string()),
+            })?;
         let w = self.store.write()?;
-        for (id, d) in &mut new_docs {
+        for (id, d) in &mut docs {
             w.insert_doc(id, d)?;
         }
         w.set_meta(OFFICE_RECORDER, &recorder)?;
         w.commit()?;
-        Ok(imported)
+        let created: Vec<String> = docs.iter().map(|(id, _)| id.to_string()).collect();
+        let skipped = seed_ids(seed).filter(|id| !created.contains(id)).collect();
+        Ok(Imported { created, skipped })
     }
 
     /// Merges a document from elsewhere (an `.automerge` file exported by
@@ -432,4 +391,21 @@ fn read_events(id: &DocId, doc: &automerge::Automerge) -> Result<Vec<Event>, Age
         DocId::Location { .. } => doc::location::read(doc)?.events,
         DocId::Route(_) => doc::route::read(doc)?.events,
     })
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Imported {
+    /// Documents created.
+    pub created: Vec<String>,
+    /// Documents already held, left as they were.
+    pub skipped: Vec<String>,
+}
+
+/// Every document id a seed names.
+fn seed_ids(seed: &Seed) -> impl Iterator<Item = String> + '_ {
+    let locations = seed.locations.iter().map(|l| DocId::Location { id: l.id.clone(), epoch: l.epoch });
+    let routes = seed.routes.iter().map(|r| DocId::Route(r.id.clone()));
+    let orders = seed.orders.iter().map(|o| DocId::Order(o.header.id.clone()));
+    locations.chain(routes).chain(orders).map(|d| d.to_string())
 }

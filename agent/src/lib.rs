@@ -16,14 +16,13 @@ mod agent;
 mod error;
 mod ops;
 mod scan;
-mod seed;
 pub mod store;
 mod tasks;
 
-pub use agent::{Agent, Profile, Status};
+pub use agent::{Agent, Imported, Profile, Status};
 pub use error::AgentError;
 pub use ops::delivery::{BlobInput, DeliveryRequest};
 pub use ops::picking::PickRequest;
 pub use scan::{ItemScan, Scanned};
-pub use seed::{Imported, Seed, SeedOrder};
 pub use tasks::{PackTask, PickTask, RouteTask, StopTask, Tasks};
+pub use waybill_shared::seed::{Seed, SeedOrder};

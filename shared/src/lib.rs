@@ -27,3 +27,5 @@ pub mod id;
 pub mod policy;
 pub mod recorder;
 pub mod role;
+pub mod seed;
+pub mod sync;

@@ -682,8 +682,8 @@ mod tests {
 
     use super::*;
     use crate::agent::Profile;
-    use crate::seed::Seed;
     use crate::store::Store;
+    use waybill_shared::seed::Seed;
 
     const GTIN: &str = "09506000134352";
 

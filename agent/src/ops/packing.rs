@@ -222,7 +222,7 @@ mod tests {
     use super::*;
     use crate::agent::Profile;
     use crate::ops::picking::PickRequest;
-    use crate::seed::{Seed, SeedOrder};
+    use waybill_shared::seed::{Seed, SeedOrder};
 
     const ITEM_A: &str = "09506000134352";
     const ITEM_B: &str = "10614141000415";

@@ -174,7 +174,7 @@ mod tests {
 
     use super::*;
     use crate::agent::Profile;
-    use crate::seed::Seed;
+    use waybill_shared::seed::Seed;
 
     const ITEM: &str = "09506000134352";
     const OTHER: &str = "10614141000415";

@@ -1,0 +1,134 @@
+//! Blobs (photos, signatures) on their own streams: uploads resume where a
+//! broken link left them, are checked against their hash, and are stored
+//! by hash; downloads go only to devices allowed to see them.
+//!
+//! A blob being received is a file under `blobs/partial/`; its length is
+//! the offset to resume from. Once whole and hashing to its name it is synced
+//! and renamed to `blobs/<hex>`, and recorded.
+
+use std::sync::Arc;
+
+use quinn::{RecvStream, SendStream};
+use ring::digest;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use waybill_shared::blob::BlobHash;
+use waybill_shared::role::Role;
+use waybill_shared::sync::{Message, RefuseReason};
+
+use crate::scope::Device;
+use crate::server::Shared;
+use crate::storage::WriteOp;
+use crate::wire::{self, WireError};
+
+/// Bytes per chunk sent.
+pub const CHUNK: usize = 64 * 1024;
+
+fn io(e: std::io::Error) -> WireError {
+    WireError::Write(format!("blob storage: {e}"))
+}
+
+async fn refuse(send: &mut SendStream, reason: RefuseReason, message: String) -> Result<(), WireError> {
+    wire::write(send, &Message::Refused { reason, message }).await?;
+    let _ = send.finish();
+    Ok(())
+}
+
+/// Receives a blob from a device.
+pub async fn upload(
+    shared: &Arc<Shared>,
+    device: &Device,
+    hash: BlobHash,
+    size: u64,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) -> Result<(), WireError> {
+    if size > shared.limits.max_blob_bytes {
+        let limit = shared.limits.max_blob_bytes;
+        return refuse(&mut send, RefuseReason::TooLarge, format!("blob of {size} bytes is over the {limit}-byte limit")).await;
+    }
+    let done = shared.blob_dir.join(hash.hex());
+    if done.exists() {
+        wire::write(&mut send, &Message::BlobStored { hash }).await?;
+        let _ = send.finish();
+        return Ok(());
+    }
+    let partial = shared.blob_dir.join("partial").join(hash.hex());
+    let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(&partial).await.map_err(io)?;
+    let mut offset = file.metadata().await.map_err(io)?.len();
+    if offset > size {
+        file.set_len(0).await.map_err(io)?;
+        offset = 0;
+    }
+    wire::write(&mut send, &Message::BlobResume { offset }).await?;
+    while offset < size {
+        match wire::read(&mut recv, shared.limits.max_frame).await {
+            Ok(Some(Message::BlobChunk { data })) => {
+                if offset + data.len() as u64 > size {
+                    return refuse(&mut send, RefuseReason::Malformed, "more bytes than the blob's size".into()).await;
+                }
+                file.write_all(&data).await.map_err(io)?;
+                offset += data.len() as u64;
+            }
+            Ok(Some(_)) => return refuse(&mut send, RefuseReason::Malformed, "expected BlobChunk".into()).await,
+            // A broken link: keep what arrived, durably, for the resume.
+            Ok(None) | Err(_) => {
+                file.sync_all().await.map_err(io)?;
+                return Ok(());
+            }
+        }
+    }
+    file.sync_all().await.map_err(io)?;
+    drop(file);
+    let bytes = tokio::fs::read(&partial).await.map_err(io)?;
+    let got = digest::digest(&digest::SHA256, &bytes);
+    if got.as_ref() != hash.as_bytes() {
+        tokio::fs::remove_file(&partial).await.map_err(io)?;
+        return refuse(&mut send, RefuseReason::Malformed, format!("the bytes do not hash to {hash}")).await;
+    }
+    tokio::fs::rename(&partial, &done).await.map_err(io)?;
+    if let Ok(dir) = tokio::fs::File::open(&shared.blob_dir).await {
+        let _ = dir.sync_all().await;
+    }
+    let op = WriteOp::Exec {
+        sql: "INSERT OR IGNORE INTO blobs (hash, size, device, at) VALUES (?1, ?2, ?3, ?4)",
+        params: vec![hash.to_string().into(), (size as i64).into(), device.id.clone().into(), chrono::Utc::now().to_rfc3339().into()],
+    };
+    shared.writer.write(vec![op]).await.map_err(|e| WireError::Write(e.to_string()))?;
+    wire::write(&mut send, &Message::BlobStored { hash }).await?;
+    let _ = send.finish();
+    Ok(())
+}
+
+/// Sends a blob to a device allowed to see it: the office, or the device
+/// that uploaded it.
+pub async fn download(
+    shared: &Arc<Shared>,
+    device: &Device,
+    hash: BlobHash,
+    offset: u64,
+    mut send: SendStream,
+) -> Result<(), WireError> {
+    let uploader: Option<String> = shared
+        .storage
+        .read(|c| {
+            use rusqlite::OptionalExtension;
+            c.query_row("SELECT device FROM blobs WHERE hash = ?1", [hash.to_string()], |r| r.get(0)).optional()
+        })
+        .map_err(|e| WireError::Read(e.to_string()))?;
+    let allowed = uploader.is_some_and(|u| device.role == Role::Office || u == device.id);
+    if !allowed {
+        return refuse(&mut send, RefuseReason::OutOfScope, format!("{hash} is not available to this device")).await;
+    }
+    let mut file = tokio::fs::File::open(shared.blob_dir.join(hash.hex())).await.map_err(io)?;
+    file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buf).await.map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        wire::write(&mut send, &Message::BlobChunk { data: buf[..n].to_vec() }).await?;
+    }
+    let _ = send.finish();
+    Ok(())
+}

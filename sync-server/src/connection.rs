@@ -1,0 +1,327 @@
+//! One device connection: the handshake on the control stream (version,
+//! identity, manifest), pushes, and a task per document or blob stream.
+//!
+//! Every incoming change goes through the shared write policy before it is
+//! stored or relayed; a reply to a sync round is sent only once what that
+//! round accepted is durable.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use automerge::sync;
+use quinn::{Connection, RecvStream, SendStream, VarInt};
+use tokio::sync::mpsc;
+use waybill_shared::doc::DocId;
+use waybill_shared::policy::{DeviceIdentity, Scope};
+use waybill_shared::role::Role;
+use waybill_shared::sync::session::{self, MAX_ROUNDS};
+use waybill_shared::sync::{ManifestEntry, Message, PROTOCOL_VERSION, RefuseReason, decode_payload, peek_protocol};
+
+use crate::devices;
+use crate::hub::Live;
+use crate::ingest;
+use crate::scope::{self, Device};
+use crate::server::Shared;
+use crate::storage::WriteOp;
+use crate::wire::{self, WireError};
+
+/// Close code: the device is revoked.
+pub const CLOSE_REVOKED: VarInt = VarInt::from_u32(0x10);
+/// Close code: refused at the handshake (version, enrolment, limits).
+pub const CLOSE_REFUSED: VarInt = VarInt::from_u32(0x11);
+/// Close code: the device broke the protocol.
+pub const CLOSE_PROTOCOL: VarInt = VarInt::from_u32(0x12);
+
+/// How long a peer has for its first frame.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// Serves one incoming connection to its end. Never panics on bad input:
+/// every failure closes the stream or the connection with a reason.
+pub async fn handle(shared: Arc<Shared>, incoming: quinn::Incoming) {
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(error = %e, "handshake failed");
+            return;
+        }
+    };
+    if let Err(e) = serve(&shared, &conn).await {
+        tracing::debug!(remote = %conn.remote_address(), error = %e, "connection ended");
+        conn.close(CLOSE_PROTOCOL, e.to_string().as_bytes());
+    }
+}
+
+async fn refuse(send: &mut SendStream, conn: &Connection, reason: RefuseReason, message: &str) -> Result<(), WireError> {
+    wire::write(send, &Message::Refused { reason, message: message.into() }).await?;
+    let _ = send.finish();
+    // Give the frame a moment to leave before the connection goes.
+    let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
+    conn.close(CLOSE_REFUSED, message.as_bytes());
+    Ok(())
+}
+
+async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError> {
+    let (mut send, mut recv) = tokio::time::timeout(HANDSHAKE, conn.accept_bi())
+        .await
+        .map_err(|_| WireError::Read("no control stream".into()))?
+        .map_err(|e| WireError::Read(e.to_string()))?;
+    let limit = shared.limits.max_frame;
+    let hello = tokio::time::timeout(HANDSHAKE, wire::read_payload(&mut recv, limit))
+        .await
+        .map_err(|_| WireError::Read("no hello".into()))??
+        .ok_or_else(|| WireError::Read("no hello".into()))?;
+    let version = peek_protocol(&hello);
+    if version != Some(PROTOCOL_VERSION) {
+        let reason = RefuseReason::UnsupportedVersion { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION };
+        let said = version.map_or("no version".to_owned(), |v| format!("version {v}"));
+        return refuse(&mut send, conn, reason, &format!("this server speaks protocol {PROTOCOL_VERSION}, not {said}")).await;
+    }
+    decode_payload(&hello)?;
+    let cert = conn
+        .peer_identity()
+        .and_then(|id| id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
+        .and_then(|chain| chain.first().map(|c| c.to_vec()));
+    let Some(cert) = cert else { return enrol(shared, conn, &mut send, &mut recv).await };
+    let found = shared.storage.read(|c| devices::by_certificate(c, &cert)).map_err(|e| WireError::Read(e.to_string()))?;
+    let device = match found {
+        None => return refuse(&mut send, conn, RefuseReason::NotEnrolled, "this certificate is not enrolled").await,
+        Some((_, Some(_))) => return refuse(&mut send, conn, RefuseReason::Revoked, "this device is revoked").await,
+        Some((d, None)) => d,
+    };
+    if shared.hub.count(&device.id) >= shared.limits.connections_per_device {
+        return refuse(&mut send, conn, RefuseReason::TooManyConnections, "too many connections from this device").await;
+    }
+    session(shared, conn, device, send, recv).await
+}
+
+async fn enrol(shared: &Arc<Shared>, conn: &Connection, send: &mut SendStream, recv: &mut RecvStream) -> Result<(), WireError> {
+    let msg = tokio::time::timeout(HANDSHAKE, wire::read(recv, shared.limits.max_frame))
+        .await
+        .map_err(|_| WireError::Read("no enrolment".into()))??;
+    let Some(Message::Enrol { code, public_key }) = msg else {
+        return refuse(send, conn, RefuseReason::NotEnrolled, "connect with the device's certificate, or enrol first").await;
+    };
+    let path = shared.db_path.clone();
+    let shared2 = shared.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut c = crate::storage::connect(&path).map_err(|e| e.to_string())?;
+        devices::enrol(&mut c, &shared2.identity, &code, &public_key, chrono::Utc::now()).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| WireError::Read(e.to_string()))?;
+    match result {
+        Ok((device, cert)) => {
+            tracing::info!(device = %device.id, role = %device.role, "enrolled");
+            let msg = Message::Enrolled {
+                device: device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?,
+                role: device.role,
+                certificate_der: cert,
+                ca_der: shared.identity.ca_der().to_vec(),
+            };
+            wire::write(send, &msg).await?;
+            let _ = send.finish();
+            let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+            Ok(())
+        }
+        Err(e) => refuse(send, conn, RefuseReason::BadEnrolmentCode, &e).await,
+    }
+}
+
+fn scope_of(shared: &Shared, device: &Device) -> Result<BTreeSet<DocId>, WireError> {
+    shared.storage.read(|c| scope::scope(c, device)).map_err(|e| WireError::Read(e.to_string()))
+}
+
+async fn session(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    device: Device,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) -> Result<(), WireError> {
+    let now = chrono::Utc::now();
+    let welcome = Message::Welcome {
+        protocol: PROTOCOL_VERSION,
+        device: device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?,
+        role: device.role,
+        server_time_ms: u64::try_from(now.timestamp_millis()).unwrap_or(0),
+    };
+    wire::write(&mut send, &welcome).await?;
+    let scope = scope_of(shared, &device)?;
+    let mut docs = Vec::with_capacity(scope.len());
+    for doc in &scope {
+        let heads = shared.storage.doc_heads(doc).map_err(|e| WireError::Read(e.to_string()))?;
+        docs.push(ManifestEntry { doc: doc.clone(), heads: heads.map(|(h, _)| h.iter().map(|h| h.0).collect()).unwrap_or_default() });
+    }
+    wire::write(&mut send, &Message::Manifest { docs }).await?;
+    seen(shared, &device.id).await;
+    let (push_tx, mut push_rx) = mpsc::unbounded_channel();
+    let id = shared.hub.join(Live { device: device.clone(), scope, push: push_tx, conn: conn.clone() });
+    tracing::info!(device = %device.id, "connected");
+    let result = loop {
+        tokio::select! {
+            pushed = push_rx.recv() => match pushed {
+                Some(doc) => if let Err(e) = wire::write(&mut send, &Message::Changed { doc }).await { break Err(e) },
+                None => break Ok(()),
+            },
+            stream = conn.accept_bi() => match stream {
+                Ok((s, r)) => {
+                    let (shared, device) = (shared.clone(), device.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = stream_task(&shared, id, &device, s, r).await {
+                            tracing::debug!(device = %device.id, error = %e, "stream ended");
+                        }
+                    });
+                }
+                Err(_) => break Ok(()),
+            },
+            control = wire::read(&mut recv, shared.limits.max_frame) => match control {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break Ok(()),
+            },
+        }
+    };
+    shared.hub.leave(id);
+    seen(shared, &device.id).await;
+    tracing::info!(device = %device.id, "disconnected");
+    result
+}
+
+async fn seen(shared: &Shared, device: &str) {
+    let op = WriteOp::Exec {
+        sql: "UPDATE devices SET last_seen = ?2 WHERE id = ?1",
+        params: vec![device.to_owned().into(), chrono::Utc::now().to_rfc3339().into()],
+    };
+    if let Err(e) = shared.writer.write(vec![op]).await {
+        tracing::warn!(error = %e, "cannot record last seen");
+    }
+}
+
+async fn stream_task(
+    shared: &Arc<Shared>,
+    conn_id: u64,
+    device: &Device,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) -> Result<(), WireError> {
+    let limit = shared.limits.max_frame;
+    match wire::read(&mut recv, limit).await? {
+        Some(Message::Open { doc }) => doc_stream(shared, conn_id, device, doc, send, recv).await,
+        Some(Message::BlobPut { hash, size }) => crate::blobs::upload(shared, device, hash, size, send, recv).await,
+        Some(Message::BlobGet { hash, offset }) => crate::blobs::download(shared, device, hash, offset, send).await,
+        _ => {
+            let msg = Message::Refused { reason: RefuseReason::Malformed, message: "expected Open, BlobPut or BlobGet".into() };
+            wire::write(&mut send, &msg).await?;
+            let _ = send.finish();
+            Ok(())
+        }
+    }
+}
+
+/// Whether `device` may hold `doc`: in its scope as last computed, or now.
+fn entitled(shared: &Shared, conn_id: u64, device: &Device, doc: &DocId) -> Result<bool, WireError> {
+    if device.role == Role::Office || shared.hub.holds(conn_id, doc) {
+        return Ok(true);
+    }
+    let scope = scope_of(shared, device)?;
+    let ok = scope.contains(doc);
+    shared.hub.set_scope(conn_id, scope);
+    Ok(ok)
+}
+
+async fn doc_stream(
+    shared: &Arc<Shared>,
+    conn_id: u64,
+    device: &Device,
+    id: DocId,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) -> Result<(), WireError> {
+    let storage_err = |e: crate::storage::StorageError| WireError::Read(e.to_string());
+    let entry = if entitled(shared, conn_id, device, &id)? {
+        match shared.docs.get(&shared.storage, &id).map_err(storage_err)? {
+            Some(e) => Some(e),
+            // The office may create documents.
+            None if device.role == Role::Office => Some(shared.docs.put(id.clone(), automerge::AutoCommit::new()).map_err(storage_err)?),
+            None => None,
+        }
+    } else {
+        None
+    };
+    let Some(entry) = entry else {
+        // Out of scope and unknown get the same answer: nothing is revealed.
+        let msg = Message::Refused { reason: RefuseReason::OutOfScope, message: format!("{id} is not in this device's scope") };
+        wire::write(&mut send, &msg).await?;
+        let _ = send.finish();
+        return Ok(());
+    };
+    let who = DeviceIdentity {
+        device: device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?,
+        role: device.role,
+        scope: if device.role == Role::Office { Scope::All } else { Scope::Docs([id.clone()].into()) },
+    };
+    let mut state = match shared.storage.sync_state(&device.id, &id).map_err(storage_err)? {
+        Some(bytes) => sync::State::decode(&bytes).unwrap_or_default(),
+        None => sync::State::new(),
+    };
+    for _ in 0..MAX_ROUNDS {
+        let incoming = match wire::read(&mut recv, shared.limits.max_frame).await? {
+            Some(Message::Sync { data }) => Some(data),
+            Some(Message::Idle) => None,
+            None => break,
+            Some(_) => {
+                let msg = Message::Refused { reason: RefuseReason::Malformed, message: "expected Sync or Idle".into() };
+                wire::write(&mut send, &msg).await?;
+                break;
+            }
+        };
+        let mut loaded = entry.lock().await;
+        let (reply, refused) = match &incoming {
+            Some(data) => {
+                let served = match session::serve(&mut loaded.doc, &mut state, &who, &id, data) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let msg = Message::Refused { reason: RefuseReason::Malformed, message: e.to_string() };
+                        wire::write(&mut send, &msg).await?;
+                        break;
+                    }
+                };
+                let mut quarantine = Vec::new();
+                for (hash, refusal) in &served.refused {
+                    tracing::warn!(device = %device.id, doc = %id, change = %hash, %refusal, "change refused");
+                    quarantine.push(WriteOp::Quarantine {
+                        device: device.id.clone(),
+                        doc: id.clone(),
+                        change: *hash,
+                        refusal: serde_json::to_string(refusal).unwrap_or_default(),
+                        bytes: Vec::new(),
+                    });
+                }
+                if !served.accepted.is_empty() {
+                    ingest::store(shared, &id, &mut loaded, &served.accepted, quarantine, conn_id).await.map_err(storage_err)?;
+                } else if !quarantine.is_empty() {
+                    shared.writer.write(quarantine).await.map_err(storage_err)?;
+                }
+                (served.reply, served.refused)
+            }
+            None => (session::server_message(&mut loaded.doc, &mut state), Vec::new()),
+        };
+        drop(loaded);
+        for (hash, refusal) in refused {
+            wire::write(&mut send, &Message::Rejected { change: hash.0, refusal }).await?;
+        }
+        let done = incoming.is_none() && reply.is_none();
+        let msg = match reply {
+            Some(data) => Message::Sync { data },
+            None => Message::Idle,
+        };
+        wire::write(&mut send, &msg).await?;
+        if done {
+            break;
+        }
+    }
+    let op = WriteOp::SyncState { device: device.id.clone(), doc: id.clone(), state: state.encode() };
+    shared.writer.write(vec![op]).await.map_err(storage_err)?;
+    let _ = send.finish();
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Live connections: who is connected, with what scope, so a change can be
+//! pushed at once to every device that holds the document, and a revoked
+//! device can be cut off mid-connection.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::mpsc;
+use waybill_shared::doc::DocId;
+
+use crate::scope::Device;
+
+/// One live connection.
+pub struct Live {
+    /// The device.
+    pub device: Device,
+    /// The documents it holds.
+    pub scope: BTreeSet<DocId>,
+    /// Where pushes go (the connection's control stream).
+    pub push: mpsc::UnboundedSender<DocId>,
+    /// The connection, to close it.
+    pub conn: quinn::Connection,
+}
+
+/// The registry.
+#[derive(Default)]
+pub struct Hub {
+    live: Mutex<HashMap<u64, Live>>,
+    next: AtomicU64,
+}
+
+impl Hub {
+    /// Registers a connection; returns its id.
+    pub fn join(&self, live: Live) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut map) = self.live.lock() {
+            map.insert(id, live);
+        }
+        id
+    }
+
+    /// Removes a connection.
+    pub fn leave(&self, id: u64) {
+        if let Ok(mut map) = self.live.lock() {
+            map.remove(&id);
+        }
+    }
+
+    /// Connections a device has open.
+    pub fn count(&self, device: &str) -> usize {
+        self.live.lock().map(|m| m.values().filter(|l| l.device.id == device).count()).unwrap_or(0)
+    }
+
+    /// Whether connection `id` holds `doc`.
+    pub fn holds(&self, id: u64, doc: &DocId) -> bool {
+        self.live.lock().map(|m| m.get(&id).is_some_and(|l| l.scope.contains(doc))).unwrap_or(false)
+    }
+
+    /// Replaces a connection's scope.
+    pub fn set_scope(&self, id: u64, scope: BTreeSet<DocId>) {
+        if let Ok(mut map) = self.live.lock()
+            && let Some(l) = map.get_mut(&id)
+        {
+            l.scope = scope;
+        }
+    }
+
+    /// Pushes `doc` to every connection but `from` that holds it. Those that
+    /// do not hold it are returned, for the caller to check whether it has
+    /// just come into their scope.
+    pub fn notify(&self, doc: &DocId, from: u64) -> Vec<(u64, Device)> {
+        let Ok(map) = self.live.lock() else { return Vec::new() };
+        let mut others = Vec::new();
+        for (id, l) in map.iter().filter(|(id, _)| **id != from) {
+            if l.scope.contains(doc) {
+                let _ = l.push.send(doc.clone());
+            } else {
+                others.push((*id, l.device.clone()));
+            }
+        }
+        others
+    }
+
+    /// Adds `doc` to connection `id`'s scope and pushes it.
+    pub fn grant(&self, id: u64, doc: &DocId) {
+        if let Ok(mut map) = self.live.lock()
+            && let Some(l) = map.get_mut(&id)
+        {
+            l.scope.insert(doc.clone());
+            let _ = l.push.send(doc.clone());
+        }
+    }
+
+    /// Every connected device, with its connection id and connection.
+    pub fn connected(&self) -> Vec<(u64, String, quinn::Connection)> {
+        self.live
+            .lock()
+            .map(|m| m.iter().map(|(id, l)| (*id, l.device.id.clone(), l.conn.clone())).collect())
+            .unwrap_or_default()
+    }
+}

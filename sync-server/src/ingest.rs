@@ -1,0 +1,70 @@
+//! What the server does with changes it accepted: store them, rewrite the
+//! document's projections, in one durable batch, then push the document to
+//! every connected device that holds it (or that it has just come to).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use automerge::{AutoCommit, Change};
+use waybill_shared::blob::BlobHash;
+use waybill_shared::doc::{self, DocId};
+use waybill_shared::fold;
+
+use crate::docs::Loaded;
+use crate::projection;
+use crate::server::Shared;
+use crate::storage::{StorageError, WriteOp};
+
+/// Changes appended to a stored document before it is saved whole again.
+pub const COMPACT_AFTER: i64 = 256;
+
+/// The projection rows of a document as it is now.
+pub fn project(blob_dir: &Path, id: &DocId, doc: &mut AutoCommit) -> Result<Vec<WriteOp>, StorageError> {
+    let corrupt = |e: doc::DocError| StorageError::Corrupt(format!("{id}: {e}"));
+    let d = doc.document();
+    Ok(match id {
+        DocId::Order(_) => {
+            let contents = doc::order::read(d).map_err(corrupt)?;
+            let has_blob = |h: &BlobHash| blob_dir.join(h.hex()).exists();
+            projection::order(&fold::order::fold(&contents, &has_blob))
+        }
+        DocId::Location { .. } => projection::stock(id, &fold::stock::fold(&doc::location::read(d).map_err(corrupt)?)),
+        DocId::Route(_) => projection::route(&fold::route::fold(&doc::route::read(d).map_err(corrupt)?)),
+    })
+}
+
+/// Stores accepted changes and the new projections, durably; then pushes.
+pub async fn store(
+    shared: &Arc<Shared>,
+    id: &DocId,
+    loaded: &mut Loaded,
+    accepted: &[Change],
+    mut extra: Vec<WriteOp>,
+    from: u64,
+) -> Result<(), StorageError> {
+    let heads = loaded.doc.get_heads();
+    let mut ops = Vec::with_capacity(accepted.len() + 16);
+    if loaded.appended + accepted.len() as i64 >= COMPACT_AFTER {
+        ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: loaded.doc.save(), heads });
+        loaded.appended = 0;
+    } else {
+        let changes = accepted.iter().map(|c| c.raw_bytes().to_vec()).collect();
+        ops.push(WriteOp::AppendChanges { id: id.clone(), changes, heads });
+        loaded.appended += accepted.len() as i64;
+    }
+    ops.extend(project(&shared.blob_dir, id, &mut loaded.doc)?);
+    ops.append(&mut extra);
+    shared.writer.write(ops).await?;
+    push(shared, id, from);
+    Ok(())
+}
+
+/// Tells connected devices holding `id` (or newly entitled to it) to sync it.
+pub fn push(shared: &Arc<Shared>, id: &DocId, from: u64) {
+    for (conn, device) in shared.hub.notify(id, from) {
+        let now_in = shared.storage.read(|c| crate::scope::scope(c, &device)).map(|s| s.contains(id)).unwrap_or(false);
+        if now_in {
+            shared.hub.grant(conn, id);
+        }
+    }
+}

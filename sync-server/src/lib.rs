@@ -1,0 +1,25 @@
+//! The Waybill sync server: devices merge their offline work with it over
+//! QUIC, and the office reads the merged state from its projections.
+//!
+//! - [`Server`] listens on QUIC (TLS 1.3, mutual for enrolled devices), with
+//!   the sync protocol of `waybill_shared::sync`;
+//! - every incoming change passes the shared write policy before it is
+//!   stored or relayed; refused ones are quarantined;
+//! - storage is SQLite in a data directory (WAL, one writer with group
+//!   commit), holding documents, sync states and projections of the fold;
+//! - [`devices`] enrols (one-time codes), lists and revokes devices.
+
+pub mod blobs;
+mod connection;
+pub mod devices;
+mod docs;
+mod hub;
+pub mod identity;
+pub mod ingest;
+pub mod projection;
+pub mod scope;
+pub mod server;
+pub mod storage;
+mod wire;
+
+pub use server::{Config, Limits, Server, ServerError};

@@ -1,0 +1,222 @@
+//! `waybill-server`: runs the sync server, and is the operator's and the
+//! office's command line over its data directory (enrol, list and revoke
+//! devices, import orders, look at the merged state).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use waybill_shared::id::{DeviceId, LocationId, OrderId};
+use waybill_shared::recorder::Recorder;
+use waybill_shared::role::Role;
+use waybill_shared::seed::{self, Seed};
+use waybill_sync_server::storage::{self, WriteOp};
+use waybill_sync_server::{Config, Limits, Server, devices, identity::Identity, ingest, server::db_path};
+
+/// The Waybill sync server.
+#[derive(Debug, Parser)]
+#[command(name = "waybill-server", version, about)]
+struct Cli {
+    /// The data directory (database, keys, blobs).
+    #[arg(long, env = "WAYBILL_DATA", default_value = "waybill-data", global = true)]
+    data: PathBuf,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// UDP address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4433")]
+        listen: SocketAddr,
+    },
+    /// Enrol a device: prints its one-time code and the fingerprint to pin.
+    Enrol {
+        #[arg(long)]
+        device: DeviceId,
+        /// picker, packer, driver or office.
+        #[arg(long)]
+        role: Role,
+        /// The location it works at (pickers, packers).
+        #[arg(long)]
+        location: Option<LocationId>,
+    },
+    /// List devices.
+    Devices,
+    /// Revoke a device, at once (also mid-connection).
+    Revoke {
+        #[arg(long)]
+        device: String,
+    },
+    /// Import orders, locations and routes from a seed file (JSON).
+    Import { file: PathBuf },
+    /// Orders with status and open exceptions.
+    Orders,
+    /// One order's merged view.
+    Order { id: OrderId },
+    /// Open exceptions.
+    Exceptions,
+    /// Stock per location, bin and item.
+    Stock,
+    /// Changes the write policy refused.
+    Quarantine,
+    /// The fingerprint devices pin.
+    Fingerprint,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    std::fs::create_dir_all(&cli.data).with_context(|| format!("data directory {}", cli.data.display()))?;
+    match cli.command {
+        Command::Serve { listen } => serve(&cli.data, listen),
+        Command::Enrol { device, role, location } => {
+            let identity = Identity::load_or_create(&cli.data)?;
+            let c = open(&cli.data)?;
+            let code = devices::issue_code(&c, &device, role, location.as_ref(), chrono::Utc::now())?;
+            let fp = identity.ca_fingerprint();
+            if cli.json {
+                println!("{}", serde_json::json!({ "device": device, "role": role, "code": code, "fingerprint": fp }));
+            } else {
+                println!("device:      {device} ({role})\ncode:        {code}\nfingerprint: {fp}");
+            }
+            Ok(())
+        }
+        Command::Devices => print_rows(&cli, devices::list(&open(&cli.data)?)?, |d| {
+            let state = if d.revoked_at.is_some() {
+                "revoked"
+            } else if d.enrolled_at.is_some() {
+                "enrolled"
+            } else {
+                "code issued"
+            };
+            format!("{:<12} {:<7} {:<10} {:<12} last seen {}", d.id, d.role, d.location.as_deref().unwrap_or("-"), state, d.last_seen.as_deref().unwrap_or("never"))
+        }),
+        Command::Revoke { device } => {
+            devices::revoke(&open(&cli.data)?, &device, chrono::Utc::now())?;
+            println!("revoked {device}");
+            Ok(())
+        }
+        Command::Import { file } => import(&cli.data, &file),
+        Command::Orders => query(&cli, "SELECT id, status, customer, open_exceptions FROM orders ORDER BY id", &["id", "status", "customer", "open_exceptions"]),
+        Command::Order { id } => {
+            let c = open(&cli.data)?;
+            let view: String = c
+                .query_row("SELECT view FROM orders WHERE id = ?1", [id.as_str()], |r| r.get(0))
+                .with_context(|| format!("no order {id}"))?;
+            let v: serde_json::Value = serde_json::from_str(&view)?;
+            println!("{}", if cli.json { v.to_string() } else { serde_json::to_string_pretty(&v)? });
+            Ok(())
+        }
+        Command::Exceptions => query(&cli, "SELECT doc, id, kind, events FROM exceptions WHERE open = 1 ORDER BY doc, id", &["doc", "id", "kind", "events"]),
+        Command::Stock => query(&cli, "SELECT location, bin, gtin, on_hand FROM stock ORDER BY location, bin, gtin", &["location", "bin", "gtin", "on_hand"]),
+        Command::Quarantine => query(&cli, "SELECT device, doc, change, refusal, at FROM quarantine ORDER BY at", &["device", "doc", "change", "refusal", "at"]),
+        Command::Fingerprint => {
+            println!("{}", Identity::load_or_create(&cli.data)?.ca_fingerprint());
+            Ok(())
+        }
+    }
+}
+
+fn serve(data: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let server = Server::start(Config { data_dir: data.to_path_buf(), listen, limits: Limits::default() })?;
+        let addr = server.local_addr()?;
+        tracing::info!(%addr, data = %data.display(), fingerprint = %server.ca_fingerprint(), "waybill-server listening");
+        println!("listening on {addr}");
+        tokio::select! {
+            () = server.run() => {}
+            _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+        }
+        Ok(())
+    })
+}
+
+fn open(data: &Path) -> anyhow::Result<rusqlite::Connection> {
+    Ok(storage::prepare(&db_path(data))?)
+}
+
+fn import(data: &Path, file: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let seed: Seed = serde_json::from_str(&text).with_context(|| format!("seed file {}", file.display()))?;
+    let c = open(data)?;
+    let office_key = "office_recorder";
+    let mut office: Recorder = c
+        .query_row("SELECT value FROM meta WHERE key = ?1", [office_key], |r| r.get::<_, String>(0))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_else(|| Recorder::new(DeviceId::new("office").unwrap_or_else(|_| unreachable!("a valid id"))));
+    let held = |id: &waybill_shared::doc::DocId| {
+        c.query_row("SELECT 1 FROM docs WHERE id = ?1", [id.to_string()], |_| Ok(())).is_ok()
+    };
+    let docs = seed::build(&seed, &mut office, chrono::Utc::now(), held)?;
+    let blob_dir = data.join("blobs");
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let (_, writer) = storage::open(&db_path(data))?;
+    let mut ops = Vec::new();
+    let mut created = Vec::new();
+    for (id, mut doc) in docs {
+        ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: doc.save(), heads: doc.get_heads() });
+        ops.extend(ingest::project(&blob_dir, &id, &mut doc)?);
+        created.push(id.to_string());
+    }
+    ops.push(WriteOp::Exec {
+        sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        params: vec![office_key.to_owned().into(), serde_json::to_string(&office)?.into()],
+    });
+    runtime.block_on(writer.write(ops))?;
+    println!("imported {} document(s): {}", created.len(), created.join(", "));
+    Ok(())
+}
+
+fn query(cli: &Cli, sql: &str, columns: &[&str]) -> anyhow::Result<()> {
+    let c = open(&cli.data)?;
+    let mut stmt = c.prepare(sql)?;
+    let rows = stmt.query_map([], |r| {
+        (0..columns.len())
+            .map(|i| r.get::<_, rusqlite::types::Value>(i))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let row = row?;
+        let obj: serde_json::Map<String, serde_json::Value> = columns
+            .iter()
+            .zip(row)
+            .map(|(k, v)| {
+                let v = match v {
+                    rusqlite::types::Value::Integer(i) => serde_json::Value::from(i),
+                    rusqlite::types::Value::Text(t) => serde_json::Value::from(t),
+                    rusqlite::types::Value::Real(f) => serde_json::Value::from(f),
+                    _ => serde_json::Value::Null,
+                };
+                ((*k).to_owned(), v)
+            })
+            .collect();
+        out.push(serde_json::Value::Object(obj));
+    }
+    print_rows(cli, out, |v| {
+        columns.iter().map(|k| v[*k].to_string().trim_matches('"').to_owned()).collect::<Vec<_>>().join("  ")
+    })
+}
+
+fn print_rows<T: serde::Serialize>(cli: &Cli, rows: Vec<T>, line: impl Fn(&T) -> String) -> anyhow::Result<()> {
+    if cli.json {
+        println!("{}", serde_json::to_string(&rows)?);
+    } else {
+        for r in &rows {
+            println!("{}", line(r));
+        }
+    }
+    Ok(())
+}

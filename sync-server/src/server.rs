@@ -1,0 +1,180 @@
+//! The server: a QUIC endpoint, the shared state every connection uses, and
+//! the watch that cuts off revoked devices.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::docs::DocCache;
+use crate::hub::Hub;
+use crate::identity::{Identity, IdentityError};
+use crate::storage::{self, Storage, StorageError, Writer};
+
+/// Limits on what a device may send and hold open.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest frame, in bytes.
+    pub max_frame: usize,
+    /// Largest document, in bytes of its saved form.
+    pub max_doc_bytes: usize,
+    /// Largest blob, in bytes.
+    pub max_blob_bytes: u64,
+    /// Connections one device may have open at once.
+    pub connections_per_device: usize,
+    /// Streams one connection may have open at once.
+    pub streams_per_connection: u32,
+    /// Idle documents kept in memory.
+    pub cached_docs: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame: 4 * 1024 * 1024,
+            max_doc_bytes: 16 * 1024 * 1024,
+            max_blob_bytes: 16 * 1024 * 1024,
+            connections_per_device: 4,
+            streams_per_connection: 64,
+            cached_docs: 512,
+        }
+    }
+}
+
+/// Where and how to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The data directory: database, keys, blobs.
+    pub data_dir: PathBuf,
+    /// The UDP address to listen on.
+    pub listen: SocketAddr,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// A server that failed to start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory could not be made.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The TLS identity failed.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What every connection shares.
+pub struct Shared {
+    /// Reads.
+    pub storage: Storage,
+    /// Writes.
+    pub writer: Writer,
+    /// Keys and certificates.
+    pub identity: Identity,
+    /// Documents in memory.
+    pub docs: DocCache,
+    /// Live connections.
+    pub hub: Hub,
+    /// Limits.
+    pub limits: Limits,
+    /// The database file (enrolment writes use their own connection).
+    pub db_path: PathBuf,
+    /// The blob directory.
+    pub blob_dir: PathBuf,
+}
+
+/// A running server.
+pub struct Server {
+    endpoint: quinn::Endpoint,
+    shared: Arc<Shared>,
+}
+
+/// The database file in a data directory.
+pub fn db_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("waybill.db")
+}
+
+impl Server {
+    /// Opens the data directory (making keys on first start) and binds the
+    /// socket. Call inside a tokio runtime.
+    pub fn start(config: Config) -> Result<Self, ServerError> {
+        let dir = &config.data_dir;
+        let blob_dir = dir.join("blobs");
+        std::fs::create_dir_all(blob_dir.join("partial"))
+            .map_err(|source| ServerError::DataDir { path: dir.clone(), source })?;
+        let identity = Identity::load_or_create(dir)?;
+        let db = db_path(dir);
+        let (storage, writer) = storage::open(&db)?;
+        let mut server_config = identity.quic_server_config()?;
+        let mut transport = quinn::TransportConfig::default();
+        transport.max_concurrent_bidi_streams(config.limits.streams_per_connection.into());
+        transport.max_concurrent_uni_streams(0u32.into());
+        transport.keep_alive_interval(Some(Duration::from_secs(5)));
+        server_config.transport_config(Arc::new(transport));
+        let endpoint = quinn::Endpoint::server(server_config, config.listen)
+            .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        let shared = Arc::new(Shared {
+            storage,
+            writer,
+            identity,
+            docs: DocCache::new(config.limits.cached_docs),
+            hub: Hub::default(),
+            limits: config.limits,
+            db_path: db,
+            blob_dir,
+        });
+        Ok(Self { endpoint, shared })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// The fingerprint devices pin.
+    pub fn ca_fingerprint(&self) -> String {
+        self.shared.identity.ca_fingerprint()
+    }
+
+    /// Serves until the endpoint is closed.
+    pub async fn run(self) {
+        tokio::spawn(watch_revocations(self.shared.clone()));
+        while let Some(incoming) = self.endpoint.accept().await {
+            tokio::spawn(crate::connection::handle(self.shared.clone(), incoming));
+        }
+    }
+}
+
+/// Closes the connections of devices revoked while connected. Polls, so a
+/// revocation made by another process (the CLI) takes effect within the
+/// period.
+async fn watch_revocations(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        for (id, device, conn) in shared.hub.connected() {
+            let revoked = shared.storage.read(|c| crate::devices::is_revoked(c, &device)).unwrap_or(false);
+            if revoked {
+                tracing::info!(%device, "revoked: closing its connection");
+                conn.close(crate::connection::CLOSE_REVOKED, b"revoked");
+                shared.hub.leave(id);
+            }
+        }
+    }
+}

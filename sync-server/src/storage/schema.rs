@@ -1,0 +1,100 @@
+//! The server's schema, as forward migrations counted by `PRAGMA
+//! user_version`. A data directory from a newer build is refused.
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: devices and enrolment, documents (snapshot + appended changes),
+    //    per-device sync state, quarantined changes, blobs, and the
+    //    projections of the fold the office reads.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE devices (
+         id          TEXT PRIMARY KEY,
+         role        TEXT NOT NULL,
+         location    TEXT,
+         cert_sha256 BLOB UNIQUE,
+         enrolled_at TEXT,
+         revoked_at  TEXT,
+         last_seen   TEXT,
+         pending     INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE enrolments (
+         code_sha256 BLOB PRIMARY KEY,
+         device      TEXT NOT NULL,
+         role        TEXT NOT NULL,
+         location    TEXT,
+         created_at  TEXT NOT NULL,
+         expires_at  TEXT NOT NULL,
+         used_at     TEXT
+     );
+     CREATE TABLE docs (
+         id         TEXT PRIMARY KEY,
+         kind       TEXT NOT NULL,
+         snapshot   BLOB NOT NULL,
+         heads      BLOB NOT NULL,
+         changes    INTEGER NOT NULL DEFAULT 0,
+         updated_at TEXT NOT NULL
+     );
+     CREATE TABLE doc_changes (
+         seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+         doc   TEXT NOT NULL,
+         bytes BLOB NOT NULL
+     );
+     CREATE INDEX doc_changes_doc ON doc_changes (doc, seq);
+     CREATE TABLE sync_states (
+         device TEXT NOT NULL,
+         doc    TEXT NOT NULL,
+         state  BLOB NOT NULL,
+         PRIMARY KEY (device, doc)
+     );
+     CREATE TABLE quarantine (
+         device  TEXT NOT NULL,
+         doc     TEXT NOT NULL,
+         change  TEXT NOT NULL,
+         refusal TEXT NOT NULL,
+         bytes   BLOB NOT NULL,
+         at      TEXT NOT NULL,
+         PRIMARY KEY (device, change)
+     );
+     CREATE TABLE blobs (
+         hash   TEXT PRIMARY KEY,
+         size   INTEGER NOT NULL,
+         device TEXT NOT NULL,
+         at     TEXT NOT NULL
+     );
+     CREATE TABLE orders (
+         id              TEXT PRIMARY KEY,
+         status          TEXT NOT NULL,
+         customer        TEXT NOT NULL,
+         open_exceptions INTEGER NOT NULL,
+         view            TEXT NOT NULL,
+         updated_at      TEXT NOT NULL
+     );
+     CREATE TABLE order_lines (
+         order_id TEXT NOT NULL, line INTEGER NOT NULL, gtin TEXT,
+         ordered INTEGER, allocated INTEGER, picked INTEGER, short INTEGER,
+         packed INTEGER, delivered INTEGER, returned INTEGER,
+         PRIMARY KEY (order_id, line)
+     );
+     CREATE TABLE packages (
+         sscc TEXT PRIMARY KEY, order_id TEXT NOT NULL, whereabouts TEXT NOT NULL, route TEXT
+     );
+     CREATE TABLE order_locations (order_id TEXT NOT NULL, location TEXT NOT NULL, PRIMARY KEY (order_id, location));
+     CREATE TABLE pick_assignments (order_id TEXT NOT NULL, device TEXT NOT NULL, PRIMARY KEY (order_id, device));
+     CREATE TABLE stock (
+         location TEXT NOT NULL, bin TEXT NOT NULL, gtin TEXT NOT NULL, on_hand INTEGER NOT NULL,
+         PRIMARY KEY (location, bin, gtin)
+     );
+     CREATE TABLE routes (
+         id TEXT PRIMARY KEY, driver TEXT NOT NULL, van TEXT NOT NULL, done INTEGER NOT NULL,
+         stops INTEGER NOT NULL, view TEXT NOT NULL
+     );
+     CREATE TABLE route_orders (route TEXT NOT NULL, order_id TEXT NOT NULL, PRIMARY KEY (route, order_id));
+     CREATE TABLE exceptions (
+         doc TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, open INTEGER NOT NULL,
+         events TEXT NOT NULL, detail TEXT NOT NULL,
+         PRIMARY KEY (doc, id)
+     );",
+];
+
+/// The schema version this build writes.
+pub const VERSION: usize = MIGRATIONS.len();

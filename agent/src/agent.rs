@@ -50,6 +50,8 @@ pub struct Status {
     pub profile: Profile,
     /// Own events the server has not confirmed yet.
     pub pending_events: i64,
+    /// Own changes the server refused, kept aside.
+    pub quarantined: i64,
     /// When the last sync succeeded.
     pub last_sync: Option<DateTime<Utc>>,
     /// Documents held.
@@ -58,22 +60,32 @@ pub struct Status {
     pub store_bytes: i64,
 }
 
-const PROFILE: &str = "profile";
-const RECORDER: &str = "recorder";
+pub(crate) const PROFILE: &str = "profile";
+pub(crate) const RECORDER: &str = "recorder";
 const OFFICE_RECORDER: &str = "office_recorder";
-const LAST_SYNC: &str = "last_sync";
+pub(crate) const LAST_SYNC: &str = "last_sync";
 
 /// One device's agent.
 pub struct Agent {
-    store: Store,
-    profile: Profile,
-    recorder: Recorder,
-    docs: BTreeMap<DocId, AutoCommit>,
+    pub(crate) store: Store,
+    pub(crate) profile: Profile,
+    pub(crate) recorder: Recorder,
+    pub(crate) docs: BTreeMap<DocId, AutoCommit>,
 }
 
 impl Agent {
     /// Sets up a new device store at `path`.
     pub fn init(path: &Path, profile: Profile) -> Result<Self, AgentError> {
+        Self::init_with(path, profile, |_| Ok(()))
+    }
+
+    /// Sets up a new device store, writing `extra` settings in the same
+    /// transaction (enrolment's credentials).
+    pub(crate) fn init_with(
+        path: &Path,
+        profile: Profile,
+        extra: impl FnOnce(&crate::store::Write<'_>) -> Result<(), AgentError>,
+    ) -> Result<Self, AgentError> {
         let mut store = Store::open(path)?;
         if let Some(existing) = store.meta::<Profile>(PROFILE)? {
             return Err(AgentError::AlreadyInitialised(existing.device));
@@ -82,6 +94,7 @@ impl Agent {
         let w = store.write()?;
         w.set_meta(PROFILE, &profile)?;
         w.set_meta(RECORDER, &recorder)?;
+        extra(&w)?;
         w.commit()?;
         Ok(Self { store, profile, recorder, docs: BTreeMap::new() })
     }
@@ -313,6 +326,7 @@ impl Agent {
         Ok(Status {
             profile: self.profile.clone(),
             pending_events: self.store.pending_events()?,
+            quarantined: self.store.quarantined()?,
             last_sync: self.store.meta(LAST_SYNC)?,
             documents: self.store.doc_ids()?.len(),
             store_bytes: self.store.size_bytes()?,

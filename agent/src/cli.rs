@@ -48,6 +48,25 @@ pub enum Command {
         #[arg(long)]
         user: Option<String>,
     },
+    /// Enrol this device with a sync server (creates the store).
+    Enrol {
+        /// The server's address, host:port.
+        #[arg(long)]
+        server: std::net::SocketAddr,
+        /// The one-time code from the office.
+        #[arg(long)]
+        code: String,
+        /// The server fingerprint from the office.
+        #[arg(long)]
+        fingerprint: String,
+    },
+    /// Sync with the server: once, or stay connected (--watch) and keep
+    /// syncing, reconnecting with backoff.
+    Sync {
+        /// Keep syncing until interrupted.
+        #[arg(long)]
+        watch: bool,
+    },
     /// Load orders, locations and routes from a seed file (JSON).
     Import {
         /// The seed file.

@@ -93,6 +93,23 @@ pub enum AgentError {
         /// Why.
         source: std::io::Error,
     },
+    /// The server could not be reached, or the link dropped.
+    #[error("offline: {0}")]
+    Offline(String),
+    /// The server refused the device.
+    #[error("the server refused: {message} ({reason})")]
+    Refused {
+        /// Why, typed.
+        reason: waybill_shared::sync::RefuseReason,
+        /// The server's words.
+        message: String,
+    },
+    /// This device has no credentials: enrol it with the server first.
+    #[error("this device is not enrolled with a server: enrol it first")]
+    NotEnrolled,
+    /// The server broke the protocol.
+    #[error("protocol: {0}")]
+    Protocol(String),
     /// A document did not read or write.
     #[error(transparent)]
     Doc(#[from] DocError),

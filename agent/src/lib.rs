@@ -17,6 +17,7 @@ mod error;
 mod ops;
 mod scan;
 pub mod store;
+pub mod sync;
 mod tasks;
 
 pub use agent::{Agent, Imported, Profile, Status};
@@ -24,5 +25,6 @@ pub use error::AgentError;
 pub use ops::delivery::{BlobInput, DeliveryRequest};
 pub use ops::picking::PickRequest;
 pub use scan::{ItemScan, Scanned};
+pub use sync::SyncReport;
 pub use tasks::{PackTask, PickTask, RouteTask, StopTask, Tasks};
 pub use waybill_shared::seed::{Seed, SeedOrder};

@@ -31,7 +31,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         print(&output::status(&agent.status()?), cli.json);
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Enrol { server, code, fingerprint } = &cli.command {
+        let agent = runtime()?.block_on(Agent::enrol(&cli.store, *server, code, fingerprint))?;
+        print(&output::status(&agent.status()?), cli.json);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut agent = Agent::open(&cli.store).with_context(|| format!("store {}", cli.store.display()))?;
+    if let Command::Sync { watch } = cli.command {
+        let rt = runtime()?;
+        if watch {
+            rt.block_on(agent.sync_forever(async {
+                let _ = tokio::signal::ctrl_c().await;
+            }));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let report = rt.block_on(agent.sync_once())?;
+        print(&output::synced(&report), cli.json);
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Run = cli.command {
         return script(&mut agent, cli.json);
     }
@@ -68,6 +85,10 @@ fn script(agent: &mut Agent, json: bool) -> anyhow::Result<ExitCode> {
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+}
+
 fn print(reply: &Reply, json: bool) {
     let mut out = std::io::stdout().lock();
     let text = if json { reply.json.to_string() } else { reply.text.clone() };
@@ -77,7 +98,9 @@ fn print(reply: &Reply, json: bool) {
 
 fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
     Ok(match command {
-        Command::Init { .. } | Command::Run => bail!("not here"),
+        Command::Init { .. } | Command::Run | Command::Enrol { .. } | Command::Sync { .. } => {
+            bail!("init, enrol, sync and run cannot be used inside run")
+        }
         Command::Import { file } => {
             let text =
                 std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;

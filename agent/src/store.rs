@@ -137,6 +137,36 @@ impl Store {
         )?)
     }
 
+    /// The persisted sync state of a document with a peer.
+    pub fn sync_state(&self, id: &DocId, peer: &str) -> Result<Option<Vec<u8>>, AgentError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT state FROM sync_state WHERE doc = ?1 AND peer = ?2",
+                params![id.to_string(), peer],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Blobs not yet uploaded: hash and size.
+    pub fn blobs_to_upload(&self) -> Result<Vec<(BlobHash, i64)>, AgentError> {
+        let mut stmt =
+            self.conn.prepare("SELECT hash, length(bytes) FROM blobs WHERE uploaded = 0 ORDER BY hash")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (h, n) = row?;
+            out.push((h.parse().map_err(|e| AgentError::Corrupt(format!("blob hash {h}: {e}")))?, n));
+        }
+        Ok(out)
+    }
+
+    /// Changes of the device's the server refused.
+    pub fn quarantined(&self) -> Result<i64, AgentError> {
+        Ok(self.conn.query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))?)
+    }
+
     /// Bytes used by the store's tables (the SQLite page count times page size).
     pub fn size_bytes(&self) -> Result<i64, AgentError> {
         let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
@@ -180,6 +210,14 @@ impl Write<'_> {
         Ok(())
     }
 
+    /// Replaces a document whole (after taking refused changes out of it);
+    /// its sync state starts over.
+    pub fn replace_doc(&self, id: &DocId, doc: &mut AutoCommit) -> Result<(), AgentError> {
+        self.compact(id, doc)?;
+        self.tx.execute("DELETE FROM sync_state WHERE doc = ?1", [id.to_string()])?;
+        Ok(())
+    }
+
     /// Removes a document and everything kept about it.
     pub fn delete_doc(&self, id: &DocId) -> Result<(), AgentError> {
         let key = id.to_string();
@@ -214,6 +252,41 @@ impl Write<'_> {
             "INSERT OR IGNORE INTO blobs (hash, bytes) VALUES (?1, ?2)",
             params![hash.to_string(), bytes],
         )?;
+        Ok(())
+    }
+
+    /// Persists the sync state of a document with a peer.
+    pub fn set_sync_state(&self, id: &DocId, peer: &str, state: &[u8]) -> Result<(), AgentError> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO sync_state (doc, peer, state) VALUES (?1, ?2, ?3)",
+            params![id.to_string(), peer, state],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a blob as held by the server.
+    pub fn blob_uploaded(&self, hash: &BlobHash) -> Result<(), AgentError> {
+        self.tx.execute("UPDATE blobs SET uploaded = 1 WHERE hash = ?1", [hash.to_string()])?;
+        Ok(())
+    }
+
+    /// Keeps a refused change's events visible; they are no longer pending.
+    pub fn quarantine(
+        &self,
+        id: &DocId,
+        change: &str,
+        refusal: &str,
+        events: &[String],
+    ) -> Result<(), AgentError> {
+        let at = chrono::Utc::now().to_rfc3339();
+        self.tx.execute(
+            "INSERT OR REPLACE INTO quarantine (doc, change, refusal, events, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id.to_string(), change, refusal, serde_json::to_string(events).unwrap_or_default(), at],
+        )?;
+        for e in events {
+            self.tx
+                .execute("DELETE FROM outbox WHERE event = ?1 AND doc = ?2", params![e, id.to_string()])?;
+        }
         Ok(())
     }
 

@@ -111,4 +111,10 @@ pub mod session;
 mod strategy;
 
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME, decode_payload, encode};
+/// The name devices expect on the server's certificate, whatever address
+/// they dial; the certificate is checked against the pinned CA.
+pub const SERVER_NAME: &str = "waybill.server";
+/// ALPN of this protocol.
+pub const ALPN: &[u8] = b"waybill/1";
+
 pub use message::{ManifestEntry, Message, PROTOCOL_VERSION, RefuseReason, peek_protocol};

@@ -44,7 +44,12 @@ pub async fn upload(
 ) -> Result<(), WireError> {
     if size > shared.limits.max_blob_bytes {
         let limit = shared.limits.max_blob_bytes;
-        return refuse(&mut send, RefuseReason::TooLarge, format!("blob of {size} bytes is over the {limit}-byte limit")).await;
+        return refuse(
+            &mut send,
+            RefuseReason::TooLarge,
+            format!("blob of {size} bytes is over the {limit}-byte limit"),
+        )
+        .await;
     }
     let done = shared.blob_dir.join(hash.hex());
     if done.exists() {
@@ -53,7 +58,8 @@ pub async fn upload(
         return Ok(());
     }
     let partial = shared.blob_dir.join("partial").join(hash.hex());
-    let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(&partial).await.map_err(io)?;
+    let mut file =
+        tokio::fs::OpenOptions::new().create(true).append(true).open(&partial).await.map_err(io)?;
     let mut offset = file.metadata().await.map_err(io)?.len();
     if offset > size {
         file.set_len(0).await.map_err(io)?;
@@ -64,12 +70,19 @@ pub async fn upload(
         match wire::read(&mut recv, shared.limits.max_frame).await {
             Ok(Some(Message::BlobChunk { data })) => {
                 if offset + data.len() as u64 > size {
-                    return refuse(&mut send, RefuseReason::Malformed, "more bytes than the blob's size".into()).await;
+                    return refuse(
+                        &mut send,
+                        RefuseReason::Malformed,
+                        "more bytes than the blob's size".into(),
+                    )
+                    .await;
                 }
                 file.write_all(&data).await.map_err(io)?;
                 offset += data.len() as u64;
             }
-            Ok(Some(_)) => return refuse(&mut send, RefuseReason::Malformed, "expected BlobChunk".into()).await,
+            Ok(Some(_)) => {
+                return refuse(&mut send, RefuseReason::Malformed, "expected BlobChunk".into()).await;
+            }
             // A broken link: keep what arrived, durably, for the resume.
             Ok(None) | Err(_) => {
                 file.sync_all().await.map_err(io)?;
@@ -91,7 +104,12 @@ pub async fn upload(
     }
     let op = WriteOp::Exec {
         sql: "INSERT OR IGNORE INTO blobs (hash, size, device, at) VALUES (?1, ?2, ?3, ?4)",
-        params: vec![hash.to_string().into(), (size as i64).into(), device.id.clone().into(), chrono::Utc::now().to_rfc3339().into()],
+        params: vec![
+            hash.to_string().into(),
+            (size as i64).into(),
+            device.id.clone().into(),
+            chrono::Utc::now().to_rfc3339().into(),
+        ],
     };
     shared.writer.write(vec![op]).await.map_err(|e| WireError::Write(e.to_string()))?;
     wire::write(&mut send, &Message::BlobStored { hash }).await?;
@@ -112,12 +130,18 @@ pub async fn download(
         .storage
         .read(|c| {
             use rusqlite::OptionalExtension;
-            c.query_row("SELECT device FROM blobs WHERE hash = ?1", [hash.to_string()], |r| r.get(0)).optional()
+            c.query_row("SELECT device FROM blobs WHERE hash = ?1", [hash.to_string()], |r| r.get(0))
+                .optional()
         })
         .map_err(|e| WireError::Read(e.to_string()))?;
     let allowed = uploader.is_some_and(|u| device.role == Role::Office || u == device.id);
     if !allowed {
-        return refuse(&mut send, RefuseReason::OutOfScope, format!("{hash} is not available to this device")).await;
+        return refuse(
+            &mut send,
+            RefuseReason::OutOfScope,
+            format!("{hash} is not available to this device"),
+        )
+        .await;
     }
     let mut file = tokio::fs::File::open(shared.blob_dir.join(hash.hex())).await.map_err(io)?;
     file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;

@@ -16,7 +16,9 @@ use waybill_shared::doc::DocId;
 use waybill_shared::policy::{DeviceIdentity, Scope};
 use waybill_shared::role::Role;
 use waybill_shared::sync::session::{self, MAX_ROUNDS};
-use waybill_shared::sync::{ManifestEntry, Message, PROTOCOL_VERSION, RefuseReason, decode_payload, peek_protocol};
+use waybill_shared::sync::{
+    ManifestEntry, Message, PROTOCOL_VERSION, RefuseReason, decode_payload, peek_protocol,
+};
 
 use crate::devices;
 use crate::hub::Live;
@@ -52,7 +54,12 @@ pub async fn handle(shared: Arc<Shared>, incoming: quinn::Incoming) {
     }
 }
 
-async fn refuse(send: &mut SendStream, conn: &Connection, reason: RefuseReason, message: &str) -> Result<(), WireError> {
+async fn refuse(
+    send: &mut SendStream,
+    conn: &Connection,
+    reason: RefuseReason,
+    message: &str,
+) -> Result<(), WireError> {
     wire::write(send, &Message::Refused { reason, message: message.into() }).await?;
     let _ = send.finish();
     // Give the frame a moment to leave before the connection goes.
@@ -75,7 +82,13 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
     if version != Some(PROTOCOL_VERSION) {
         let reason = RefuseReason::UnsupportedVersion { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION };
         let said = version.map_or("no version".to_owned(), |v| format!("version {v}"));
-        return refuse(&mut send, conn, reason, &format!("this server speaks protocol {PROTOCOL_VERSION}, not {said}")).await;
+        return refuse(
+            &mut send,
+            conn,
+            reason,
+            &format!("this server speaks protocol {PROTOCOL_VERSION}, not {said}"),
+        )
+        .await;
     }
     decode_payload(&hello)?;
     let cert = conn
@@ -83,30 +96,56 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
         .and_then(|id| id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
         .and_then(|chain| chain.first().map(|c| c.to_vec()));
     let Some(cert) = cert else { return enrol(shared, conn, &mut send, &mut recv).await };
-    let found = shared.storage.read(|c| devices::by_certificate(c, &cert)).map_err(|e| WireError::Read(e.to_string()))?;
+    let found = shared
+        .storage
+        .read(|c| devices::by_certificate(c, &cert))
+        .map_err(|e| WireError::Read(e.to_string()))?;
     let device = match found {
-        None => return refuse(&mut send, conn, RefuseReason::NotEnrolled, "this certificate is not enrolled").await,
-        Some((_, Some(_))) => return refuse(&mut send, conn, RefuseReason::Revoked, "this device is revoked").await,
+        None => {
+            return refuse(&mut send, conn, RefuseReason::NotEnrolled, "this certificate is not enrolled")
+                .await;
+        }
+        Some((_, Some(_))) => {
+            return refuse(&mut send, conn, RefuseReason::Revoked, "this device is revoked").await;
+        }
         Some((d, None)) => d,
     };
     if shared.hub.count(&device.id) >= shared.limits.connections_per_device {
-        return refuse(&mut send, conn, RefuseReason::TooManyConnections, "too many connections from this device").await;
+        return refuse(
+            &mut send,
+            conn,
+            RefuseReason::TooManyConnections,
+            "too many connections from this device",
+        )
+        .await;
     }
     session(shared, conn, device, send, recv).await
 }
 
-async fn enrol(shared: &Arc<Shared>, conn: &Connection, send: &mut SendStream, recv: &mut RecvStream) -> Result<(), WireError> {
+async fn enrol(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+) -> Result<(), WireError> {
     let msg = tokio::time::timeout(HANDSHAKE, wire::read(recv, shared.limits.max_frame))
         .await
         .map_err(|_| WireError::Read("no enrolment".into()))??;
     let Some(Message::Enrol { code, public_key }) = msg else {
-        return refuse(send, conn, RefuseReason::NotEnrolled, "connect with the device's certificate, or enrol first").await;
+        return refuse(
+            send,
+            conn,
+            RefuseReason::NotEnrolled,
+            "connect with the device's certificate, or enrol first",
+        )
+        .await;
     };
     let path = shared.db_path.clone();
     let shared2 = shared.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut c = crate::storage::connect(&path).map_err(|e| e.to_string())?;
-        devices::enrol(&mut c, &shared2.identity, &code, &public_key, chrono::Utc::now()).map_err(|e| e.to_string())
+        devices::enrol(&mut c, &shared2.identity, &code, &public_key, chrono::Utc::now())
+            .map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| WireError::Read(e.to_string()))?;
@@ -116,6 +155,7 @@ async fn enrol(shared: &Arc<Shared>, conn: &Connection, send: &mut SendStream, r
             let msg = Message::Enrolled {
                 device: device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?,
                 role: device.role,
+                location: device.location.as_deref().and_then(|l| l.parse().ok()),
                 certificate_der: cert,
                 ca_der: shared.identity.ca_der().to_vec(),
             };
@@ -151,7 +191,10 @@ async fn session(
     let mut docs = Vec::with_capacity(scope.len());
     for doc in &scope {
         let heads = shared.storage.doc_heads(doc).map_err(|e| WireError::Read(e.to_string()))?;
-        docs.push(ManifestEntry { doc: doc.clone(), heads: heads.map(|(h, _)| h.iter().map(|h| h.0).collect()).unwrap_or_default() });
+        docs.push(ManifestEntry {
+            doc: doc.clone(),
+            heads: heads.map(|(h, _)| h.iter().map(|h| h.0).collect()).unwrap_or_default(),
+        });
     }
     wire::write(&mut send, &Message::Manifest { docs }).await?;
     seen(shared, &device.id).await;
@@ -207,10 +250,17 @@ async fn stream_task(
     let limit = shared.limits.max_frame;
     match wire::read(&mut recv, limit).await? {
         Some(Message::Open { doc }) => doc_stream(shared, conn_id, device, doc, send, recv).await,
-        Some(Message::BlobPut { hash, size }) => crate::blobs::upload(shared, device, hash, size, send, recv).await,
-        Some(Message::BlobGet { hash, offset }) => crate::blobs::download(shared, device, hash, offset, send).await,
+        Some(Message::BlobPut { hash, size }) => {
+            crate::blobs::upload(shared, device, hash, size, send, recv).await
+        }
+        Some(Message::BlobGet { hash, offset }) => {
+            crate::blobs::download(shared, device, hash, offset, send).await
+        }
         _ => {
-            let msg = Message::Refused { reason: RefuseReason::Malformed, message: "expected Open, BlobPut or BlobGet".into() };
+            let msg = Message::Refused {
+                reason: RefuseReason::Malformed,
+                message: "expected Open, BlobPut or BlobGet".into(),
+            };
             wire::write(&mut send, &msg).await?;
             let _ = send.finish();
             Ok(())
@@ -242,7 +292,9 @@ async fn doc_stream(
         match shared.docs.get(&shared.storage, &id).map_err(storage_err)? {
             Some(e) => Some(e),
             // The office may create documents.
-            None if device.role == Role::Office => Some(shared.docs.put(id.clone(), automerge::AutoCommit::new()).map_err(storage_err)?),
+            None if device.role == Role::Office => {
+                Some(shared.docs.put(id.clone(), automerge::AutoCommit::new()).map_err(storage_err)?)
+            }
             None => None,
         }
     } else {
@@ -250,7 +302,10 @@ async fn doc_stream(
     };
     let Some(entry) = entry else {
         // Out of scope and unknown get the same answer: nothing is revealed.
-        let msg = Message::Refused { reason: RefuseReason::OutOfScope, message: format!("{id} is not in this device's scope") };
+        let msg = Message::Refused {
+            reason: RefuseReason::OutOfScope,
+            message: format!("{id} is not in this device's scope"),
+        };
         wire::write(&mut send, &msg).await?;
         let _ = send.finish();
         return Ok(());
@@ -270,7 +325,10 @@ async fn doc_stream(
             Some(Message::Idle) => None,
             None => break,
             Some(_) => {
-                let msg = Message::Refused { reason: RefuseReason::Malformed, message: "expected Sync or Idle".into() };
+                let msg = Message::Refused {
+                    reason: RefuseReason::Malformed,
+                    message: "expected Sync or Idle".into(),
+                };
                 wire::write(&mut send, &msg).await?;
                 break;
             }
@@ -281,7 +339,8 @@ async fn doc_stream(
                 let served = match session::serve(&mut loaded.doc, &mut state, &who, &id, data) {
                     Ok(s) => s,
                     Err(e) => {
-                        let msg = Message::Refused { reason: RefuseReason::Malformed, message: e.to_string() };
+                        let msg =
+                            Message::Refused { reason: RefuseReason::Malformed, message: e.to_string() };
                         wire::write(&mut send, &msg).await?;
                         break;
                     }
@@ -298,7 +357,9 @@ async fn doc_stream(
                     });
                 }
                 if !served.accepted.is_empty() {
-                    ingest::store(shared, &id, &mut loaded, &served.accepted, quarantine, conn_id).await.map_err(storage_err)?;
+                    ingest::store(shared, &id, &mut loaded, &served.accepted, quarantine, conn_id)
+                        .await
+                        .map_err(storage_err)?;
                 } else if !quarantine.is_empty() {
                     shared.writer.write(quarantine).await.map_err(storage_err)?;
                 }

@@ -63,7 +63,8 @@ pub fn issue_code(
     now: DateTime<Utc>,
 ) -> Result<String, DeviceError> {
     let mut raw = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw).map_err(|_| DeviceError::Random)?;
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
+        .map_err(|_| DeviceError::Random)?;
     let code = base32(&raw);
     c.execute(
         "INSERT INTO enrolments (code_sha256, device, role, location, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -105,7 +106,10 @@ pub fn enrol(
         return Err(DeviceError::BadCode);
     }
     let cert = identity.issue(&id, public_key)?;
-    tx.execute("UPDATE enrolments SET used_at = ?2 WHERE code_sha256 = ?1", params![sha256_hex(code.trim().as_bytes()), now.to_rfc3339()])?;
+    tx.execute(
+        "UPDATE enrolments SET used_at = ?2 WHERE code_sha256 = ?1",
+        params![sha256_hex(code.trim().as_bytes()), now.to_rfc3339()],
+    )?;
     tx.execute(
         "UPDATE devices SET cert_sha256 = ?2, enrolled_at = ?3, revoked_at = NULL WHERE id = ?1",
         params![id, sha256_hex(&cert), now.to_rfc3339()],
@@ -140,7 +144,8 @@ pub fn is_revoked(c: &Connection, device: &str) -> rusqlite::Result<bool> {
 
 /// Revokes a device: refused at once, also mid-connection.
 pub fn revoke(c: &Connection, device: &str, now: DateTime<Utc>) -> Result<(), DeviceError> {
-    let n = c.execute("UPDATE devices SET revoked_at = ?2 WHERE id = ?1", params![device, now.to_rfc3339()])?;
+    let n =
+        c.execute("UPDATE devices SET revoked_at = ?2 WHERE id = ?1", params![device, now.to_rfc3339()])?;
     if n == 0 {
         return Err(DeviceError::Unknown(device.into()));
     }
@@ -149,7 +154,8 @@ pub fn revoke(c: &Connection, device: &str, now: DateTime<Utc>) -> Result<(), De
 
 /// Every device.
 pub fn list(c: &Connection) -> rusqlite::Result<Vec<DeviceRow>> {
-    let mut stmt = c.prepare("SELECT id, role, location, enrolled_at, revoked_at, last_seen FROM devices ORDER BY id")?;
+    let mut stmt =
+        c.prepare("SELECT id, role, location, enrolled_at, revoked_at, last_seen FROM devices ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         Ok(DeviceRow {
             id: r.get(0)?,

@@ -22,9 +22,12 @@ pub struct Loaded {
 /// A shared, lockable document.
 pub type Entry = Arc<tokio::sync::Mutex<Loaded>>;
 
+/// Entries with when they were last used.
+type Entries = HashMap<DocId, (Entry, u64)>;
+
 /// The cache.
 pub struct DocCache {
-    entries: Mutex<HashMap<DocId, (Entry, u64)>>,
+    entries: Mutex<Entries>,
     tick: std::sync::atomic::AtomicU64,
     cap: usize,
 }
@@ -77,7 +80,7 @@ impl DocCache {
         Ok(entry)
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<DocId, (Entry, u64)>>, StorageError> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, StorageError> {
         self.entries.lock().map_err(|_| StorageError::Corrupt("document cache poisoned".into()))
     }
 }

@@ -18,16 +18,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PublicKeyData, SignatureAlgorithm,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PublicKeyData, SignatureAlgorithm,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// The name devices expect on the server's certificate, whatever address
-/// they dial.
-pub const SERVER_NAME: &str = "waybill.server";
-/// ALPN of the sync protocol.
-pub const ALPN: &[u8] = b"waybill/1";
+use waybill_shared::sync::{ALPN, SERVER_NAME};
 
 /// What can go wrong with the identity.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +76,8 @@ fn ca_params() -> CertificateParams {
     dn.push(DnType::CommonName, "Waybill device CA");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     params
 }
 
@@ -103,8 +100,11 @@ impl Identity {
             (Some(k), Some(c)) => (k, vec![c, ca_der.clone()]),
             _ => {
                 let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-                let params =
-                    CertificateParams::new(vec![SERVER_NAME.to_owned(), "localhost".to_owned(), "127.0.0.1".to_owned()])?;
+                let params = CertificateParams::new(vec![
+                    SERVER_NAME.to_owned(),
+                    "localhost".to_owned(),
+                    "127.0.0.1".to_owned(),
+                ])?;
                 let issuer = Issuer::new(ca_params(), &ca_key);
                 let cert = params.signed_by(&key, &issuer)?;
                 write(&key_path, &key.serialize_der())?;
@@ -146,10 +146,11 @@ impl Identity {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots.add(CertificateDer::from(self.ca_der.clone()))?;
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
         let chain = self.server_chain.iter().map(|c| CertificateDer::from(c.clone())).collect();
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key.clone()));
         let mut tls = rustls::ServerConfig::builder_with_provider(provider)

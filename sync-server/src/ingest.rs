@@ -28,7 +28,9 @@ pub fn project(blob_dir: &Path, id: &DocId, doc: &mut AutoCommit) -> Result<Vec<
             let has_blob = |h: &BlobHash| blob_dir.join(h.hex()).exists();
             projection::order(&fold::order::fold(&contents, &has_blob))
         }
-        DocId::Location { .. } => projection::stock(id, &fold::stock::fold(&doc::location::read(d).map_err(corrupt)?)),
+        DocId::Location { .. } => {
+            projection::stock(id, &fold::stock::fold(&doc::location::read(d).map_err(corrupt)?))
+        }
         DocId::Route(_) => projection::route(&fold::route::fold(&doc::route::read(d).map_err(corrupt)?)),
     })
 }
@@ -62,7 +64,8 @@ pub async fn store(
 /// Tells connected devices holding `id` (or newly entitled to it) to sync it.
 pub fn push(shared: &Arc<Shared>, id: &DocId, from: u64) {
     for (conn, device) in shared.hub.notify(id, from) {
-        let now_in = shared.storage.read(|c| crate::scope::scope(c, &device)).map(|s| s.contains(id)).unwrap_or(false);
+        let now_in =
+            shared.storage.read(|c| crate::scope::scope(c, &device)).map(|s| s.contains(id)).unwrap_or(false);
         if now_in {
             shared.hub.grant(conn, id);
         }

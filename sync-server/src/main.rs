@@ -72,7 +72,9 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -85,7 +87,10 @@ fn main() -> anyhow::Result<()> {
             let code = devices::issue_code(&c, &device, role, location.as_ref(), chrono::Utc::now())?;
             let fp = identity.ca_fingerprint();
             if cli.json {
-                println!("{}", serde_json::json!({ "device": device, "role": role, "code": code, "fingerprint": fp }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "device": device, "role": role, "code": code, "fingerprint": fp })
+                );
             } else {
                 println!("device:      {device} ({role})\ncode:        {code}\nfingerprint: {fp}");
             }
@@ -99,7 +104,14 @@ fn main() -> anyhow::Result<()> {
             } else {
                 "code issued"
             };
-            format!("{:<12} {:<7} {:<10} {:<12} last seen {}", d.id, d.role, d.location.as_deref().unwrap_or("-"), state, d.last_seen.as_deref().unwrap_or("never"))
+            format!(
+                "{:<12} {:<7} {:<10} {:<12} last seen {}",
+                d.id,
+                d.role,
+                d.location.as_deref().unwrap_or("-"),
+                state,
+                d.last_seen.as_deref().unwrap_or("never")
+            )
         }),
         Command::Revoke { device } => {
             devices::revoke(&open(&cli.data)?, &device, chrono::Utc::now())?;
@@ -107,7 +119,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import { file } => import(&cli.data, &file),
-        Command::Orders => query(&cli, "SELECT id, status, customer, open_exceptions FROM orders ORDER BY id", &["id", "status", "customer", "open_exceptions"]),
+        Command::Orders => query(
+            &cli,
+            "SELECT id, status, customer, open_exceptions FROM orders ORDER BY id",
+            &["id", "status", "customer", "open_exceptions"],
+        ),
         Command::Order { id } => {
             let c = open(&cli.data)?;
             let view: String = c
@@ -117,9 +133,21 @@ fn main() -> anyhow::Result<()> {
             println!("{}", if cli.json { v.to_string() } else { serde_json::to_string_pretty(&v)? });
             Ok(())
         }
-        Command::Exceptions => query(&cli, "SELECT doc, id, kind, events FROM exceptions WHERE open = 1 ORDER BY doc, id", &["doc", "id", "kind", "events"]),
-        Command::Stock => query(&cli, "SELECT location, bin, gtin, on_hand FROM stock ORDER BY location, bin, gtin", &["location", "bin", "gtin", "on_hand"]),
-        Command::Quarantine => query(&cli, "SELECT device, doc, change, refusal, at FROM quarantine ORDER BY at", &["device", "doc", "change", "refusal", "at"]),
+        Command::Exceptions => query(
+            &cli,
+            "SELECT doc, id, kind, events FROM exceptions WHERE open = 1 ORDER BY doc, id",
+            &["doc", "id", "kind", "events"],
+        ),
+        Command::Stock => query(
+            &cli,
+            "SELECT location, bin, gtin, on_hand FROM stock ORDER BY location, bin, gtin",
+            &["location", "bin", "gtin", "on_hand"],
+        ),
+        Command::Quarantine => query(
+            &cli,
+            "SELECT device, doc, change, refusal, at FROM quarantine ORDER BY at",
+            &["device", "doc", "change", "refusal", "at"],
+        ),
         Command::Fingerprint => {
             println!("{}", Identity::load_or_create(&cli.data)?.ca_fingerprint());
             Ok(())
@@ -155,7 +183,9 @@ fn import(data: &Path, file: &Path) -> anyhow::Result<()> {
         .query_row("SELECT value FROM meta WHERE key = ?1", [office_key], |r| r.get::<_, String>(0))
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_else(|| Recorder::new(DeviceId::new("office").unwrap_or_else(|_| unreachable!("a valid id"))));
+        .unwrap_or_else(|| {
+            Recorder::new(DeviceId::new("office").unwrap_or_else(|_| unreachable!("a valid id")))
+        });
     let held = |id: &waybill_shared::doc::DocId| {
         c.query_row("SELECT 1 FROM docs WHERE id = ?1", [id.to_string()], |_| Ok(())).is_ok()
     };
@@ -183,9 +213,7 @@ fn query(cli: &Cli, sql: &str, columns: &[&str]) -> anyhow::Result<()> {
     let c = open(&cli.data)?;
     let mut stmt = c.prepare(sql)?;
     let rows = stmt.query_map([], |r| {
-        (0..columns.len())
-            .map(|i| r.get::<_, rusqlite::types::Value>(i))
-            .collect::<Result<Vec<_>, _>>()
+        (0..columns.len()).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>()
     })?;
     let mut out = Vec::new();
     for row in rows {
@@ -210,7 +238,11 @@ fn query(cli: &Cli, sql: &str, columns: &[&str]) -> anyhow::Result<()> {
     })
 }
 
-fn print_rows<T: serde::Serialize>(cli: &Cli, rows: Vec<T>, line: impl Fn(&T) -> String) -> anyhow::Result<()> {
+fn print_rows<T: serde::Serialize>(
+    cli: &Cli,
+    rows: Vec<T>,
+    line: impl Fn(&T) -> String,
+) -> anyhow::Result<()> {
     if cli.json {
         println!("{}", serde_json::to_string(&rows)?);
     } else {

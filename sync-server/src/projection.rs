@@ -85,15 +85,24 @@ pub fn order(v: &OrderView) -> Vec<WriteOp> {
     for p in &v.packages {
         ops.push(exec(
             "INSERT OR REPLACE INTO packages (sscc, order_id, whereabouts, route) VALUES (?1, ?2, ?3, ?4)",
-            vec![text(&p.sscc), id.clone(), json(&p.whereabouts), p.route.as_ref().map_or(Value::Null, |(r, _)| text(r))],
+            vec![
+                text(&p.sscc),
+                id.clone(),
+                json(&p.whereabouts),
+                p.route.as_ref().map_or(Value::Null, |(r, _)| text(r)),
+            ],
         ));
     }
-    let mut locations: Vec<String> = v.lines.iter().flat_map(|l| l.allocations.iter().map(|a| a.location.to_string())).collect();
+    let mut locations: Vec<String> =
+        v.lines.iter().flat_map(|l| l.allocations.iter().map(|a| a.location.to_string())).collect();
     locations.extend(v.header.location.iter().map(ToString::to_string));
     locations.sort();
     locations.dedup();
     for l in locations {
-        ops.push(exec("INSERT INTO order_locations (order_id, location) VALUES (?1, ?2)", vec![id.clone(), text(l)]));
+        ops.push(exec(
+            "INSERT INTO order_locations (order_id, location) VALUES (?1, ?2)",
+            vec![id.clone(), text(l)],
+        ));
     }
     for p in &v.pickers {
         ops.push(exec(
@@ -126,15 +135,26 @@ pub fn route(v: &RouteView) -> Vec<WriteOp> {
         exec(
             "INSERT INTO routes (id, driver, van, done, stops, view) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (id) DO UPDATE SET driver = ?2, van = ?3, done = ?4, stops = ?5, view = ?6",
-            vec![id.clone(), text(&v.driver), text(&v.van), int(v.done as i64), int(v.stops.len() as i64), json(v)],
+            vec![
+                id.clone(),
+                text(&v.driver),
+                text(&v.van),
+                int(v.done as i64),
+                int(v.stops.len() as i64),
+                json(v),
+            ],
         ),
         exec("DELETE FROM route_orders WHERE route = ?1", vec![id.clone()]),
     ];
-    let mut orders: Vec<String> = v.stops.iter().flat_map(|s| s.orders.iter().map(ToString::to_string)).collect();
+    let mut orders: Vec<String> =
+        v.stops.iter().flat_map(|s| s.orders.iter().map(ToString::to_string)).collect();
     orders.sort();
     orders.dedup();
     for o in orders {
-        ops.push(exec("INSERT INTO route_orders (route, order_id) VALUES (?1, ?2)", vec![id.clone(), text(o)]));
+        ops.push(exec(
+            "INSERT INTO route_orders (route, order_id) VALUES (?1, ?2)",
+            vec![id.clone(), text(o)],
+        ));
     }
     ops
 }

@@ -108,6 +108,9 @@ impl Writer {
     }
 }
 
+/// A stored document: its snapshot and the changes appended since.
+pub type StoredDoc = (Vec<u8>, Vec<Vec<u8>>);
+
 /// Read access.
 pub struct Storage {
     read: Mutex<Connection>,
@@ -174,7 +177,8 @@ fn apply(conn: &mut Connection, batch: &[Batch]) -> Result<(), rusqlite::Error> 
                 }
                 WriteOp::AppendChanges { id, changes, heads } => {
                     let key = id.to_string();
-                    let mut stmt = tx.prepare_cached("INSERT INTO doc_changes (doc, bytes) VALUES (?1, ?2)")?;
+                    let mut stmt =
+                        tx.prepare_cached("INSERT INTO doc_changes (doc, bytes) VALUES (?1, ?2)")?;
                     for c in changes {
                         stmt.execute(params![key, c])?;
                     }
@@ -184,8 +188,10 @@ fn apply(conn: &mut Connection, batch: &[Batch]) -> Result<(), rusqlite::Error> 
                     )?;
                 }
                 WriteOp::SyncState { device, doc, state } => {
-                    tx.prepare_cached("INSERT OR REPLACE INTO sync_states (device, doc, state) VALUES (?1, ?2, ?3)")?
-                        .execute(params![device, doc.to_string(), state])?;
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO sync_states (device, doc, state) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![device, doc.to_string(), state])?;
                 }
                 WriteOp::Quarantine { device, doc, change, refusal, bytes } => {
                     tx.execute(
@@ -210,11 +216,12 @@ impl Storage {
     }
 
     /// A document's snapshot and appended changes, if stored.
-    pub fn load_doc(&self, id: &DocId) -> Result<Option<(Vec<u8>, Vec<Vec<u8>>)>, StorageError> {
+    pub fn load_doc(&self, id: &DocId) -> Result<Option<StoredDoc>, StorageError> {
         let key = id.to_string();
         self.read(|c| {
-            let Some(snapshot) =
-                c.query_row("SELECT snapshot FROM docs WHERE id = ?1", [&key], |r| r.get::<_, Vec<u8>>(0)).optional()?
+            let Some(snapshot) = c
+                .query_row("SELECT snapshot FROM docs WHERE id = ?1", [&key], |r| r.get::<_, Vec<u8>>(0))
+                .optional()?
             else {
                 return Ok(None);
             };
@@ -239,9 +246,11 @@ impl Storage {
     /// A device's persisted sync state for a document.
     pub fn sync_state(&self, device: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StorageError> {
         self.read(|c| {
-            c.query_row("SELECT state FROM sync_states WHERE device = ?1 AND doc = ?2", params![device, doc.to_string()], |r| {
-                r.get(0)
-            })
+            c.query_row(
+                "SELECT state FROM sync_states WHERE device = ?1 AND doc = ?2",
+                params![device, doc.to_string()],
+                |r| r.get(0),
+            )
             .optional()
         })
     }

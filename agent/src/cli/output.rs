@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
-use waybill_agent::{Imported, Scanned, Status, Tasks};
+use waybill_agent::{Imported, Scanned, Status, SyncReport, Tasks};
 use waybill_shared::doc::DocId;
 use waybill_shared::event::Event;
 use waybill_shared::fold::{OrderView, RouteView, StockView};
@@ -42,8 +42,9 @@ pub fn status(s: &Status) -> Reply {
     let last = s.last_sync.map_or("never".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
     let _ = write!(
         t,
-        "\npending events: {}\nlast sync: {last}\ndocuments: {}\nstore: {} KiB",
+        "\npending events: {}\nquarantined changes: {}\nlast sync: {last}\ndocuments: {}\nstore: {} KiB",
         s.pending_events,
+        s.quarantined,
         s.documents,
         s.store_bytes / 1024
     );
@@ -204,4 +205,15 @@ pub fn merged(docs: &[DocId]) -> Reply {
     let ids: Vec<String> = docs.iter().map(ToString::to_string).collect();
     let text = format!("merged {}", ids.join(", "));
     reply(&ids, text)
+}
+
+pub fn synced(r: &SyncReport) -> Reply {
+    let mut text = format!(
+        "synced {} of {} document(s) in scope ({} new), {} blob(s) uploaded, {} event(s) still pending",
+        r.synced, r.in_scope, r.new_documents, r.blobs_uploaded, r.pending_events
+    );
+    for (change, refusal) in &r.refused {
+        let _ = write!(text, "\nrefused {change}: {refusal}");
+    }
+    reply(r, text)
 }

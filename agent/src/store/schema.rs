@@ -41,6 +41,15 @@ pub const MIGRATIONS: &[&str] = &[
      );
      ALTER TABLE docs ADD COLUMN server_heads BLOB;
      ALTER TABLE blobs ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 0;",
+    // 3: the device's own changes the server refused, kept visible.
+    "CREATE TABLE quarantine (
+         doc     TEXT NOT NULL,
+         change  TEXT NOT NULL,
+         refusal TEXT NOT NULL,
+         events  TEXT NOT NULL,
+         at      TEXT NOT NULL,
+         PRIMARY KEY (doc, change)
+     );",
 ];
 
 /// The schema version this build writes.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobHash;
 use crate::doc::DocId;
-use crate::id::DeviceId;
+use crate::id::{DeviceId, LocationId};
 use crate::policy::Refusal;
 use crate::role::Role;
 
@@ -99,6 +99,8 @@ pub enum Message {
         device: DeviceId,
         /// Its role.
         role: Role,
+        /// The location it works at, for warehouse roles.
+        location: Option<LocationId>,
         /// Its certificate, DER, to present from now on.
         certificate_der: Vec<u8>,
         /// The CA certificate, DER, to pin the server against.
@@ -254,6 +256,7 @@ mod tests {
             Message::Enrolled {
                 device: device(),
                 role: Role::Picker,
+                location: Some("wh-1".parse().unwrap()),
                 certificate_der: vec![4],
                 ca_der: vec![5],
             },

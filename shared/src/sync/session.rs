@@ -6,9 +6,9 @@
 //! a round has nothing to say either way, or after [`MAX_ROUNDS`].
 //!
 //! The server ([`serve`]) takes every change out of an incoming message, runs
-//! them through [`crate::policy::check_changes`], applies only the accepted
-//! ones itself and hands the rest back as refusals; Automerge then sees the
-//! message without changes, so its sync state still learns the client's heads.
+//! them through [`crate::policy::check_changes`], puts back only the accepted
+//! ones and hands the rest back as refusals; Automerge then takes in the
+//! filtered message, so its sync state follows what was really applied.
 //! The server's outgoing messages carry no capability flags, so a client never
 //! switches to the whole-document (V2) encoding: every change it sends is a
 //! separate chunk the policy can read. The server may still send V2 to the
@@ -65,8 +65,9 @@ pub fn serve(
         .map(|chunk| Change::from_bytes(chunk.to_vec()).map_err(|e| SessionError::BadChange(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     let verdict = check_changes(who, id, doc.document(), changes);
-    doc.apply_changes(verdict.accepted.iter().cloned())?;
-    message.changes = ChunkList::empty();
+    // Automerge applies what is left: the accepted changes, in order.
+    message.changes =
+        ChunkList::from(verdict.accepted.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>());
     doc.sync().receive_sync_message(state, message)?;
     Ok(Served { accepted: verdict.accepted, refused: verdict.refused, reply: server_message(doc, state) })
 }

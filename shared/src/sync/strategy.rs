@@ -37,6 +37,10 @@ fn device() -> impl Strategy<Value = DeviceId> {
     ID.prop_map(|s| DeviceId::new(s).expect("the strategy yields valid ids"))
 }
 
+fn location() -> impl Strategy<Value = LocationId> {
+    ID.prop_map(|s| LocationId::new(s).expect("valid id"))
+}
+
 fn doc() -> impl Strategy<Value = DocId> {
     prop_oneof![
         ID.prop_map(|s| DocId::Order(OrderId::new(s).expect("valid id"))),
@@ -112,9 +116,15 @@ pub(crate) fn message() -> impl Strategy<Value = Message> {
         (any::<[u8; 32]>(), refusal()).prop_map(|(change, refusal)| Message::Rejected { change, refusal }),
         doc().prop_map(|doc| Message::Changed { doc }),
         (text(), bytes()).prop_map(|(code, public_key)| Message::Enrol { code, public_key }),
-        (device(), role(), bytes(), bytes()).prop_map(|(device, role, certificate_der, ca_der)| {
-            Message::Enrolled { device, role, certificate_der, ca_der }
-        }),
+        (device(), role(), proptest::option::of(location()), bytes(), bytes()).prop_map(
+            |(device, role, location, certificate_der, ca_der)| Message::Enrolled {
+                device,
+                role,
+                location,
+                certificate_der,
+                ca_der
+            }
+        ),
         (blob(), any::<u64>()).prop_map(|(hash, size)| Message::BlobPut { hash, size }),
         any::<u64>().prop_map(|offset| Message::BlobResume { offset }),
         bytes().prop_map(|data| Message::BlobChunk { data }),

@@ -1,0 +1,465 @@
+//! The sync client: enrol once, then sync with the server over QUIC.
+//!
+//! A sync connects with the device's certificate, reads the manifest (the
+//! documents the server says this device holds, with the server's heads),
+//! syncs every document whose heads differ, many at once on their own
+//! streams, then uploads blobs the server lacks, resuming any upload a broken
+//! link cut short. What arrives is stored in one transaction per document,
+//! with the sync state, so a reconnect sends only what is missing; events the
+//! server now holds stop counting as pending. A change the server refuses is
+//! taken out: its events are kept in the quarantine, shown in the status,
+//! and the device's later work in that document is written again on top of
+//! the server's state, so it is not lost with it.
+
+mod stream;
+pub mod tls;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use automerge::sync::State;
+use automerge::{AutoCommit, ChangeHash};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
+use waybill_shared::blob::BlobHash;
+use waybill_shared::doc::{self, DocId, EVENTS};
+use waybill_shared::event::Event;
+use waybill_shared::policy::{Refusal, actor_of};
+use waybill_shared::sync::session::{self, MAX_ROUNDS};
+use waybill_shared::sync::{ManifestEntry, Message, PROTOCOL_VERSION, SERVER_NAME};
+
+use crate::agent::{Agent, LAST_SYNC, Profile, RECORDER};
+use crate::error::AgentError;
+use stream::{Reader, send};
+
+const CREDENTIALS: &str = "credentials";
+const PEER: &str = "server";
+/// Documents synced at once.
+const PARALLEL: usize = 32;
+/// Bytes per blob chunk.
+const CHUNK: usize = 64 * 1024;
+
+/// What enrolment gave the device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Credentials {
+    server: String,
+    certificate: Vec<u8>,
+    key: Vec<u8>,
+    ca: Vec<u8>,
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    /// Documents in the device's scope.
+    pub in_scope: usize,
+    /// Documents that needed syncing.
+    pub synced: usize,
+    /// Documents received for the first time.
+    pub new_documents: usize,
+    /// Changes the server refused, with why.
+    pub refused: Vec<(String, Refusal)>,
+    /// Blobs uploaded.
+    pub blobs_uploaded: usize,
+    /// Own events the server does not hold yet.
+    pub pending_events: i64,
+}
+
+fn offline(e: impl std::fmt::Display) -> AgentError {
+    AgentError::Offline(e.to_string())
+}
+
+fn endpoint() -> Result<quinn::Endpoint, AgentError> {
+    quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0))).map_err(offline)
+}
+
+async fn hello(conn: &quinn::Connection) -> Result<(quinn::SendStream, Reader), AgentError> {
+    let (mut tx, rx) = conn.open_bi().await.map_err(offline)?;
+    let agent = format!("waybill-agent/{}", env!("CARGO_PKG_VERSION"));
+    send(&mut tx, &Message::Hello { protocol: PROTOCOL_VERSION, agent }).await?;
+    Ok((tx, Reader::new(rx)))
+}
+
+fn refused(msg: Option<Message>) -> AgentError {
+    match msg {
+        Some(Message::Refused { reason, message }) => AgentError::Refused { reason, message },
+        Some(other) => AgentError::Protocol(format!("unexpected {other:?}")),
+        None => AgentError::Offline("the server closed the connection".into()),
+    }
+}
+
+impl Agent {
+    /// Enrols a new device with the server at `server`, using the one-time
+    /// `code` and the `fingerprint` the office gave, and creates its store at
+    /// `path`. The server decides the device's id, role and location.
+    pub async fn enrol(
+        path: &Path,
+        server: SocketAddr,
+        code: &str,
+        fingerprint: &str,
+    ) -> Result<Self, AgentError> {
+        if path.exists() {
+            if let Ok(existing) = Agent::open(path) {
+                return Err(AgentError::AlreadyInitialised(existing.profile().device.clone()));
+            }
+        }
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| AgentError::Protocol(format!("cannot make a key: {e}")))?;
+        let config = tls::enrolment(fingerprint).map_err(|e| AgentError::Protocol(e.to_string()))?;
+        let endpoint = endpoint()?;
+        let conn =
+            endpoint.connect_with(config, server, SERVER_NAME).map_err(offline)?.await.map_err(offline)?;
+        let (mut tx, mut rx) = hello(&conn).await?;
+        send(
+            &mut tx,
+            &Message::Enrol { code: code.trim().to_owned(), public_key: key.public_key_raw().to_vec() },
+        )
+        .await?;
+        let answer = rx.next().await?;
+        conn.close(0u32.into(), b"enrolled");
+        let Some(Message::Enrolled { device, role, location, certificate_der, ca_der }) = answer else {
+            return Err(refused(answer));
+        };
+        let credentials = Credentials {
+            server: server.to_string(),
+            certificate: certificate_der,
+            key: key.serialize_der(),
+            ca: ca_der,
+        };
+        let profile = Profile { device, role, location, user: None };
+        Agent::init_with(path, profile, |w| w.set_meta(CREDENTIALS, &credentials))
+    }
+
+    async fn connect(&self) -> Result<(quinn::Endpoint, quinn::Connection), AgentError> {
+        let c: Credentials = self.store.meta(CREDENTIALS)?.ok_or(AgentError::NotEnrolled)?;
+        let addr: SocketAddr =
+            c.server.parse().map_err(|_| AgentError::Corrupt(format!("server address {}", c.server)))?;
+        let config =
+            tls::device(&c.ca, &c.certificate, &c.key).map_err(|e| AgentError::Corrupt(e.to_string()))?;
+        let endpoint = endpoint()?;
+        let conn =
+            endpoint.connect_with(config, addr, SERVER_NAME).map_err(offline)?.await.map_err(offline)?;
+        Ok((endpoint, conn))
+    }
+
+    /// Connects, syncs everything that differs, uploads blobs, disconnects.
+    pub async fn sync_once(&mut self) -> Result<SyncReport, AgentError> {
+        let (_endpoint, conn) = self.connect().await?;
+        let (_tx, mut rx) = hello(&conn).await?;
+        let manifest = handshake(&mut rx).await?;
+        let report = self.sync_manifest(&conn, &manifest).await;
+        conn.close(0u32.into(), b"done");
+        report
+    }
+
+    /// Stays connected and syncs each document the server announces, until
+    /// `stop` resolves or the link drops. Syncs everything first.
+    pub async fn sync_watch(
+        &mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), AgentError> {
+        let (_endpoint, conn) = self.connect().await?;
+        let (_tx, mut rx) = hello(&conn).await?;
+        let manifest = handshake(&mut rx).await?;
+        self.sync_manifest(&conn, &manifest).await?;
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                msg = rx.next() => match msg? {
+                    Some(Message::Changed { doc }) => {
+                        let entry = ManifestEntry { doc, heads: Vec::new() };
+                        self.sync_manifest(&conn, &[entry]).await?;
+                    }
+                    Some(other) => return Err(AgentError::Protocol(format!("unexpected {other:?} on the control stream"))),
+                    None => return Err(AgentError::Offline("the server closed the connection".into())),
+                },
+            }
+        }
+        conn.close(0u32.into(), b"bye");
+        Ok(())
+    }
+
+    /// Syncs in the background until `stop`, reconnecting with backoff
+    /// (1 s doubling to 60 s) while the server cannot be reached.
+    pub async fn sync_forever(&mut self, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                result = self.sync_watch(std::future::pending()) => {
+                    if let Err(e) = result {
+                        tracing::info!(error = %e, retry_in = ?backoff, "sync failed");
+                    }
+                }
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(backoff) => backoff = (backoff * 2).min(Duration::from_secs(60)),
+            }
+        }
+    }
+
+    async fn sync_manifest(
+        &mut self,
+        conn: &quinn::Connection,
+        manifest: &[ManifestEntry],
+    ) -> Result<SyncReport, AgentError> {
+        // Other processes may have written the store: read documents afresh.
+        self.docs.clear();
+        let held: BTreeSet<DocId> = self.documents()?.into_iter().collect();
+        let mut report = SyncReport { in_scope: manifest.len(), ..SyncReport::default() };
+        let mut work = Vec::new();
+        for entry in manifest {
+            let server: Vec<ChangeHash> = entry.heads.iter().map(|h| ChangeHash(*h)).collect();
+            let doc = if held.contains(&entry.doc) {
+                let doc = self.doc(&entry.doc)?.clone();
+                let mut doc = doc;
+                if !server.is_empty() && same(&doc.get_heads(), &server) {
+                    // The server holds all of it: nothing pending is left.
+                    let w = self.store.write()?;
+                    w.confirm(&entry.doc, &server)?;
+                    w.commit()?;
+                    continue;
+                }
+                doc
+            } else {
+                report.new_documents += 1;
+                AutoCommit::new().with_actor(actor_of(&self.profile.device))
+            };
+            let state = match self.store.sync_state(&entry.doc, PEER)? {
+                Some(bytes) => State::decode(&bytes).unwrap_or_default(),
+                None => State::new(),
+            };
+            work.push((entry.doc.clone(), doc, state));
+        }
+        report.synced = work.len();
+        let mut tasks = JoinSet::new();
+        let mut results = Vec::new();
+        for (id, doc, state) in work {
+            if tasks.len() >= PARALLEL
+                && let Some(done) = tasks.join_next().await
+            {
+                results.push(done.map_err(|e| AgentError::Protocol(e.to_string()))?);
+            }
+            tasks.spawn(sync_doc(conn.clone(), id, doc, state));
+        }
+        while let Some(done) = tasks.join_next().await {
+            results.push(done.map_err(|e| AgentError::Protocol(e.to_string()))?);
+        }
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(outcome) => {
+                    for (hash, refusal) in &outcome.rejected {
+                        report.refused.push((hash.to_string(), refusal.clone()));
+                    }
+                    self.take_in(outcome, held.clone())?;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        report.blobs_uploaded = self.upload_blobs(conn).await?;
+        let w = self.store.write()?;
+        w.set_meta(LAST_SYNC, &chrono::Utc::now())?;
+        w.commit()?;
+        report.pending_events = self.store.pending_events()?;
+        Ok(report)
+    }
+
+    /// Stores one document's sync outcome in one transaction.
+    fn take_in(&mut self, outcome: Outcome, held: BTreeSet<DocId>) -> Result<(), AgentError> {
+        let Outcome { id, mut doc, state, before, rejected } = outcome;
+        if !rejected.is_empty() {
+            return self.quarantine(id, doc, &state, &rejected);
+        }
+        let latest =
+            doc::order::read(doc.document()).ok().map(|c| c.events).or_else(|| events_of(&id, &mut doc));
+        let mut recorder = self.recorder.clone();
+        let now = chrono::Utc::now();
+        for e in latest.unwrap_or_default() {
+            recorder.observe(e.hlc, now);
+        }
+        let heads = doc.get_heads();
+        let w = self.store.write()?;
+        if held.contains(&id) {
+            let changes = doc.save_after(&before);
+            if !changes.is_empty() {
+                w.append_changes(&id, &changes)?;
+            }
+        } else {
+            w.insert_doc(&id, &mut doc)?;
+        }
+        w.set_sync_state(&id, PEER, &state.encode())?;
+        if state.their_heads.as_ref().is_some_and(|theirs| same(theirs, &heads)) {
+            w.confirm(&id, &heads)?;
+        }
+        w.set_meta(RECORDER, &recorder)?;
+        w.commit()?;
+        self.recorder = recorder;
+        self.docs.insert(id, doc);
+        Ok(())
+    }
+
+    /// Takes refused changes out of a document: rebuilds it from the
+    /// server's state plus the device's own later events that were refused
+    /// only for building on a refused change, and keeps the events of the
+    /// changes refused for themselves in the quarantine.
+    fn quarantine(
+        &mut self,
+        id: DocId,
+        mut doc: AutoCommit,
+        state: &State,
+        rejected: &[(ChangeHash, Refusal)],
+    ) -> Result<(), AgentError> {
+        let server_heads = state.their_heads.clone().unwrap_or_default();
+        let mut rebuilt = doc
+            .fork_at(&server_heads)
+            .map_err(|e| AgentError::Protocol(format!("cannot rebuild {id} at the server's state: {e}")))?
+            .with_actor(actor_of(&self.profile.device));
+        let mut keep = Vec::new();
+        let w = self.store.write()?;
+        for (hash, refusal) in rejected {
+            let Some(change) = doc.get_change_by_hash(hash) else { continue };
+            let keys = event_keys(&change);
+            if matches!(refusal, Refusal::DependsOnRefused { .. }) {
+                keep.extend(keys);
+            } else {
+                let reason = serde_json::to_string(refusal).unwrap_or_default();
+                w.quarantine(&id, &hash.to_string(), &reason, &keys)?;
+            }
+        }
+        let events = events_of(&id, &mut doc).unwrap_or_default();
+        for e in events.iter().filter(|e| keep.contains(&e.id.to_string())) {
+            doc::append(&mut rebuilt, e)?;
+        }
+        w.replace_doc(&id, &mut rebuilt)?;
+        w.commit()?;
+        self.docs.insert(id, rebuilt);
+        Ok(())
+    }
+
+    async fn upload_blobs(&mut self, conn: &quinn::Connection) -> Result<usize, AgentError> {
+        let mut done = 0;
+        for (hash, _) in self.store.blobs_to_upload()? {
+            let Some(bytes) = self.store.blob(&hash)? else { continue };
+            upload(conn, &hash, &bytes).await?;
+            let w = self.store.write()?;
+            w.blob_uploaded(&hash)?;
+            w.commit()?;
+            done += 1;
+        }
+        Ok(done)
+    }
+}
+
+async fn handshake(rx: &mut Reader) -> Result<Vec<ManifestEntry>, AgentError> {
+    let welcome = rx.next().await?;
+    let Some(Message::Welcome { .. }) = welcome else { return Err(refused(welcome)) };
+    match rx.next().await? {
+        Some(Message::Manifest { docs }) => Ok(docs),
+        other => Err(refused(other)),
+    }
+}
+
+fn same(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort();
+    b.sort();
+    a == b
+}
+
+/// The event keys a change writes.
+fn event_keys(change: &automerge::Change) -> Vec<String> {
+    change
+        .decode()
+        .operations
+        .iter()
+        .filter_map(|op| match &op.key {
+            automerge::legacy::Key::Map(k) if k.as_str() != EVENTS => Some(k.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events_of(id: &DocId, doc: &mut AutoCommit) -> Option<Vec<Event>> {
+    let d = doc.document();
+    match id {
+        DocId::Order(_) => doc::order::read(d).ok().map(|c| c.events),
+        DocId::Location { .. } => doc::location::read(d).ok().map(|c| c.events),
+        DocId::Route(_) => doc::route::read(d).ok().map(|c| c.events),
+    }
+}
+
+/// One document's session result.
+struct Outcome {
+    id: DocId,
+    doc: AutoCommit,
+    state: State,
+    before: Vec<ChangeHash>,
+    rejected: Vec<(ChangeHash, Refusal)>,
+}
+
+/// Runs one document's sync session on its own stream.
+async fn sync_doc(
+    conn: quinn::Connection,
+    id: DocId,
+    mut doc: AutoCommit,
+    mut state: State,
+) -> Result<Outcome, AgentError> {
+    let before = doc.get_heads();
+    let (mut tx, rx) = conn.open_bi().await.map_err(offline)?;
+    let mut rx = Reader::new(rx);
+    send(&mut tx, &Message::Open { doc: id.clone() }).await?;
+    let mut rejected = Vec::new();
+    let mut incoming: Option<Vec<u8>> = None;
+    for _ in 0..MAX_ROUNDS {
+        let out = session::client_step(&mut doc, &mut state, incoming.as_deref())
+            .map_err(|e| AgentError::Protocol(e.to_string()))?;
+        let idle = out.is_none();
+        send(&mut tx, &out.map_or(Message::Idle, |data| Message::Sync { data })).await?;
+        let reply = loop {
+            match rx.next().await? {
+                Some(Message::Rejected { change, refusal }) => rejected.push((ChangeHash(change), refusal)),
+                Some(Message::Sync { data }) => break Some(data),
+                Some(Message::Idle) => break None,
+                other => return Err(refused(other)),
+            }
+        };
+        if idle && reply.is_none() {
+            break;
+        }
+        incoming = reply;
+    }
+    let _ = tx.finish();
+    Ok(Outcome { id, doc, state, before, rejected })
+}
+
+/// Uploads one blob, resuming from what the server already holds.
+async fn upload(conn: &quinn::Connection, hash: &BlobHash, bytes: &[u8]) -> Result<(), AgentError> {
+    let (mut tx, rx) = conn.open_bi().await.map_err(offline)?;
+    let mut rx = Reader::new(rx);
+    send(&mut tx, &Message::BlobPut { hash: *hash, size: bytes.len() as u64 }).await?;
+    let offset = match rx.next().await? {
+        Some(Message::BlobStored { .. }) => return Ok(()),
+        Some(Message::BlobResume { offset }) => {
+            usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len())
+        }
+        other => return Err(refused(other)),
+    };
+    for chunk in bytes[offset..].chunks(CHUNK) {
+        send(&mut tx, &Message::BlobChunk { data: chunk.to_vec() }).await?;
+    }
+    match rx.next().await? {
+        Some(Message::BlobStored { .. }) => Ok(()),
+        other => Err(refused(other)),
+    }
+}

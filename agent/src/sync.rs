@@ -2,9 +2,9 @@
 //!
 //! A sync connects with the device's certificate, reads the manifest (the
 //! documents the server says this device holds, with the server's heads),
-//! syncs every document whose heads differ, many at once on their own
-//! streams, then uploads blobs the server lacks, resuming any upload a broken
-//! link cut short. What arrives is stored in one transaction per document,
+//! uploads blobs the server lacks (resuming any upload a broken link cut
+//! short), then syncs every document whose heads differ, many at once on
+//! their own streams. What arrives is stored in one transaction per document,
 //! with the sync state, so a reconnect sends only what is missing; events the
 //! server now holds stop counting as pending. A change the server refuses is
 //! taken out: its events are kept in the quarantine, shown in the status,
@@ -210,8 +210,10 @@ impl Agent {
     ) -> Result<SyncReport, AgentError> {
         // Other processes may have written the store: read documents afresh.
         self.docs.clear();
+        // Blobs first, so proofs arrive with their photos.
+        let blobs_uploaded = self.upload_blobs(conn).await?;
         let held: BTreeSet<DocId> = self.documents()?.into_iter().collect();
-        let mut report = SyncReport { in_scope: manifest.len(), ..SyncReport::default() };
+        let mut report = SyncReport { in_scope: manifest.len(), blobs_uploaded, ..SyncReport::default() };
         let mut work = Vec::new();
         for entry in manifest {
             let server: Vec<ChangeHash> = entry.heads.iter().map(|h| ChangeHash(*h)).collect();
@@ -267,7 +269,6 @@ impl Agent {
         if let Some(e) = first_error {
             return Err(e);
         }
-        report.blobs_uploaded = self.upload_blobs(conn).await?;
         let w = self.store.write()?;
         w.set_meta(LAST_SYNC, &chrono::Utc::now())?;
         w.commit()?;

@@ -112,6 +112,7 @@ pub async fn upload(
         ],
     };
     shared.writer.write(vec![op]).await.map_err(|e| WireError::Write(e.to_string()))?;
+    crate::ingest::blob_arrived(shared, &hash).await.map_err(|e| WireError::Write(e.to_string()))?;
     wire::write(&mut send, &Message::BlobStored { hash }).await?;
     let _ = send.finish();
     Ok(())

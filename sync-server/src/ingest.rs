@@ -71,3 +71,21 @@ pub fn push(shared: &Arc<Shared>, id: &DocId, from: u64) {
         }
     }
 }
+
+/// A blob arrived: documents whose proof of delivery was missing it are
+/// projected again (their `proof_blob_missing` exception goes).
+pub async fn blob_arrived(shared: &Arc<Shared>, hash: &BlobHash) -> Result<(), StorageError> {
+    let docs: Vec<String> = shared.storage.read(|c| {
+        let mut stmt = c.prepare("SELECT DISTINCT doc FROM exceptions WHERE id = ?1")?;
+        let rows = stmt.query_map([format!("proof_blob_missing:{hash}")], |r| r.get(0))?;
+        rows.collect()
+    })?;
+    for doc in docs {
+        let Ok(id) = doc.parse::<DocId>() else { continue };
+        let Some(entry) = shared.docs.get(&shared.storage, &id)? else { continue };
+        let mut loaded = entry.lock().await;
+        let ops = project(&shared.blob_dir, &id, &mut loaded.doc)?;
+        shared.writer.write(ops).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! The whole chain over real QUIC: the office imports orders on the server,
+//! a picker, a packer and a driver enrol, sync, work offline, sync again,
+//! and the server's merged view shows the order delivered with its proof.
+
+use waybill_tests::{Device, SEED, Server};
+
+#[test]
+fn enrol_work_offline_sync_and_see_the_merged_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    server.ok(&["import", SEED]);
+
+    let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));
+    let report = picker.sync();
+    assert_eq!(report["new_documents"], 3, "{report}");
+    picker.ok(&[
+        "pick",
+        "--order",
+        "SO-1001",
+        "--line",
+        "1",
+        "--bin",
+        "A-01",
+        "--item",
+        "09506000134352",
+        "--qty",
+        "2",
+    ]);
+    picker.ok(&[
+        "pick",
+        "--order",
+        "SO-1001",
+        "--line",
+        "2",
+        "--bin",
+        "B-01",
+        "--item",
+        "09506000134369",
+        "--qty",
+        "1",
+    ]);
+    assert_eq!(picker.ok(&["status"])["pending_events"], 2);
+    assert_eq!(picker.sync()["pending_events"], 0);
+    assert_eq!(server.order("SO-1001")["status"], "picked");
+
+    let packer = Device::enrol(dir.path(), &server, "pk-1", "packer", Some("wh-1"));
+    packer.sync();
+    packer.ok(&[
+        "pack",
+        "--order",
+        "SO-1001",
+        "--package",
+        "106141411234567897",
+        "--line",
+        "1:2",
+        "--line",
+        "2:1",
+    ]);
+    packer.ok(&["close", "--order", "SO-1001", "--package", "106141411234567897"]);
+    packer.sync();
+
+    let driver = Device::enrol(dir.path(), &server, "drv-1", "driver", None);
+    driver.sync();
+    driver.ok(&["load", "--route", "R-7", "--package", "106141411234567897"]);
+    driver.ok(&["out", "--route", "R-7"]);
+    let photo = dir.path().join("door.jpg");
+    let signature = dir.path().join("sig.png");
+    std::fs::write(&photo, b"jpeg bytes").unwrap();
+    std::fs::write(&signature, b"png bytes").unwrap();
+    driver.ok(&[
+        "deliver",
+        "--route",
+        "R-7",
+        "--stop",
+        "1",
+        "--recipient",
+        "Ada",
+        "--photo",
+        photo.to_str().unwrap(),
+        "--signature",
+        signature.to_str().unwrap(),
+    ]);
+    let report = driver.sync();
+    assert_eq!(report["blobs_uploaded"], 2, "{report}");
+
+    let view = server.order("SO-1001");
+    assert_eq!(view["status"], "completed", "{view}");
+    assert_eq!(view["proofs"][0]["proof"]["recipient_name"], "Ada");
+    assert!(view["exceptions"].as_array().unwrap().is_empty(), "{view}");
+    let devices = server.ok(&["devices"]);
+    assert_eq!(devices.as_array().unwrap().len(), 3);
+}

@@ -37,7 +37,7 @@ use stream::{Reader, send};
 const CREDENTIALS: &str = "credentials";
 const PEER: &str = "server";
 /// Documents synced at once.
-const PARALLEL: usize = 32;
+const PARALLEL: usize = 128;
 /// Bytes per blob chunk.
 const CHUNK: usize = 64 * 1024;
 
@@ -65,6 +65,10 @@ pub struct SyncReport {
     pub blobs_uploaded: usize,
     /// Own events the server does not hold yet.
     pub pending_events: i64,
+    /// UDP bytes this device sent on the connection.
+    pub bytes_sent: u64,
+    /// UDP bytes it received.
+    pub bytes_received: u64,
 }
 
 fn offline(e: impl std::fmt::Display) -> AgentError {
@@ -132,7 +136,7 @@ impl Agent {
         Agent::init_with(path, profile, |w| w.set_meta(CREDENTIALS, &credentials))
     }
 
-    async fn connect(&self) -> Result<(quinn::Endpoint, quinn::Connection), AgentError> {
+    async fn connect(&mut self) -> Result<(quinn::Endpoint, quinn::Connection), AgentError> {
         let c: Credentials = self.store.meta(CREDENTIALS)?.ok_or(AgentError::NotEnrolled)?;
         let addr: SocketAddr =
             c.server.parse().map_err(|_| AgentError::Corrupt(format!("server address {}", c.server)))?;
@@ -149,7 +153,11 @@ impl Agent {
         let (_endpoint, conn) = self.connect().await?;
         let (_tx, mut rx) = hello(&conn).await?;
         let manifest = handshake(&mut rx).await?;
-        let report = self.sync_manifest(&conn, &manifest).await;
+        let mut report = self.sync_manifest(&conn, &manifest, true).await;
+        if let Ok(r) = &mut report {
+            let stats = conn.stats();
+            (r.bytes_sent, r.bytes_received) = (stats.udp_tx.bytes, stats.udp_rx.bytes);
+        }
         conn.close(0u32.into(), b"done");
         report
     }
@@ -160,18 +168,29 @@ impl Agent {
         &mut self,
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), AgentError> {
+        self.sync_watch_with(stop, |_| {}).await
+    }
+
+    /// As [`Agent::sync_watch`], calling `synced` with each document that
+    /// a push brought up to date (so a UI can refresh).
+    pub async fn sync_watch_with(
+        &mut self,
+        stop: impl std::future::Future<Output = ()>,
+        mut synced: impl FnMut(&DocId),
+    ) -> Result<(), AgentError> {
         let (_endpoint, conn) = self.connect().await?;
         let (_tx, mut rx) = hello(&conn).await?;
         let manifest = handshake(&mut rx).await?;
-        self.sync_manifest(&conn, &manifest).await?;
+        self.sync_manifest(&conn, &manifest, true).await?;
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 () = &mut stop => break,
                 msg = rx.next() => match msg? {
                     Some(Message::Changed { doc }) => {
-                        let entry = ManifestEntry { doc, heads: Vec::new() };
-                        self.sync_manifest(&conn, &[entry]).await?;
+                        let entry = ManifestEntry { doc: doc.clone(), heads: Vec::new() };
+                        self.sync_manifest(&conn, &[entry], false).await?;
+                        synced(&doc);
                     }
                     Some(other) => return Err(AgentError::Protocol(format!("unexpected {other:?} on the control stream"))),
                     None => return Err(AgentError::Offline("the server closed the connection".into())),
@@ -207,6 +226,7 @@ impl Agent {
         &mut self,
         conn: &quinn::Connection,
         manifest: &[ManifestEntry],
+        full: bool,
     ) -> Result<SyncReport, AgentError> {
         // Other processes may have written the store: read documents afresh.
         self.docs.clear();
@@ -232,11 +252,28 @@ impl Agent {
                 report.new_documents += 1;
                 AutoCommit::new().with_actor(actor_of(&self.profile.device))
             };
-            let state = match self.store.sync_state(&entry.doc, PEER)? {
+            let mut state = match self.store.sync_state(&entry.doc, PEER)? {
                 Some(bytes) => State::decode(&bytes).unwrap_or_default(),
                 None => State::new(),
             };
+            let mut doc = doc;
+            prime(&mut state, &mut doc, &server);
             work.push((entry.doc.clone(), doc, state));
+        }
+        if full {
+            // Own work in documents the server no longer lists (an order that
+            // closed meanwhile) must still reach it.
+            let listed: BTreeSet<&DocId> = manifest.iter().map(|e| &e.doc).collect();
+            for id in held.iter().filter(|id| !listed.contains(id)) {
+                if self.store.has_pending(id)? {
+                    let doc = self.doc(id)?.clone();
+                    let state = match self.store.sync_state(id, PEER)? {
+                        Some(bytes) => State::decode(&bytes).unwrap_or_default(),
+                        None => State::new(),
+                    };
+                    work.push((id.clone(), doc, state));
+                }
+            }
         }
         report.synced = work.len();
         let mut tasks = JoinSet::new();
@@ -369,6 +406,19 @@ async fn handshake(rx: &mut Reader) -> Result<Vec<ManifestEntry>, AgentError> {
         Some(Message::Manifest { docs }) => Ok(docs),
         other => Err(refused(other)),
     }
+}
+
+/// The manifest already told us what the server holds: when we hold all of
+/// it, start the sync state from there, so the first message carries our
+/// changes instead of spending a round trip asking.
+fn prime(state: &mut State, doc: &mut AutoCommit, server: &[ChangeHash]) {
+    if server.is_empty() || server.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+        return;
+    }
+    state.their_heads = Some(server.to_vec());
+    state.their_need = Some(Vec::new());
+    state.their_have =
+        Some(vec![automerge::sync::Have { last_sync: server.to_vec(), bloom: Default::default() }]);
 }
 
 fn same(a: &[ChangeHash], b: &[ChangeHash]) -> bool {

@@ -9,7 +9,8 @@
 //!
 //! A stream carries a sequence of frames. A frame is a `u32` big-endian
 //! payload length, then the payload: one postcard-encoded [`Message`]. A
-//! payload is at most [`MAX_FRAME`] bytes (8 MiB); a larger declared length
+//! payload is at most [`MAX_FRAME`] bytes (20 MiB: a whole document of the
+//! largest size allowed, 16 MiB, fits in one sync message); a larger declared length
 //! is an error as soon as the four length bytes are in, before any of the
 //! payload is read or room is made for it. A stream ends between frames; one
 //! that ends inside a frame is truncated ([`FrameDecoder::finish`]).

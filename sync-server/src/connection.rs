@@ -110,7 +110,9 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
         }
         Some((d, None)) => d,
     };
-    if shared.hub.count(&device.id) >= shared.limits.connections_per_device {
+    let (push, pushed) = mpsc::unbounded_channel();
+    let live = Live { device: device.clone(), scope: BTreeSet::new(), push, conn: conn.clone() };
+    let Some(id) = shared.hub.join(live, shared.limits.connections_per_device) else {
         return refuse(
             &mut send,
             conn,
@@ -118,8 +120,12 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
             "too many connections from this device",
         )
         .await;
-    }
-    session(shared, conn, device, send, recv).await
+    };
+    let result = session(shared, conn, id, device.clone(), pushed, send, recv).await;
+    shared.hub.leave(id);
+    seen(shared, &device.id).await;
+    tracing::info!(device = %device.id, "disconnected");
+    result
 }
 
 async fn enrol(
@@ -168,14 +174,16 @@ async fn enrol(
     }
 }
 
-fn scope_of(shared: &Shared, device: &Device) -> Result<BTreeSet<DocId>, WireError> {
-    shared.storage.read(|c| scope::scope(c, device)).map_err(|e| WireError::Read(e.to_string()))
+fn scope_of(shared: &Shared, device: &Device, with_closed: bool) -> Result<BTreeSet<DocId>, WireError> {
+    shared.storage.read(|c| scope::scope(c, device, with_closed)).map_err(|e| WireError::Read(e.to_string()))
 }
 
 async fn session(
     shared: &Arc<Shared>,
     conn: &Connection,
+    id: u64,
     device: Device,
+    mut push_rx: mpsc::UnboundedReceiver<DocId>,
     mut send: SendStream,
     mut recv: RecvStream,
 ) -> Result<(), WireError> {
@@ -187,25 +195,22 @@ async fn session(
         server_time_ms: u64::try_from(now.timestamp_millis()).unwrap_or(0),
     };
     wire::write(&mut send, &welcome).await?;
-    let scope = scope_of(shared, &device)?;
+    let scope = scope_of(shared, &device, false)?;
     let mut docs = Vec::with_capacity(scope.len());
     for doc in &scope {
         let heads = shared.storage.doc_heads(doc).map_err(|e| WireError::Read(e.to_string()))?;
-        docs.push(ManifestEntry {
-            doc: doc.clone(),
-            heads: heads.map(|(h, _)| h.iter().map(|h| h.0).collect()).unwrap_or_default(),
-        });
+        let heads = heads.map(|(h, _)| h.iter().map(|h| h.0).collect()).unwrap_or_default();
+        docs.push(ManifestEntry { doc: doc.clone(), heads });
     }
+    shared.hub.set_scope(id, scope);
     wire::write(&mut send, &Message::Manifest { docs }).await?;
     seen(shared, &device.id).await;
-    let (push_tx, mut push_rx) = mpsc::unbounded_channel();
-    let id = shared.hub.join(Live { device: device.clone(), scope, push: push_tx, conn: conn.clone() });
     tracing::info!(device = %device.id, "connected");
-    let result = loop {
+    loop {
         tokio::select! {
             pushed = push_rx.recv() => match pushed {
-                Some(doc) => if let Err(e) = wire::write(&mut send, &Message::Changed { doc }).await { break Err(e) },
-                None => break Ok(()),
+                Some(doc) => wire::write(&mut send, &Message::Changed { doc }).await?,
+                None => return Ok(()),
             },
             stream = conn.accept_bi() => match stream {
                 Ok((s, r)) => {
@@ -216,18 +221,14 @@ async fn session(
                         }
                     });
                 }
-                Err(_) => break Ok(()),
+                Err(_) => return Ok(()),
             },
             control = wire::read(&mut recv, shared.limits.max_frame) => match control {
                 Ok(Some(_)) => {}
-                Ok(None) | Err(_) => break Ok(()),
+                Ok(None) | Err(_) => return Ok(()),
             },
         }
-    };
-    shared.hub.leave(id);
-    seen(shared, &device.id).await;
-    tracing::info!(device = %device.id, "disconnected");
-    result
+    }
 }
 
 async fn seen(shared: &Shared, device: &str) {
@@ -248,7 +249,19 @@ async fn stream_task(
     mut recv: RecvStream,
 ) -> Result<(), WireError> {
     let limit = shared.limits.max_frame;
-    match wire::read(&mut recv, limit).await? {
+    let first = match wire::read(&mut recv, limit).await {
+        Err(WireError::Frame(e)) => {
+            let reason = match e {
+                waybill_shared::sync::FrameError::TooLarge { .. } => RefuseReason::TooLarge,
+                _ => RefuseReason::Malformed,
+            };
+            wire::write(&mut send, &Message::Refused { reason, message: e.to_string() }).await?;
+            let _ = send.finish();
+            return Ok(());
+        }
+        other => other?,
+    };
+    match first {
         Some(Message::Open { doc }) => doc_stream(shared, conn_id, device, doc, send, recv).await,
         Some(Message::BlobPut { hash, size }) => {
             crate::blobs::upload(shared, device, hash, size, send, recv).await
@@ -268,15 +281,14 @@ async fn stream_task(
     }
 }
 
-/// Whether `device` may hold `doc`: in its scope as last computed, or now.
+/// Whether `device` may sync `doc`: in its scope, or an order that closed
+/// while the device held it (its offline work there must still arrive, and
+/// collide visibly if it must).
 fn entitled(shared: &Shared, conn_id: u64, device: &Device, doc: &DocId) -> Result<bool, WireError> {
     if device.role == Role::Office || shared.hub.holds(conn_id, doc) {
         return Ok(true);
     }
-    let scope = scope_of(shared, device)?;
-    let ok = scope.contains(doc);
-    shared.hub.set_scope(conn_id, scope);
-    Ok(ok)
+    Ok(scope_of(shared, device, true)?.contains(doc))
 }
 
 async fn doc_stream(

@@ -31,13 +31,17 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Registers a connection; returns its id.
-    pub fn join(&self, live: Live) -> u64 {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut map) = self.live.lock() {
-            map.insert(id, live);
+    /// Registers a connection unless its device already has `limit` open;
+    /// returns its id. Counting and joining are one step, so connections
+    /// opened together cannot slip past the limit.
+    pub fn join(&self, live: Live, limit: usize) -> Option<u64> {
+        let mut map = self.live.lock().ok()?;
+        if map.values().filter(|l| l.device.id == live.device.id).count() >= limit {
+            return None;
         }
-        id
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        map.insert(id, live);
+        Some(id)
     }
 
     /// Removes a connection.
@@ -45,11 +49,6 @@ impl Hub {
         if let Ok(mut map) = self.live.lock() {
             map.remove(&id);
         }
-    }
-
-    /// Connections a device has open.
-    pub fn count(&self, device: &str) -> usize {
-        self.live.lock().map(|m| m.values().filter(|l| l.device.id == device).count()).unwrap_or(0)
     }
 
     /// Whether connection `id` holds `doc`.

@@ -63,10 +63,14 @@ pub async fn store(
 
 /// Tells connected devices holding `id` (or newly entitled to it) to sync it.
 pub fn push(shared: &Arc<Shared>, id: &DocId, from: u64) {
-    for (conn, device) in shared.hub.notify(id, from) {
-        let now_in =
-            shared.storage.read(|c| crate::scope::scope(c, &device)).map(|s| s.contains(id)).unwrap_or(false);
-        if now_in {
+    let others = shared.hub.notify(id, from);
+    if others.is_empty() {
+        return;
+    }
+    // One query for who should hold it, however many are connected.
+    let Ok(audience) = shared.storage.read(|c| crate::scope::audience(c, id)) else { return };
+    for (conn, device) in others {
+        if audience.contains(&device.id) {
             shared.hub.grant(conn, id);
         }
     }

@@ -27,8 +27,11 @@ pub struct Device {
 
 const CLOSED: &str = "'completed', 'cancelled'";
 
-/// The documents in `device`'s scope.
-pub fn scope(c: &Connection, device: &Device) -> rusqlite::Result<BTreeSet<DocId>> {
+/// The documents in `device`'s scope; `with_closed` adds the orders it was
+/// given that have since closed (completed or cancelled), which it may still
+/// sync its work into but need not hold.
+pub fn scope(c: &Connection, device: &Device, with_closed: bool) -> rusqlite::Result<BTreeSet<DocId>> {
+    let closed = if with_closed { "''" } else { CLOSED };
     let mut ids: Vec<String> = Vec::new();
     let mut query = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<()> {
         let mut stmt = c.prepare_cached(sql)?;
@@ -45,15 +48,18 @@ pub fn scope(c: &Connection, device: &Device) -> rusqlite::Result<BTreeSet<DocId
             query(
                 &format!(
                     "SELECT 'order/' || a.order_id FROM pick_assignments a JOIN orders o ON o.id = a.order_id
-                     WHERE a.device = ?1 AND o.status NOT IN ({CLOSED})"
+                     WHERE a.device = ?1 AND o.status NOT IN ({closed})"
                 ),
                 &[&device.id],
             )?;
         }
         Role::Packer => {
             query(
-                "SELECT 'order/' || l.order_id FROM order_locations l JOIN orders o ON o.id = l.order_id
-                 WHERE l.location = ?1 AND o.status IN ('picking', 'picked', 'packed')",
+                &format!(
+                    "SELECT 'order/' || l.order_id FROM order_locations l JOIN orders o ON o.id = l.order_id
+                     WHERE l.location = ?1 AND o.status IN ('picking', 'picked', 'packed'{extra})",
+                    extra = if with_closed { ", 'completed', 'cancelled'" } else { "" }
+                ),
                 &[&location],
             )?;
         }
@@ -62,7 +68,7 @@ pub fn scope(c: &Connection, device: &Device) -> rusqlite::Result<BTreeSet<DocId
             query(
                 &format!(
                     "SELECT 'order/' || ro.order_id FROM route_orders ro JOIN routes r ON r.id = ro.route
-                     JOIN orders o ON o.id = ro.order_id WHERE r.driver = ?1 AND o.status NOT IN ({CLOSED})"
+                     JOIN orders o ON o.id = ro.order_id WHERE r.driver = ?1 AND o.status NOT IN ({closed})"
                 ),
                 &[&device.id],
             )?;
@@ -80,4 +86,52 @@ pub fn scope(c: &Connection, device: &Device) -> rusqlite::Result<BTreeSet<DocId
         ids.extend(latest);
     }
     Ok(ids.into_iter().filter_map(|s| s.parse().ok()).collect())
+}
+
+/// The devices whose scope holds `doc`: the same rules as [`scope`], asked
+/// the other way round, so a change is pushed with one query whatever the
+/// number of devices connected.
+pub fn audience(c: &Connection, doc: &DocId) -> rusqlite::Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    let mut query = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<()> {
+        let mut stmt = c.prepare_cached(sql)?;
+        for r in stmt.query_map(p, |r| r.get::<_, String>(0))? {
+            out.insert(r?);
+        }
+        Ok(())
+    };
+    query("SELECT id FROM devices WHERE role = 'office' AND revoked_at IS NULL", &[])?;
+    match doc {
+        DocId::Order(o) => {
+            let o = o.as_str();
+            query(
+                &format!(
+                    "SELECT a.device FROM pick_assignments a JOIN orders o ON o.id = a.order_id
+                     WHERE a.order_id = ?1 AND o.status NOT IN ({CLOSED})"
+                ),
+                &[&o],
+            )?;
+            query(
+                "SELECT d.id FROM devices d JOIN order_locations l ON l.location = d.location
+                 JOIN orders o ON o.id = l.order_id
+                 WHERE d.role = 'packer' AND l.order_id = ?1 AND o.status IN ('picking', 'picked', 'packed')",
+                &[&o],
+            )?;
+            query(
+                &format!(
+                    "SELECT r.driver FROM route_orders ro JOIN routes r ON r.id = ro.route JOIN orders o ON o.id = ro.order_id
+                     WHERE ro.order_id = ?1 AND o.status NOT IN ({CLOSED})"
+                ),
+                &[&o],
+            )?;
+        }
+        DocId::Route(r) => query("SELECT driver FROM routes WHERE id = ?1", &[&r.as_str()])?,
+        DocId::Location { id, .. } => {
+            query(
+                "SELECT id FROM devices WHERE role IN ('picker', 'packer') AND location = ?1",
+                &[&id.as_str()],
+            )?;
+        }
+    }
+    Ok(out)
 }

@@ -14,7 +14,7 @@ use crate::storage::{self, Storage, StorageError, Writer};
 /// Limits on what a device may send and hold open.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Largest frame, in bytes.
+    /// Largest frame, in bytes (a sync message can carry a whole document).
     pub max_frame: usize,
     /// Largest document, in bytes of its saved form.
     pub max_doc_bytes: usize,
@@ -31,11 +31,11 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_frame: 4 * 1024 * 1024,
+            max_frame: waybill_shared::sync::MAX_FRAME,
             max_doc_bytes: 16 * 1024 * 1024,
             max_blob_bytes: 16 * 1024 * 1024,
             connections_per_device: 4,
-            streams_per_connection: 64,
+            streams_per_connection: 256,
             cached_docs: 512,
         }
     }

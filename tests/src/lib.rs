@@ -166,3 +166,202 @@ impl Device {
         self.ok(&["sync"])
     }
 }
+
+/// Raw clients of the wire protocol, for tests that must say what an honest
+/// agent never would: QUIC and TLS set up by hand, frames written and read
+/// one at a time.
+pub mod raw {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use quinn::{Connection, ConnectionError, Endpoint, RecvStream, SendStream};
+    use waybill_shared::sync::{
+        FrameDecoder, FrameError, ManifestEntry, Message, PROTOCOL_VERSION, SERVER_NAME, encode,
+    };
+
+    use super::{Device, Server};
+
+    /// How long a read waits before the test calls it a hang.
+    pub const WAIT: Duration = Duration::from_secs(5);
+
+    /// A device's credentials, as enrolment stored them in its store.
+    #[derive(Debug, Clone)]
+    pub struct Credentials {
+        /// Its certificate, DER.
+        pub certificate: Vec<u8>,
+        /// Its private key, PKCS#8 DER.
+        pub key: Vec<u8>,
+        /// The CA it pins, DER.
+        pub ca: Vec<u8>,
+    }
+
+    impl Credentials {
+        /// Reads `device`'s credentials out of its store (`meta`, key `credentials`).
+        pub fn of(device: &Device) -> Self {
+            let c = rusqlite::Connection::open(&device.store).unwrap();
+            let text: String =
+                c.query_row("SELECT value FROM meta WHERE key = 'credentials'", [], |r| r.get(0)).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let bytes = |k: &str| -> Vec<u8> {
+                v[k].as_array()
+                    .unwrap_or_else(|| panic!("credentials without {k}"))
+                    .iter()
+                    .map(|b| u8::try_from(b.as_u64().unwrap()).unwrap())
+                    .collect()
+            };
+            Self { certificate: bytes("certificate"), key: bytes("key"), ca: bytes("ca") }
+        }
+    }
+
+    /// The fingerprint devices pin (`waybill-server fingerprint`).
+    pub fn fingerprint(server: &Server) -> String {
+        let out = server.cli(&["fingerprint"]);
+        assert!(out.status.success(), "fingerprint: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// How reading a stream ended.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum End {
+        /// The peer finished the stream cleanly, between frames.
+        Finished,
+        /// The stream or the connection went: reset, stopped or closed.
+        Lost(String),
+        /// The peer's bytes are not frames.
+        Bad(FrameError),
+        /// Nothing came for [`WAIT`].
+        Timeout,
+    }
+
+    /// One bidirectional stream.
+    pub struct Stream {
+        /// The sending half.
+        pub send: SendStream,
+        recv: RecvStream,
+        decoder: FrameDecoder,
+    }
+
+    impl Stream {
+        /// Sends one message as a frame; panics if it cannot be written.
+        pub async fn send(&mut self, msg: &Message) {
+            self.send.write_all(&encode(msg).unwrap()).await.unwrap();
+        }
+
+        /// Writes raw bytes.
+        pub async fn write(&mut self, bytes: &[u8]) -> Result<(), quinn::WriteError> {
+            self.send.write_all(bytes).await
+        }
+
+        /// Ends the sending half.
+        pub fn finish(&mut self) {
+            let _ = self.send.finish();
+        }
+
+        /// The next message, or how the stream ended.
+        pub async fn next(&mut self) -> Result<Message, End> {
+            loop {
+                match self.decoder.next_frame() {
+                    Ok(Some(msg)) => return Ok(msg),
+                    Ok(None) => {}
+                    Err(e) => return Err(End::Bad(e)),
+                }
+                let chunk = tokio::time::timeout(WAIT, self.recv.read_chunk(64 * 1024, true))
+                    .await
+                    .map_err(|_| End::Timeout)?
+                    .map_err(|e| End::Lost(e.to_string()))?;
+                match chunk {
+                    Some(chunk) => self.decoder.push(&chunk.bytes),
+                    None => {
+                        return Err(match self.decoder.finish() {
+                            Ok(()) => End::Finished,
+                            Err(e) => End::Bad(e),
+                        });
+                    }
+                }
+            }
+        }
+
+        /// Every message up to the end of the stream, and how it ended.
+        pub async fn rest(&mut self) -> (Vec<Message>, End) {
+            let mut out = Vec::new();
+            loop {
+                match self.next().await {
+                    Ok(msg) => out.push(msg),
+                    Err(end) => return (out, end),
+                }
+            }
+        }
+    }
+
+    /// One QUIC connection to the server.
+    pub struct Client {
+        /// The local endpoint (kept alive with the connection).
+        pub endpoint: Endpoint,
+        /// The connection.
+        pub conn: Connection,
+    }
+
+    impl Client {
+        async fn connect(server: &Server, config: quinn::ClientConfig) -> Self {
+            let endpoint = Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+            let addr: SocketAddr = server.addr().parse().unwrap();
+            let conn = tokio::time::timeout(WAIT, endpoint.connect_with(config, addr, SERVER_NAME).unwrap())
+                .await
+                .expect("QUIC handshake timed out")
+                .unwrap();
+            Self { endpoint, conn }
+        }
+
+        /// Connects without a client certificate, pinning the server by its
+        /// fingerprint, as a device about to enrol does.
+        pub async fn unenrolled(server: &Server) -> Self {
+            let config = waybill_agent::sync::tls::enrolment(&fingerprint(server)).unwrap();
+            Self::connect(server, config).await
+        }
+
+        /// Connects with `device`'s certificate.
+        pub async fn device(server: &Server, device: &Device) -> Self {
+            let c = Credentials::of(device);
+            let config = waybill_agent::sync::tls::device(&c.ca, &c.certificate, &c.key).unwrap();
+            Self::connect(server, config).await
+        }
+
+        /// Opens a bidirectional stream.
+        pub async fn open(&self) -> Stream {
+            let (send, recv) = self.conn.open_bi().await.unwrap();
+            Stream { send, recv, decoder: FrameDecoder::new() }
+        }
+
+        /// Opens the control stream and says `Hello` with `protocol`.
+        pub async fn hello(&self, protocol: u16) -> Stream {
+            let mut control = self.open().await;
+            control.send(&Message::Hello { protocol, agent: "waybill-tests".into() }).await;
+            control
+        }
+
+        /// Says `Hello`, expects `Welcome` then `Manifest`: the control
+        /// stream and the manifest.
+        pub async fn session(&self) -> (Stream, Vec<ManifestEntry>) {
+            let mut control = self.hello(PROTOCOL_VERSION).await;
+            let welcome = control.next().await;
+            assert!(matches!(welcome, Ok(Message::Welcome { .. })), "expected Welcome, got {welcome:?}");
+            match control.next().await {
+                Ok(Message::Manifest { docs }) => (control, docs),
+                other => panic!("expected Manifest, got {other:?}"),
+            }
+        }
+
+        /// How the connection ended, if it ends within `within`.
+        pub async fn closed_within(&self, within: Duration) -> Option<ConnectionError> {
+            tokio::time::timeout(within, self.conn.closed()).await.ok()
+        }
+    }
+}
+
+impl Server {
+    /// Whether the server process is still running (it has not crashed or
+    /// exited).
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+}

@@ -90,3 +90,109 @@ fn enrol_work_offline_sync_and_see_the_merged_order() {
     let devices = server.ok(&["devices"]);
     assert_eq!(devices.as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn a_delivery_made_offline_after_the_office_cancelled_still_arrives_and_collides() {
+    use waybill_shared::doc;
+    use waybill_shared::event::Payload;
+    use waybill_shared::event::office::Cancelled;
+    use waybill_shared::id::DeviceId;
+    use waybill_shared::policy::actor_of;
+    use waybill_shared::recorder::Recorder;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    server.ok(&["import", SEED]);
+    let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));
+    picker.sync();
+    picker.ok(&[
+        "pick",
+        "--order",
+        "SO-1001",
+        "--line",
+        "1",
+        "--bin",
+        "A-01",
+        "--item",
+        "09506000134352",
+        "--qty",
+        "2",
+    ]);
+    picker.ok(&[
+        "pick",
+        "--order",
+        "SO-1001",
+        "--line",
+        "2",
+        "--bin",
+        "B-01",
+        "--item",
+        "09506000134369",
+        "--qty",
+        "1",
+    ]);
+    picker.sync();
+    let packer = Device::enrol(dir.path(), &server, "pk-1", "packer", Some("wh-1"));
+    packer.sync();
+    packer.ok(&[
+        "pack",
+        "--order",
+        "SO-1001",
+        "--package",
+        "106141411234567897",
+        "--line",
+        "1:2",
+        "--line",
+        "2:1",
+    ]);
+    packer.ok(&["close", "--order", "SO-1001", "--package", "106141411234567897"]);
+    packer.sync();
+    let driver = Device::enrol(dir.path(), &server, "drv-1", "driver", None);
+    driver.sync();
+    driver.ok(&["load", "--route", "R-7", "--package", "106141411234567897"]);
+    driver.ok(&["out", "--route", "R-7"]);
+    driver.sync();
+
+    // The office cancels (an office device writes the event and syncs) ...
+    let office = Device::enrol(dir.path(), &server, "of-1", "office", None);
+    office.sync();
+    let file = dir.path().join("so.automerge");
+    office.ok(&["export", "order/SO-1001", "--out", file.to_str().unwrap()]);
+    let mut d = automerge::AutoCommit::load(&std::fs::read(&file).unwrap())
+        .unwrap()
+        .with_actor(actor_of(&DeviceId::new("of-1").unwrap()));
+    let mut rec = Recorder::new(DeviceId::new("of-1").unwrap());
+    let cancel =
+        rec.record(chrono::Utc::now(), None, Payload::Cancelled(Cancelled { reason: "called".into() }));
+    doc::append(&mut d, &cancel).unwrap();
+    std::fs::write(&file, d.save()).unwrap();
+    office.ok(&["merge", file.to_str().unwrap()]);
+    office.sync();
+    assert_eq!(server.order("SO-1001")["status"], "cancelled");
+
+    // ... while the driver, offline, delivers. The order left the driver's
+    // scope, but its work still reaches the server and collides visibly.
+    let photo = dir.path().join("door.jpg");
+    std::fs::write(&photo, b"jpeg bytes").unwrap();
+    let p = photo.to_str().unwrap();
+    driver.ok(&[
+        "deliver",
+        "--route",
+        "R-7",
+        "--stop",
+        "1",
+        "--recipient",
+        "Ada",
+        "--photo",
+        p,
+        "--signature",
+        p,
+    ]);
+    let report = driver.sync();
+    assert_eq!(report["pending_events"], 0, "{report}");
+    let view = server.order("SO-1001");
+    let kinds: Vec<&str> =
+        view["exceptions"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"delivered_after_cancel"), "{view}");
+    assert_eq!(view["status"], "delivered");
+}

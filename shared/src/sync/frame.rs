@@ -6,7 +6,7 @@
 use super::message::Message;
 
 /// Largest payload accepted, in bytes: 8 MiB.
-pub const MAX_FRAME: usize = 8 * 1024 * 1024;
+pub const MAX_FRAME: usize = 20 * 1024 * 1024;
 
 /// Bytes of the length prefix.
 const HEADER: usize = 4;

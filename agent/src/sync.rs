@@ -252,10 +252,7 @@ impl Agent {
                 report.new_documents += 1;
                 AutoCommit::new().with_actor(actor_of(&self.profile.device))
             };
-            let mut state = match self.store.sync_state(&entry.doc, PEER)? {
-                Some(bytes) => State::decode(&bytes).unwrap_or_default(),
-                None => State::new(),
-            };
+            let mut state = self.sync_state(&entry.doc)?;
             let mut doc = doc;
             prime(&mut state, &mut doc, &server);
             work.push((entry.doc.clone(), doc, state));
@@ -267,10 +264,7 @@ impl Agent {
             for id in held.iter().filter(|id| !listed.contains(id)) {
                 if self.store.has_pending(id)? {
                     let doc = self.doc(id)?.clone();
-                    let state = match self.store.sync_state(id, PEER)? {
-                        Some(bytes) => State::decode(&bytes).unwrap_or_default(),
-                        None => State::new(),
-                    };
+                    let state = self.sync_state(id)?;
                     work.push((id.clone(), doc, state));
                 }
             }
@@ -289,61 +283,56 @@ impl Agent {
         while let Some(done) = tasks.join_next().await {
             results.push(done.map_err(|e| AgentError::Protocol(e.to_string()))?);
         }
-        let mut first_error = None;
+        let mut outcomes = Vec::new();
         for result in results {
-            match result {
-                Ok(outcome) => {
-                    for (hash, refusal) in &outcome.rejected {
-                        report.refused.push((hash.to_string(), refusal.clone()));
-                    }
-                    self.take_in(outcome, held.clone())?;
-                }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+            let outcome = result?;
+            for (hash, refusal) in &outcome.rejected {
+                report.refused.push((hash.to_string(), refusal.clone()));
+            }
+            if outcome.rejected.is_empty() {
+                outcomes.push(outcome);
+            } else {
+                self.quarantine(outcome.id, outcome.doc, &outcome.state, &outcome.rejected)?;
             }
         }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
-        let w = self.store.write()?;
-        w.set_meta(LAST_SYNC, &chrono::Utc::now())?;
-        w.commit()?;
+        self.take_in(outcomes, &held)?;
         report.pending_events = self.store.pending_events()?;
         Ok(report)
     }
 
-    /// Stores one document's sync outcome in one transaction.
-    fn take_in(&mut self, outcome: Outcome, held: BTreeSet<DocId>) -> Result<(), AgentError> {
-        let Outcome { id, mut doc, state, before, rejected } = outcome;
-        if !rejected.is_empty() {
-            return self.quarantine(id, doc, &state, &rejected);
-        }
-        let latest =
-            doc::order::read(doc.document()).ok().map(|c| c.events).or_else(|| events_of(&id, &mut doc));
+    /// Stores what the sessions brought, all in one transaction (one sync
+    /// to disk however many documents), and notes the sync.
+    fn take_in(&mut self, outcomes: Vec<Outcome>, held: &BTreeSet<DocId>) -> Result<(), AgentError> {
         let mut recorder = self.recorder.clone();
         let now = chrono::Utc::now();
-        for e in latest.unwrap_or_default() {
-            recorder.observe(e.hlc, now);
-        }
-        let heads = doc.get_heads();
+        let mut taken = Vec::with_capacity(outcomes.len());
         let w = self.store.write()?;
-        if held.contains(&id) {
-            let changes = doc.save_after(&before);
-            if !changes.is_empty() {
-                w.append_changes(&id, &changes)?;
+        for Outcome { id, mut doc, state, before, .. } in outcomes {
+            if doc.get_heads() != before {
+                for e in events_of(&id, &mut doc).unwrap_or_default() {
+                    recorder.observe(e.hlc, now);
+                }
             }
-        } else {
-            w.insert_doc(&id, &mut doc)?;
-        }
-        w.set_sync_state(&id, PEER, &state.encode())?;
-        if state.their_heads.as_ref().is_some_and(|theirs| same(theirs, &heads)) {
-            w.confirm(&id, &heads)?;
+            let heads = doc.get_heads();
+            if held.contains(&id) {
+                let changes = doc.save_after(&before);
+                if !changes.is_empty() {
+                    w.append_changes(&id, &changes)?;
+                }
+            } else {
+                w.insert_doc(&id, &mut doc)?;
+            }
+            w.set_sync_state(&id, PEER, &state.encode())?;
+            if state.their_heads.as_ref().is_some_and(|theirs| same(theirs, &heads)) {
+                w.confirm(&id, &heads)?;
+            }
+            taken.push((id, doc));
         }
         w.set_meta(RECORDER, &recorder)?;
+        w.set_meta(LAST_SYNC, &now)?;
         w.commit()?;
         self.recorder = recorder;
-        self.docs.insert(id, doc);
+        self.docs.extend(taken);
         Ok(())
     }
 
@@ -383,6 +372,12 @@ impl Agent {
         w.commit()?;
         self.docs.insert(id, rebuilt);
         Ok(())
+    }
+
+    /// The persisted sync state with the server (a fresh one if none, or if
+    /// it does not read: the sync then starts from scratch, no harm done).
+    fn sync_state(&self, id: &DocId) -> Result<State, AgentError> {
+        Ok(self.store.sync_state(id, PEER)?.and_then(|b| State::decode(&b).ok()).unwrap_or_default())
     }
 
     async fn upload_blobs(&mut self, conn: &quinn::Connection) -> Result<usize, AgentError> {

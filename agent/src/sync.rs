@@ -122,7 +122,7 @@ impl Agent {
         )
         .await?;
         let answer = rx.next().await?;
-        conn.close(0u32.into(), b"enrolled");
+        close(&endpoint, &conn, b"enrolled").await;
         let Some(Message::Enrolled { device, role, location, certificate_der, ca_der }) = answer else {
             return Err(refused(answer));
         };
@@ -150,7 +150,7 @@ impl Agent {
 
     /// Connects, syncs everything that differs, uploads blobs, disconnects.
     pub async fn sync_once(&mut self) -> Result<SyncReport, AgentError> {
-        let (_endpoint, conn) = self.connect().await?;
+        let (endpoint, conn) = self.connect().await?;
         let (_tx, mut rx) = hello(&conn).await?;
         let manifest = handshake(&mut rx).await?;
         let mut report = self.sync_manifest(&conn, &manifest, true).await;
@@ -158,7 +158,7 @@ impl Agent {
             let stats = conn.stats();
             (r.bytes_sent, r.bytes_received) = (stats.udp_tx.bytes, stats.udp_rx.bytes);
         }
-        conn.close(0u32.into(), b"done");
+        close(&endpoint, &conn, b"done").await;
         report
     }
 
@@ -178,7 +178,7 @@ impl Agent {
         stop: impl std::future::Future<Output = ()>,
         mut synced: impl FnMut(&DocId),
     ) -> Result<(), AgentError> {
-        let (_endpoint, conn) = self.connect().await?;
+        let (endpoint, conn) = self.connect().await?;
         let (_tx, mut rx) = hello(&conn).await?;
         let manifest = handshake(&mut rx).await?;
         self.sync_manifest(&conn, &manifest, true).await?;
@@ -197,7 +197,7 @@ impl Agent {
                 },
             }
         }
-        conn.close(0u32.into(), b"bye");
+        close(&endpoint, &conn, b"bye").await;
         Ok(())
     }
 
@@ -392,6 +392,13 @@ impl Agent {
         }
         Ok(done)
     }
+}
+
+/// Closes the connection and lets the close reach the server (briefly), so
+/// it does not hold a dead connection against the device's limit.
+async fn close(endpoint: &quinn::Endpoint, conn: &quinn::Connection, why: &[u8]) {
+    conn.close(0u32.into(), why);
+    let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
 }
 
 async fn handshake(rx: &mut Reader) -> Result<Vec<ManifestEntry>, AgentError> {

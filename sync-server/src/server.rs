@@ -126,6 +126,9 @@ impl Server {
         transport.max_concurrent_bidi_streams(config.limits.streams_per_connection.into());
         transport.max_concurrent_uni_streams(0u32.into());
         transport.keep_alive_interval(Some(Duration::from_secs(5)));
+        // A device that vanished (crash, lost link) stops counting against its
+        // connection limit after this long.
+        transport.max_idle_timeout(Some(quinn::VarInt::from_u32(15_000).into()));
         server_config.transport_config(Arc::new(transport));
         let endpoint = quinn::Endpoint::server(server_config, config.listen)
             .map_err(|source| ServerError::Bind { addr: config.listen, source })?;

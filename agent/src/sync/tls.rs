@@ -82,6 +82,8 @@ fn quic(tls: rustls::ClientConfig) -> Result<quinn::ClientConfig, rustls::Error>
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
     let mut transport = quinn::TransportConfig::default();
     transport.keep_alive_interval(Some(std::time::Duration::from_secs(5)));
+    // Notice a server that is gone (crashed, restarted) in seconds, not 30.
+    transport.max_idle_timeout(Some(quinn::VarInt::from_u32(10_000).into()));
     config.transport_config(Arc::new(transport));
     Ok(config)
 }

@@ -64,7 +64,11 @@ pub fn serve(
         .iter()
         .map(|chunk| Change::from_bytes(chunk.to_vec()).map_err(|e| SessionError::BadChange(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
-    let verdict = check_changes(who, id, doc.document(), changes);
+    let mut verdict = check_changes(who, id, doc.document(), changes);
+    // A change whose parent did not come (a bloom-filter false positive on
+    // the sender's side, or a message cut short) is not refused: it is left
+    // out, and Automerge asks for the parent in the next round.
+    verdict.refused.retain(|(_, r)| !matches!(r, Refusal::MissingDependencies { .. }));
     // Automerge applies what is left: the accepted changes, in order.
     message.changes =
         ChunkList::from(verdict.accepted.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>());

@@ -6,7 +6,7 @@
 //! documents have a header of about 8 fields; each event (id, type, GTIN,
 //! bin, quantity, time: a short-pick) is its own Automerge change.
 //!
-//! `cargo run --release -p waybill-tests --bin waybill-bench -- [--dir /dev/shm] [--quick] [--only w1|w2|w3|w4]`
+//! `cargo run --release -p waybill-tests --bin waybill-bench -- [--dir /dev/shm] [--quick] [--only w1|w2|w3|w4|w5]`
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -295,6 +295,37 @@ async fn push_latency(root: &Path, changes: usize, rows: &mut Vec<Row>) -> Res<(
     Ok(())
 }
 
+/// Memory while holding `orders` orders: a device with 200 of them in its
+/// scope syncs its work; the server's peak resident memory.
+async fn holding(root: &Path, orders: usize, rows: &mut Vec<Row>) -> Res<()> {
+    let dir = root.join("holding");
+    std::fs::create_dir_all(&dir)?;
+    seed(&dir.join("seed.json"), orders, 5, |i| if i < 200 { "bench-1".into() } else { "nobody".into() })?;
+    let data = dir.join("server");
+    std::fs::create_dir_all(&data)?;
+    let import = Command::new(exe("waybill-server")?)
+        .arg("--data")
+        .arg(&data)
+        .args(["import", dir.join("seed.json").to_str().ok_or("path")?])
+        .output()?;
+    if !import.status.success() {
+        return Err(String::from_utf8_lossy(&import.stderr).into_owned().into());
+    }
+    let server = ServerProc::start(&data)?;
+    let mut agent = server.enrol(&dir, "bench-1", "picker", Some("wh-1")).await?;
+    agent.sync_once().await?;
+    work(&mut agent, 5)?;
+    agent.sync_once().await?;
+    let mb = server.peak_rss_mb()?;
+    rows.push(Row {
+        name: format!("server peak RSS holding {orders} orders (a device syncs 200 of them)"),
+        measured: format!("{mb:.1} MB"),
+        target: "<= 256 MB".into(),
+        met: mb <= 256.0,
+    });
+    Ok(())
+}
+
 fn tokio_util_stop() -> tokio::sync::broadcast::Sender<()> {
     tokio::sync::broadcast::channel(1).0
 }
@@ -325,6 +356,9 @@ fn main() -> Res<()> {
             if !quick {
                 fleet(&root, 200, &mut rows).await?;
             }
+        }
+        if run("w5") {
+            holding(&root, 100_000, &mut rows).await?;
         }
         if run("w4") {
             push_latency(&root, if quick { 50 } else { 200 }, &mut rows).await?;

@@ -65,6 +65,8 @@ pub struct SyncReport {
     pub blobs_uploaded: usize,
     /// Own events the server does not hold yet.
     pub pending_events: i64,
+    /// Documents that could not be synced this time, with why.
+    pub failed: Vec<(String, String)>,
     /// UDP bytes this device sent on the connection.
     pub bytes_sent: u64,
     /// UDP bytes it received.
@@ -283,9 +285,20 @@ impl Agent {
         while let Some(done) = tasks.join_next().await {
             results.push(done.map_err(|e| AgentError::Protocol(e.to_string()))?);
         }
+        if let Some(reason) = conn.close_reason() {
+            return Err(offline(reason));
+        }
         let mut outcomes = Vec::new();
         for result in results {
-            let outcome = result?;
+            // One document refused (out of scope, too large) does not hold up
+            // the others; it is reported and tried again next time.
+            let outcome = match result {
+                Ok(o) => o,
+                Err((id, e)) => {
+                    report.failed.push((id.to_string(), e.to_string()));
+                    continue;
+                }
+            };
             for (hash, refusal) in &outcome.rejected {
                 report.refused.push((hash.to_string(), refusal.clone()));
             }
@@ -347,7 +360,13 @@ impl Agent {
         state: &State,
         rejected: &[(ChangeHash, Refusal)],
     ) -> Result<(), AgentError> {
-        let server_heads = state.their_heads.clone().unwrap_or_default();
+        // Without the server's heads there is nothing safe to rebuild on:
+        // leave the document as it is and try again next sync.
+        let Some(server_heads) = state.their_heads.clone() else {
+            return Err(AgentError::Protocol(format!(
+                "the server refused changes in {id} without saying what it holds"
+            )));
+        };
         let mut rebuilt = doc
             .fork_at(&server_heads)
             .map_err(|e| AgentError::Protocol(format!("cannot rebuild {id} at the server's state: {e}")))?
@@ -461,8 +480,18 @@ struct Outcome {
     rejected: Vec<(ChangeHash, Refusal)>,
 }
 
-/// Runs one document's sync session on its own stream.
+/// Runs one document's sync session, naming the document if it fails.
 async fn sync_doc(
+    conn: quinn::Connection,
+    id: DocId,
+    doc: AutoCommit,
+    state: State,
+) -> Result<Outcome, (DocId, AgentError)> {
+    session_on_stream(conn, id.clone(), doc, state).await.map_err(|e| (id, e))
+}
+
+/// Runs one document's session on its own stream.
+async fn session_on_stream(
     conn: quinn::Connection,
     id: DocId,
     mut doc: AutoCommit,

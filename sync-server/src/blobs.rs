@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use quinn::{RecvStream, SendStream};
-use ring::digest;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use waybill_shared::blob::BlobHash;
 use waybill_shared::role::Role;
@@ -27,12 +26,6 @@ fn io(e: std::io::Error) -> WireError {
     WireError::Write(format!("blob storage: {e}"))
 }
 
-async fn refuse(send: &mut SendStream, reason: RefuseReason, message: String) -> Result<(), WireError> {
-    wire::write(send, &Message::Refused { reason, message }).await?;
-    let _ = send.finish();
-    Ok(())
-}
-
 /// Receives a blob from a device.
 pub async fn upload(
     shared: &Arc<Shared>,
@@ -44,7 +37,7 @@ pub async fn upload(
 ) -> Result<(), WireError> {
     if size > shared.limits.max_blob_bytes {
         let limit = shared.limits.max_blob_bytes;
-        return refuse(
+        return wire::refuse(
             &mut send,
             RefuseReason::TooLarge,
             format!("blob of {size} bytes is over the {limit}-byte limit"),
@@ -53,6 +46,9 @@ pub async fn upload(
     }
     let done = shared.blob_dir.join(hash.hex());
     if done.exists() {
+        // Recorded for this device too (and again, if a crash came between
+        // the rename and the record).
+        stored(shared, device, &hash, size).await?;
         wire::write(&mut send, &Message::BlobStored { hash }).await?;
         let _ = send.finish();
         return Ok(());
@@ -70,7 +66,7 @@ pub async fn upload(
         match wire::read(&mut recv, shared.limits.max_frame).await {
             Ok(Some(Message::BlobChunk { data })) => {
                 if offset + data.len() as u64 > size {
-                    return refuse(
+                    return wire::refuse(
                         &mut send,
                         RefuseReason::Malformed,
                         "more bytes than the blob's size".into(),
@@ -81,7 +77,7 @@ pub async fn upload(
                 offset += data.len() as u64;
             }
             Ok(Some(_)) => {
-                return refuse(&mut send, RefuseReason::Malformed, "expected BlobChunk".into()).await;
+                return wire::refuse(&mut send, RefuseReason::Malformed, "expected BlobChunk".into()).await;
             }
             // A broken link: keep what arrived, durably, for the resume.
             Ok(None) | Err(_) => {
@@ -93,15 +89,24 @@ pub async fn upload(
     file.sync_all().await.map_err(io)?;
     drop(file);
     let bytes = tokio::fs::read(&partial).await.map_err(io)?;
-    let got = digest::digest(&digest::SHA256, &bytes);
-    if got.as_ref() != hash.as_bytes() {
+    if BlobHash::of(&bytes) != hash {
         tokio::fs::remove_file(&partial).await.map_err(io)?;
-        return refuse(&mut send, RefuseReason::Malformed, format!("the bytes do not hash to {hash}")).await;
+        return wire::refuse(&mut send, RefuseReason::Malformed, format!("the bytes do not hash to {hash}"))
+            .await;
     }
     tokio::fs::rename(&partial, &done).await.map_err(io)?;
     if let Ok(dir) = tokio::fs::File::open(&shared.blob_dir).await {
         let _ = dir.sync_all().await;
     }
+    stored(shared, device, &hash, size).await?;
+    wire::write(&mut send, &Message::BlobStored { hash }).await?;
+    let _ = send.finish();
+    Ok(())
+}
+
+/// Records a stored blob as uploaded by `device`, and refreshes the
+/// proofs that were waiting for it.
+async fn stored(shared: &Arc<Shared>, device: &Device, hash: &BlobHash, size: u64) -> Result<(), WireError> {
     let op = WriteOp::Exec {
         sql: "INSERT OR IGNORE INTO blobs (hash, size, device, at) VALUES (?1, ?2, ?3, ?4)",
         params: vec![
@@ -112,10 +117,7 @@ pub async fn upload(
         ],
     };
     shared.writer.write(vec![op]).await.map_err(|e| WireError::Write(e.to_string()))?;
-    crate::ingest::blob_arrived(shared, &hash).await.map_err(|e| WireError::Write(e.to_string()))?;
-    wire::write(&mut send, &Message::BlobStored { hash }).await?;
-    let _ = send.finish();
-    Ok(())
+    crate::ingest::blob_arrived(shared, hash).await.map_err(|e| WireError::Write(e.to_string()))
 }
 
 /// Sends a blob to a device allowed to see it: the office, or the device
@@ -137,7 +139,7 @@ pub async fn download(
         .map_err(|e| WireError::Read(e.to_string()))?;
     let allowed = uploader.is_some_and(|u| device.role == Role::Office || u == device.id);
     if !allowed {
-        return refuse(
+        return wire::refuse(
             &mut send,
             RefuseReason::OutOfScope,
             format!("{hash} is not available to this device"),

@@ -255,9 +255,7 @@ async fn stream_task(
                 waybill_shared::sync::FrameError::TooLarge { .. } => RefuseReason::TooLarge,
                 _ => RefuseReason::Malformed,
             };
-            wire::write(&mut send, &Message::Refused { reason, message: e.to_string() }).await?;
-            let _ = send.finish();
-            return Ok(());
+            return wire::refuse(&mut send, reason, e.to_string()).await;
         }
         other => other?,
     };
@@ -270,13 +268,7 @@ async fn stream_task(
             crate::blobs::download(shared, device, hash, offset, send).await
         }
         _ => {
-            let msg = Message::Refused {
-                reason: RefuseReason::Malformed,
-                message: "expected Open, BlobPut or BlobGet".into(),
-            };
-            wire::write(&mut send, &msg).await?;
-            let _ = send.finish();
-            Ok(())
+            wire::refuse(&mut send, RefuseReason::Malformed, "expected Open, BlobPut or BlobGet".into()).await
         }
     }
 }
@@ -314,34 +306,27 @@ async fn doc_stream(
     };
     let Some(entry) = entry else {
         // Out of scope and unknown get the same answer: nothing is revealed.
-        let msg = Message::Refused {
-            reason: RefuseReason::OutOfScope,
-            message: format!("{id} is not in this device's scope"),
-        };
-        wire::write(&mut send, &msg).await?;
-        let _ = send.finish();
-        return Ok(());
+        return wire::refuse(
+            &mut send,
+            RefuseReason::OutOfScope,
+            format!("{id} is not in this device's scope"),
+        )
+        .await;
     };
     let who = DeviceIdentity {
         device: device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?,
         role: device.role,
         scope: if device.role == Role::Office { Scope::All } else { Scope::Docs([id.clone()].into()) },
     };
-    let mut state = match shared.storage.sync_state(&device.id, &id).map_err(storage_err)? {
-        Some(bytes) => sync::State::decode(&bytes).unwrap_or_default(),
-        None => sync::State::new(),
-    };
+    let stored = shared.storage.sync_state(&device.id, &id).map_err(storage_err)?;
+    let mut state = stored.and_then(|b| sync::State::decode(&b).ok()).unwrap_or_default();
     for _ in 0..MAX_ROUNDS {
         let incoming = match wire::read(&mut recv, shared.limits.max_frame).await? {
             Some(Message::Sync { data }) => Some(data),
             Some(Message::Idle) => None,
             None => break,
             Some(_) => {
-                let msg = Message::Refused {
-                    reason: RefuseReason::Malformed,
-                    message: "expected Sync or Idle".into(),
-                };
-                wire::write(&mut send, &msg).await?;
+                wire::refuse(&mut send, RefuseReason::Malformed, "expected Sync or Idle".into()).await?;
                 break;
             }
         };
@@ -351,21 +336,33 @@ async fn doc_stream(
                 let served = match session::serve(&mut loaded.doc, &mut state, &who, &id, data) {
                     Ok(s) => s,
                     Err(e) => {
-                        let msg =
-                            Message::Refused { reason: RefuseReason::Malformed, message: e.to_string() };
-                        wire::write(&mut send, &msg).await?;
+                        // Whatever Automerge took in before failing is not stored.
+                        shared.docs.forget(&id);
+                        wire::refuse(&mut send, RefuseReason::Malformed, e.to_string()).await?;
                         break;
                     }
                 };
+                let added: usize = served.accepted.iter().map(|c| c.raw_bytes().len()).sum();
+                if loaded.bytes + added > shared.limits.max_doc_bytes {
+                    shared.docs.forget(&id);
+                    let limit = shared.limits.max_doc_bytes;
+                    wire::refuse(
+                        &mut send,
+                        RefuseReason::TooLarge,
+                        format!("{id} would be over {limit} bytes"),
+                    )
+                    .await?;
+                    break;
+                }
                 let mut quarantine = Vec::new();
-                for (hash, refusal) in &served.refused {
-                    tracing::warn!(device = %device.id, doc = %id, change = %hash, %refusal, "change refused");
+                for (change, refusal) in &served.refused {
+                    tracing::warn!(device = %device.id, doc = %id, change = %change.hash(), %refusal, "change refused");
                     quarantine.push(WriteOp::Quarantine {
                         device: device.id.clone(),
                         doc: id.clone(),
-                        change: *hash,
+                        change: change.hash(),
                         refusal: serde_json::to_string(refusal).unwrap_or_default(),
-                        bytes: Vec::new(),
+                        bytes: change.raw_bytes().to_vec(),
                     });
                 }
                 if !served.accepted.is_empty() {
@@ -380,8 +377,8 @@ async fn doc_stream(
             None => (session::server_message(&mut loaded.doc, &mut state), Vec::new()),
         };
         drop(loaded);
-        for (hash, refusal) in refused {
-            wire::write(&mut send, &Message::Rejected { change: hash.0, refusal }).await?;
+        for (change, refusal) in refused {
+            wire::write(&mut send, &Message::Rejected { change: change.hash().0, refusal }).await?;
         }
         let done = incoming.is_none() && reply.is_none();
         let msg = match reply {

@@ -78,8 +78,7 @@ pub fn issue_code(
         ],
     )?;
     c.execute(
-        "INSERT INTO devices (id, role, location) VALUES (?1, ?2, ?3)
-         ON CONFLICT (id) DO UPDATE SET role = ?2, location = ?3",
+        "INSERT INTO devices (id, role, location) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
         params![device.as_str(), role.as_str(), location.map(LocationId::as_str)],
     )?;
     Ok(code)
@@ -110,9 +109,12 @@ pub fn enrol(
         "UPDATE enrolments SET used_at = ?2 WHERE code_sha256 = ?1",
         params![sha256_hex(code.trim().as_bytes()), now.to_rfc3339()],
     )?;
+    // The role and location are the code's: issuing a code changes nothing
+    // until it is used; using it (a new decision of the office) lifts a
+    // revocation.
     tx.execute(
-        "UPDATE devices SET cert_sha256 = ?2, enrolled_at = ?3, revoked_at = NULL WHERE id = ?1",
-        params![id, sha256_hex(&cert), now.to_rfc3339()],
+        "UPDATE devices SET role = ?2, location = ?3, cert_sha256 = ?4, enrolled_at = ?5, revoked_at = NULL WHERE id = ?1",
+        params![id, role, location, sha256_hex(&cert), now.to_rfc3339()],
     )?;
     tx.commit()?;
     let role = role.parse().map_err(|_| DeviceError::Unknown(id.clone()))?;

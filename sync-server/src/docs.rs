@@ -10,13 +10,15 @@ use waybill_shared::doc::DocId;
 
 use crate::storage::{Storage, StorageError};
 
-/// A document in memory and how many changes were appended to its stored
-/// snapshot.
+/// A document in memory and what is stored of it.
 pub struct Loaded {
     /// The document.
     pub doc: AutoCommit,
-    /// Change rows stored since the snapshot.
-    pub appended: i64,
+    /// Change rows stored since the snapshot; `None` while nothing is stored
+    /// (a document the office is creating).
+    pub appended: Option<i64>,
+    /// Bytes stored: the snapshot and the changes since.
+    pub bytes: usize,
 }
 
 /// A shared, lockable document.
@@ -51,14 +53,24 @@ impl DocCache {
         for c in &changes {
             doc.load_incremental(c).map_err(corrupt)?;
         }
-        let entry = Arc::new(tokio::sync::Mutex::new(Loaded { doc, appended: changes.len() as i64 }));
+        let bytes = snapshot.len() + changes.iter().map(Vec::len).sum::<usize>();
+        let loaded = Loaded { doc, appended: Some(changes.len() as i64), bytes };
+        let entry = Arc::new(tokio::sync::Mutex::new(loaded));
         Ok(Some(self.insert(id.clone(), entry, now)?))
     }
 
-    /// Adds a document just created.
+    /// Adds a document being created, not stored yet.
     pub fn put(&self, id: DocId, doc: AutoCommit) -> Result<Entry, StorageError> {
         let now = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.insert(id, Arc::new(tokio::sync::Mutex::new(Loaded { doc, appended: 0 })), now)
+        self.insert(id, Arc::new(tokio::sync::Mutex::new(Loaded { doc, appended: None, bytes: 0 })), now)
+    }
+
+    /// Drops a document from memory, so its next use reloads what is stored
+    /// (after a write failed, memory must not keep what storage lacks).
+    pub fn forget(&self, id: &DocId) {
+        if let Ok(mut map) = self.lock() {
+            map.remove(id);
+        }
     }
 
     fn insert(&self, id: DocId, entry: Entry, now: u64) -> Result<Entry, StorageError> {

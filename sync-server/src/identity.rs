@@ -11,8 +11,9 @@
 //! or unknown device opens nothing.
 //!
 //! An operator who has a certificate of their own for the server may put
-//! `server.der` and `server.key.der` in the data directory instead; devices
-//! then pin that certificate's fingerprint.
+//! `server.der` and `server.key.der` in the data directory instead, as long
+//! as it is issued by the device CA (`ca.der`, `ca.key.der`): devices pin
+//! that CA, and trust what it signs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,9 +64,19 @@ fn read(path: &Path) -> Result<Option<Vec<u8>>, IdentityError> {
     }
 }
 
+/// Writes a file whole (temporary name, synced, renamed), readable by the
+/// server's user only: some of these are private keys.
 fn write(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|source| IdentityError::File { path: path.into(), source })
 }
@@ -178,5 +189,5 @@ impl PublicKeyData for DeviceKey {
 
 /// SHA-256 of `bytes`, lowercase hex: how certificates are pinned and known.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    waybill_shared::blob::BlobHash::of(bytes).hex()
 }

@@ -46,17 +46,29 @@ pub async fn store(
 ) -> Result<(), StorageError> {
     let heads = loaded.doc.get_heads();
     let mut ops = Vec::with_capacity(accepted.len() + 16);
-    if loaded.appended + accepted.len() as i64 >= COMPACT_AFTER {
-        ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: loaded.doc.save(), heads });
-        loaded.appended = 0;
-    } else {
-        let changes = accepted.iter().map(|c| c.raw_bytes().to_vec()).collect();
-        ops.push(WriteOp::AppendChanges { id: id.clone(), changes, heads });
-        loaded.appended += accepted.len() as i64;
-    }
+    let added: usize = accepted.iter().map(|c| c.raw_bytes().len()).sum();
+    let appended = match loaded.appended {
+        Some(n) if n + (accepted.len() as i64) < COMPACT_AFTER => {
+            let changes = accepted.iter().map(|c| c.raw_bytes().to_vec()).collect();
+            ops.push(WriteOp::AppendChanges { id: id.clone(), changes, heads });
+            loaded.bytes += added;
+            n + accepted.len() as i64
+        }
+        // Not stored yet, or enough changes gathered: store it whole.
+        _ => {
+            let snapshot = loaded.doc.save();
+            loaded.bytes = snapshot.len();
+            ops.push(WriteOp::PutDoc { id: id.clone(), snapshot, heads });
+            0
+        }
+    };
     ops.extend(project(&shared.blob_dir, id, &mut loaded.doc)?);
     ops.append(&mut extra);
-    shared.writer.write(ops).await?;
+    if let Err(e) = shared.writer.write(ops).await {
+        shared.docs.forget(id);
+        return Err(e);
+    }
+    loaded.appended = Some(appended);
     push(shared, id, from);
     Ok(())
 }
@@ -90,6 +102,7 @@ pub async fn blob_arrived(shared: &Arc<Shared>, hash: &BlobHash) -> Result<(), S
         let mut loaded = entry.lock().await;
         let ops = project(&shared.blob_dir, &id, &mut loaded.doc)?;
         shared.writer.write(ops).await?;
+        push(shared, &id, u64::MAX);
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use waybill_shared::doc::DocId;
 use waybill_shared::role::Role;
 
@@ -57,8 +57,8 @@ pub fn scope(c: &Connection, device: &Device, with_closed: bool) -> rusqlite::Re
             query(
                 &format!(
                     "SELECT 'order/' || l.order_id FROM order_locations l JOIN orders o ON o.id = l.order_id
-                     WHERE l.location = ?1 AND o.status IN ('picking', 'picked', 'packed'{extra})",
-                    extra = if with_closed { ", 'completed', 'cancelled'" } else { "" }
+                     WHERE l.location = ?1 AND ({all} OR o.status IN ('picking', 'picked', 'packed'))",
+                    all = i32::from(with_closed)
                 ),
                 &[&location],
             )?;
@@ -75,11 +75,12 @@ pub fn scope(c: &Connection, device: &Device, with_closed: bool) -> rusqlite::Re
         }
     }
     if matches!(device.role, Role::Picker | Role::Packer) && device.location.is_some() {
+        let prefix = format!("location/{location}/");
         let latest: Option<String> = c
             .query_row(
-                "SELECT id FROM docs WHERE kind = 'location' AND id LIKE ?1
-                 ORDER BY CAST(substr(id, length(?2) + 1) AS INTEGER) DESC LIMIT 1",
-                params![format!("location/{location}/%"), format!("location/{location}/")],
+                "SELECT id FROM docs WHERE kind = 'location' AND substr(id, 1, length(?1)) = ?1
+                 ORDER BY CAST(substr(id, length(?1) + 1) AS INTEGER) DESC LIMIT 1",
+                [&prefix],
                 |r| r.get(0),
             )
             .ok();

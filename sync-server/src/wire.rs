@@ -1,7 +1,7 @@
 //! Frames on QUIC streams: the thin IO around the shared codec.
 
 use quinn::{RecvStream, SendStream};
-use waybill_shared::sync::{FrameError, Message, decode_payload, encode};
+use waybill_shared::sync::{FrameError, Message, RefuseReason, decode_payload, encode};
 
 /// A stream that failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,4 +48,11 @@ pub async fn read(recv: &mut RecvStream, limit: usize) -> Result<Option<Message>
 pub async fn write(send: &mut SendStream, msg: &Message) -> Result<(), WireError> {
     let bytes = encode(msg)?;
     send.write_all(&bytes).await.map_err(|e| WireError::Write(e.to_string()))
+}
+
+/// Answers with a typed refusal and ends the stream.
+pub async fn refuse(send: &mut SendStream, reason: RefuseReason, message: String) -> Result<(), WireError> {
+    write(send, &Message::Refused { reason, message }).await?;
+    let _ = send.finish();
+    Ok(())
 }

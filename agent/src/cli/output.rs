@@ -215,5 +215,8 @@ pub fn synced(r: &SyncReport) -> Reply {
     for (change, refusal) in &r.refused {
         let _ = write!(text, "\nrefused {change}: {refusal}");
     }
+    for (doc, why) in &r.failed {
+        let _ = write!(text, "\nnot synced {doc}: {why}");
+    }
     reply(r, text)
 }

@@ -11,9 +11,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use waybill_shared::sync::ALPN;
 
-/// SHA-256 of `bytes`, lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+/// SHA-256 of `bytes`, lowercase hex (how certificates are pinned).
+fn sha256_hex(bytes: &[u8]) -> String {
+    waybill_shared::blob::BlobHash::of(bytes).hex()
 }
 
 fn provider() -> Arc<CryptoProvider> {

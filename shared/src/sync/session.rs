@@ -45,7 +45,7 @@ pub struct Served {
     /// Changes accepted and applied to the document, to be stored.
     pub accepted: Vec<Change>,
     /// Changes refused, with why; the document does not hold them.
-    pub refused: Vec<(ChangeHash, Refusal)>,
+    pub refused: Vec<(Change, Refusal)>,
     /// The server's next message, if it has one.
     pub reply: Option<Vec<u8>>,
 }
@@ -64,6 +64,8 @@ pub fn serve(
         .iter()
         .map(|chunk| Change::from_bytes(chunk.to_vec()).map_err(|e| SessionError::BadChange(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
+    let sent: std::collections::HashMap<ChangeHash, Change> =
+        changes.iter().map(|c| (c.hash(), c.clone())).collect();
     let mut verdict = check_changes(who, id, doc.document(), changes);
     // A change whose parent did not come (a bloom-filter false positive on
     // the sender's side, or a message cut short) is not refused: it is left
@@ -73,7 +75,9 @@ pub fn serve(
     message.changes =
         ChunkList::from(verdict.accepted.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>());
     doc.sync().receive_sync_message(state, message)?;
-    Ok(Served { accepted: verdict.accepted, refused: verdict.refused, reply: server_message(doc, state) })
+    let refused =
+        verdict.refused.into_iter().filter_map(|(h, r)| sent.get(&h).map(|c| (c.clone(), r))).collect();
+    Ok(Served { accepted: verdict.accepted, refused, reply: server_message(doc, state) })
 }
 
 /// Server side: the server's next message, with no capability flags.
@@ -143,7 +147,7 @@ mod tests {
         server: &mut AutoCommit,
         who: &DeviceIdentity,
         id: &DocId,
-    ) -> (u32, Vec<(ChangeHash, Refusal)>) {
+    ) -> (u32, Vec<(Change, Refusal)>) {
         let (mut cs, mut ss) = (sync::State::new(), sync::State::new());
         let mut incoming: Option<Vec<u8>> = None;
         let mut refused = Vec::new();

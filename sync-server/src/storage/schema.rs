@@ -56,10 +56,11 @@ pub const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (device, change)
      );
      CREATE TABLE blobs (
-         hash   TEXT PRIMARY KEY,
+         hash   TEXT NOT NULL,
          size   INTEGER NOT NULL,
          device TEXT NOT NULL,
-         at     TEXT NOT NULL
+         at     TEXT NOT NULL,
+         PRIMARY KEY (hash, device)
      );
      CREATE TABLE orders (
          id              TEXT PRIMARY KEY,

@@ -37,6 +37,9 @@ pub const CLOSE_PROTOCOL: VarInt = VarInt::from_u32(0x12);
 
 /// How long a peer has for its first frame.
 const HANDSHAKE: Duration = Duration::from_secs(10);
+/// Largest frame before the peer is known (Hello, Enrol): a stranger gets
+/// no room to make the server allocate.
+const HANDSHAKE_FRAME: usize = 16 * 1024;
 
 /// Serves one incoming connection to its end. Never panics on bad input:
 /// every failure closes the stream or the connection with a reason.
@@ -73,7 +76,7 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
         .await
         .map_err(|_| WireError::Read("no control stream".into()))?
         .map_err(|e| WireError::Read(e.to_string()))?;
-    let limit = shared.limits.max_frame;
+    let limit = HANDSHAKE_FRAME;
     let hello = tokio::time::timeout(HANDSHAKE, wire::read_payload(&mut recv, limit))
         .await
         .map_err(|_| WireError::Read("no hello".into()))??
@@ -134,7 +137,7 @@ async fn enrol(
     send: &mut SendStream,
     recv: &mut RecvStream,
 ) -> Result<(), WireError> {
-    let msg = tokio::time::timeout(HANDSHAKE, wire::read(recv, shared.limits.max_frame))
+    let msg = tokio::time::timeout(HANDSHAKE, wire::read(recv, HANDSHAKE_FRAME))
         .await
         .map_err(|_| WireError::Read("no enrolment".into()))??;
     let Some(Message::Enrol { code, public_key }) = msg else {

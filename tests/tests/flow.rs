@@ -4,13 +4,10 @@
 
 use waybill_tests::{Device, SEED, Server};
 
-#[test]
-fn enrol_work_offline_sync_and_see_the_merged_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("server"));
-    server.ok(&["import", SEED]);
-
-    let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));
+/// A picker picks SO-1001 whole and a packer packs and closes it, each
+/// enrolled, syncing before and after.
+fn picked_and_packed(dir: &std::path::Path, server: &Server) {
+    let picker = Device::enrol(dir, server, "hh-1", "picker", Some("wh-1"));
     let report = picker.sync();
     assert_eq!(report["new_documents"], 3, "{report}");
     picker.ok(&[
@@ -43,7 +40,7 @@ fn enrol_work_offline_sync_and_see_the_merged_order() {
     assert_eq!(picker.sync()["pending_events"], 0);
     assert_eq!(server.order("SO-1001")["status"], "picked");
 
-    let packer = Device::enrol(dir.path(), &server, "pk-1", "packer", Some("wh-1"));
+    let packer = Device::enrol(dir, server, "pk-1", "packer", Some("wh-1"));
     packer.sync();
     packer.ok(&[
         "pack",
@@ -58,6 +55,15 @@ fn enrol_work_offline_sync_and_see_the_merged_order() {
     ]);
     packer.ok(&["close", "--order", "SO-1001", "--package", "106141411234567897"]);
     packer.sync();
+}
+
+#[test]
+fn enrol_work_offline_sync_and_see_the_merged_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    server.ok(&["import", SEED]);
+
+    picked_and_packed(dir.path(), &server);
 
     let driver = Device::enrol(dir.path(), &server, "drv-1", "driver", None);
     driver.sync();
@@ -103,50 +109,7 @@ fn a_delivery_made_offline_after_the_office_cancelled_still_arrives_and_collides
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("server"));
     server.ok(&["import", SEED]);
-    let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));
-    picker.sync();
-    picker.ok(&[
-        "pick",
-        "--order",
-        "SO-1001",
-        "--line",
-        "1",
-        "--bin",
-        "A-01",
-        "--item",
-        "09506000134352",
-        "--qty",
-        "2",
-    ]);
-    picker.ok(&[
-        "pick",
-        "--order",
-        "SO-1001",
-        "--line",
-        "2",
-        "--bin",
-        "B-01",
-        "--item",
-        "09506000134369",
-        "--qty",
-        "1",
-    ]);
-    picker.sync();
-    let packer = Device::enrol(dir.path(), &server, "pk-1", "packer", Some("wh-1"));
-    packer.sync();
-    packer.ok(&[
-        "pack",
-        "--order",
-        "SO-1001",
-        "--package",
-        "106141411234567897",
-        "--line",
-        "1:2",
-        "--line",
-        "2:1",
-    ]);
-    packer.ok(&["close", "--order", "SO-1001", "--package", "106141411234567897"]);
-    packer.sync();
+    picked_and_packed(dir.path(), &server);
     let driver = Device::enrol(dir.path(), &server, "drv-1", "driver", None);
     driver.sync();
     driver.ok(&["load", "--route", "R-7", "--package", "106141411234567897"]);

@@ -117,7 +117,8 @@ impl Store {
             .conn
             .query_row("SELECT server_heads FROM docs WHERE id = ?1", [id.to_string()], |r| r.get(0))
             .optional()?;
-        decode_heads(&bytes.flatten().unwrap_or_default())
+        waybill_shared::heads::decode(&bytes.flatten().unwrap_or_default())
+            .map_err(|e| AgentError::Corrupt(e.to_string()))
     }
 
     /// A blob's bytes, if held.
@@ -240,8 +241,10 @@ impl Write<'_> {
     /// it are no longer pending.
     pub fn confirm(&self, id: &DocId, heads: &[ChangeHash]) -> Result<(), AgentError> {
         let key = id.to_string();
-        self.tx
-            .execute("UPDATE docs SET server_heads = ?2 WHERE id = ?1", params![key, encode_heads(heads)])?;
+        self.tx.execute(
+            "UPDATE docs SET server_heads = ?2 WHERE id = ?1",
+            params![key, waybill_shared::heads::encode(heads)],
+        )?;
         self.tx.execute("DELETE FROM outbox WHERE doc = ?1", [key])?;
         Ok(())
     }
@@ -294,17 +297,6 @@ impl Write<'_> {
     pub fn commit(self) -> Result<(), AgentError> {
         Ok(self.tx.commit()?)
     }
-}
-
-fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
-    heads.iter().flat_map(|h| h.0).collect()
-}
-
-fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>, AgentError> {
-    bytes
-        .chunks(32)
-        .map(|c| ChangeHash::try_from(c).map_err(|e| AgentError::Corrupt(format!("stored heads: {e}"))))
-        .collect()
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), AgentError> {

@@ -22,6 +22,7 @@ pub mod event;
 pub mod event_id;
 pub mod fold;
 pub mod gs1;
+pub mod heads;
 pub mod hlc;
 pub mod id;
 pub mod policy;

@@ -171,7 +171,7 @@ fn apply(conn: &mut Connection, batch: &[Batch]) -> Result<(), rusqlite::Error> 
                     tx.execute(
                         "INSERT INTO docs (id, kind, snapshot, heads, changes, updated_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)
                          ON CONFLICT (id) DO UPDATE SET snapshot = ?3, heads = ?4, changes = 0, updated_at = ?5",
-                        params![key, id.kind(), snapshot, encode_heads(heads), now],
+                        params![key, id.kind(), snapshot, waybill_shared::heads::encode(heads), now],
                     )?;
                     tx.execute("DELETE FROM doc_changes WHERE doc = ?1", [&key])?;
                 }
@@ -184,7 +184,7 @@ fn apply(conn: &mut Connection, batch: &[Batch]) -> Result<(), rusqlite::Error> 
                     }
                     tx.execute(
                         "UPDATE docs SET heads = ?2, changes = changes + ?3, updated_at = ?4 WHERE id = ?1",
-                        params![key, encode_heads(heads), changes.len() as i64, now],
+                        params![key, waybill_shared::heads::encode(heads), changes.len() as i64, now],
                     )?;
                 }
                 WriteOp::SyncState { device, doc, state } => {
@@ -240,7 +240,10 @@ impl Storage {
             })
             .optional()
         })?;
-        row.map(|(h, n)| Ok((decode_heads(&h)?, n))).transpose()
+        row.map(|(h, n)| {
+            Ok((waybill_shared::heads::decode(&h).map_err(|e| StorageError::Corrupt(e.to_string()))?, n))
+        })
+        .transpose()
     }
 
     /// A device's persisted sync state for a document.
@@ -254,18 +257,6 @@ impl Storage {
             .optional()
         })
     }
-}
-
-fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
-    heads.iter().flat_map(|h| h.0).collect()
-}
-
-/// Reads heads stored as concatenated 32-byte hashes.
-pub fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>, StorageError> {
-    bytes
-        .chunks(32)
-        .map(|c| ChangeHash::try_from(c).map_err(|e| StorageError::Corrupt(format!("stored heads: {e}"))))
-        .collect()
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StorageError> {

@@ -35,6 +35,10 @@ enum Command {
         /// UDP address to listen on.
         #[arg(long, default_value = "127.0.0.1:4433")]
         listen: SocketAddr,
+        /// TCP address for the office's HTTP API (off if not given). Its
+        /// bearer token is WAYBILL_OFFICE_TOKEN, or one made up and printed.
+        #[arg(long)]
+        http: Option<SocketAddr>,
     },
     /// Enrol a device: prints its one-time code and the fingerprint to pin.
     Enrol {
@@ -80,7 +84,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     std::fs::create_dir_all(&cli.data).with_context(|| format!("data directory {}", cli.data.display()))?;
     match cli.command {
-        Command::Serve { listen } => serve(&cli.data, listen),
+        Command::Serve { listen, http } => serve(&cli.data, listen, http),
         Command::Enrol { device, role, location } => {
             let identity = Identity::load_or_create(&cli.data)?;
             let c = open(&cli.data)?;
@@ -155,19 +159,45 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn serve(data: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+fn serve(data: &Path, listen: SocketAddr, http: Option<SocketAddr>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let server = Server::start(Config { data_dir: data.to_path_buf(), listen, limits: Limits::default() })?;
         let addr = server.local_addr()?;
         tracing::info!(%addr, data = %data.display(), fingerprint = %server.ca_fingerprint(), "waybill-server listening");
         println!("listening on {addr}");
+        if let Some(http) = http {
+            let token = match std::env::var("WAYBILL_OFFICE_TOKEN") {
+                Ok(t) if !t.is_empty() => t,
+                _ => {
+                    let t = waybill_shared::blob::BlobHash::of(&rand_bytes()?).hex();
+                    println!("office API token: {t}");
+                    t
+                }
+            };
+            let router = waybill_sync_server::http::router(server.shared(), token);
+            let listener = tokio::net::TcpListener::bind(http).await.with_context(|| format!("HTTP on {http}"))?;
+            println!("office API on http://{}", listener.local_addr()?);
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "office API stopped");
+                }
+            });
+        }
         tokio::select! {
             () = server.run() => {}
             _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
         }
         Ok(())
     })
+}
+
+/// 32 random bytes.
+fn rand_bytes() -> anyhow::Result<[u8; 32]> {
+    let mut raw = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
+        .map_err(|_| anyhow::anyhow!("no randomness available"))?;
+    Ok(raw)
 }
 
 fn open(data: &Path) -> anyhow::Result<rusqlite::Connection> {

@@ -150,6 +150,11 @@ impl Server {
         self.endpoint.local_addr()
     }
 
+    /// What every connection shares (the office API serves from it too).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
     /// The fingerprint devices pin.
     pub fn ca_fingerprint(&self) -> String {
         self.shared.identity.ca_fingerprint()

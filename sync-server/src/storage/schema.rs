@@ -95,6 +95,8 @@ pub const MIGRATIONS: &[&str] = &[
          events TEXT NOT NULL, detail TEXT NOT NULL,
          PRIMARY KEY (doc, id)
      );",
+    // 2: the office API's idempotency keys: the same key makes one order.
+    "CREATE TABLE idempotency (key TEXT PRIMARY KEY, order_id TEXT NOT NULL);",
 ];
 
 /// The schema version this build writes.

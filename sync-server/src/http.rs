@@ -1,0 +1,531 @@
+//! The office's HTTP API: JSON over HTTP (axum), described by the OpenAPI
+//! document at `/openapi.json`.
+//!
+//! Reads come from the projections (`orders`, `exceptions`, `stock`,
+//! `devices`); writes go through [`crate::office`], which stores each
+//! request's document changes, projections and bookkeeping in one batch, so
+//! a refused or failed request leaves nothing half-written.
+//!
+//! Sign-in, for now: every `/api` route wants `Authorization: Bearer <token>`
+//! with the token the server was started with (`WAYBILL_OFFICE_TOKEN`); an
+//! empty token refuses everyone. `/openapi.json` is public.
+//!
+//! Errors are `{"error": "...", "field": "..."}` with a 4xx status; `field`
+//! is the request field at fault as a path (`lines[0].quantity`), the header
+//! (`Idempotency-Key`), or `null`.
+
+mod openapi;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use waybill_shared::doc::DocId;
+use waybill_shared::doc::order::{Address, OrderHeader, OrderLine, ProofRequired};
+use waybill_shared::event::Payload;
+use waybill_shared::event::office::{AddressAmended, Cancelled, Decision, ExceptionResolved, Held, Released};
+use waybill_shared::event_id::EventId;
+use waybill_shared::id::{DeviceId, LocationId, OrderId};
+use waybill_shared::role::Role;
+
+use crate::devices::{self, DeviceError};
+use crate::identity::sha256_hex;
+use crate::office::{self, OfficeError};
+use crate::server::Shared;
+use crate::storage::{self, StorageError};
+
+/// The header that makes order creation idempotent.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// Statuses `GET /api/orders?status=` accepts (`OrderStatus` in snake case).
+pub const STATUSES: &[&str] = &[
+    "created",
+    "held",
+    "allocated",
+    "picking",
+    "picked",
+    "packed",
+    "shipped",
+    "out_for_delivery",
+    "delivered",
+    "attempted",
+    "returned",
+    "cancelled",
+    "completed",
+];
+
+#[derive(Clone)]
+struct App {
+    shared: Arc<Shared>,
+    /// SHA-256 of the office token; `None` when none was set.
+    token: Option<Arc<str>>,
+}
+
+/// The API, ready to serve: `router(server.shared(), token)`.
+pub fn router(shared: Arc<Shared>, token: String) -> Router {
+    let token = (!token.is_empty()).then(|| Arc::from(sha256_hex(token.as_bytes())));
+    let app = App { shared, token };
+    let api = Router::new()
+        .route("/orders", get(list_orders).post(create_order))
+        .route("/orders/{id}", get(get_order))
+        .route("/orders/{id}/hold", post(hold))
+        .route("/orders/{id}/release", post(release))
+        .route("/orders/{id}/cancel", post(cancel))
+        .route("/orders/{id}/address", post(amend_address))
+        .route("/exceptions", get(list_exceptions))
+        .route("/exceptions/resolve", post(resolve))
+        .route("/devices", get(list_devices).post(enrol_device))
+        .route("/devices/{id}/revoke", post(revoke_device))
+        .route("/stock", get(list_stock))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint", None) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here", None)
+        })
+        .layer(middleware::from_fn_with_state(app.clone(), require_token));
+    Router::new()
+        .nest("/api", api)
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        .with_state(app)
+}
+
+/// A refused request: status, message, and the field at fault.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    error: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: impl Into<String>, field: Option<&str>) -> Self {
+        Self { status, error: error.into(), field: field.map(str::to_owned) }
+    }
+
+    fn bad(field: &str, error: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, Some(field))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, Json(json!({ "error": self.error, "field": self.field }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        tracing::error!(error = %e, "office API: storage failed");
+        match e {
+            StorageError::Closed => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down", None)
+            }
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "storage failed; nothing was written", None),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        StorageError::from(e).into()
+    }
+}
+
+impl From<OfficeError> for ApiError {
+    fn from(e: OfficeError) -> Self {
+        match e {
+            OfficeError::Invalid { field, message } => Self::bad(&field, format!("{field}: {message}")),
+            OfficeError::NotFound(id) => {
+                Self::new(StatusCode::NOT_FOUND, format!("no document {id}"), Some("id"))
+            }
+            OfficeError::Exists(id) => Self::new(
+                StatusCode::CONFLICT,
+                format!("{id} already exists (created under another idempotency key)"),
+                Some("id"),
+            ),
+            OfficeError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<DeviceError> for ApiError {
+    fn from(e: DeviceError) -> Self {
+        match e {
+            DeviceError::Unknown(d) => Self::new(StatusCode::NOT_FOUND, format!("no device {d}"), Some("id")),
+            DeviceError::BadCode => Self::bad("code", e.to_string()),
+            DeviceError::Sql(e) => e.into(),
+            DeviceError::Identity(_) | DeviceError::Random => {
+                tracing::error!(error = %e, "office API: device operation failed");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None)
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let text = r.body_text();
+        let field = match &r {
+            JsonRejection::JsonDataError(_) => rejected_field(&text),
+            _ => None,
+        };
+        let status = match r {
+            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self { status, error: text, field }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, r.body_text(), None)
+    }
+}
+
+/// The field a serde error names, from axum's rejection text:
+/// `Failed to deserialize the JSON body into the target type: <path>: <error>`,
+/// where the path is `.` at the top level and the error may name a missing or
+/// unknown field.
+fn rejected_field(text: &str) -> Option<String> {
+    let rest = text.split_once("target type: ").map_or(text, |(_, r)| r);
+    let (path, error) = match rest.split_once(": ") {
+        Some((p, e)) if !p.contains(' ') => (if p == "." { "" } else { p }, e),
+        _ => ("", rest),
+    };
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| error.strip_prefix(prefix))
+        .and_then(|r| r.split('`').next());
+    match (path, named) {
+        ("", Some(f)) => Some(f.to_owned()),
+        // An unknown field is already the last step of the path.
+        (p, Some(f)) if p == f || p.ends_with(&format!(".{f}")) => Some(p.to_owned()),
+        (p, Some(f)) => Some(format!("{p}.{f}")),
+        ("", None) => None,
+        (p, None) => Some(p.to_owned()),
+    }
+}
+
+async fn require_token(State(app): State<App>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    // Compare digests, so the time taken says nothing about the token.
+    let signed_in = match (&app.token, given) {
+        (Some(want), Some(given)) => sha256_hex(given.as_bytes()) == **want,
+        _ => false,
+    };
+    if !signed_in {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "sign in: send Authorization: Bearer <office token>",
+            Some("Authorization"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(t)| t).map_err(ApiError::from)
+}
+
+fn order_id(id: &str) -> Result<OrderId, ApiError> {
+    OrderId::new(id).map_err(|e| ApiError::bad("id", e.to_string()))
+}
+
+/// Rows of a query as JSON objects, integers and text as they are; columns
+/// named in `json_columns` hold JSON text and are parsed.
+fn rows(
+    shared: &Shared,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+    json_columns: &[&str],
+) -> Result<Vec<Value>, ApiError> {
+    Ok(shared.storage.read(|c| {
+        let mut stmt = c.prepare(sql)?;
+        let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+        let rows = stmt.query_map(params, |r| {
+            let mut obj = serde_json::Map::new();
+            for (i, name) in names.iter().enumerate() {
+                let v = match r.get::<_, rusqlite::types::Value>(i)? {
+                    rusqlite::types::Value::Integer(n) => Value::from(n),
+                    rusqlite::types::Value::Real(f) => Value::from(f),
+                    rusqlite::types::Value::Text(t) if json_columns.contains(&name.as_str()) => {
+                        serde_json::from_str(&t).unwrap_or(Value::String(t))
+                    }
+                    rusqlite::types::Value::Text(t) => Value::String(t),
+                    _ => Value::Null,
+                };
+                obj.insert(name.clone(), v);
+            }
+            Ok(Value::Object(obj))
+        })?;
+        rows.collect()
+    })?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrdersQuery {
+    status: Option<String>,
+}
+
+async fn list_orders(State(app): State<App>, q: Result<Query<OrdersQuery>, QueryRejection>) -> ApiResult {
+    let Query(q) = q?;
+    let sql = "SELECT id, status, customer, open_exceptions, updated_at FROM orders";
+    let list = match q.status.as_deref() {
+        None | Some("") => rows(&app.shared, &format!("{sql} ORDER BY id"), &[], &[])?,
+        Some(s) if STATUSES.contains(&s) => {
+            rows(&app.shared, &format!("{sql} WHERE status = ?1 ORDER BY id"), &[&s], &[])?
+        }
+        Some(s) => {
+            return Err(ApiError::bad(
+                "status",
+                format!("unknown status {s:?}: one of {}", STATUSES.join(", ")),
+            ));
+        }
+    };
+    Ok(Json(list).into_response())
+}
+
+/// The stored view of an order, as JSON text.
+fn stored_view(shared: &Shared, id: &OrderId) -> Result<Option<String>, ApiError> {
+    use rusqlite::OptionalExtension;
+    Ok(shared.storage.read(|c| {
+        c.query_row("SELECT view FROM orders WHERE id = ?1", [id.as_str()], |r| r.get(0)).optional()
+    })?)
+}
+
+fn view_response(shared: &Shared, id: &OrderId) -> ApiResult {
+    let view = stored_view(shared, id)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no order {id}"), Some("id")))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], view).into_response())
+}
+
+async fn get_order(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
+    view_response(&app.shared, &order_id(&id)?)
+}
+
+/// An order as the office hands it in: the header, with `created_at`
+/// optional (now, if left out).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOrder {
+    id: OrderId,
+    customer: String,
+    ship_to: Address,
+    lines: Vec<OrderLine>,
+    #[serde(default)]
+    promised: Option<NaiveDate>,
+    #[serde(default)]
+    location: Option<LocationId>,
+    #[serde(default)]
+    proof: ProofRequired,
+    #[serde(default)]
+    created_at: Option<DateTime<Utc>>,
+}
+
+async fn create_order(
+    State(app): State<App>,
+    headers: HeaderMap,
+    new: Result<Json<NewOrder>, JsonRejection>,
+) -> ApiResult {
+    let key = match headers.get(IDEMPOTENCY_KEY).map(|v| v.to_str()) {
+        None => {
+            return Err(ApiError::bad(IDEMPOTENCY_KEY, format!("the {IDEMPOTENCY_KEY} header is required")));
+        }
+        Some(Err(_)) => return Err(ApiError::bad(IDEMPOTENCY_KEY, "must be visible ASCII")),
+        Some(Ok(k)) => k.to_owned(),
+    };
+    let n = body(new)?;
+    let header = OrderHeader {
+        id: n.id,
+        customer: n.customer,
+        ship_to: n.ship_to,
+        lines: n.lines,
+        promised: n.promised,
+        location: n.location,
+        proof: n.proof,
+        created_at: n.created_at.unwrap_or_else(Utc::now),
+    };
+    let (view, created) = office::create_order(&app.shared, header, &key).await?;
+    let location = format!("/api/orders/{}", view.header.id);
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let mut response = (status, Json(view)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// Writes an office event to an order and answers with its view.
+async fn order_event(app: &App, id: &str, payload: Payload) -> ApiResult {
+    let id = order_id(id)?;
+    office::office_event(&app.shared, &DocId::Order(id.clone()), payload).await?;
+    view_response(&app.shared, &id)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reason {
+    reason: String,
+}
+
+async fn hold(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    b: Result<Json<Reason>, JsonRejection>,
+) -> ApiResult {
+    let Reason { reason } = body(b)?;
+    order_event(&app, &id, Payload::Held(Held { reason })).await
+}
+
+async fn release(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
+    order_event(&app, &id, Payload::Released(Released {})).await
+}
+
+async fn cancel(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    b: Result<Json<Reason>, JsonRejection>,
+) -> ApiResult {
+    let Reason { reason } = body(b)?;
+    order_event(&app, &id, Payload::Cancelled(Cancelled { reason })).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAddress {
+    ship_to: Address,
+}
+
+async fn amend_address(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    b: Result<Json<NewAddress>, JsonRejection>,
+) -> ApiResult {
+    let NewAddress { ship_to } = body(b)?;
+    order_event(&app, &id, Payload::AddressAmended(AddressAmended { ship_to })).await
+}
+
+async fn list_exceptions(State(app): State<App>) -> ApiResult {
+    let list = rows(
+        &app.shared,
+        "SELECT doc, id, kind, events, detail FROM exceptions WHERE open = 1 ORDER BY doc, id",
+        &[],
+        &["events", "detail"],
+    )?;
+    Ok(Json(list).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Resolve {
+    doc: DocId,
+    exception: String,
+    events: Vec<EventId>,
+    decision: Decision,
+    #[serde(default)]
+    note: String,
+}
+
+async fn resolve(State(app): State<App>, b: Result<Json<Resolve>, JsonRejection>) -> ApiResult {
+    let r = body(b)?;
+    let payload = Payload::ExceptionResolved(ExceptionResolved {
+        exception: r.exception,
+        events: r.events,
+        decision: r.decision,
+        note: r.note,
+    });
+    let event = office::office_event(&app.shared, &r.doc, payload).await?;
+    Ok(Json(json!({ "doc": r.doc, "event": event })).into_response())
+}
+
+async fn list_devices(State(app): State<App>) -> ApiResult {
+    let list = app.shared.storage.read(devices::list)?;
+    Ok(Json(list).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Enrol {
+    device: DeviceId,
+    role: String,
+    #[serde(default)]
+    location: Option<LocationId>,
+}
+
+/// Runs a device write on its own connection (as the CLI does), off the
+/// async threads.
+async fn device_write<T: Send + 'static>(
+    shared: &Shared,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, DeviceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let path = shared.db_path.clone();
+    tokio::task::spawn_blocking(move || {
+        let c = storage::connect(&path).map_err(ApiError::from)?;
+        f(&c).map_err(ApiError::from)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("device write failed: {e}"), None)
+    })?
+}
+
+async fn enrol_device(State(app): State<App>, b: Result<Json<Enrol>, JsonRejection>) -> ApiResult {
+    let Enrol { device, role, location } = body(b)?;
+    let role: Role = role.parse().map_err(|e: String| ApiError::bad("role", e))?;
+    if matches!(role, Role::Picker | Role::Packer) && location.is_none() {
+        return Err(ApiError::bad("location", format!("a {role} works at a location: name it")));
+    }
+    let (d, l) = (device.clone(), location.clone());
+    let code =
+        device_write(&app.shared, move |c| devices::issue_code(c, &d, role, l.as_ref(), Utc::now())).await?;
+    let body = json!({
+        "device": device,
+        "role": role,
+        "location": location,
+        "code": code,
+        "fingerprint": app.shared.identity.ca_fingerprint(),
+        "expires_in_hours": devices::CODE_LIFETIME_HOURS,
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn revoke_device(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
+    let now = Utc::now();
+    let d = id.clone();
+    device_write(&app.shared, move |c| devices::revoke(c, &d, now)).await?;
+    Ok(Json(json!({ "device": id, "revoked_at": now.to_rfc3339() })).into_response())
+}
+
+async fn list_stock(State(app): State<App>) -> ApiResult {
+    let list = rows(
+        &app.shared,
+        "SELECT location, bin, gtin, on_hand FROM stock ORDER BY location, bin, gtin",
+        &[],
+        &[],
+    )?;
+    Ok(Json(list).into_response())
+}

@@ -1,0 +1,300 @@
+//! The API's OpenAPI 3.1 description, written by hand: it is the contract,
+//! and the tests check that every route it names answers.
+
+use serde_json::{Value, json};
+
+fn error_ref() -> Value {
+    json!({ "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn order_id_param() -> Value {
+    json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" }, "description": "The order id" })
+}
+
+/// An office event on one order: request body (if any), answered with the view.
+fn order_action(summary: &str, request: Option<Value>) -> Value {
+    let mut op = json!({
+        "summary": summary,
+        "parameters": [order_id_param()],
+        "responses": {
+            "200": ok("The order's view after the event", reference("OrderView")),
+            "400": { "description": "A field is invalid", "content": error_ref()["content"].clone() },
+            "404": { "description": "No such order", "content": error_ref()["content"].clone() },
+        }
+    });
+    if let Some(schema) = request {
+        op["requestBody"] = body(schema);
+    }
+    json!({ "post": op })
+}
+
+/// The document.
+pub fn document() -> Value {
+    let err = |d: &str| json!({ "description": d, "content": error_ref()["content"].clone() });
+    let reason = json!({
+        "type": "object", "required": ["reason"], "additionalProperties": false,
+        "properties": { "reason": { "type": "string", "minLength": 1 } }
+    });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Waybill office API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Orders, exceptions, devices and stock of a Waybill sync server. Every /api route needs `Authorization: Bearer <office token>`. Errors are `{\"error\", \"field\"}` with a 4xx status; a refused request writes nothing."
+        },
+        "security": [{ "bearer": [] }],
+        "paths": {
+            "/api/orders": {
+                "get": {
+                    "summary": "List orders",
+                    "parameters": [{
+                        "name": "status", "in": "query", "required": false,
+                        "schema": { "type": "string", "enum": super::STATUSES }
+                    }],
+                    "responses": {
+                        "200": ok("Orders", json!({ "type": "array", "items": reference("OrderSummary") })),
+                        "400": err("Unknown status"),
+                        "401": err("Not signed in"),
+                    }
+                },
+                "post": {
+                    "summary": "Create an order",
+                    "description": "The same Idempotency-Key again returns the order it made (200), without making another.",
+                    "parameters": [{
+                        "name": "Idempotency-Key", "in": "header", "required": true,
+                        "schema": { "type": "string", "minLength": 1, "maxLength": crate::office::MAX_KEY_LEN }
+                    }],
+                    "requestBody": body(reference("NewOrder")),
+                    "responses": {
+                        "201": ok("Created", reference("OrderView")),
+                        "200": ok("Made earlier with this key", reference("OrderView")),
+                        "400": err("Missing key or an invalid field"),
+                        "401": err("Not signed in"),
+                        "409": err("An order with this id exists, made under another key"),
+                        "415": err("The body is not application/json"),
+                    }
+                }
+            },
+            "/api/orders/{id}": {
+                "get": {
+                    "summary": "An order's merged view: status, lines, packages, proofs, exceptions, timeline",
+                    "parameters": [order_id_param()],
+                    "responses": {
+                        "200": ok("The view", reference("OrderView")),
+                        "400": err("Invalid id"),
+                        "401": err("Not signed in"),
+                        "404": err("No such order"),
+                    }
+                }
+            },
+            "/api/orders/{id}/hold": order_action("Hold an order", Some(reason.clone())),
+            "/api/orders/{id}/release": order_action("Release a hold", None),
+            "/api/orders/{id}/cancel": order_action("Cancel an order", Some(reason)),
+            "/api/orders/{id}/address": order_action("Amend the ship-to address", Some(json!({
+                "type": "object", "required": ["ship_to"], "additionalProperties": false,
+                "properties": { "ship_to": reference("Address") }
+            }))),
+            "/api/exceptions": {
+                "get": {
+                    "summary": "Open exceptions",
+                    "responses": {
+                        "200": ok("Exceptions", json!({ "type": "array", "items": {
+                            "type": "object",
+                            "properties": {
+                                "doc": { "type": "string" }, "id": { "type": "string" },
+                                "kind": { "type": "string" },
+                                "events": { "type": "array", "items": { "type": "string" } },
+                                "detail": { "type": "object" }
+                            }
+                        }})),
+                        "401": err("Not signed in"),
+                    }
+                }
+            },
+            "/api/exceptions/resolve": {
+                "post": {
+                    "summary": "Resolve an exception: an exception_resolved event from the office",
+                    "requestBody": body(json!({
+                        "type": "object", "required": ["doc", "exception", "events", "decision"],
+                        "additionalProperties": false,
+                        "properties": {
+                            "doc": { "type": "string", "examples": ["order/SO-1001"] },
+                            "exception": { "type": "string" },
+                            "events": { "type": "array", "minItems": 1, "items": { "type": "string", "examples": ["hh-1:4"] } },
+                            "decision": { "type": "string", "enum": ["accept", "voided", "restock", "refund", "redeliver", "write_off"] },
+                            "note": { "type": "string" }
+                        }
+                    })),
+                    "responses": {
+                        "200": ok("The event written", json!({ "type": "object", "properties": {
+                            "doc": { "type": "string" }, "event": { "type": "object" }
+                        }})),
+                        "400": err("A field is invalid"),
+                        "401": err("Not signed in"),
+                        "404": err("No such document"),
+                    }
+                }
+            },
+            "/api/devices": {
+                "get": {
+                    "summary": "Devices",
+                    "responses": {
+                        "200": ok("Devices", json!({ "type": "array", "items": reference("Device") })),
+                        "401": err("Not signed in"),
+                    }
+                },
+                "post": {
+                    "summary": "Enrol a device: returns its one-time code (shown once) and the fingerprint to pin",
+                    "requestBody": body(json!({
+                        "type": "object", "required": ["device", "role"], "additionalProperties": false,
+                        "properties": {
+                            "device": { "type": "string" },
+                            "role": { "type": "string", "enum": ["picker", "packer", "driver", "office"] },
+                            "location": { "type": "string", "description": "Required for pickers and packers" }
+                        }
+                    })),
+                    "responses": {
+                        "201": ok("The code", json!({ "type": "object", "properties": {
+                            "device": { "type": "string" }, "role": { "type": "string" },
+                            "location": { "type": ["string", "null"] },
+                            "code": { "type": "string" }, "fingerprint": { "type": "string" },
+                            "expires_in_hours": { "type": "integer" }
+                        }})),
+                        "400": err("A field is invalid"),
+                        "401": err("Not signed in"),
+                    }
+                }
+            },
+            "/api/devices/{id}/revoke": {
+                "post": {
+                    "summary": "Revoke a device at once (also mid-connection)",
+                    "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                    "responses": {
+                        "200": ok("Revoked", json!({ "type": "object", "properties": {
+                            "device": { "type": "string" }, "revoked_at": { "type": "string", "format": "date-time" }
+                        }})),
+                        "401": err("Not signed in"),
+                        "404": err("No such device"),
+                    }
+                }
+            },
+            "/api/stock": {
+                "get": {
+                    "summary": "Stock on hand per location, bin and item",
+                    "responses": {
+                        "200": ok("Stock", json!({ "type": "array", "items": {
+                            "type": "object",
+                            "properties": {
+                                "location": { "type": "string" }, "bin": { "type": "string" },
+                                "gtin": { "type": "string" }, "on_hand": { "type": "integer" }
+                            }
+                        }})),
+                        "401": err("Not signed in"),
+                    }
+                }
+            }
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": {
+                    "type": "object", "required": ["error", "field"],
+                    "properties": {
+                        "error": { "type": "string" },
+                        "field": { "type": ["string", "null"], "description": "The field at fault, as a path (lines[0].quantity), or a header name" }
+                    }
+                },
+                "Address": {
+                    "type": "object", "required": ["name", "line1", "city", "postcode", "country"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "name": { "type": "string" }, "line1": { "type": "string" }, "line2": { "type": "string" },
+                        "city": { "type": "string" }, "postcode": { "type": "string" },
+                        "country": { "type": "string", "pattern": "^[A-Z]{2}$" }
+                    }
+                },
+                "OrderLine": {
+                    "type": "object", "required": ["line", "gtin", "description", "quantity"],
+                    "properties": {
+                        "line": { "type": "integer", "minimum": 0 },
+                        "gtin": { "type": "string", "description": "GS1 GTIN with a valid check digit" },
+                        "description": { "type": "string" },
+                        "quantity": { "type": "integer", "minimum": 1 }
+                    }
+                },
+                "NewOrder": {
+                    "type": "object", "required": ["id", "customer", "ship_to", "lines"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "id": { "type": "string" },
+                        "customer": { "type": "string", "minLength": 1 },
+                        "ship_to": reference("Address"),
+                        "lines": { "type": "array", "minItems": 1, "items": reference("OrderLine") },
+                        "promised": { "type": "string", "format": "date" },
+                        "location": { "type": "string" },
+                        "proof": { "type": "object", "properties": {
+                            "signature": { "type": "boolean" }, "photo": { "type": "boolean" }, "age_check": { "type": "boolean" }
+                        }},
+                        "created_at": { "type": "string", "format": "date-time", "description": "Defaults to now" }
+                    }
+                },
+                "OrderSummary": {
+                    "type": "object",
+                    "properties": {
+                        "id": { "type": "string" },
+                        "status": { "type": "string", "enum": super::STATUSES },
+                        "customer": { "type": "string" },
+                        "open_exceptions": { "type": "integer" },
+                        "updated_at": { "type": "string", "format": "date-time" }
+                    }
+                },
+                "OrderView": {
+                    "type": "object",
+                    "description": "The fold of the order's header and events",
+                    "properties": {
+                        "header": { "type": "object" },
+                        "status": { "type": "string", "enum": super::STATUSES },
+                        "ship_to": reference("Address"),
+                        "held": { "type": "boolean" },
+                        "cancelled": { "type": "boolean" },
+                        "lines": { "type": "array", "items": { "type": "object" } },
+                        "packages": { "type": "array", "items": { "type": "object" } },
+                        "proofs": { "type": "array", "items": { "type": "object" } },
+                        "pickers": { "type": "array", "items": { "type": "object" } },
+                        "exceptions": { "type": "array", "items": { "type": "object" } },
+                        "timeline": { "type": "array", "items": {
+                            "type": "object",
+                            "properties": {
+                                "id": { "type": "string" }, "type": { "type": "string" },
+                                "hlc": { "type": "object" }, "at": { "type": "string", "format": "date-time" },
+                                "by": { "type": "string" }, "voided_by": { "type": "string" }
+                            }
+                        }}
+                    }
+                },
+                "Device": {
+                    "type": "object",
+                    "properties": {
+                        "id": { "type": "string" }, "role": { "type": "string" },
+                        "location": { "type": ["string", "null"] },
+                        "enrolled_at": { "type": ["string", "null"] },
+                        "revoked_at": { "type": ["string", "null"] },
+                        "last_seen": { "type": ["string", "null"] }
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,493 @@
+//! API tests: a real server's shared state in a temporary directory, the
+//! router called in-process.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::router;
+use crate::server::Shared;
+use crate::storage::WriteOp;
+use crate::{Config, Limits, Server, ingest};
+
+const TOKEN: &str = "s3cret-office-token";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    _server: Server,
+    shared: Arc<Shared>,
+    app: Router,
+}
+
+fn start() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Config {
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        limits: Limits::default(),
+    })
+    .unwrap();
+    let shared = server.shared();
+    let app = router(shared.clone(), TOKEN.to_owned());
+    Fixture { _dir: dir, _server: server, shared, app }
+}
+
+impl Fixture {
+    /// Calls the API signed in; `headers` are added.
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut all = vec![("authorization", format!("Bearer {TOKEN}"))];
+        all.extend(headers.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        self.raw(method, uri, &all, body.map(|b| b.to_string())).await
+    }
+
+    async fn raw(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, String)],
+        body: Option<String>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let req = match body {
+            Some(b) => req.header("content-type", "application/json").body(Body::from(b)),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 16 << 20).await.unwrap();
+        let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        (status, v)
+    }
+
+    async fn create(&self, key: &str, order: Value) -> (StatusCode, Value) {
+        self.call("POST", "/api/orders", &[("idempotency-key", key)], Some(order)).await
+    }
+}
+
+fn order(id: &str) -> Value {
+    json!({
+        "id": id,
+        "customer": "Ada Lovelace",
+        "ship_to": { "name": "Ada Lovelace", "line1": "12 St James's Square", "city": "London", "postcode": "SW1Y 4JH", "country": "GB" },
+        "lines": [
+            { "line": 1, "gtin": "09506000134352", "description": "Brass gear, 40 teeth", "quantity": 2 },
+            { "line": 2, "gtin": "09506000134369", "description": "Punched card deck", "quantity": 1 }
+        ],
+        "location": "wh-1"
+    })
+}
+
+fn assert_error(status: StatusCode, body: &Value, want: StatusCode, field: &str) {
+    assert_eq!(status, want, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert_eq!(body["field"], field, "{body}");
+}
+
+#[tokio::test]
+async fn every_api_route_wants_the_token_and_openapi_is_public() {
+    let f = start();
+    let routes = [
+        ("GET", "/api/orders"),
+        ("POST", "/api/orders"),
+        ("GET", "/api/orders/SO-1"),
+        ("POST", "/api/orders/SO-1/hold"),
+        ("POST", "/api/orders/SO-1/release"),
+        ("POST", "/api/orders/SO-1/cancel"),
+        ("POST", "/api/orders/SO-1/address"),
+        ("GET", "/api/exceptions"),
+        ("POST", "/api/exceptions/resolve"),
+        ("GET", "/api/devices"),
+        ("POST", "/api/devices"),
+        ("POST", "/api/devices/hh-1/revoke"),
+        ("GET", "/api/stock"),
+        ("GET", "/api/nothing-here"),
+    ];
+    for (method, uri) in routes {
+        for auth in [
+            vec![],
+            vec![("authorization", "Bearer wrong".to_owned())],
+            vec![("authorization", TOKEN.to_owned())],
+        ] {
+            let (status, body) = f.raw(method, uri, &auth, None).await;
+            assert_error(status, &body, StatusCode::UNAUTHORIZED, "Authorization");
+        }
+    }
+    // An empty configured token lets nobody in.
+    let closed = router(f.shared.clone(), String::new());
+    let req = Request::get("/api/orders").header("authorization", "Bearer ").body(Body::empty()).unwrap();
+    assert_eq!(closed.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    let (status, doc) = f.raw("GET", "/openapi.json", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    // Every route above (but the unknown one) is described.
+    for (method, uri) in &routes[..routes.len() - 1] {
+        let path = uri.replace("SO-1", "{id}").replace("hh-1", "{id}");
+        assert!(doc["paths"][&path][method.to_lowercase()].is_object(), "{method} {path} not described");
+    }
+}
+
+#[tokio::test]
+async fn create_order_is_idempotent_and_listed() {
+    let f = start();
+    let (status, view) = f.create("key-1", order("SO-1")).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(view["header"]["id"], "SO-1");
+    assert_eq!(view["status"], "created");
+    assert_eq!(view["timeline"][0]["type"], "order_created");
+    assert_eq!(view["timeline"][0]["id"], "office:1");
+
+    // The same key again: the same order, not another; even with another body.
+    let (status, again) = f.create("key-1", order("SO-1")).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["header"], view["header"]);
+    assert_eq!(again["timeline"].as_array().unwrap().len(), 1);
+    let (status, again) = f.create("key-1", order("SO-2")).await;
+    assert_eq!((status, &again["header"]["id"]), (StatusCode::OK, &json!("SO-1")));
+
+    // The same order id under a new key is a conflict, and writes nothing.
+    let (status, body) = f.create("key-2", order("SO-1")).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "id");
+
+    let (status, view2) = f.create("key-3", order("SO-2")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(view2["timeline"][0]["id"], "office:2", "the office recorder carries on");
+
+    let (status, list) = f.call("GET", "/api/orders", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["SO-1", "SO-2"]);
+    assert_eq!(list[0]["status"], "created");
+    assert_eq!(list[0]["customer"], "Ada Lovelace");
+    assert_eq!(list[0]["open_exceptions"], 0);
+
+    let (_, created) = f.call("GET", "/api/orders?status=created", &[], None).await;
+    assert_eq!(created.as_array().unwrap().len(), 2);
+    let (_, held) = f.call("GET", "/api/orders?status=held", &[], None).await;
+    assert_eq!(held, json!([]));
+    let (status, body) = f.call("GET", "/api/orders?status=lost", &[], None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "status");
+
+    let (status, got) = f.call("GET", "/api/orders/SO-1", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["header"], view["header"]);
+
+    // The document is stored, and the meta recorder with it.
+    let stored: i64 = f
+        .shared
+        .storage
+        .read(|c| c.query_row("SELECT COUNT(*) FROM docs WHERE kind = 'order'", [], |r| r.get(0)))
+        .unwrap();
+    assert_eq!(stored, 2);
+}
+
+#[tokio::test]
+async fn create_order_refuses_bad_input_naming_the_field() {
+    let f = start();
+    let (status, body) = f.call("POST", "/api/orders", &[], Some(order("SO-1"))).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "Idempotency-Key");
+    let (status, body) = f.create("  ", order("SO-1")).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "Idempotency-Key");
+
+    let mut missing = order("SO-1");
+    missing.as_object_mut().unwrap().remove("customer");
+    let cases: Vec<(Value, &str)> = vec![
+        (missing, "customer"),
+        (json!({ "id": "SO-1" }), "customer"),
+        (
+            {
+                let mut o = order("SO-1");
+                o["ship_to"].as_object_mut().unwrap().remove("city");
+                o
+            },
+            "ship_to.city",
+        ),
+        (
+            {
+                let mut o = order("SO-1");
+                o["lines"][0]["quantity"] = json!("two");
+                o
+            },
+            "lines[0].quantity",
+        ),
+        (
+            {
+                let mut o = order("SO-1");
+                o["lines"][1]["gtin"] = json!("09506000134353");
+                o
+            },
+            "lines[1].gtin",
+        ),
+        (
+            {
+                let mut o = order("SO-1");
+                o["id"] = json!("SO 1");
+                o
+            },
+            "id",
+        ),
+        (
+            {
+                let mut o = order("SO-1");
+                o["colour"] = json!("red");
+                o
+            },
+            "colour",
+        ),
+        (
+            {
+                let mut o = order("SO-1");
+                o["customer"] = json!(" ");
+                o
+            },
+            "customer",
+        ),
+        (
+            {
+                let mut o = order("SO-1");
+                o["lines"] = json!([]);
+                o
+            },
+            "lines",
+        ),
+        (
+            {
+                let mut o = order("SO-1");
+                o["lines"][1]["line"] = json!(1);
+                o
+            },
+            "lines[1].line",
+        ),
+        (
+            {
+                let mut o = order("SO-1");
+                o["lines"][0]["quantity"] = json!(0);
+                o
+            },
+            "lines[0].quantity",
+        ),
+        (
+            {
+                let mut o = order("SO-1");
+                o["ship_to"]["country"] = json!("Britain");
+                o
+            },
+            "ship_to.country",
+        ),
+    ];
+    for (i, (body, field)) in cases.into_iter().enumerate() {
+        let (status, err) = f.create(&format!("k{i}"), body).await;
+        assert_error(status, &err, StatusCode::BAD_REQUEST, field);
+    }
+    // Not JSON at all.
+    let auth = ("authorization", format!("Bearer {TOKEN}"));
+    let key = ("idempotency-key", "k-syntax".to_owned());
+    let (status, err) =
+        f.raw("POST", "/api/orders", &[auth.clone(), key.clone()], Some("{\"id\":".into())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(err["error"].is_string());
+    let (status, err) = f.raw("POST", "/api/orders", &[auth, key], None).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{err}");
+
+    // Nothing was written by any of it.
+    let (_, list) = f.call("GET", "/api/orders", &[], None).await;
+    assert_eq!(list, json!([]));
+}
+
+#[tokio::test]
+async fn unknown_and_invalid_orders() {
+    let f = start();
+    let (status, body) = f.call("GET", "/api/orders/SO-404", &[], None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "id");
+    let (status, body) = f.call("GET", "/api/orders/SO%20404", &[], None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "id");
+    let (status, body) = f.call("POST", "/api/orders/SO-404/hold", &[], Some(json!({ "reason": "x" }))).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "id");
+    let (status, body) = f.call("POST", "/api/orders/SO-404/release", &[], None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "id");
+    let (status, body) = f.call("DELETE", "/api/orders/SO-404", &[], None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+}
+
+#[tokio::test]
+async fn hold_release_amend_cancel() {
+    let f = start();
+    f.create("k", order("SO-1")).await;
+
+    let (status, body) = f.call("POST", "/api/orders/SO-1/hold", &[], Some(json!({}))).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "reason");
+    let (status, body) = f.call("POST", "/api/orders/SO-1/hold", &[], Some(json!({ "reason": "  " }))).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "reason");
+
+    let (status, view) =
+        f.call("POST", "/api/orders/SO-1/hold", &[], Some(json!({ "reason": "fraud check" }))).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!((view["status"].as_str(), view["held"].as_bool()), (Some("held"), Some(true)));
+    let (_, held) = f.call("GET", "/api/orders?status=held", &[], None).await;
+    assert_eq!(held[0]["id"], "SO-1");
+
+    let (status, view) = f.call("POST", "/api/orders/SO-1/release", &[], None).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["held"], false);
+    assert_ne!(view["status"], "held");
+
+    let new_address = json!({ "name": "Ada King", "line1": "1 Ockham Park", "city": "Ockham", "postcode": "GU23 6NP", "country": "GB" });
+    let (status, body) =
+        f.call("POST", "/api/orders/SO-1/address", &[], Some(json!({ "ship_to": { "name": "Ada" } }))).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "ship_to.line1");
+    let (status, view) =
+        f.call("POST", "/api/orders/SO-1/address", &[], Some(json!({ "ship_to": new_address }))).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["ship_to"]["city"], "Ockham");
+
+    let (status, view) =
+        f.call("POST", "/api/orders/SO-1/cancel", &[], Some(json!({ "reason": "customer asked" }))).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["status"], "cancelled");
+    let kinds: Vec<&str> =
+        view["timeline"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["order_created", "held", "released", "address_amended", "cancelled"]);
+    let ids: Vec<&str> =
+        view["timeline"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["office:1", "office:2", "office:3", "office:4", "office:5"]);
+
+    // What the API answered is what is stored: a fresh load agrees.
+    f.shared.docs.forget(&"order/SO-1".parse().unwrap());
+    let (_, got) = f.call("GET", "/api/orders/SO-1", &[], None).await;
+    assert_eq!(got["timeline"], view["timeline"]);
+}
+
+#[tokio::test]
+async fn resolving_an_exception_is_an_office_event() {
+    let f = start();
+    let (_, view) = f.create("k", order("SO-1")).await;
+    let created = view["timeline"][0]["id"].clone();
+
+    let (status, list) = f.call("GET", "/api/exceptions", &[], None).await;
+    assert_eq!((status, list), (StatusCode::OK, json!([])));
+
+    let good = json!({
+        "doc": "order/SO-1", "exception": "delivered_after_cancel:SO-1",
+        "events": [created], "decision": "accept", "note": "checked with the driver"
+    });
+    for (field, value, want) in [
+        ("decision", json!("shrug"), "decision"),
+        ("doc", json!("van/1"), "doc"),
+        ("events", json!(["not an id"]), "events[0]"),
+        ("events", json!([]), "events"),
+        ("exception", json!(""), "exception"),
+    ] {
+        let mut bad = good.clone();
+        bad[field] = value;
+        let (status, body) = f.call("POST", "/api/exceptions/resolve", &[], Some(bad)).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, want);
+    }
+    let mut unknown = good.clone();
+    unknown["doc"] = json!("order/SO-9");
+    let (status, body) = f.call("POST", "/api/exceptions/resolve", &[], Some(unknown)).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "id");
+    // Resolutions go in any document, but it must exist.
+    let mut route = good.clone();
+    route["doc"] = json!("route/R-1");
+    let (status, _) = f.call("POST", "/api/exceptions/resolve", &[], Some(route)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body) = f.call("POST", "/api/exceptions/resolve", &[], Some(good)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["event"]["payload"]["type"], "exception_resolved");
+    assert_eq!(body["event"]["payload"]["decision"], "accept");
+    let (_, view) = f.call("GET", "/api/orders/SO-1", &[], None).await;
+    let timeline = view["timeline"].as_array().unwrap();
+    assert!(timeline.iter().any(|e| e["type"] == "exception_resolved" && e["id"] == body["event"]["id"]));
+}
+
+#[tokio::test]
+async fn devices_enrol_list_revoke() {
+    let f = start();
+    let (status, enrolled) = f
+        .call(
+            "POST",
+            "/api/devices",
+            &[],
+            Some(json!({ "device": "hh-1", "role": "picker", "location": "wh-1" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    assert_eq!(enrolled["code"].as_str().unwrap().len(), 26);
+    assert_eq!(enrolled["fingerprint"], f.shared.identity.ca_fingerprint());
+
+    for (body, field) in [
+        (json!({ "device": "hh-2", "role": "cook" }), "role"),
+        (json!({ "device": "hh-2", "role": "picker" }), "location"),
+        (json!({ "device": "hh 2", "role": "driver" }), "device"),
+        (json!({ "role": "driver" }), "device"),
+        (json!({ "device": "hh-2", "role": "driver", "van": "v1" }), "van"),
+    ] {
+        let (status, err) = f.call("POST", "/api/devices", &[], Some(body)).await;
+        assert_error(status, &err, StatusCode::BAD_REQUEST, field);
+    }
+
+    let (status, list) = f.call("GET", "/api/devices", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["id"], "hh-1");
+    assert_eq!(list[0]["role"], "picker");
+    assert_eq!(list[0]["location"], "wh-1");
+    assert_eq!(list[0]["revoked_at"], Value::Null);
+
+    let (status, body) = f.call("POST", "/api/devices/hh-1/revoke", &[], None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, list) = f.call("GET", "/api/devices", &[], None).await;
+    assert!(list[0]["revoked_at"].is_string(), "{list}");
+    let revoked = f.shared.storage.read(|c| crate::devices::is_revoked(c, "hh-1")).unwrap();
+    assert!(revoked);
+
+    let (status, body) = f.call("POST", "/api/devices/hh-9/revoke", &[], None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "id");
+}
+
+#[tokio::test]
+async fn stock_from_the_projection() {
+    let f = start();
+    let (status, empty) = f.call("GET", "/api/stock", &[], None).await;
+    assert_eq!((status, empty), (StatusCode::OK, json!([])));
+
+    // A location as the office imports it (waybill-server import).
+    let seed: waybill_shared::seed::Seed =
+        serde_json::from_str(include_str!("../../../agent/demo/seed.json")).unwrap();
+    let seed = waybill_shared::seed::Seed { orders: vec![], routes: vec![], ..seed };
+    let mut office =
+        waybill_shared::recorder::Recorder::new(waybill_shared::id::DeviceId::new("office").unwrap());
+    let mut ops = Vec::new();
+    for (id, mut doc) in
+        waybill_shared::seed::build(&seed, &mut office, chrono::Utc::now(), |_| false).unwrap()
+    {
+        ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: doc.save(), heads: doc.get_heads() });
+        ops.extend(ingest::project(&f.shared.blob_dir, &id, &mut doc).unwrap());
+    }
+    f.shared.writer.write(ops).await.unwrap();
+
+    let (status, stock) = f.call("GET", "/api/stock", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    let rows = stock.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{stock}");
+    assert!(
+        rows.contains(&json!({ "location": "wh-1", "bin": "A-01", "gtin": "09506000134352", "on_hand": 12 }))
+    );
+}

@@ -1,0 +1,291 @@
+//! The office's write path on the server, without the network: creating
+//! orders and appending office events (hold, release, cancel, address
+//! amendment, exception resolution) to stored documents.
+//!
+//! The office writes as one device, `office`, whose [`Recorder`] (event
+//! sequence and clock) lives in the `meta` table under [`RECORDER_KEY`], the
+//! same key `waybill-server import` uses. It is saved in the same batch as the
+//! events it made, so a restart never reuses an event id. Office writes are
+//! serialised by one lock in this process, so two requests never take the
+//! same sequence number and two requests with one idempotency key never make
+//! two orders.
+//!
+//! Everything a request writes goes in one [`Writer::write`] batch: the
+//! document, its projections, the recorder and the idempotency key are stored
+//! together or not at all. Devices holding (or newly entitled to) the
+//! document are then told to sync it.
+//!
+//! Idempotency keys live in a table `idempotency (key, order_id)`. The
+//! schema's migrations belong to `storage::schema`; until a migration adds
+//! it, this module creates it with `CREATE TABLE IF NOT EXISTS` on first use.
+//! A repeated key answers with the order it made, whatever the second body
+//! says (as Stripe does for a key reused within its lifetime, minus the
+//! body comparison).
+//!
+//! [`Writer::write`]: crate::storage::Writer::write
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use automerge::AutoCommit;
+use chrono::Utc;
+use rusqlite::OptionalExtension;
+use waybill_shared::blob::BlobHash;
+use waybill_shared::doc::order::{Address, OrderHeader};
+use waybill_shared::doc::{self, DocId};
+use waybill_shared::event::office::OrderCreated;
+use waybill_shared::event::{Event, Payload};
+use waybill_shared::fold::{self, OrderView};
+use waybill_shared::id::DeviceId;
+use waybill_shared::policy::actor_of;
+use waybill_shared::recorder::Recorder;
+
+use crate::ingest;
+use crate::server::Shared;
+use crate::storage::{StorageError, WriteOp};
+
+/// The `meta` key of the office's recorder.
+pub const RECORDER_KEY: &str = "office_recorder";
+
+/// The office's device id: the author of every office event.
+pub const OFFICE_DEVICE: &str = "office";
+
+/// Longest idempotency key accepted.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// What the office asked for and could not have.
+#[derive(Debug, thiserror::Error)]
+pub enum OfficeError {
+    /// A field of the request is invalid.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field, as a path into the request (`lines[0].quantity`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No such document.
+    #[error("no document {0}")]
+    NotFound(DocId),
+    /// An order with this id exists already (made under another key).
+    #[error("order {0} already exists")]
+    Exists(DocId),
+    /// Storage failed; nothing was written.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl OfficeError {
+    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid { field: field.into(), message: message.into() }
+    }
+}
+
+/// Serialises office writes (see the module docs).
+static OFFICE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Creates an order: its document with the header and an `order_created`
+/// event. The same `idempotency_key` again returns the order it made, with
+/// `false`.
+pub async fn create_order(
+    shared: &Arc<Shared>,
+    header: OrderHeader,
+    idempotency_key: &str,
+) -> Result<(OrderView, bool), OfficeError> {
+    let key = idempotency_key.trim();
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(OfficeError::invalid(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_KEY_LEN} characters"),
+        ));
+    }
+    validate_header(&header)?;
+    let _office = OFFICE.lock().await;
+    let made: Option<String> = shared.storage.read(|c| {
+        c.query_row("SELECT order_id FROM idempotency WHERE key = ?1", [key], |r| r.get(0)).optional()
+    })?;
+    if let Some(order) = made {
+        let order = order.parse().map_err(|e| StorageError::Corrupt(format!("idempotency {key}: {e}")))?;
+        let id = DocId::Order(order);
+        let entry =
+            shared.docs.get(&shared.storage, &id)?.ok_or_else(|| OfficeError::NotFound(id.clone()))?;
+        let mut loaded = entry.lock().await;
+        return Ok((view(shared, &id, &mut loaded.doc)?, false));
+    }
+    let id = DocId::Order(header.id.clone());
+    if shared.storage.doc_heads(&id)?.is_some() {
+        return Err(OfficeError::Exists(id));
+    }
+    let mut office = load_recorder(shared)?;
+    let mut d = doc::create(actor_of(office.device()), &id, &header);
+    let event = office.record(Utc::now(), None, Payload::OrderCreated(OrderCreated {}));
+    doc::append(&mut d, &event).map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
+    let mut ops = vec![WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads() }];
+    ops.extend(ingest::project(&shared.blob_dir, &id, &mut d)?);
+    ops.push(WriteOp::Exec {
+        sql: "INSERT INTO idempotency (key, order_id) VALUES (?1, ?2)",
+        params: vec![key.to_owned().into(), header.id.to_string().into()],
+    });
+    ops.push(recorder_op(&office)?);
+    shared.writer.write(ops).await?;
+    // A stale entry (none is expected: the document was not stored) must not
+    // shadow what is stored now.
+    shared.docs.forget(&id);
+    ingest::push(shared, &id, u64::MAX);
+    Ok((view(shared, &id, &mut d)?, true))
+}
+
+/// Appends an office event to a stored document and stores it, so devices
+/// holding the document get it pushed. Only hold, release, cancel, address
+/// amendment and exception resolution are taken here.
+pub async fn office_event(
+    shared: &Arc<Shared>,
+    doc_id: &DocId,
+    payload: Payload,
+) -> Result<Event, OfficeError> {
+    validate_payload(doc_id, &payload)?;
+    let _office = OFFICE.lock().await;
+    let entry =
+        shared.docs.get(&shared.storage, doc_id)?.ok_or_else(|| OfficeError::NotFound(doc_id.clone()))?;
+    let mut loaded = entry.lock().await;
+    let mut office = load_recorder(shared)?;
+    let now = Utc::now();
+    // The office's event sorts after everything the document holds.
+    for e in events(doc_id, &mut loaded.doc)? {
+        office.observe(e.hlc, now);
+    }
+    let event = office.record(now, None, payload);
+    let extra = vec![recorder_op(&office)?];
+    loaded.doc.set_actor(actor_of(office.device()));
+    let change = match doc::append(&mut loaded.doc, &event) {
+        Ok(()) => loaded.doc.get_last_local_change(),
+        Err(e) => {
+            shared.docs.forget(doc_id);
+            return Err(StorageError::Corrupt(format!("{doc_id}: {e}")).into());
+        }
+    };
+    let Some(change) = change else {
+        shared.docs.forget(doc_id);
+        return Err(StorageError::Corrupt(format!("{doc_id}: the appended change is missing")).into());
+    };
+    // `store` forgets the document in memory if the write fails.
+    ingest::store(shared, doc_id, &mut loaded, &[change], extra, u64::MAX).await?;
+    Ok(event)
+}
+
+/// The order's view as the fold makes it.
+fn view(shared: &Shared, id: &DocId, d: &mut AutoCommit) -> Result<OrderView, OfficeError> {
+    let contents = doc::order::read(d.document()).map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
+    let has_blob = |h: &BlobHash| shared.blob_dir.join(h.hex()).exists();
+    Ok(fold::order::fold(&contents, &has_blob))
+}
+
+fn events(id: &DocId, d: &mut AutoCommit) -> Result<Vec<Event>, OfficeError> {
+    let corrupt = |e: doc::DocError| StorageError::Corrupt(format!("{id}: {e}"));
+    let d = d.document();
+    Ok(match id {
+        DocId::Order(_) => doc::order::read(d).map_err(corrupt)?.events,
+        DocId::Location { .. } => doc::location::read(d).map_err(corrupt)?.events,
+        DocId::Route(_) => doc::route::read(d).map_err(corrupt)?.events,
+    })
+}
+
+fn load_recorder(shared: &Shared) -> Result<Recorder, OfficeError> {
+    let stored: Option<String> = shared.storage.read(|c| {
+        c.query_row("SELECT value FROM meta WHERE key = ?1", [RECORDER_KEY], |r| r.get(0)).optional()
+    })?;
+    match stored {
+        // A damaged recorder is an error, not a fresh start: a fresh one
+        // would reuse event ids.
+        Some(s) => serde_json::from_str(&s)
+            .map_err(|e| StorageError::Corrupt(format!("meta {RECORDER_KEY}: {e}")).into()),
+        None => {
+            let device = DeviceId::new(OFFICE_DEVICE).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            Ok(Recorder::new(device))
+        }
+    }
+}
+
+fn recorder_op(office: &Recorder) -> Result<WriteOp, OfficeError> {
+    let json = serde_json::to_string(office).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    Ok(WriteOp::Exec {
+        sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        params: vec![RECORDER_KEY.to_owned().into(), json.into()],
+    })
+}
+
+/// Checks what serde cannot: non-empty text, lines, quantities.
+pub fn validate_header(h: &OrderHeader) -> Result<(), OfficeError> {
+    if h.customer.trim().is_empty() {
+        return Err(OfficeError::invalid("customer", "must not be empty"));
+    }
+    validate_address("ship_to", &h.ship_to)?;
+    if h.lines.is_empty() {
+        return Err(OfficeError::invalid("lines", "an order needs at least one line"));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, l) in h.lines.iter().enumerate() {
+        if !seen.insert(l.line) {
+            return Err(OfficeError::invalid(
+                format!("lines[{i}].line"),
+                format!("line {} is repeated", l.line),
+            ));
+        }
+        if l.quantity == 0 {
+            return Err(OfficeError::invalid(format!("lines[{i}].quantity"), "must be at least 1"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an address's required parts.
+pub fn validate_address(field: &str, a: &Address) -> Result<(), OfficeError> {
+    for (name, value) in
+        [("name", &a.name), ("line1", &a.line1), ("city", &a.city), ("postcode", &a.postcode)]
+    {
+        if value.trim().is_empty() {
+            return Err(OfficeError::invalid(format!("{field}.{name}"), "must not be empty"));
+        }
+    }
+    if a.country.len() != 2 || !a.country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(OfficeError::invalid(
+            format!("{field}.country"),
+            "must be an ISO 3166-1 alpha-2 code, such as GB",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_payload(doc_id: &DocId, payload: &Payload) -> Result<(), OfficeError> {
+    match payload {
+        Payload::Held(h) if h.reason.trim().is_empty() => {
+            return Err(OfficeError::invalid("reason", "must not be empty"));
+        }
+        Payload::Cancelled(c) if c.reason.trim().is_empty() => {
+            return Err(OfficeError::invalid("reason", "must not be empty"));
+        }
+        Payload::AddressAmended(a) => validate_address("ship_to", &a.ship_to)?,
+        Payload::ExceptionResolved(r) => {
+            if r.exception.trim().is_empty() {
+                return Err(OfficeError::invalid("exception", "must not be empty"));
+            }
+            if r.events.is_empty() {
+                return Err(OfficeError::invalid("events", "name at least one event the decision covers"));
+            }
+        }
+        Payload::Held(_) | Payload::Cancelled(_) | Payload::Released(_) => {}
+        other => {
+            return Err(OfficeError::invalid(
+                "type",
+                format!("{} is not an event the office writes here", other.name()),
+            ));
+        }
+    }
+    if !payload.belongs_in(doc_id) {
+        return Err(OfficeError::invalid(
+            "doc",
+            format!("a {} event does not go in {doc_id}", payload.name()),
+        ));
+    }
+    Ok(())
+}

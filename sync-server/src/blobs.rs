@@ -26,6 +26,27 @@ fn io(e: std::io::Error) -> WireError {
     WireError::Write(format!("blob storage: {e}"))
 }
 
+/// Marks a blob as being received, for as long as it lives.
+struct Receiving<'a> {
+    shared: &'a Shared,
+    hash: BlobHash,
+}
+
+impl<'a> Receiving<'a> {
+    fn start(shared: &'a Shared, hash: BlobHash) -> Option<Self> {
+        let fresh = shared.uploads.lock().map(|mut u| u.insert(hash)).unwrap_or(false);
+        fresh.then_some(Self { shared, hash })
+    }
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut u) = self.shared.uploads.lock() {
+            u.remove(&self.hash);
+        }
+    }
+}
+
 /// Receives a blob from a device.
 pub async fn upload(
     shared: &Arc<Shared>,
@@ -53,6 +74,24 @@ pub async fn upload(
         let _ = send.finish();
         return Ok(());
     }
+    // Another upload of the same blob (a link that dropped and came back
+    // before the server noticed) gets a moment to end first.
+    let mut receiving = Receiving::start(shared, hash);
+    for _ in 0..30 {
+        if receiving.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        receiving = Receiving::start(shared, hash);
+    }
+    let Some(_receiving) = receiving else {
+        return wire::refuse(
+            &mut send,
+            RefuseReason::Malformed,
+            format!("{hash} is being uploaded already; retry"),
+        )
+        .await;
+    };
     let partial = shared.blob_dir.join("partial").join(hash.hex());
     let mut file =
         tokio::fs::OpenOptions::new().create(true).append(true).open(&partial).await.map_err(io)?;

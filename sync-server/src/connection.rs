@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use automerge::sync;
 use quinn::{Connection, RecvStream, SendStream, VarInt};
-use tokio::sync::mpsc;
 use waybill_shared::doc::DocId;
 use waybill_shared::policy::{DeviceIdentity, Scope};
 use waybill_shared::role::Role;
@@ -21,7 +20,7 @@ use waybill_shared::sync::{
 };
 
 use crate::devices;
-use crate::hub::Live;
+use crate::hub::{Live, Pending};
 use crate::ingest;
 use crate::scope::{self, Device};
 use crate::server::Shared;
@@ -35,6 +34,8 @@ pub const CLOSE_REFUSED: VarInt = VarInt::from_u32(0x11);
 /// Close code: the device broke the protocol.
 pub const CLOSE_PROTOCOL: VarInt = VarInt::from_u32(0x12);
 
+/// How often a connected device's scope is looked at again.
+const SCOPE_REFRESH: Duration = Duration::from_secs(5);
 /// How long a peer has for its first frame.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 /// Largest frame before the peer is known (Hello, Enrol): a stranger gets
@@ -113,8 +114,9 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
         }
         Some((d, None)) => d,
     };
-    let (push, pushed) = mpsc::unbounded_channel();
-    let live = Live { device: device.clone(), scope: BTreeSet::new(), push, conn: conn.clone() };
+    let pending = Arc::new(Pending::default());
+    let live =
+        Live { device: device.clone(), scope: BTreeSet::new(), push: pending.clone(), conn: conn.clone() };
     let Some(id) = shared.hub.join(live, shared.limits.connections_per_device) else {
         return refuse(
             &mut send,
@@ -124,7 +126,7 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
         )
         .await;
     };
-    let result = session(shared, conn, id, device.clone(), pushed, send, recv).await;
+    let result = session(shared, conn, id, device.clone(), pending, send, recv).await;
     shared.hub.leave(id);
     seen(shared, &device.id).await;
     tracing::info!(device = %device.id, "disconnected");
@@ -186,7 +188,7 @@ async fn session(
     conn: &Connection,
     id: u64,
     device: Device,
-    mut push_rx: mpsc::UnboundedReceiver<DocId>,
+    pending: Arc<Pending>,
     mut send: SendStream,
     mut recv: RecvStream,
 ) -> Result<(), WireError> {
@@ -209,12 +211,24 @@ async fn session(
     wire::write(&mut send, &Message::Manifest { docs }).await?;
     seen(shared, &device.id).await;
     tracing::info!(device = %device.id, "connected");
-    loop {
+    // Pushes go out on their own task: a device slow to read its control
+    // stream holds up nothing but its own announcements.
+    let announcer = tokio::spawn(async move {
+        loop {
+            for doc in pending.take().await {
+                if wire::write(&mut send, &Message::Changed { doc }).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    // The scope is looked at again from time to time, so a document taken
+    // away from the device stops being its own within this period.
+    let mut refresh = tokio::time::interval(SCOPE_REFRESH);
+    refresh.tick().await;
+    let result = loop {
         tokio::select! {
-            pushed = push_rx.recv() => match pushed {
-                Some(doc) => wire::write(&mut send, &Message::Changed { doc }).await?,
-                None => return Ok(()),
-            },
+            _ = refresh.tick() => shared.hub.set_scope(id, scope_of(shared, &device, false)?),
             stream = conn.accept_bi() => match stream {
                 Ok((s, r)) => {
                     let (shared, device) = (shared.clone(), device.clone());
@@ -224,14 +238,16 @@ async fn session(
                         }
                     });
                 }
-                Err(_) => return Ok(()),
+                Err(_) => break Ok(()),
             },
             control = wire::read(&mut recv, shared.limits.max_frame) => match control {
                 Ok(Some(_)) => {}
-                Ok(None) | Err(_) => return Ok(()),
+                Ok(None) | Err(_) => break Ok(()),
             },
         }
-    }
+    };
+    announcer.abort();
+    result
 }
 
 async fn seen(shared: &Shared, device: &str) {

@@ -6,7 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 use waybill_shared::doc::DocId;
 
 use crate::scope::Device;
@@ -17,10 +19,40 @@ pub struct Live {
     pub device: Device,
     /// The documents it holds.
     pub scope: BTreeSet<DocId>,
-    /// Where pushes go (the connection's control stream).
-    pub push: mpsc::UnboundedSender<DocId>,
+    /// Documents to announce on the connection's control stream.
+    pub push: Arc<Pending>,
     /// The connection, to close it.
     pub conn: quinn::Connection,
+}
+
+/// Documents waiting to be announced to one connection: a set, so a
+/// device that reads slowly costs at most its scope, however many changes
+/// come in meanwhile.
+#[derive(Default)]
+pub struct Pending {
+    docs: Mutex<BTreeSet<DocId>>,
+    notify: Notify,
+}
+
+impl Pending {
+    /// Queues `doc` and wakes the writer.
+    pub fn add(&self, doc: &DocId) {
+        if let Ok(mut docs) = self.docs.lock() {
+            docs.insert(doc.clone());
+        }
+        self.notify.notify_one();
+    }
+
+    /// Waits for documents to announce and takes them all.
+    pub async fn take(&self) -> BTreeSet<DocId> {
+        loop {
+            let docs = self.docs.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default();
+            if !docs.is_empty() {
+                return docs;
+            }
+            self.notify.notified().await;
+        }
+    }
 }
 
 /// The registry.
@@ -73,7 +105,7 @@ impl Hub {
         let mut others = Vec::new();
         for (id, l) in map.iter().filter(|(id, _)| **id != from) {
             if l.scope.contains(doc) {
-                let _ = l.push.send(doc.clone());
+                l.push.add(doc);
             } else {
                 others.push((*id, l.device.clone()));
             }
@@ -87,7 +119,7 @@ impl Hub {
             && let Some(l) = map.get_mut(&id)
         {
             l.scope.insert(doc.clone());
-            let _ = l.push.send(doc.clone());
+            l.push.add(doc);
         }
     }
 

@@ -97,6 +97,8 @@ pub struct Shared {
     pub db_path: PathBuf,
     /// The blob directory.
     pub blob_dir: PathBuf,
+    /// Blobs being received now: one upload per blob at a time.
+    pub uploads: std::sync::Mutex<std::collections::HashSet<waybill_shared::blob::BlobHash>>,
 }
 
 /// A running server.
@@ -141,6 +143,7 @@ impl Server {
             limits: config.limits,
             db_path: db,
             blob_dir,
+            uploads: Default::default(),
         });
         Ok(Self { endpoint, shared })
     }

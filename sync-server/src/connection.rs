@@ -337,8 +337,13 @@ async fn doc_stream(
         role: device.role,
         scope: if device.role == Role::Office { Scope::All } else { Scope::Docs([id.clone()].into()) },
     };
-    let stored = shared.storage.sync_state(&device.id, &id).map_err(storage_err)?;
-    let mut state = stored.and_then(|b| sync::State::decode(&b).ok()).unwrap_or_default();
+    let mut saved = shared.storage.sync_state(&device.id, &id).map_err(storage_err)?.unwrap_or_default();
+    let mut state = sync::State::decode(&saved).unwrap_or_default();
+    let state_op = |state: &sync::State| WriteOp::SyncState {
+        device: device.id.clone(),
+        doc: id.clone(),
+        state: state.encode(),
+    };
     for _ in 0..MAX_ROUNDS {
         let incoming = match wire::read(&mut recv, shared.limits.max_frame).await? {
             Some(Message::Sync { data }) => Some(data),
@@ -385,9 +390,13 @@ async fn doc_stream(
                     });
                 }
                 if !served.accepted.is_empty() {
-                    ingest::store(shared, &id, &mut loaded, &served.accepted, quarantine, conn_id)
+                    // The sync state goes in the same write as the changes.
+                    let mut extra = quarantine;
+                    extra.push(state_op(&state));
+                    ingest::store(shared, &id, &mut loaded, &served.accepted, extra, conn_id)
                         .await
                         .map_err(storage_err)?;
+                    saved = state.encode();
                 } else if !quarantine.is_empty() {
                     shared.writer.write(quarantine).await.map_err(storage_err)?;
                 }
@@ -409,8 +418,10 @@ async fn doc_stream(
             break;
         }
     }
-    let op = WriteOp::SyncState { device: device.id.clone(), doc: id.clone(), state: state.encode() };
-    shared.writer.write(vec![op]).await.map_err(storage_err)?;
+    // Written again only if it moved since (it keeps the shared heads).
+    if state.encode() != saved {
+        shared.writer.write(vec![state_op(&state)]).await.map_err(storage_err)?;
+    }
     let _ = send.finish();
     Ok(())
 }

@@ -8,7 +8,14 @@
 //!
 //! Sign-in, for now: every `/api` route wants `Authorization: Bearer <token>`
 //! with the token the server was started with (`WAYBILL_OFFICE_TOKEN`); an
-//! empty token refuses everyone. `/openapi.json` is public.
+//! empty token refuses everyone. `GET /api/events` also takes the token as a
+//! `?token=` query parameter, because a browser's `EventSource` cannot set
+//! headers; no other route does. `/openapi.json` and the page at `/` are
+//! public (the page asks for the token and sends it with each request).
+//!
+//! `GET /api/events` streams server-sent events: `event: changed` with the
+//! id of each document that changed (`order/SO-1`), and `event: lagged` when
+//! the listener fell behind and should reload everything.
 //!
 //! Errors are `{"error": "...", "field": "..."}` with a 4xx status; `field`
 //! is the request field at fault as a path (`lines[0].quantity`), the header
@@ -18,18 +25,23 @@ mod openapi;
 #[cfg(test)]
 mod tests;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::{Stream, StreamExt};
 use waybill_shared::doc::DocId;
 use waybill_shared::doc::order::{Address, OrderHeader, OrderLine, ProofRequired};
 use waybill_shared::event::Payload;
@@ -43,6 +55,9 @@ use crate::identity::sha256_hex;
 use crate::office::{self, OfficeError};
 use crate::server::Shared;
 use crate::storage::{self, StorageError};
+
+/// The office's web page: one self-contained file, no build step.
+const PAGE: &str = include_str!("http/page.html");
 
 /// The header that makes order creation idempotent.
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -87,6 +102,7 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
         .route("/devices", get(list_devices).post(enrol_device))
         .route("/devices/{id}/revoke", post(revoke_device))
         .route("/stock", get(list_stock))
+        .route("/events", get(events))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint", None) })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here", None)
@@ -94,6 +110,7 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), require_token));
     Router::new()
         .nest("/api", api)
+        .route("/", get(|| async { Html(PAGE) }))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .with_state(app)
 }
@@ -222,14 +239,21 @@ fn rejected_field(text: &str) -> Option<String> {
 }
 
 async fn require_token(State(app): State<App>, request: Request, next: Next) -> Response {
-    let given = request
+    let mut given = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(|v| v.trim().to_owned());
+    // `EventSource` cannot send headers: the event stream (and only it) takes
+    // the token as `?token=`. The path is seen here without the `/api` prefix.
+    let events = request.method() == axum::http::Method::GET
+        && matches!(request.uri().path(), "/events" | "/api/events");
+    if given.is_none() && events {
+        given = Query::<TokenQuery>::try_from_uri(request.uri()).ok().and_then(|Query(q)| q.token);
+    }
     // Compare digests, so the time taken says nothing about the token.
-    let signed_in = match (&app.token, given) {
+    let signed_in = match (&app.token, given.as_deref()) {
         (Some(want), Some(given)) => sha256_hex(given.as_bytes()) == **want,
         _ => false,
     };
@@ -242,6 +266,11 @@ async fn require_token(State(app): State<App>, request: Request, next: Next) -> 
         .into_response();
     }
     next.run(request).await
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -528,4 +557,16 @@ async fn list_stock(State(app): State<App>) -> ApiResult {
         &[],
     )?;
     Ok(Json(list).into_response())
+}
+
+/// Server-sent events: `changed` with a document id for every stored change;
+/// `lagged` (with how many were missed) when this listener fell behind.
+async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let changes = BroadcastStream::new(app.shared.changes.subscribe()).map(|change| {
+        Ok(match change {
+            Ok(id) => Event::default().event("changed").data(id),
+            Err(BroadcastStreamRecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
+        })
+    });
+    Sse::new(changes).keep_alive(KeepAlive::default())
 }

@@ -75,6 +75,8 @@ pub async fn store(
 
 /// Tells connected devices holding `id` (or newly entitled to it) to sync it.
 pub fn push(shared: &Arc<Shared>, id: &DocId, from: u64) {
+    // Nobody listening is fine.
+    let _ = shared.changes.send(id.to_string());
     let others = shared.hub.notify(id, from);
     if others.is_empty() {
         return;

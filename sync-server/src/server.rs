@@ -99,6 +99,9 @@ pub struct Shared {
     pub blob_dir: PathBuf,
     /// Blobs being received now: one upload per blob at a time.
     pub uploads: std::sync::Mutex<std::collections::HashSet<waybill_shared::blob::BlobHash>>,
+    /// The id of every document that changed and was stored, for the
+    /// office's live page (`GET /api/events`).
+    pub changes: tokio::sync::broadcast::Sender<String>,
 }
 
 /// A running server.
@@ -144,6 +147,7 @@ impl Server {
             db_path: db,
             blob_dir,
             uploads: Default::default(),
+            changes: tokio::sync::broadcast::channel(1024).0,
         });
         Ok(Self { endpoint, shared })
     }

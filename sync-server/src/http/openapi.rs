@@ -190,6 +190,16 @@ pub fn document() -> Value {
                     }
                 }
             },
+            "/api/events": {
+                "get": {
+                    "summary": "Server-sent events: `changed` with a document id whenever a document changes",
+                    "description": "Browsers' EventSource cannot send headers, so this route also takes the token as `?token=`.",
+                    "responses": {
+                        "200": { "description": "An event stream", "content": { "text/event-stream": {} } },
+                        "401": err("Not signed in"),
+                    }
+                }
+            },
             "/api/stock": {
                 "get": {
                     "summary": "Stock on hand per location, bin and item",

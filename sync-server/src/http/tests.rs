@@ -491,3 +491,58 @@ async fn stock_from_the_projection() {
         rows.contains(&json!({ "location": "wh-1", "bin": "A-01", "gtin": "09506000134352", "on_hand": 12 }))
     );
 }
+
+#[tokio::test]
+async fn the_page_is_served_at_the_root() {
+    let f = start();
+    let res = f.app.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let kind = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(kind.starts_with("text/html"), "{kind}");
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    let page = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(page.contains("<title>Waybill office</title>"), "{page}");
+}
+
+#[tokio::test]
+async fn events_stream_changes_to_signed_in_listeners() {
+    use tokio_stream::StreamExt;
+
+    let f = start();
+    let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+    for uri in ["/api/events", "/api/events?token=wrong", "/api/events?token="] {
+        let res = f.app.clone().oneshot(get(uri)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{uri}");
+    }
+    // Only the event stream takes the token in the query.
+    let res = f.app.clone().oneshot(get(&format!("/api/orders?token={TOKEN}"))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    let res = f.app.clone().oneshot(get(&format!("/api/events?token={TOKEN}"))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut body = res.into_body().into_data_stream();
+
+    let (status, _) = f.create("k-1", order("SO-1")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) =
+        f.call("POST", "/api/orders/SO-1/hold", &[], Some(json!({ "reason": "fraud check" }))).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Creating and holding each announce the order.
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while text.matches("event: changed\ndata: order/SO-1\n\n").count() < 2 {
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .unwrap_or_else(|_| panic!("no changed events in time; got {text:?}"))
+            .expect("the stream ended")
+            .unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+
+    // A signed-in header works too.
+    let req =
+        Request::get("/api/events").header("authorization", format!("Bearer {TOKEN}")).body(Body::empty());
+    assert_eq!(f.app.clone().oneshot(req.unwrap()).await.unwrap().status(), StatusCode::OK);
+}

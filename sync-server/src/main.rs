@@ -12,7 +12,9 @@ use waybill_shared::recorder::Recorder;
 use waybill_shared::role::Role;
 use waybill_shared::seed::{self, Seed};
 use waybill_sync_server::storage::{self, WriteOp};
-use waybill_sync_server::{Config, Limits, Server, devices, identity::Identity, ingest, server::db_path};
+use waybill_sync_server::{
+    Config, Limits, Server, devices, identity::Identity, ingest, office, server::db_path,
+};
 
 /// The Waybill sync server.
 #[derive(Debug, Parser)]
@@ -208,14 +210,9 @@ fn import(data: &Path, file: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let seed: Seed = serde_json::from_str(&text).with_context(|| format!("seed file {}", file.display()))?;
     let c = open(data)?;
-    let office_key = "office_recorder";
-    let mut office: Recorder = c
-        .query_row("SELECT value FROM meta WHERE key = ?1", [office_key], |r| r.get::<_, String>(0))
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_else(|| {
-            Recorder::new(DeviceId::new("office").unwrap_or_else(|_| unreachable!("a valid id")))
-        });
+    // A damaged recorder is refused rather than started afresh: that would
+    // reuse the office's event ids.
+    let mut office: Recorder = office::load_recorder(&c)?;
     let held = |id: &waybill_shared::doc::DocId| {
         c.query_row("SELECT 1 FROM docs WHERE id = ?1", [id.to_string()], |_| Ok(())).is_ok()
     };
@@ -230,10 +227,7 @@ fn import(data: &Path, file: &Path) -> anyhow::Result<()> {
         ops.extend(ingest::project(&blob_dir, &id, &mut doc)?);
         created.push(id.to_string());
     }
-    ops.push(WriteOp::Exec {
-        sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-        params: vec![office_key.to_owned().into(), serde_json::to_string(&office)?.into()],
-    });
+    ops.push(office::recorder_op(&office)?);
     runtime.block_on(writer.write(ops))?;
     println!("imported {} document(s): {}", created.len(), created.join(", "));
     Ok(())

@@ -116,7 +116,7 @@ pub async fn create_order(
     if shared.storage.doc_heads(&id)?.is_some() {
         return Err(OfficeError::Exists(id));
     }
-    let mut office = load_recorder(shared)?;
+    let mut office = shared.storage.read(|c| Ok(load_recorder(c)))??;
     let mut d = doc::create(actor_of(office.device()), &id, &header);
     let event = office.record(Utc::now(), None, Payload::OrderCreated(OrderCreated {}));
     doc::append(&mut d, &event).map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
@@ -148,7 +148,7 @@ pub async fn office_event(
     let entry =
         shared.docs.get(&shared.storage, doc_id)?.ok_or_else(|| OfficeError::NotFound(doc_id.clone()))?;
     let mut loaded = entry.lock().await;
-    let mut office = load_recorder(shared)?;
+    let mut office = shared.storage.read(|c| Ok(load_recorder(c)))??;
     let now = Utc::now();
     // The office's event sorts after everything the document holds.
     for e in events(doc_id, &mut loaded.doc)? {
@@ -190,10 +190,12 @@ fn events(id: &DocId, d: &mut AutoCommit) -> Result<Vec<Event>, OfficeError> {
     })
 }
 
-fn load_recorder(shared: &Shared) -> Result<Recorder, OfficeError> {
-    let stored: Option<String> = shared.storage.read(|c| {
-        c.query_row("SELECT value FROM meta WHERE key = ?1", [RECORDER_KEY], |r| r.get(0)).optional()
-    })?;
+/// The office's recorder as stored (a new one before the first office event).
+pub fn load_recorder(c: &rusqlite::Connection) -> Result<Recorder, OfficeError> {
+    let stored: Option<String> = c
+        .query_row("SELECT value FROM meta WHERE key = ?1", [RECORDER_KEY], |r| r.get(0))
+        .optional()
+        .map_err(StorageError::from)?;
     match stored {
         // A damaged recorder is an error, not a fresh start: a fresh one
         // would reuse event ids.
@@ -206,7 +208,8 @@ fn load_recorder(shared: &Shared) -> Result<Recorder, OfficeError> {
     }
 }
 
-fn recorder_op(office: &Recorder) -> Result<WriteOp, OfficeError> {
+/// The write that stores the office's recorder.
+pub fn recorder_op(office: &Recorder) -> Result<WriteOp, OfficeError> {
     let json = serde_json::to_string(office).map_err(|e| StorageError::Corrupt(e.to_string()))?;
     Ok(WriteOp::Exec {
         sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",

@@ -31,6 +31,31 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// A small xorshift generator: random but repeatable choices (sync
+/// orders, kill delays) from a fixed seed.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next number.
+    #[allow(clippy::should_implement_trait)] // not an iterator: it never ends
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A Fisher-Yates shuffle.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = usize::try_from(self.next() % (i as u64 + 1)).unwrap();
+            items.swap(i, j);
+        }
+    }
+}
+
 /// A free UDP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

@@ -34,7 +34,7 @@ use waybill_shared::seed::{self, Seed};
 use waybill_sync_server::ingest;
 use waybill_sync_server::server::db_path;
 use waybill_sync_server::storage::{self, WriteOp};
-use waybill_tests::{Device, Server};
+use waybill_tests::{Device, Server, XorShift};
 
 const X: &str = "09506000134352";
 const Y: &str = "09506000134369"; // B-01
@@ -42,28 +42,6 @@ const Z: &str = "09506000134376"; // A-02
 const PACKAGE: &str = "106141411234567897";
 const LOCATION: &str = "location/wh-1/0";
 const ORDERS: [&str; 4] = ["SO-2001", "SO-2002", "SO-2003", "SO-2004"];
-
-/// A small xorshift generator: the sync orders are random but repeatable.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A Fisher-Yates shuffle.
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = usize::try_from(self.next() % (i as u64 + 1)).unwrap();
-            items.swap(i, j);
-        }
-    }
-}
 
 fn address(name: &str) -> Value {
     json!({ "name": name, "line1": "1 High Street", "city": "London", "postcode": "N1 1AA", "country": "GB" })

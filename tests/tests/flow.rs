@@ -57,18 +57,23 @@ fn picked_and_packed(dir: &std::path::Path, server: &Server) {
     packer.sync();
 }
 
-#[test]
-fn enrol_work_offline_sync_and_see_the_merged_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("server"));
+/// A server with the seed, SO-1001 picked and packed, and the driver
+/// enrolled, loaded and out on route R-7.
+fn out_for_delivery(dir: &std::path::Path) -> (Server, Device) {
+    let server = Server::start(&dir.join("server"));
     server.ok(&["import", SEED]);
-
-    picked_and_packed(dir.path(), &server);
-
-    let driver = Device::enrol(dir.path(), &server, "drv-1", "driver", None);
+    picked_and_packed(dir, &server);
+    let driver = Device::enrol(dir, &server, "drv-1", "driver", None);
     driver.sync();
     driver.ok(&["load", "--route", "R-7", "--package", "106141411234567897"]);
     driver.ok(&["out", "--route", "R-7"]);
+    (server, driver)
+}
+
+#[test]
+fn enrol_work_offline_sync_and_see_the_merged_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, driver) = out_for_delivery(dir.path());
     let photo = dir.path().join("door.jpg");
     let signature = dir.path().join("sig.png");
     std::fs::write(&photo, b"jpeg bytes").unwrap();
@@ -107,13 +112,7 @@ fn a_delivery_made_offline_after_the_office_cancelled_still_arrives_and_collides
     use waybill_shared::recorder::Recorder;
 
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("server"));
-    server.ok(&["import", SEED]);
-    picked_and_packed(dir.path(), &server);
-    let driver = Device::enrol(dir.path(), &server, "drv-1", "driver", None);
-    driver.sync();
-    driver.ok(&["load", "--route", "R-7", "--package", "106141411234567897"]);
-    driver.ok(&["out", "--route", "R-7"]);
+    let (server, driver) = out_for_delivery(dir.path());
     driver.sync();
 
     // The office cancels (an office device writes the event and syncs) ...

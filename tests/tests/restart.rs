@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use waybill_shared::doc::{self, DocId};
 use waybill_sync_server::server::db_path;
 use waybill_sync_server::storage;
-use waybill_tests::{Device, Server, bin, free_port};
+use waybill_tests::{Device, Server, XorShift, bin, free_port};
 
 const X: &str = "09506000134352"; // received into A-01
 const Z: &str = "09506000134376"; // picked from A-02
@@ -40,20 +40,6 @@ const RECEIPTS: i64 = 20;
 const PICKS: i64 = 2;
 const OPENING_A01: i64 = 12;
 const OPENING_A02: i64 = 200;
-
-/// A small xorshift generator: the kill delays are random but repeatable.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-}
 
 fn seed() -> Value {
     let address = json!({ "name": "Ada", "line1": "1 High Street", "city": "London", "postcode": "N1 1AA", "country": "GB" });

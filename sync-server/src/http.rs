@@ -6,12 +6,14 @@
 //! request's document changes, projections and bookkeeping in one batch, so
 //! a refused or failed request leaves nothing half-written.
 //!
-//! Sign-in, for now: every `/api` route wants `Authorization: Bearer <token>`
-//! with the token the server was started with (`WAYBILL_OFFICE_TOKEN`); an
-//! empty token refuses everyone. `GET /api/events` also takes the token as a
-//! `?token=` query parameter, because a browser's `EventSource` cannot set
-//! headers; no other route does. `/openapi.json` and the page at `/` are
-//! public (the page asks for the token and sends it with each request).
+//! Sign-in: office users ([`crate::users`]) `POST /api/session` with their
+//! name and password and get a session, as an `HttpOnly`, `SameSite=Strict`
+//! cookie for the page and as a token in the answer for API clients
+//! (`Authorization: Bearer <token>`). Scripts may instead use the service
+//! token the server was started with (`WAYBILL_OFFICE_TOKEN`; none if
+//! empty). Every other `/api` route refuses a request with neither (401).
+//! Office events record who made them (`by`: the user, or `api`).
+//! `/openapi.json` and the page at `/` are public; the page signs in.
 //!
 //! `GET /api/events` streams server-sent events: `event: changed` with the
 //! id of each document that changed (`order/SO-1`), and `event: lagged` when
@@ -53,8 +55,10 @@ use waybill_shared::role::Role;
 use crate::devices::{self, DeviceError};
 use crate::identity::sha256_hex;
 use crate::office::{self, OfficeError};
+use crate::outbox::{self, WebhookError};
 use crate::server::Shared;
 use crate::storage::{self, StorageError};
+use crate::users::{self, UserError};
 
 /// The office's web page: one self-contained file, no build step.
 const PAGE: &str = include_str!("http/page.html");
@@ -103,11 +107,14 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
         .route("/devices/{id}/revoke", post(revoke_device))
         .route("/stock", get(list_stock))
         .route("/events", get(events))
+        .route("/session", get(whoami).post(sign_in).delete(sign_out))
+        .route("/webhooks", get(list_webhooks).post(add_webhook))
+        .route("/webhooks/{id}", axum::routing::delete(remove_webhook))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint", None) })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here", None)
         })
-        .layer(middleware::from_fn_with_state(app.clone(), require_token));
+        .layer(middleware::from_fn_with_state(app.clone(), require_sign_in));
     Router::new()
         .nest("/api", api)
         .route("/", get(|| async { Html(PAGE) }))
@@ -238,39 +245,136 @@ fn rejected_field(text: &str) -> Option<String> {
     }
 }
 
-async fn require_token(State(app): State<App>, request: Request, next: Next) -> Response {
-    let mut given = request
-        .headers()
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "waybill_session";
+
+/// Who made a request: an office user's name, or `api` for the service token.
+#[derive(Debug, Clone)]
+struct SignedIn(String);
+
+/// The session token a request carries: the cookie, or a bearer token.
+fn presented(headers: &HeaderMap) -> (Option<String>, Option<String>) {
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|v| v.trim().to_owned());
-    // `EventSource` cannot send headers: the event stream (and only it) takes
-    // the token as `?token=`. The path is seen here without the `/api` prefix.
-    let events = request.method() == axum::http::Method::GET
-        && matches!(request.uri().path(), "/events" | "/api/events");
-    if given.is_none() && events {
-        given = Query::<TokenQuery>::try_from_uri(request.uri()).ok().and_then(|Query(q)| q.token);
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| kv.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('=').map(str::to_owned));
+    (bearer, cookie)
+}
+
+async fn require_sign_in(State(app): State<App>, mut request: Request, next: Next) -> Response {
+    // Signing in is the one way in without a session.
+    if request.method() == axum::http::Method::POST
+        && matches!(request.uri().path(), "/session" | "/api/session")
+    {
+        return next.run(request).await;
     }
-    // Compare digests, so the time taken says nothing about the token.
-    let signed_in = match (&app.token, given.as_deref()) {
-        (Some(want), Some(given)) => sha256_hex(given.as_bytes()) == **want,
-        _ => false,
-    };
-    if !signed_in {
+    let (bearer, cookie) = presented(request.headers());
+    let now = Utc::now();
+    let mut who = None;
+    if let (Some(want), Some(given)) = (&app.token, &bearer) {
+        // Compare digests, so the time taken says nothing about the token.
+        if sha256_hex(given.as_bytes()) == **want {
+            who = Some("api".to_owned());
+        }
+    }
+    for token in [bearer, cookie].into_iter().flatten() {
+        if who.is_some() {
+            break;
+        }
+        match app.shared.storage.read(|c| users::session_user(c, &token, now).map_err(user_sql)) {
+            Ok(user) => who = user,
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    let Some(user) = who else {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "sign in: send Authorization: Bearer <office token>",
+            "sign in: POST /api/session with your user name and password",
             Some("Authorization"),
         )
         .into_response();
-    }
+    };
+    request.extensions_mut().insert(SignedIn(user));
     next.run(request).await
 }
 
+/// `users` errors inside a storage read are only ever SQL ones.
+fn user_sql(e: UserError) -> rusqlite::Error {
+    match e {
+        UserError::Sql(e) => e,
+        other => rusqlite::Error::InvalidParameterName(other.to_string()),
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::WrongPassword => Self::new(StatusCode::UNAUTHORIZED, e.to_string(), Some("password")),
+            UserError::BadName | UserError::Unknown(_) | UserError::Exists(_) => {
+                Self::bad("user", e.to_string())
+            }
+            UserError::WeakPassword => Self::bad("password", e.to_string()),
+            UserError::Sql(e) => e.into(),
+            UserError::Random => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+        }
+    }
+}
+
 #[derive(Deserialize)]
-struct TokenQuery {
-    token: Option<String>,
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    user: String,
+    password: String,
+}
+
+/// Runs a blocking database job on its own connection, off the async threads.
+async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    shared: &Shared,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError> {
+    let path = shared.db_path.clone();
+    tokio::task::spawn_blocking(move || {
+        let c = storage::connect(&path).map_err(ApiError::from)?;
+        f(&c).map_err(Into::into)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the request failed: {e}"), None))?
+}
+
+fn session_cookie(value: &str, max_age: i64) -> HeaderValue {
+    let cookie = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}");
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+async fn sign_in(State(app): State<App>, b: Result<Json<Credentials>, JsonRejection>) -> ApiResult {
+    let Credentials { user, password } = body(b)?;
+    // PBKDF2 is slow on purpose: off the async threads.
+    let s = blocking(&app.shared, move |c| users::sign_in(c, &user, &password, Utc::now())).await?;
+    let mut response = Json(&s).into_response();
+    let max_age = (s.expires_at - Utc::now()).num_seconds();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&s.token, max_age));
+    Ok(response)
+}
+
+async fn whoami(axum::Extension(SignedIn(user)): axum::Extension<SignedIn>) -> ApiResult {
+    Ok(Json(json!({ "user": user })).into_response())
+}
+
+async fn sign_out(State(app): State<App>, headers: HeaderMap) -> ApiResult {
+    let (bearer, cookie) = presented(&headers);
+    for token in [bearer, cookie].into_iter().flatten() {
+        blocking(&app.shared, move |c| users::sign_out(c, &token)).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie("", 0));
+    Ok(response)
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -377,6 +481,7 @@ struct NewOrder {
 
 async fn create_order(
     State(app): State<App>,
+    axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
     headers: HeaderMap,
     new: Result<Json<NewOrder>, JsonRejection>,
 ) -> ApiResult {
@@ -398,7 +503,7 @@ async fn create_order(
         proof: n.proof,
         created_at: n.created_at.unwrap_or_else(Utc::now),
     };
-    let (view, created) = office::create_order(&app.shared, header, &key).await?;
+    let (view, created) = office::create_order(&app.shared, header, &key, Some(by)).await?;
     let location = format!("/api/orders/{}", view.header.id);
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     let mut response = (status, Json(view)).into_response();
@@ -409,9 +514,9 @@ async fn create_order(
 }
 
 /// Writes an office event to an order and answers with its view.
-async fn order_event(app: &App, id: &str, payload: Payload) -> ApiResult {
+async fn order_event(app: &App, by: SignedIn, id: &str, payload: Payload) -> ApiResult {
     let id = order_id(id)?;
-    office::office_event(&app.shared, &DocId::Order(id.clone()), payload).await?;
+    office::office_event(&app.shared, &DocId::Order(id.clone()), payload, Some(by.0)).await?;
     view_response(&app.shared, &id)
 }
 
@@ -423,24 +528,30 @@ struct Reason {
 
 async fn hold(
     State(app): State<App>,
+    axum::Extension(by): axum::Extension<SignedIn>,
     Path(id): Path<String>,
     b: Result<Json<Reason>, JsonRejection>,
 ) -> ApiResult {
     let Reason { reason } = body(b)?;
-    order_event(&app, &id, Payload::Held(Held { reason })).await
+    order_event(&app, by, &id, Payload::Held(Held { reason })).await
 }
 
-async fn release(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
-    order_event(&app, &id, Payload::Released(Released {})).await
+async fn release(
+    State(app): State<App>,
+    axum::Extension(by): axum::Extension<SignedIn>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    order_event(&app, by, &id, Payload::Released(Released {})).await
 }
 
 async fn cancel(
     State(app): State<App>,
+    axum::Extension(by): axum::Extension<SignedIn>,
     Path(id): Path<String>,
     b: Result<Json<Reason>, JsonRejection>,
 ) -> ApiResult {
     let Reason { reason } = body(b)?;
-    order_event(&app, &id, Payload::Cancelled(Cancelled { reason })).await
+    order_event(&app, by, &id, Payload::Cancelled(Cancelled { reason })).await
 }
 
 #[derive(Deserialize)]
@@ -451,11 +562,12 @@ struct NewAddress {
 
 async fn amend_address(
     State(app): State<App>,
+    axum::Extension(by): axum::Extension<SignedIn>,
     Path(id): Path<String>,
     b: Result<Json<NewAddress>, JsonRejection>,
 ) -> ApiResult {
     let NewAddress { ship_to } = body(b)?;
-    order_event(&app, &id, Payload::AddressAmended(AddressAmended { ship_to })).await
+    order_event(&app, by, &id, Payload::AddressAmended(AddressAmended { ship_to })).await
 }
 
 async fn list_exceptions(State(app): State<App>) -> ApiResult {
@@ -479,7 +591,11 @@ struct Resolve {
     note: String,
 }
 
-async fn resolve(State(app): State<App>, b: Result<Json<Resolve>, JsonRejection>) -> ApiResult {
+async fn resolve(
+    State(app): State<App>,
+    axum::Extension(by): axum::Extension<SignedIn>,
+    b: Result<Json<Resolve>, JsonRejection>,
+) -> ApiResult {
     let r = body(b)?;
     let payload = Payload::ExceptionResolved(ExceptionResolved {
         exception: r.exception,
@@ -487,7 +603,7 @@ async fn resolve(State(app): State<App>, b: Result<Json<Resolve>, JsonRejection>
         decision: r.decision,
         note: r.note,
     });
-    let event = office::office_event(&app.shared, &r.doc, payload).await?;
+    let event = office::office_event(&app.shared, &r.doc, payload, Some(by.0)).await?;
     Ok(Json(json!({ "doc": r.doc, "event": event })).into_response())
 }
 
@@ -505,23 +621,6 @@ struct Enrol {
     location: Option<LocationId>,
 }
 
-/// Runs a device write on its own connection (as the CLI does), off the
-/// async threads.
-async fn device_write<T: Send + 'static>(
-    shared: &Shared,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, DeviceError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let path = shared.db_path.clone();
-    tokio::task::spawn_blocking(move || {
-        let c = storage::connect(&path).map_err(ApiError::from)?;
-        f(&c).map_err(ApiError::from)
-    })
-    .await
-    .map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("device write failed: {e}"), None)
-    })?
-}
-
 async fn enrol_device(State(app): State<App>, b: Result<Json<Enrol>, JsonRejection>) -> ApiResult {
     let Enrol { device, role, location } = body(b)?;
     let role: Role = role.parse().map_err(|e: String| ApiError::bad("role", e))?;
@@ -530,7 +629,7 @@ async fn enrol_device(State(app): State<App>, b: Result<Json<Enrol>, JsonRejecti
     }
     let (d, l) = (device.clone(), location.clone());
     let code =
-        device_write(&app.shared, move |c| devices::issue_code(c, &d, role, l.as_ref(), Utc::now())).await?;
+        blocking(&app.shared, move |c| devices::issue_code(c, &d, role, l.as_ref(), Utc::now())).await?;
     let body = json!({
         "device": device,
         "role": role,
@@ -545,7 +644,7 @@ async fn enrol_device(State(app): State<App>, b: Result<Json<Enrol>, JsonRejecti
 async fn revoke_device(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
     let now = Utc::now();
     let d = id.clone();
-    device_write(&app.shared, move |c| devices::revoke(c, &d, now)).await?;
+    blocking(&app.shared, move |c| devices::revoke(c, &d, now)).await?;
     Ok(Json(json!({ "device": id, "revoked_at": now.to_rfc3339() })).into_response())
 }
 
@@ -569,4 +668,39 @@ async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Event, 
         })
     });
     Sse::new(changes).keep_alive(KeepAlive::default())
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::BadUrl(_) => Self::bad("url", e.to_string()),
+            WebhookError::Unknown(_) => Self::new(StatusCode::NOT_FOUND, e.to_string(), Some("id")),
+            WebhookError::Sql(e) => e.into(),
+            WebhookError::Random => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+        }
+    }
+}
+
+async fn list_webhooks(State(app): State<App>) -> ApiResult {
+    Ok(Json(blocking(&app.shared, outbox::list).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWebhook {
+    url: String,
+}
+
+async fn add_webhook(State(app): State<App>, b: Result<Json<NewWebhook>, JsonRejection>) -> ApiResult {
+    let NewWebhook { url } = body(b)?;
+    let (id, secret) = blocking(&app.shared, move |c| outbox::add(c, &url, Utc::now())).await?;
+    let hooks = blocking(&app.shared, outbox::list).await?;
+    let hook = hooks.into_iter().find(|h| h.id == id);
+    let body = json!({ "webhook": hook, "secret": secret, "topics": outbox::TOPICS });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn remove_webhook(State(app): State<App>, Path(id): Path<i64>) -> ApiResult {
+    blocking(&app.shared, move |c| outbox::remove(c, id)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -7,7 +7,9 @@
 //!   stored or relayed; refused ones are quarantined;
 //! - storage is SQLite in a data directory (WAL, one writer with group
 //!   commit), holding documents, sync states and projections of the fold;
-//! - [`devices`] enrols (one-time codes), lists and revokes devices.
+//! - [`devices`] enrols (one-time codes), lists and revokes devices;
+//! - the office signs in ([`users`]) to an HTTP API and page ([`http`]);
+//!   customers hear about their orders through webhooks ([`outbox`]).
 
 pub mod blobs;
 mod connection;
@@ -18,10 +20,12 @@ mod hub;
 pub mod identity;
 pub mod ingest;
 pub mod office;
+pub mod outbox;
 pub mod projection;
 pub mod scope;
 pub mod server;
 pub mod storage;
+pub mod users;
 mod wire;
 
 pub use server::{Config, Limits, Server, ServerError};

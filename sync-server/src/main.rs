@@ -13,7 +13,7 @@ use waybill_shared::role::Role;
 use waybill_shared::seed::{self, Seed};
 use waybill_sync_server::storage::{self, WriteOp};
 use waybill_sync_server::{
-    Config, Limits, Server, devices, identity::Identity, ingest, office, server::db_path,
+    Config, Limits, Server, devices, identity::Identity, ingest, office, server::db_path, users,
 };
 
 /// The Waybill sync server.
@@ -37,10 +37,16 @@ enum Command {
         /// UDP address to listen on.
         #[arg(long, default_value = "127.0.0.1:4433")]
         listen: SocketAddr,
-        /// TCP address for the office's HTTP API (off if not given). Its
-        /// bearer token is WAYBILL_OFFICE_TOKEN, or one made up and printed.
+        /// TCP address for the office's HTTP API and page (off if not
+        /// given). Office users sign in (see `user add`); scripts may use the
+        /// service token WAYBILL_OFFICE_TOKEN as a bearer token.
         #[arg(long)]
         http: Option<SocketAddr>,
+    },
+    /// Office users who sign in to the page and API.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// Enrol a device: prints its one-time code and the fingerprint to pin.
     Enrol {
@@ -74,6 +80,17 @@ enum Command {
     Quarantine,
     /// The fingerprint devices pin.
     Fingerprint,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user. The password is WAYBILL_PASSWORD, or the first line of
+    /// standard input.
+    Add { name: String },
+    /// Remove a user and end their sessions.
+    Remove { name: String },
+    /// List users.
+    List,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -125,6 +142,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import { file } => import(&cli.data, &file),
+        Command::User { command } => user(&cli.data, command),
         Command::Orders => query(
             &cli,
             "SELECT id, status, customer, open_exceptions FROM orders ORDER BY id",
@@ -169,14 +187,10 @@ fn serve(data: &Path, listen: SocketAddr, http: Option<SocketAddr>) -> anyhow::R
         tracing::info!(%addr, data = %data.display(), fingerprint = %server.ca_fingerprint(), "waybill-server listening");
         println!("listening on {addr}");
         if let Some(http) = http {
-            let token = match std::env::var("WAYBILL_OFFICE_TOKEN") {
-                Ok(t) if !t.is_empty() => t,
-                _ => {
-                    let t = waybill_shared::blob::BlobHash::of(&rand_bytes()?).hex();
-                    println!("office API token: {t}");
-                    t
-                }
-            };
+            let token = std::env::var("WAYBILL_OFFICE_TOKEN").unwrap_or_default();
+            if !users::any(&open(data)?)? && token.is_empty() {
+                println!("no office users yet: add one with `waybill-server --data {} user add NAME`", data.display());
+            }
             let router = waybill_sync_server::http::router(server.shared(), token);
             let listener = tokio::net::TcpListener::bind(http).await.with_context(|| format!("HTTP on {http}"))?;
             println!("office API on http://{}", listener.local_addr()?);
@@ -194,12 +208,32 @@ fn serve(data: &Path, listen: SocketAddr, http: Option<SocketAddr>) -> anyhow::R
     })
 }
 
-/// 32 random bytes.
-fn rand_bytes() -> anyhow::Result<[u8; 32]> {
-    let mut raw = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
-        .map_err(|_| anyhow::anyhow!("no randomness available"))?;
-    Ok(raw)
+fn user(data: &Path, command: UserCommand) -> anyhow::Result<()> {
+    let c = open(data)?;
+    match command {
+        UserCommand::Add { name } => {
+            let password = match std::env::var("WAYBILL_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            users::add(&c, &name, &password, chrono::Utc::now())?;
+            println!("added {name}");
+        }
+        UserCommand::Remove { name } => {
+            users::remove(&c, &name)?;
+            println!("removed {name}");
+        }
+        UserCommand::List => {
+            for name in users::list(&c)? {
+                println!("{name}");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn open(data: &Path) -> anyhow::Result<rusqlite::Connection> {

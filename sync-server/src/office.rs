@@ -15,10 +15,7 @@
 //! together or not at all. Devices holding (or newly entitled to) the
 //! document are then told to sync it.
 //!
-//! Idempotency keys live in a table `idempotency (key, order_id)`. The
-//! schema's migrations belong to `storage::schema`; until a migration adds
-//! it, this module creates it with `CREATE TABLE IF NOT EXISTS` on first use.
-//! A repeated key answers with the order it made, whatever the second body
+//! Idempotency keys live in a table `idempotency (key, order_id)`. A repeated key answers with the order it made, whatever the second body
 //! says (as Stripe does for a key reused within its lifetime, minus the
 //! body comparison).
 //!
@@ -85,12 +82,13 @@ impl OfficeError {
 static OFFICE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Creates an order: its document with the header and an `order_created`
-/// event. The same `idempotency_key` again returns the order it made, with
+/// event made by the signed-in user `by`. The same `idempotency_key` again returns the order it made, with
 /// `false`.
 pub async fn create_order(
     shared: &Arc<Shared>,
     header: OrderHeader,
     idempotency_key: &str,
+    by: Option<String>,
 ) -> Result<(OrderView, bool), OfficeError> {
     let key = idempotency_key.trim();
     if key.is_empty() || key.len() > MAX_KEY_LEN {
@@ -118,7 +116,7 @@ pub async fn create_order(
     }
     let mut office = shared.storage.read(|c| Ok(load_recorder(c)))??;
     let mut d = doc::create(actor_of(office.device()), &id, &header);
-    let event = office.record(Utc::now(), None, Payload::OrderCreated(OrderCreated {}));
+    let event = office.record(Utc::now(), by, Payload::OrderCreated(OrderCreated {}));
     doc::append(&mut d, &event).map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
     let mut ops = vec![WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads() }];
     ops.extend(ingest::project(&shared.blob_dir, &id, &mut d)?);
@@ -135,13 +133,14 @@ pub async fn create_order(
     Ok((view(shared, &id, &mut d)?, true))
 }
 
-/// Appends an office event to a stored document and stores it, so devices
-/// holding the document get it pushed. Only hold, release, cancel, address
+/// Appends an office event, made by the signed-in user `by`, to a stored
+/// document and stores it, so devices holding the document get it pushed. Only hold, release, cancel, address
 /// amendment and exception resolution are taken here.
 pub async fn office_event(
     shared: &Arc<Shared>,
     doc_id: &DocId,
     payload: Payload,
+    by: Option<String>,
 ) -> Result<Event, OfficeError> {
     validate_payload(doc_id, &payload)?;
     let _office = OFFICE.lock().await;
@@ -154,7 +153,7 @@ pub async fn office_event(
     for e in events(doc_id, &mut loaded.doc)? {
         office.observe(e.hlc, now);
     }
-    let event = office.record(now, None, payload);
+    let event = office.record(now, by, payload);
     let extra = vec![recorder_op(&office)?];
     loaded.doc.set_actor(actor_of(office.device()));
     let change = match doc::append(&mut loaded.doc, &event) {

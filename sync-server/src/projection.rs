@@ -111,6 +111,7 @@ pub fn order(v: &OrderView) -> Vec<WriteOp> {
         ));
     }
     exceptions(&doc, &v.exceptions, &mut ops);
+    ops.extend(crate::outbox::queue(v));
     ops
 }
 

@@ -170,6 +170,7 @@ impl Server {
     /// Serves until the endpoint is closed.
     pub async fn run(self) {
         tokio::spawn(watch_revocations(self.shared.clone()));
+        tokio::spawn(crate::outbox::run(self.shared.clone()));
         while let Some(incoming) = self.endpoint.accept().await {
             tokio::spawn(crate::connection::handle(self.shared.clone(), incoming));
         }

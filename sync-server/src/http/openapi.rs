@@ -42,6 +42,80 @@ fn order_action(summary: &str, request: Option<Value>) -> Value {
 
 /// The document.
 pub fn document() -> Value {
+    let mut doc = core();
+    for (path, item) in session_and_webhooks() {
+        doc["paths"][path] = item;
+    }
+    doc
+}
+
+fn session_and_webhooks() -> Vec<(&'static str, Value)> {
+    let err = |d: &str| json!({ "description": d, "content": error_ref()["content"].clone() });
+    let session = json!({ "type": "object", "properties": {
+        "user": { "type": "string" }, "token": { "type": "string" },
+        "expires_at": { "type": "string", "format": "date-time" }
+    }});
+    let webhook = json!({ "type": "object", "properties": {
+        "id": { "type": "integer" }, "url": { "type": "string" }, "created_at": { "type": "string" },
+        "pending": { "type": "integer" }, "delivered": { "type": "integer" }, "failed": { "type": "integer" }
+    }});
+    vec![
+        (
+            "/api/session",
+            json!({
+                "post": {
+                    "summary": "Sign in",
+                    "description": "Sets the session cookie (HttpOnly, SameSite=Strict) and returns the session token for API clients.",
+                    "security": [],
+                    "requestBody": body(json!({ "type": "object", "required": ["user", "password"], "additionalProperties": false,
+                        "properties": { "user": { "type": "string" }, "password": { "type": "string" } } })),
+                    "responses": { "200": ok("Signed in", session), "400": err("A field is missing"), "401": err("Wrong user name or password") }
+                },
+                "get": {
+                    "summary": "Who is signed in",
+                    "responses": { "200": ok("The user", json!({ "type": "object", "properties": { "user": { "type": "string" } } })), "401": err("Not signed in") }
+                },
+                "delete": {
+                    "summary": "Sign out (ends the session)",
+                    "responses": { "204": { "description": "Signed out" }, "401": err("Not signed in") }
+                }
+            }),
+        ),
+        (
+            "/api/webhooks",
+            json!({
+                "get": {
+                    "summary": "Webhooks with their delivery counts",
+                    "responses": { "200": ok("Webhooks", json!({ "type": "array", "items": webhook.clone() })), "401": err("Not signed in") }
+                },
+                "post": {
+                    "summary": "Register a webhook",
+                    "description": "Customer notifications (order.confirmed, order.shipped, order.out_for_delivery, order.delivered, order.attempt_failed) are POSTed to it from a durable outbox, with retries and backoff. Headers: Waybill-Delivery (deduplicate by it), Waybill-Topic, Waybill-Signature (t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" under the secret). The secret is shown once.",
+                    "requestBody": body(json!({ "type": "object", "required": ["url"], "additionalProperties": false,
+                        "properties": { "url": { "type": "string", "format": "uri" } } })),
+                    "responses": {
+                        "201": ok("Registered", json!({ "type": "object", "properties": {
+                            "webhook": webhook, "secret": { "type": "string" }, "topics": { "type": "array", "items": { "type": "string" } }
+                        }})),
+                        "400": err("Not an http(s) URL"), "401": err("Not signed in")
+                    }
+                }
+            }),
+        ),
+        (
+            "/api/webhooks/{id}",
+            json!({
+                "delete": {
+                    "summary": "Remove a webhook and what is still queued for it",
+                    "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }],
+                    "responses": { "204": { "description": "Removed" }, "401": err("Not signed in"), "404": err("No such webhook") }
+                }
+            }),
+        ),
+    ]
+}
+
+fn core() -> Value {
     let err = |d: &str| json!({ "description": d, "content": error_ref()["content"].clone() });
     let reason = json!({
         "type": "object", "required": ["reason"], "additionalProperties": false,
@@ -52,7 +126,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Waybill office API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Orders, exceptions, devices and stock of a Waybill sync server. Every /api route needs `Authorization: Bearer <office token>`. Errors are `{\"error\", \"field\"}` with a 4xx status; a refused request writes nothing."
+            "description": "Orders, exceptions, devices and stock of a Waybill sync server. Sign in with POST /api/session; every other /api route needs the session (cookie `waybill_session`, or `Authorization: Bearer <session token>`) or the server's service token as a bearer token. Errors are `{\"error\", \"field\"}` with a 4xx status; a refused request writes nothing."
         },
         "security": [{ "bearer": [] }],
         "paths": {
@@ -193,7 +267,7 @@ pub fn document() -> Value {
             "/api/events": {
                 "get": {
                     "summary": "Server-sent events: `changed` with a document id whenever a document changes",
-                    "description": "Browsers' EventSource cannot send headers, so this route also takes the token as `?token=`.",
+                    "description": "The page's EventSource signs in with the session cookie.",
                     "responses": {
                         "200": { "description": "An event stream", "content": { "text/event-stream": {} } },
                         "401": err("Not signed in"),

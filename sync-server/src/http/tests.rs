@@ -75,6 +75,21 @@ impl Fixture {
         (status, v)
     }
 
+    /// Adds user `name` and signs in: the `Cookie` header to send.
+    async fn session(&self, name: &str) -> String {
+        let c = crate::storage::connect(&self.shared.db_path).unwrap();
+        crate::users::add(&c, name, "correct horse", chrono::Utc::now()).unwrap();
+        let req = Request::post("/api/session")
+            .header("content-type", "application/json")
+            .body(Body::from(json!({ "user": name, "password": "correct horse" }).to_string()))
+            .unwrap();
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+        set.split(';').next().unwrap().to_owned()
+    }
+
     async fn create(&self, key: &str, order: Value) -> (StatusCode, Value) {
         self.call("POST", "/api/orders", &[("idempotency-key", key)], Some(order)).await
     }
@@ -116,6 +131,11 @@ async fn every_api_route_wants_the_token_and_openapi_is_public() {
         ("POST", "/api/devices"),
         ("POST", "/api/devices/hh-1/revoke"),
         ("GET", "/api/stock"),
+        ("GET", "/api/session"),
+        ("DELETE", "/api/session"),
+        ("GET", "/api/webhooks"),
+        ("POST", "/api/webhooks"),
+        ("DELETE", "/api/webhooks/1"),
         ("GET", "/api/nothing-here"),
     ];
     for (method, uri) in routes {
@@ -138,7 +158,7 @@ async fn every_api_route_wants_the_token_and_openapi_is_public() {
     assert_eq!(doc["openapi"], "3.1.0");
     // Every route above (but the unknown one) is described.
     for (method, uri) in &routes[..routes.len() - 1] {
-        let path = uri.replace("SO-1", "{id}").replace("hh-1", "{id}");
+        let path = uri.replace("SO-1", "{id}").replace("hh-1", "{id}").replace("/1", "/{id}");
         assert!(doc["paths"][&path][method.to_lowercase()].is_object(), "{method} {path} not described");
     }
 }
@@ -510,15 +530,14 @@ async fn events_stream_changes_to_signed_in_listeners() {
 
     let f = start();
     let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
-    for uri in ["/api/events", "/api/events?token=wrong", "/api/events?token="] {
+    for uri in ["/api/events", "/api/events?token=wrong", &format!("/api/events?token={TOKEN}")] {
         let res = f.app.clone().oneshot(get(uri)).await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{uri}");
     }
-    // Only the event stream takes the token in the query.
-    let res = f.app.clone().oneshot(get(&format!("/api/orders?token={TOKEN}"))).await.unwrap();
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-
-    let res = f.app.clone().oneshot(get(&format!("/api/events?token={TOKEN}"))).await.unwrap();
+    // The page's EventSource sends the session cookie.
+    let cookie = f.session("ana").await;
+    let req = Request::get("/api/events").header("cookie", cookie).body(Body::empty());
+    let res = f.app.clone().oneshot(req.unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let mut body = res.into_body().into_data_stream();
@@ -545,4 +564,78 @@ async fn events_stream_changes_to_signed_in_listeners() {
     let req =
         Request::get("/api/events").header("authorization", format!("Bearer {TOKEN}")).body(Body::empty());
     assert_eq!(f.app.clone().oneshot(req.unwrap()).await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn office_users_sign_in_act_under_their_name_and_sign_out() {
+    let f = start();
+    let c = crate::storage::connect(&f.shared.db_path).unwrap();
+    crate::users::add(&c, "ana", "correct horse", chrono::Utc::now()).unwrap();
+    let sign_in = |password: &str| Some(json!({ "user": "ana", "password": password }));
+    let (status, body) =
+        f.raw("POST", "/api/session", &[], sign_in("wrong horse").map(|b| b.to_string())).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "password");
+    let (status, body) = f.raw("POST", "/api/session", &[], Some(r#"{"user": "ana"}"#.to_owned())).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "password");
+    let (status, session) =
+        f.raw("POST", "/api/session", &[], sign_in("correct horse").map(|b| b.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    let token = session["token"].as_str().unwrap().to_owned();
+    let bearer = vec![("authorization", format!("Bearer {token}"))];
+    let (status, me) = f.raw("GET", "/api/session", &bearer, None).await;
+    assert_eq!((status, &me["user"]), (StatusCode::OK, &json!("ana")));
+
+    // The cookie works as well as the bearer token; office events carry the user.
+    let cookie = vec![("cookie", format!("other=1; waybill_session={token}"))];
+    let mut with_key = cookie.clone();
+    with_key.push(("idempotency-key", "k-1".to_owned()));
+    let (status, view) = f.raw("POST", "/api/orders", &with_key, Some(order("SO-1").to_string())).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(view["timeline"][0]["by"], "ana");
+    // Scripts with the service token act as `api`.
+    let (_, view) = f.call("POST", "/api/orders/SO-1/hold", &[], Some(json!({ "reason": "check" }))).await;
+    assert_eq!(view["timeline"][1]["by"], "api");
+
+    let (status, _) = f.raw("DELETE", "/api/session", &cookie, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for auth in [cookie, bearer] {
+        let (status, body) = f.raw("GET", "/api/orders", &auth, None).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "Authorization");
+    }
+}
+
+#[tokio::test]
+async fn webhooks_are_registered_listed_and_queue_notifications() {
+    let f = start();
+    for (url, why) in
+        [("not a url", "unparsable"), ("ftp://example.com/hook", "scheme"), ("http://", "no host")]
+    {
+        let (status, body) = f.call("POST", "/api/webhooks", &[], Some(json!({ "url": url }))).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "url");
+        assert!(body["error"].as_str().unwrap().starts_with("url:"), "{why}: {body}");
+    }
+    let (status, hook) =
+        f.call("POST", "/api/webhooks", &[], Some(json!({ "url": "http://127.0.0.1:9/hook" }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    assert!(hook["secret"].as_str().unwrap().starts_with("whsec_"));
+    let id = hook["webhook"]["id"].as_i64().unwrap();
+
+    f.create("k-1", order("SO-1")).await;
+    let (_, list) = f.call("GET", "/api/webhooks", &[], None).await;
+    assert_eq!(list[0]["url"], "http://127.0.0.1:9/hook");
+    assert!(list[0].get("secret").is_none(), "the secret is shown once: {list}");
+    let queued: Vec<(String, String)> = f
+        .shared
+        .storage
+        .read(|c| {
+            let mut s = c.prepare("SELECT key, topic FROM outbox WHERE webhook = ?1")?;
+            s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })
+        .unwrap();
+    assert_eq!(queued, [("SO-1:confirmed".to_owned(), "order.confirmed".to_owned())]);
+
+    let (status, _) = f.call("DELETE", &format!("/api/webhooks/{id}"), &[], None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = f.call("DELETE", &format!("/api/webhooks/{id}"), &[], None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "id");
 }

@@ -97,6 +97,37 @@ pub const MIGRATIONS: &[&str] = &[
      );",
     // 2: the office API's idempotency keys: the same key makes one order.
     "CREATE TABLE idempotency (key TEXT PRIMARY KEY, order_id TEXT NOT NULL);",
+    // 3: office users and sessions; webhooks and their durable outbox (one
+    //    row per receiver and notification, unique, so a notification is
+    //    queued once however often its order is projected).
+    "CREATE TABLE users (
+         name TEXT PRIMARY KEY, salt BLOB NOT NULL, hash BLOB NOT NULL,
+         iterations INTEGER NOT NULL, created_at TEXT NOT NULL
+     );
+     CREATE TABLE sessions (
+         token_sha256 TEXT PRIMARY KEY, user TEXT NOT NULL,
+         created_at TEXT NOT NULL, expires_at TEXT NOT NULL
+     );
+     CREATE TABLE webhooks (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, url TEXT NOT NULL, secret TEXT NOT NULL,
+         created_at TEXT NOT NULL
+     );
+     CREATE TABLE outbox (
+         id           INTEGER PRIMARY KEY AUTOINCREMENT,
+         webhook      INTEGER NOT NULL,
+         key          TEXT NOT NULL,
+         topic        TEXT NOT NULL,
+         order_id     TEXT NOT NULL,
+         payload      TEXT NOT NULL,
+         created_at   TEXT NOT NULL,
+         attempts     INTEGER NOT NULL DEFAULT 0,
+         next_at      TEXT NOT NULL,
+         delivered_at TEXT,
+         failed_at    TEXT,
+         last_error   TEXT,
+         UNIQUE (webhook, key)
+     );
+     CREATE INDEX outbox_due ON outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;",
 ];
 
 /// The schema version this build writes.

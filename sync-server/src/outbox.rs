@@ -1,0 +1,331 @@
+//! Customer notifications as outgoing webhooks, from a durable outbox.
+//!
+//! What to tell a customer is read off the order's merged view
+//! ([`notifications`]): the order was confirmed (taken in), shipped (a
+//! package was loaded), out for delivery, delivered, or a delivery attempt
+//! failed (once per attempt). Each has a stable key (`SO-1:delivered`,
+//! `SO-1:attempt_failed:drv-1:12`). The projection of an order queues every
+//! notification for every webhook in the same transaction as the changes
+//! that caused it, with `INSERT OR IGNORE` on `(webhook, key)`: a
+//! notification is queued once, however often the order is projected, and a
+//! queued one survives any crash.
+//!
+//! A webhook hears about what happened after it was registered: events
+//! whose device time is older than the webhook are not queued for it.
+//!
+//! [`run`] delivers the queue: a `POST` of the JSON payload with headers
+//! `Waybill-Delivery` (the key: receivers deduplicate by it), `Waybill-Topic`
+//! and `Waybill-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+//! "<t>.<body>" under the webhook's secret>`. A 2xx answer is written down
+//! (durably) before the next send; anything else is retried after 1, 2, 4 …
+//! seconds, at most an hour apart, and given up after [`MAX_ATTEMPTS`]. A
+//! delivery acknowledged and written down is never sent again, across
+//! restarts. The one gap is a crash between the receiver's answer and that
+//! write, which sends it once more: that is what `Waybill-Delivery` is for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use serde::Serialize;
+use serde_json::json;
+use waybill_shared::fold::OrderView;
+
+use crate::server::Shared;
+use crate::storage::WriteOp;
+
+/// Attempts before a delivery is given up.
+pub const MAX_ATTEMPTS: i64 = 20;
+
+/// Longest wait between attempts.
+const MAX_BACKOFF_SECS: i64 = 3600;
+
+/// Deliveries tried at once per pass.
+const BATCH: i64 = 32;
+
+/// Topics, as sent in `Waybill-Topic` and the payload.
+pub const TOPICS: &[&str] = &[
+    "order.confirmed",
+    "order.shipped",
+    "order.out_for_delivery",
+    "order.delivered",
+    "order.attempt_failed",
+];
+
+/// One thing to tell the customer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notification {
+    /// Stable key: the same fact always has the same key.
+    pub key: String,
+    /// `order.confirmed`, `order.shipped`, …
+    pub topic: &'static str,
+    /// Device time of the event behind it.
+    pub at: DateTime<Utc>,
+    /// The body sent.
+    pub payload: serde_json::Value,
+}
+
+/// What the order's view has to tell its customer, in timeline order.
+/// Voided events tell nothing.
+pub fn notifications(v: &OrderView) -> Vec<Notification> {
+    let order = v.header.id.as_str();
+    let mut out: Vec<Notification> = Vec::new();
+    for e in v.timeline.iter().filter(|e| e.voided_by.is_none()) {
+        let (topic, key) = match e.kind {
+            "order_created" => ("order.confirmed", format!("{order}:confirmed")),
+            "loaded" => ("order.shipped", format!("{order}:shipped")),
+            "out_for_delivery" => ("order.out_for_delivery", format!("{order}:out_for_delivery")),
+            "delivered" => ("order.delivered", format!("{order}:delivered")),
+            "attempt_failed" => ("order.attempt_failed", format!("{order}:attempt_failed:{}", e.id)),
+            _ => continue,
+        };
+        if out.iter().any(|n| n.key == key) {
+            continue;
+        }
+        let mut payload = json!({
+            "id": key,
+            "topic": topic,
+            "order": order,
+            "customer": v.header.customer,
+            "at": e.at,
+            "event": e.id,
+        });
+        if topic == "order.delivered" {
+            if let Some(p) = v.proofs.iter().find(|p| p.event == e.id) {
+                payload["recipient"] = json!(p.proof.recipient_name);
+                payload["packages"] = json!(p.packages);
+            }
+        }
+        if topic == "order.attempt_failed" {
+            payload["next"] = json!("the carrier will try again or return the goods");
+        }
+        out.push(Notification { key, topic, at: e.at, payload });
+    }
+    out
+}
+
+/// The writes that queue the view's notifications for every webhook
+/// registered before the event.
+pub fn queue(v: &OrderView) -> Vec<WriteOp> {
+    let now = Utc::now().to_rfc3339();
+    notifications(v)
+        .into_iter()
+        .map(|n| WriteOp::Exec {
+            sql: "INSERT OR IGNORE INTO outbox (webhook, key, topic, order_id, payload, created_at, next_at)
+                  SELECT id, ?1, ?2, ?3, ?4, ?5, ?5 FROM webhooks WHERE created_at <= ?6",
+            params: vec![
+                Value::Text(n.key),
+                Value::Text(n.topic.to_owned()),
+                Value::Text(v.header.id.to_string()),
+                Value::Text(n.payload.to_string()),
+                Value::Text(now.clone()),
+                Value::Text(n.at.to_rfc3339()),
+            ],
+        })
+        .collect()
+}
+
+/// A webhook as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Webhook {
+    /// Its id.
+    pub id: i64,
+    /// Where deliveries go.
+    pub url: String,
+    /// When it was registered.
+    pub created_at: String,
+    /// Deliveries waiting (including retries).
+    pub pending: i64,
+    /// Deliveries acknowledged.
+    pub delivered: i64,
+    /// Deliveries given up.
+    pub failed: i64,
+}
+
+/// Registers a webhook; returns its id and the secret it signs with.
+pub fn add(c: &rusqlite::Connection, url: &str, now: DateTime<Utc>) -> Result<(i64, String), WebhookError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| WebhookError::BadUrl(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(WebhookError::BadUrl("use an http:// or https:// address with a host".into()));
+    }
+    let mut raw = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
+        .map_err(|_| WebhookError::Random)?;
+    let secret = format!("whsec_{}", waybill_shared::blob::BlobHash::of(&raw).hex());
+    c.execute(
+        "INSERT INTO webhooks (url, secret, created_at) VALUES (?1, ?2, ?3)",
+        rusqlite::params![parsed.as_str(), secret, now.to_rfc3339()],
+    )?;
+    Ok((c.last_insert_rowid(), secret))
+}
+
+/// Removes a webhook and what is still queued for it.
+pub fn remove(c: &rusqlite::Connection, id: i64) -> Result<(), WebhookError> {
+    c.execute("DELETE FROM outbox WHERE webhook = ?1 AND delivered_at IS NULL", [id])?;
+    if c.execute("DELETE FROM webhooks WHERE id = ?1", [id])? == 0 {
+        return Err(WebhookError::Unknown(id));
+    }
+    Ok(())
+}
+
+/// Webhooks with their delivery counts.
+pub fn list(c: &rusqlite::Connection) -> Result<Vec<Webhook>, WebhookError> {
+    let mut stmt = c.prepare(
+        "SELECT w.id, w.url, w.created_at,
+                COUNT(o.id) FILTER (WHERE o.delivered_at IS NULL AND o.failed_at IS NULL),
+                COUNT(o.id) FILTER (WHERE o.delivered_at IS NOT NULL),
+                COUNT(o.id) FILTER (WHERE o.failed_at IS NOT NULL)
+         FROM webhooks w LEFT JOIN outbox o ON o.webhook = w.id GROUP BY w.id ORDER BY w.id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Webhook {
+            id: r.get(0)?,
+            url: r.get(1)?,
+            created_at: r.get(2)?,
+            pending: r.get(3)?,
+            delivered: r.get(4)?,
+            failed: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A webhook request that cannot be done.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The address is not an http(s) URL.
+    #[error("url: {0}")]
+    BadUrl(String),
+    /// No such webhook.
+    #[error("no webhook {0}")]
+    Unknown(i64),
+    /// The database failed.
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// Randomness was not available.
+    #[error("no randomness available")]
+    Random,
+}
+
+struct Due {
+    id: i64,
+    url: String,
+    secret: String,
+    key: String,
+    topic: String,
+    payload: String,
+    attempts: i64,
+}
+
+/// Delivers the outbox until the server stops: wakes on every stored change
+/// and at least once a second.
+pub async fn run(shared: Arc<Shared>) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .user_agent(concat!("waybill-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhooks: no HTTP client; notifications stay queued");
+            return;
+        }
+    };
+    let mut changes = shared.changes.subscribe();
+    loop {
+        match due(&shared) {
+            Ok(list) => {
+                let full = list.len() as i64 >= BATCH;
+                let mut sends = tokio::task::JoinSet::new();
+                for d in list {
+                    sends.spawn(deliver(shared.clone(), client.clone(), d));
+                }
+                while sends.join_next().await.is_some() {}
+                if full {
+                    continue;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "webhooks: reading the outbox failed"),
+        }
+        tokio::select! {
+            _ = changes.recv() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+fn due(shared: &Shared) -> Result<Vec<Due>, crate::storage::StorageError> {
+    shared.storage.read(|c| {
+        let mut stmt = c.prepare(
+            "SELECT o.id, w.url, w.secret, o.key, o.topic, o.payload, o.attempts
+             FROM outbox o JOIN webhooks w ON w.id = o.webhook
+             WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_at <= ?1
+             ORDER BY o.id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![Utc::now().to_rfc3339(), BATCH], |r| {
+            Ok(Due {
+                id: r.get(0)?,
+                url: r.get(1)?,
+                secret: r.get(2)?,
+                key: r.get(3)?,
+                topic: r.get(4)?,
+                payload: r.get(5)?,
+                attempts: r.get(6)?,
+            })
+        })?;
+        rows.collect()
+    })
+}
+
+/// `t=<unix>,v1=<hex HMAC-SHA256("<t>.<body>")>`.
+pub fn signature(secret: &str, t: i64, body: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, format!("{t}.{body}").as_bytes());
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={t},v1={hex}")
+}
+
+async fn deliver(shared: Arc<Shared>, client: reqwest::Client, d: Due) {
+    let now = Utc::now();
+    let result = client
+        .post(&d.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("Waybill-Delivery", &d.key)
+        .header("Waybill-Topic", &d.topic)
+        .header("Waybill-Signature", signature(&d.secret, now.timestamp(), &d.payload))
+        .body(d.payload.clone())
+        .send()
+        .await;
+    let error = match result {
+        Ok(r) if r.status().is_success() => None,
+        Ok(r) => Some(format!("answered {}", r.status())),
+        Err(e) => Some(format!("could not send: {e}")),
+    };
+    let op = match error {
+        None => WriteOp::Exec {
+            sql: "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+            params: vec![Value::Integer(d.id), Value::Text(now.to_rfc3339())],
+        },
+        Some(error) => {
+            let attempts = d.attempts + 1;
+            tracing::warn!(key = %d.key, url = %d.url, attempts, %error, "webhook delivery failed");
+            let wait = 1i64.checked_shl(u32::try_from(attempts - 1).unwrap_or(31)).unwrap_or(i64::MAX);
+            let next = now + chrono::Duration::seconds(wait.min(MAX_BACKOFF_SECS));
+            let failed = (attempts >= MAX_ATTEMPTS).then(|| Value::Text(now.to_rfc3339()));
+            WriteOp::Exec {
+                sql: "UPDATE outbox SET attempts = ?2, next_at = ?3, last_error = ?4, failed_at = ?5 WHERE id = ?1",
+                params: vec![
+                    Value::Integer(d.id),
+                    Value::Integer(attempts),
+                    Value::Text(next.to_rfc3339()),
+                    Value::Text(error),
+                    failed.unwrap_or(Value::Null),
+                ],
+            }
+        }
+    };
+    if let Err(e) = shared.writer.write(vec![op]).await {
+        tracing::error!(error = %e, key = %d.key, "webhooks: recording a delivery failed");
+    }
+}

@@ -329,3 +329,88 @@ async fn deliver(shared: Arc<Shared>, client: reqwest::Client, d: Due) {
         tracing::error!(error = %e, key = %d.key, "webhooks: recording a delivery failed");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::TimeZone;
+    use waybill_shared::doc::{self, DocId};
+    use waybill_shared::event::Payload;
+    use waybill_shared::fold;
+    use waybill_shared::id::DeviceId;
+    use waybill_shared::recorder::Recorder;
+
+    use super::*;
+
+    fn payload(v: serde_json::Value) -> Payload {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_customer_hears_each_step_once_and_every_failed_attempt() {
+        let header: waybill_shared::doc::order::OrderHeader = serde_json::from_value(json!({
+            "id": "SO-1", "customer": "Ada",
+            "ship_to": { "name": "Ada", "line1": "1 High St", "city": "London", "postcode": "N1", "country": "GB" },
+            "lines": [{ "line": 1, "gtin": "09506000134352", "description": "Gear", "quantity": 1 }],
+            "created_at": "2026-11-23T08:00:00Z"
+        }))
+        .unwrap();
+        let id = DocId::Order(header.id.clone());
+        let mut office = Recorder::new(DeviceId::new("office").unwrap());
+        let mut driver = Recorder::new(DeviceId::new("drv-1").unwrap());
+        let mut d = doc::create(waybill_shared::policy::actor_of(office.device()), &id, &header);
+        let t = |m: u32| Utc.with_ymd_and_hms(2026, 11, 24, 9, m, 0).unwrap();
+        let sscc = "095060001234567893";
+        let stop = json!({ "order": "SO-1", "route": "R-1", "stop": 1, "packages": [sscc] });
+        let mut events = vec![office.record(t(0), None, payload(json!({ "type": "order_created" })))];
+        for (m, mut p) in [
+            (1, json!({ "type": "loaded", "sscc": sscc, "route": "R-1", "van": "V-1" })),
+            (2, json!({ "type": "out_for_delivery", "route": "R-1" })),
+            (3, json!({ "type": "attempt_failed", "reason": "not_home" })),
+            (4, json!({ "type": "attempt_failed", "reason": "not_home" })),
+            (
+                5,
+                json!({ "type": "delivered", "proof": { "recipient_name": "Ada", "relation": "recipient" } }),
+            ),
+            (
+                6,
+                json!({ "type": "delivered", "proof": { "recipient_name": "Ada", "relation": "recipient" } }),
+            ),
+        ] {
+            if p["type"] != "loaded" && p["type"] != "out_for_delivery" {
+                for (k, v) in stop.as_object().unwrap() {
+                    p[k] = v.clone();
+                }
+            }
+            events.push(driver.record(t(m), None, payload(p)));
+        }
+        for e in &events {
+            doc::append(&mut d, e).unwrap();
+        }
+        let view = fold::order::fold(&doc::order::read(d.document()).unwrap(), &|_| true);
+        let got: Vec<(String, &str)> = notifications(&view).into_iter().map(|n| (n.key, n.topic)).collect();
+        let want = [
+            ("SO-1:confirmed".to_owned(), "order.confirmed"),
+            ("SO-1:shipped".to_owned(), "order.shipped"),
+            ("SO-1:out_for_delivery".to_owned(), "order.out_for_delivery"),
+            ("SO-1:attempt_failed:drv-1:3".to_owned(), "order.attempt_failed"),
+            ("SO-1:attempt_failed:drv-1:4".to_owned(), "order.attempt_failed"),
+            ("SO-1:delivered".to_owned(), "order.delivered"),
+        ];
+        assert_eq!(got, want);
+        let delivered = notifications(&view).into_iter().find(|n| n.topic == "order.delivered").unwrap();
+        assert_eq!(delivered.payload["recipient"], "Ada");
+        assert_eq!(delivered.at, t(5));
+    }
+
+    #[test]
+    fn signatures_are_hmac_sha256_of_time_and_body() {
+        // RFC 4231 has no "t." prefix; check against a value computed once
+        // and a changed body.
+        let s = signature("whsec_x", 1_700_000_000, "{}");
+        assert!(s.starts_with("t=1700000000,v1=") && s.len() == "t=1700000000,v1=".len() + 64, "{s}");
+        assert_ne!(s, signature("whsec_x", 1_700_000_000, "{ }"));
+        assert_ne!(s, signature("whsec_y", 1_700_000_000, "{}"));
+    }
+}

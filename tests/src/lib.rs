@@ -61,6 +61,29 @@ pub fn free_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The office API's service token in servers started with an HTTP port.
+pub const OFFICE_TOKEN: &str = "test-office-token";
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Calls the office API on `127.0.0.1:<http>` with the service token:
+/// status and JSON body (Null if none).
+pub fn api(http: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let client = reqwest::blocking::Client::new();
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = client.request(method, format!("http://127.0.0.1:{http}{path}")).bearer_auth(OFFICE_TOKEN);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let res = req.send().unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 /// A running `waybill-server`.
 pub struct Server {
     child: Option<Child>,
@@ -78,18 +101,31 @@ impl Server {
 
     /// Starts a server on `port`, waiting until it listens.
     pub fn start_on(data: &Path, port: u16) -> Self {
-        let mut child = Command::new(bin("waybill-server"))
-            .arg("--data")
-            .arg(data)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        Self::start_with(data, port, None)
+    }
+
+    /// Starts a server on `port` with the office API on `http` (service
+    /// token [`OFFICE_TOKEN`]), waiting until it listens.
+    pub fn start_with(data: &Path, port: u16, http: Option<u16>) -> Self {
+        let mut command = Command::new(bin("waybill-server"));
+        command.arg("--data").arg(data).args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        if let Some(http) = http {
+            command.args(["--http", &format!("127.0.0.1:{http}")]).env("WAYBILL_OFFICE_TOKEN", OFFICE_TOKEN);
+        }
+        let mut child =
+            command.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        out.read_line(&mut line).unwrap();
         assert!(line.starts_with("listening on"), "server did not start: {line:?}");
+        if http.is_some() {
+            while !line.starts_with("office API on") {
+                line.clear();
+                assert!(out.read_line(&mut line).unwrap() > 0, "the office API did not start");
+            }
+        }
+        // Keep reading, so the server never writes to a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         Self { child: Some(child), data: data.to_path_buf(), port }
     }
 

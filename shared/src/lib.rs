@@ -21,6 +21,7 @@ pub mod doc;
 pub mod event;
 pub mod event_id;
 pub mod fold;
+pub mod geo;
 pub mod gs1;
 pub mod heads;
 pub mod hlc;

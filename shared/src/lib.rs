@@ -26,6 +26,7 @@ pub mod gs1;
 pub mod heads;
 pub mod hlc;
 pub mod id;
+pub mod plan;
 pub mod policy;
 pub mod recorder;
 pub mod role;

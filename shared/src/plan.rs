@@ -12,3 +12,4 @@
 //! Every planner is deterministic: the same input gives the same plan.
 
 pub mod allocate;
+pub mod route;

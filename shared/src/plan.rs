@@ -12,4 +12,5 @@
 //! Every planner is deterministic: the same input gives the same plan.
 
 pub mod allocate;
+pub mod picklist;
 pub mod route;

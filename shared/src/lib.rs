@@ -18,6 +18,7 @@
 
 pub mod blob;
 pub mod doc;
+pub mod epcis;
 pub mod event;
 pub mod event_id;
 pub mod fold;

@@ -27,6 +27,7 @@ fn order(id: &str, office: &mut Recorder, cancelled: bool) -> AutoCommit {
             city: "Town".into(),
             postcode: "1000".into(),
             country: "GB".into(),
+            geo: None,
         },
         lines: vec![OrderLine {
             line: 1,

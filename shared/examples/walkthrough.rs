@@ -82,6 +82,7 @@ fn main() -> Res<()> {
             city: "London".into(),
             postcode: "SW1Y 4JH".into(),
             country: "GB".into(),
+            geo: None,
         },
         lines: vec![OrderLine {
             line: 1,
@@ -98,6 +99,7 @@ fn main() -> Res<()> {
     let location = LocationHeader {
         id: "wh-1".parse()?,
         name: "Main warehouse".into(),
+        geo: None,
         bins: vec![Bin { id: "A-01".parse()?, walk: 1 }],
         epoch: 0,
         opening: Vec::new(),

@@ -11,20 +11,25 @@
 //!   exceptions where offline work collided;
 //! - the server runs every incoming change through the write [`policy`]
 //!   before storing or relaying it;
-//! - scanners' barcodes are read by [`gs1`].
+//! - scanners' barcodes are read by [`gs1`];
+//! - the office [`plan`]s work (allocation, routes, pick batches) and
+//!   exports what happened as GS1 [`epcis`] events.
 //!
 //! The agent (handheld) and the sync server drive this crate; they own time,
 //! storage and the network.
 
 pub mod blob;
 pub mod doc;
+pub mod epcis;
 pub mod event;
 pub mod event_id;
 pub mod fold;
+pub mod geo;
 pub mod gs1;
 pub mod heads;
 pub mod hlc;
 pub mod id;
+pub mod plan;
 pub mod policy;
 pub mod recorder;
 pub mod role;

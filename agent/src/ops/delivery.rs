@@ -708,6 +708,7 @@ mod tests {
             city: "Porto".into(),
             postcode: "4000-001".into(),
             country: "PT".into(),
+            geo: None,
         }
     }
 
@@ -816,6 +817,7 @@ mod tests {
             locations: vec![LocationHeader {
                 id: id("DC-1"),
                 name: "Depot".into(),
+                geo: None,
                 bins: vec![Bin { id: id("A-01"), walk: 1 }, Bin { id: id("R-01"), walk: 2 }],
                 epoch: 0,
                 opening: Vec::new(),

@@ -253,6 +253,7 @@ mod tests {
                     city: "Town".into(),
                     postcode: "1000".into(),
                     country: "BE".into(),
+                    geo: None,
                 },
                 lines: vec![
                     OrderLine { line: 1, gtin: gtin(ITEM_A), description: "mugs".into(), quantity: 5 },
@@ -277,6 +278,7 @@ mod tests {
             locations: vec![LocationHeader {
                 id: loc(),
                 name: "Main".into(),
+                geo: None,
                 bins: vec![Bin { id: bin.clone(), walk: 1 }],
                 epoch: 0,
                 opening: vec![

@@ -197,6 +197,7 @@ mod tests {
                 LocationHeader {
                     id: loc(),
                     name: "Main".into(),
+                    geo: None,
                     bins: vec![Bin { id: bin("RCV"), walk: 0 }, Bin { id: bin("A-1"), walk: 1 }],
                     epoch: 0,
                     opening: vec![Balance { bin: bin("A-1"), gtin: gtin(ITEM), quantity: 10 }],
@@ -205,6 +206,7 @@ mod tests {
                 LocationHeader {
                     id: LocationId::new("wh2").unwrap(),
                     name: "Other".into(),
+                    geo: None,
                     bins: vec![Bin { id: bin("B-1"), walk: 1 }],
                     epoch: 0,
                     opening: vec![],

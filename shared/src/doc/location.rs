@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::doc::{Contents, DocError};
 use crate::event::Event;
+use crate::geo::Geo;
 use crate::gs1::Gtin;
 use crate::id::{BinId, DeviceId, LocationId};
 
@@ -53,6 +54,9 @@ pub struct LocationHeader {
     pub id: LocationId,
     /// Its name.
     pub name: String,
+    /// Where it is: the depot vans leave from and come back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<Geo>,
     /// Its bins.
     pub bins: Vec<Bin>,
     /// The epoch, from 0.

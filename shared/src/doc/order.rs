@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::doc::{Contents, DocError};
+use crate::geo::Geo;
 use crate::gs1::Gtin;
 use crate::id::{LocationId, OrderId};
 
@@ -28,6 +29,9 @@ pub struct Address {
     pub postcode: String,
     /// ISO 3166-1 alpha-2 country code.
     pub country: String,
+    /// Coordinates, if geocoded: route planning needs them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<Geo>,
 }
 
 /// One line of an order.

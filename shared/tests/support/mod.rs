@@ -79,6 +79,7 @@ pub fn address(street: &str) -> Address {
         city: "London".into(),
         postcode: "N1 9GU".into(),
         country: "GB".into(),
+        geo: None,
     }
 }
 
@@ -118,6 +119,7 @@ pub fn location_header(id: &str, bins: u32) -> LocationHeader {
     LocationHeader {
         id: id.parse().unwrap(),
         name: format!("Warehouse {id}"),
+        geo: None,
         bins: (1..=bins).map(|i| Bin { id: format!("A-{i}").parse().unwrap(), walk: i }).collect(),
         epoch: 0,
         opening: Vec::new(),

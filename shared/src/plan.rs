@@ -1,0 +1,16 @@
+//! Planning: the decisions the office makes before work goes out, as pure
+//! functions of what it knows (orders, stock, addresses). Each returns a plan
+//! for the office to write as events or headers; nothing here writes a
+//! document, reads a clock or talks to anyone.
+//!
+//! - [`allocate`]: which location ships which units of each order line, and
+//!   what nobody has (backorders);
+//! - [`route`]: stops in a driving sequence, split into routes of a given size;
+//! - [`picklist`]: a location's picks grouped into batches, each a walk
+//!   through the bins.
+//!
+//! Every planner is deterministic: the same input gives the same plan.
+
+pub mod allocate;
+pub mod picklist;
+pub mod route;

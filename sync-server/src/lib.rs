@@ -13,6 +13,7 @@
 
 pub mod blobs;
 mod connection;
+pub mod csv_orders;
 pub mod devices;
 mod docs;
 pub mod http;
@@ -21,6 +22,7 @@ pub mod identity;
 pub mod ingest;
 pub mod office;
 pub mod outbox;
+pub mod planning;
 pub mod projection;
 pub mod scope;
 pub mod server;

@@ -36,6 +36,7 @@ use waybill_shared::fold::{self, OrderView};
 use waybill_shared::id::DeviceId;
 use waybill_shared::policy::actor_of;
 use waybill_shared::recorder::Recorder;
+use waybill_shared::seed::{self, Seed};
 
 use crate::ingest;
 use crate::server::Shared;
@@ -73,6 +74,14 @@ pub enum OfficeError {
 }
 
 impl OfficeError {
+    /// The same error with its field inside `prefix` (`orders[2]`).
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            Self::Invalid { field, message } => Self::Invalid { field: format!("{prefix}.{field}"), message },
+            other => other,
+        }
+    }
+
     fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid { field: field.into(), message: message.into() }
     }
@@ -131,6 +140,69 @@ pub async fn create_order(
     shared.docs.forget(&id);
     ingest::push(shared, &id, u64::MAX);
     Ok((view(shared, &id, &mut d)?, true))
+}
+
+/// Stores what `seed` describes and the server does not hold yet:
+/// locations, routes, and orders with their allocations and pick
+/// assignments, in one write. Everything is checked first; one bad order
+/// refuses the whole seed and writes nothing. Returns the documents made
+/// (none again for the same seed: importing twice is harmless).
+pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, OfficeError> {
+    let mut seen = BTreeSet::new();
+    for (i, o) in seed.orders.iter().enumerate() {
+        validate_header(&o.header).map_err(|e| e.within(&format!("orders[{i}]")))?;
+        if !seen.insert(&o.header.id) {
+            return Err(OfficeError::invalid(
+                format!("orders[{i}].id"),
+                format!("{} is repeated", o.header.id),
+            ));
+        }
+    }
+    for (i, l) in seed.locations.iter().enumerate() {
+        if l.bins.is_empty() {
+            return Err(OfficeError::invalid(
+                format!("locations[{i}].bins"),
+                "a location needs at least one bin",
+            ));
+        }
+    }
+    for (i, r) in seed.routes.iter().enumerate() {
+        if r.stops.is_empty() {
+            return Err(OfficeError::invalid(
+                format!("routes[{i}].stops"),
+                "a route needs at least one stop",
+            ));
+        }
+    }
+    let _office = OFFICE.lock().await;
+    let mut office = shared.storage.read(|c| Ok(load_recorder(c)))??;
+    let mut held = BTreeSet::new();
+    shared.storage.read(|c| {
+        let mut stmt = c.prepare("SELECT id FROM docs")?;
+        for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            held.insert(id?);
+        }
+        Ok(())
+    })?;
+    let docs = seed::build(seed, &mut office, Utc::now(), |id| held.contains(&id.to_string()))
+        .map_err(|e| OfficeError::invalid("orders", e.to_string()))?;
+    let mut ops = Vec::new();
+    let mut made = Vec::new();
+    for (id, mut d) in docs {
+        ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads() });
+        ops.extend(ingest::project(&shared.blob_dir, &id, &mut d)?);
+        made.push(id);
+    }
+    if made.is_empty() {
+        return Ok(made);
+    }
+    ops.push(recorder_op(&office)?);
+    shared.writer.write(ops).await?;
+    for id in &made {
+        shared.docs.forget(id);
+        ingest::push(shared, id, u64::MAX);
+    }
+    Ok(made)
 }
 
 /// Appends an office event, made by the signed-in user `by`, to a stored

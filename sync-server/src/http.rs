@@ -24,8 +24,10 @@
 //! (`Idempotency-Key`), or `null`.
 
 mod openapi;
+mod reports;
 #[cfg(test)]
 mod tests;
+mod work;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -96,7 +98,9 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
     let app = App { shared, token };
     let api = Router::new()
         .route("/orders", get(list_orders).post(create_order))
+        .route("/orders/import", post(work::import_csv))
         .route("/orders/{id}", get(get_order))
+        .route("/orders/{id}/epcis", get(reports::order_epcis))
         .route("/orders/{id}/hold", post(hold))
         .route("/orders/{id}/release", post(release))
         .route("/orders/{id}/cancel", post(cancel))
@@ -106,6 +110,15 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
         .route("/devices", get(list_devices).post(enrol_device))
         .route("/devices/{id}/revoke", post(revoke_device))
         .route("/stock", get(list_stock))
+        .route("/locations", get(work::list_locations).post(work::create_location))
+        .route("/locations/{id}/receipts", post(work::receive))
+        .route("/locations/{id}/picklists", post(work::pick_lists))
+        .route("/locations/{id}/routes", post(work::routes))
+        .route("/locations/{id}/epcis", get(reports::location_epcis))
+        .route("/allocate", post(work::allocate))
+        .route("/routes", get(reports::list_routes))
+        .route("/metrics", get(reports::get_metrics))
+        .route("/blobs/{hash}", get(reports::get_blob))
         .route("/events", get(events))
         .route("/session", get(whoami).post(sign_in).delete(sign_out))
         .route("/webhooks", get(list_webhooks).post(add_webhook))

@@ -20,6 +20,7 @@ pub mod http;
 mod hub;
 pub mod identity;
 pub mod ingest;
+pub mod metrics;
 pub mod office;
 pub mod outbox;
 pub mod planning;

@@ -206,8 +206,9 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
 }
 
 /// Appends an office event, made by the signed-in user `by`, to a stored
-/// document and stores it, so devices holding the document get it pushed. Only hold, release, cancel, address
-/// amendment and exception resolution are taken here.
+/// document and stores it, so devices holding the document get it pushed.
+/// Only hold, release, cancel, address amendment, exception resolution,
+/// allocation, pick assignment and stock receipts are taken here.
 pub async fn office_event(
     shared: &Arc<Shared>,
     doc_id: &DocId,
@@ -347,7 +348,19 @@ fn validate_payload(doc_id: &DocId, payload: &Payload) -> Result<(), OfficeError
                 return Err(OfficeError::invalid("events", "name at least one event the decision covers"));
             }
         }
-        Payload::Held(_) | Payload::Cancelled(_) | Payload::Released(_) => {}
+        Payload::Allocated(a) => {
+            if a.allocations.iter().any(|x| x.quantity == 0) {
+                return Err(OfficeError::invalid("allocations", "each allocation is at least 1 unit"));
+            }
+        }
+        Payload::Received(r) if r.quantity == 0 => {
+            return Err(OfficeError::invalid("quantity", "must be at least 1"));
+        }
+        Payload::Held(_)
+        | Payload::Cancelled(_)
+        | Payload::Released(_)
+        | Payload::PickAssigned(_)
+        | Payload::Received(_) => {}
         other => {
             return Err(OfficeError::invalid(
                 "type",

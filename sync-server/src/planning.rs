@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use waybill_shared::doc::location::LocationHeader;
 use waybill_shared::doc::order::{Address, OrderHeader};
 use waybill_shared::doc::route::RouteHeader;
-use waybill_shared::doc::{self, DocId};
+use waybill_shared::doc::{self, Contents, DocId};
 use waybill_shared::event::Payload;
 use waybill_shared::event::office::{Allocation, PickAssigned};
 use waybill_shared::fold;
@@ -183,14 +184,7 @@ pub async fn pick_lists(
             return Err(invalid(format!("pickers[{i}]"), format!("{p} is not a picker at {location}")));
         }
     }
-    let doc_id = current_location(shared, location)?
-        .ok_or_else(|| invalid("location".into(), format!("no location {location}")))?;
-    let entry = shared.docs.get(&shared.storage, &doc_id)?.ok_or(OfficeError::NotFound(doc_id.clone()))?;
-    let contents = {
-        let mut loaded = entry.lock().await;
-        doc::location::read(loaded.doc.document())
-            .map_err(|e| StorageError::Corrupt(format!("{doc_id}: {e}")))?
-    };
+    let (_, contents) = location_contents(shared, location).await?;
     let stock = fold::stock::fold(&contents);
     let mut requests = Vec::new();
     for v in views(shared, &["allocated", "picking"])? {
@@ -224,6 +218,23 @@ pub async fn pick_lists(
         out.push(AssignedBatch { picker, batch });
     }
     Ok(out)
+}
+
+/// The newest stock epoch of `location` and what it holds; `location` is
+/// the field at fault when there is none.
+pub async fn location_contents(
+    shared: &Shared,
+    location: &LocationId,
+) -> Result<(DocId, Contents<LocationHeader>), OfficeError> {
+    let doc_id = current_location(shared, location)?.ok_or_else(|| OfficeError::Invalid {
+        field: "location".into(),
+        message: format!("no location {location}"),
+    })?;
+    let entry = shared.docs.get(&shared.storage, &doc_id)?.ok_or(OfficeError::NotFound(doc_id.clone()))?;
+    let mut loaded = entry.lock().await;
+    let contents = doc::location::read(loaded.doc.document())
+        .map_err(|e| StorageError::Corrupt(format!("{doc_id}: {e}")))?;
+    Ok((doc_id, contents))
 }
 
 /// The newest stock epoch of `location`.
@@ -276,17 +287,7 @@ pub async fn routes(
             return Err(invalid(format!("drivers[{i}].device"), format!("{d} is not an enrolled driver")));
         }
     }
-    let doc_id = current_location(shared, location)?
-        .ok_or_else(|| invalid("location".into(), format!("no location {location}")))?;
-    let entry = shared.docs.get(&shared.storage, &doc_id)?.ok_or(OfficeError::NotFound(doc_id.clone()))?;
-    let depot = {
-        let mut loaded = entry.lock().await;
-        doc::location::read(loaded.doc.document())
-            .map_err(|e| StorageError::Corrupt(format!("{doc_id}: {e}")))?
-            .header
-            .geo
-    }
-    .ok_or_else(|| {
+    let depot = location_contents(shared, location).await?.1.header.geo.ok_or_else(|| {
         invalid("location".into(), format!("{location} has no coordinates (geo) to start routes from"))
     })?;
     let routed: Vec<String> = shared.storage.read(|c| {

@@ -43,7 +43,7 @@ fn order_action(summary: &str, request: Option<Value>) -> Value {
 /// The document.
 pub fn document() -> Value {
     let mut doc = core();
-    for (path, item) in session_and_webhooks() {
+    for (path, item) in session_and_webhooks().into_iter().chain(work()).chain(reports()) {
         doc["paths"][path] = item;
     }
     doc
@@ -111,6 +111,142 @@ fn session_and_webhooks() -> Vec<(&'static str, Value)> {
                     "responses": { "204": { "description": "Removed" }, "401": err("Not signed in"), "404": err("No such webhook") }
                 }
             }),
+        ),
+    ]
+}
+
+fn err(d: &str) -> Value {
+    json!({ "description": d, "content": error_ref()["content"].clone() })
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" }, "description": description })
+}
+
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({ "type": "object", "required": required, "additionalProperties": false, "properties": properties })
+}
+
+fn work() -> Vec<(&'static str, Value)> {
+    let loc = || path_param("id", "The location id");
+    let bin = json!({ "type": "object", "required": ["id", "walk"], "properties": {
+        "id": { "type": "string" }, "walk": { "type": "integer", "description": "Place on the pick walk" } } });
+    let balance = json!({ "type": "object", "required": ["bin", "gtin", "quantity"], "properties": {
+        "bin": { "type": "string" }, "gtin": { "type": "string" }, "quantity": { "type": "integer" } } });
+    let geo = json!({ "type": "object", "required": ["lat", "lon"], "properties": {
+        "lat": { "type": "number" }, "lon": { "type": "number" } } });
+    vec![
+        (
+            "/api/orders/import",
+            json!({ "post": {
+                "summary": "Import orders from CSV",
+                "description": "Content-Type text/csv. One row per order line; columns order_id, customer, name, line1, city, postcode, country, gtin, quantity (required) and line2, lat, lon, description, promised, location, signature, photo, age_check. Errors name the row and column (`row 3.quantity`); a bad file takes nothing. Orders already held are left alone.",
+                "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string" } } } },
+                "responses": {
+                    "200": ok("Orders made and already held", json!({ "type": "object", "properties": {
+                        "created": { "type": "array", "items": { "type": "string" } },
+                        "already_held": { "type": "array", "items": { "type": "string" } } } })),
+                    "400": err("A row is invalid"), "401": err("Not signed in"), "415": err("Not text/csv")
+                }
+            }}),
+        ),
+        (
+            "/api/locations",
+            json!({
+                "get": { "summary": "Locations with their bins", "responses": { "200": ok("Locations", json!({ "type": "array" })), "401": err("Not signed in") } },
+                "post": {
+                    "summary": "Create a location with bins and opening stock",
+                    "requestBody": body(object(&["id", "name", "bins"], json!({
+                        "id": { "type": "string" }, "name": { "type": "string" }, "geo": geo,
+                        "bins": { "type": "array", "items": bin }, "opening": { "type": "array", "items": balance } }))),
+                    "responses": { "201": ok("Its header", json!({ "type": "object" })), "400": err("A field is invalid"),
+                        "401": err("Not signed in"), "409": err("It exists") }
+                }
+            }),
+        ),
+        (
+            "/api/locations/{id}/receipts",
+            json!({ "post": {
+                "summary": "Receive stock into a bin",
+                "parameters": [loc()],
+                "requestBody": body(object(&["bin", "gtin", "quantity"], json!({
+                    "bin": { "type": "string" }, "gtin": { "type": "string" }, "quantity": { "type": "integer", "minimum": 1 },
+                    "lot": { "type": "string" }, "expiry": { "type": "string", "format": "date" } }))),
+                "responses": { "201": ok("The event", json!({ "type": "object" })), "400": err("A field is invalid"), "401": err("Not signed in") }
+            }}),
+        ),
+        (
+            "/api/allocate",
+            json!({ "post": {
+                "summary": "Allocate orders waiting for stock",
+                "description": "By promised date, each line to the location that fills most of the order, split across locations when one cannot, backordering what nobody has. Stock is on hand less what open orders hold.",
+                "requestBody": body(object(&[], json!({ "orders": { "type": "array", "items": { "type": "string" }, "description": "Only these (default: all waiting)" } }))),
+                "responses": { "200": ok("Allocated and backordered, per order", json!({ "type": "object", "properties": {
+                    "allocated": { "type": "object" }, "backordered": { "type": "object" } } })),
+                    "400": err("An order is not waiting"), "401": err("Not signed in") }
+            }}),
+        ),
+        (
+            "/api/locations/{id}/picklists",
+            json!({ "post": {
+                "summary": "Batch the location's allocated orders into pick lists for its pickers",
+                "parameters": [loc()],
+                "requestBody": body(object(&["pickers"], json!({
+                    "pickers": { "type": "array", "items": { "type": "string" } },
+                    "batch_size": { "type": "integer", "minimum": 1, "default": 10 } }))),
+                "responses": { "200": ok("Batches: picker, orders, picks in walk order, shortfalls", json!({ "type": "array" })),
+                    "400": err("A field is invalid"), "401": err("Not signed in") }
+            }}),
+        ),
+        (
+            "/api/locations/{id}/routes",
+            json!({ "post": {
+                "summary": "Routes for the location's packed orders: nearest neighbour + 2-opt per sweep cluster",
+                "parameters": [loc()],
+                "requestBody": body(object(&["drivers", "date"], json!({
+                    "drivers": { "type": "array", "items": object(&["device", "van"], json!({ "device": { "type": "string" }, "van": { "type": "string" } })) },
+                    "date": { "type": "string", "format": "date" },
+                    "max_stops": { "type": "integer", "minimum": 1, "default": 20 } }))),
+                "responses": { "201": ok("Routes made, with distance_m", json!({ "type": "array" })),
+                    "400": err("A field is invalid"), "401": err("Not signed in") }
+            }}),
+        ),
+    ]
+}
+
+fn reports() -> Vec<(&'static str, Value)> {
+    let epcis = |what: &str| {
+        json!({ "get": {
+            "summary": format!("EPCIS 2.0 document (JSON-LD) of {what}'s events"),
+            "parameters": [path_param("id", "The id")],
+            "responses": { "200": { "description": "EPCISDocument", "content": { "application/ld+json": {} } },
+                "401": err("Not signed in"), "404": err("No such document") }
+        }})
+    };
+    let rate = json!({ "type": ["number", "null"] });
+    vec![
+        ("/api/orders/{id}/epcis", epcis("an order")),
+        ("/api/locations/{id}/epcis", epcis("a location's current stock epoch")),
+        (
+            "/api/routes",
+            json!({ "get": { "summary": "Routes with progress", "responses": {
+            "200": ok("Routes", json!({ "type": "array" })), "401": err("Not signed in") } } }),
+        ),
+        (
+            "/api/metrics",
+            json!({ "get": { "summary": "Order accuracy, on-time delivery, pick rate, short-pick, failed-attempt and return rates", "responses": {
+            "200": ok("Metrics (null: nothing to count)", json!({ "type": "object", "properties": {
+                "orders": { "type": "integer" }, "delivered": { "type": "integer" },
+                "order_accuracy": rate, "on_time_delivery": rate, "pick_rate_per_hour": rate,
+                "short_pick_rate": rate, "failed_attempt_rate": rate, "return_rate": rate } })),
+            "401": err("Not signed in") } } }),
+        ),
+        (
+            "/api/blobs/{hash}",
+            json!({ "get": { "summary": "A proof photo or signature",
+            "parameters": [path_param("hash", "sha256:<64 hex digits>")],
+            "responses": { "200": { "description": "The image" }, "400": err("Not a blob hash"),
+                "401": err("Not signed in"), "404": err("Not held (yet)") } } }),
         ),
     ]
 }

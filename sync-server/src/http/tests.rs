@@ -136,6 +136,18 @@ async fn every_api_route_wants_the_token_and_openapi_is_public() {
         ("GET", "/api/webhooks"),
         ("POST", "/api/webhooks"),
         ("DELETE", "/api/webhooks/1"),
+        ("POST", "/api/orders/import"),
+        ("GET", "/api/orders/SO-1/epcis"),
+        ("GET", "/api/locations"),
+        ("POST", "/api/locations"),
+        ("POST", "/api/locations/wh-1/receipts"),
+        ("POST", "/api/locations/wh-1/picklists"),
+        ("POST", "/api/locations/wh-1/routes"),
+        ("GET", "/api/locations/wh-1/epcis"),
+        ("POST", "/api/allocate"),
+        ("GET", "/api/routes"),
+        ("GET", "/api/metrics"),
+        ("GET", "/api/blobs/ab"),
         ("GET", "/api/nothing-here"),
     ];
     for (method, uri) in routes {
@@ -158,7 +170,12 @@ async fn every_api_route_wants_the_token_and_openapi_is_public() {
     assert_eq!(doc["openapi"], "3.1.0");
     // Every route above (but the unknown one) is described.
     for (method, uri) in &routes[..routes.len() - 1] {
-        let path = uri.replace("SO-1", "{id}").replace("hh-1", "{id}").replace("/1", "/{id}");
+        let path = uri
+            .replace("SO-1", "{id}")
+            .replace("hh-1", "{id}")
+            .replace("wh-1", "{id}")
+            .replace("/1", "/{id}")
+            .replace("/ab", "/{hash}");
         assert!(doc["paths"][&path][method.to_lowercase()].is_object(), "{method} {path} not described");
     }
 }
@@ -638,4 +655,145 @@ async fn webhooks_are_registered_listed_and_queue_notifications() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, body) = f.call("DELETE", &format!("/api/webhooks/{id}"), &[], None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "id");
+}
+
+impl Fixture {
+    async fn csv(&self, text: &str, kind: &str) -> (StatusCode, Value) {
+        let headers = [("authorization", format!("Bearer {TOKEN}")), ("content-type", kind.to_owned())];
+        let mut req = Request::builder().method("POST").uri("/api/orders/import");
+        for (k, v) in &headers {
+            req = req.header(*k, v);
+        }
+        let res = self.app.clone().oneshot(req.body(Body::from(text.to_owned())).unwrap()).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+}
+
+const CSV_HEAD: &str =
+    "order_id,customer,name,line1,city,postcode,country,lat,lon,gtin,description,quantity,promised\n";
+
+#[tokio::test]
+async fn locations_receipts_csv_allocation_and_pick_lists() {
+    let f = start();
+    let location = json!({
+        "id": "wh-1", "name": "Main", "geo": { "lat": 51.5, "lon": -0.1 },
+        "bins": [{ "id": "A-01", "walk": 1 }, { "id": "B-01", "walk": 2 }],
+        "opening": [{ "bin": "A-01", "gtin": "09506000134352", "quantity": 5 }]
+    });
+    let mut bad = location.clone();
+    bad["opening"][0]["bin"] = json!("Z-99");
+    let (status, body) = f.call("POST", "/api/locations", &[], Some(bad)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "opening[0].bin");
+    let (status, body) = f.call("POST", "/api/locations", &[], Some(location.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = f.call("POST", "/api/locations", &[], Some(location)).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "id");
+    let (_, list) = f.call("GET", "/api/locations", &[], None).await;
+    assert_eq!(list[0]["doc"], "location/wh-1/0");
+
+    // Receipts: checked, then stock goes up.
+    let receipt =
+        |bin: &str, qty: u32| Some(json!({ "bin": bin, "gtin": "09506000134369", "quantity": qty }));
+    let (status, body) = f.call("POST", "/api/locations/wh-1/receipts", &[], receipt("Z-99", 3)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bin");
+    let (status, body) = f.call("POST", "/api/locations/wh-1/receipts", &[], receipt("B-01", 0)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "quantity");
+    let (status, body) = f.call("POST", "/api/locations/nowhere/receipts", &[], receipt("B-01", 3)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "location");
+    let (status, body) = f.call("POST", "/api/locations/wh-1/receipts", &[], receipt("B-01", 3)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, stock) = f.call("GET", "/api/stock", &[], None).await;
+    assert!(
+        stock
+            .as_array()
+            .unwrap()
+            .contains(&json!({ "location": "wh-1", "bin": "B-01", "gtin": "09506000134369", "on_hand": 3 }))
+    );
+    let (status, doc) = f.call("GET", "/api/locations/wh-1/epcis", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["epcisBody"]["eventList"][0]["bizStep"], "receiving", "{doc}");
+    let (status, body) = f.call("GET", "/api/locations/nowhere/epcis", &[], None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "id");
+
+    // Orders from CSV: the wrong media type, a bad row, then for real, twice.
+    let good = format!(
+        "{CSV_HEAD}SO-1,Ada,Ada,1 High St,London,N1 1AA,GB,51.51,-0.12,09506000134352,Gear,4,2026-11-25\n\
+         SO-2,Bob,Bob,2 High St,London,N1 1AB,GB,51.52,-0.13,09506000134352,Gear,3,2026-11-26\n\
+         SO-2,Bob,Bob,2 High St,London,N1 1AB,GB,51.52,-0.13,09506000134369,Cards,2,2026-11-26\n"
+    );
+    let (status, body) = f.csv(&good, "application/json").await;
+    assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type");
+    let (status, body) = f.csv(&good.replace(",4,", ",four,"), "text/csv").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "row 2.quantity");
+    let (_, orders) = f.call("GET", "/api/orders", &[], None).await;
+    assert_eq!(orders, json!([]), "a bad file takes nothing");
+    let (status, body) = f.csv(&good, "text/csv; charset=utf-8").await;
+    assert_eq!((status, &body["created"]), (StatusCode::OK, &json!(["order/SO-1", "order/SO-2"])), "{body}");
+    let (_, body) = f.csv(&good, "text/csv").await;
+    assert_eq!(body["already_held"], json!(["SO-1", "SO-2"]));
+
+    // Allocation: SO-1 (promised first) takes 4 of the 5 gears; SO-2 gets
+    // the last one and the cards, and backorders 2 gears.
+    let (status, body) = f.call("POST", "/api/allocate", &[], Some(json!({ "orders": ["SO-9"] }))).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "orders[0]");
+    let (status, report) = f.call("POST", "/api/allocate", &[], Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["allocated"]["SO-1"], json!([{ "line": 1, "location": "wh-1", "quantity": 4 }]));
+    assert_eq!(
+        report["backordered"]["SO-2"],
+        json!([{ "line": 1, "gtin": "09506000134352", "quantity": 2 }])
+    );
+    let (_, view) = f.call("GET", "/api/orders/SO-1", &[], None).await;
+    assert_eq!(view["status"], "allocated");
+    // Nothing is waiting any more.
+    let (_, again) = f.call("POST", "/api/allocate", &[], Some(json!({}))).await;
+    assert_eq!(again["allocated"], json!({}));
+
+    // Pick lists go to enrolled pickers of the location only.
+    let (status, body) =
+        f.call("POST", "/api/locations/wh-1/picklists", &[], Some(json!({ "pickers": ["hh-1"] }))).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "pickers[0]");
+    let enrol = json!({ "device": "hh-1", "role": "picker", "location": "wh-1" });
+    assert_eq!(f.call("POST", "/api/devices", &[], Some(enrol)).await.0, StatusCode::CREATED);
+    let (status, body) = f
+        .call(
+            "POST",
+            "/api/locations/wh-1/picklists",
+            &[],
+            Some(json!({ "pickers": ["hh-1"], "batch_size": 0 })),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "batch_size");
+    let (status, lists) =
+        f.call("POST", "/api/locations/wh-1/picklists", &[], Some(json!({ "pickers": ["hh-1"] }))).await;
+    assert_eq!(status, StatusCode::OK, "{lists}");
+    assert_eq!(lists[0]["picker"], "hh-1");
+    assert_eq!(lists[0]["orders"], json!(["SO-1", "SO-2"]));
+    assert_eq!(lists[0]["picks"][0]["bin"], "A-01");
+    assert_eq!(lists[0]["picks"][0]["quantity"], 5);
+    let (_, view) = f.call("GET", "/api/orders/SO-2", &[], None).await;
+    assert_eq!(view["pickers"], json!([{ "device": "hh-1", "location": "wh-1" }]));
+
+    // Routes need enrolled drivers; nothing is packed yet, so none are made.
+    let route = |drivers: Value| Some(json!({ "drivers": drivers, "date": "2026-11-25" }));
+    let (status, body) = f.call("POST", "/api/locations/wh-1/routes", &[], route(json!([]))).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "drivers");
+    let ghost = json!([{ "device": "drv-1", "van": "V-1" }]);
+    let (status, body) = f.call("POST", "/api/locations/wh-1/routes", &[], route(ghost.clone())).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "drivers[0].device");
+    let enrol = json!({ "device": "drv-1", "role": "driver" });
+    assert_eq!(f.call("POST", "/api/devices", &[], Some(enrol)).await.0, StatusCode::CREATED);
+    let (status, made) = f.call("POST", "/api/locations/wh-1/routes", &[], route(ghost)).await;
+    assert_eq!((status, made), (StatusCode::CREATED, json!([])));
+
+    let (status, m) = f.call("GET", "/api/metrics", &[], None).await;
+    assert_eq!((status, &m["orders"], &m["delivered"]), (StatusCode::OK, &json!(2), &json!(0)));
+    let (status, doc) = f.call("GET", "/api/orders/SO-1/epcis", &[], None).await;
+    assert_eq!((status, &doc["type"]), (StatusCode::OK, &json!("EPCISDocument")));
+    let (status, body) = f.call("GET", "/api/blobs/not-a-hash", &[], None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "hash");
+    let (status, body) = f.call("GET", &format!("/api/blobs/sha256:{}", "ab".repeat(32)), &[], None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "hash");
 }

@@ -1,0 +1,107 @@
+//! Read-only reports: metrics, routes, EPCIS 2.0 exports and the proof
+//! images devices uploaded.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::Utc;
+use serde_json::Value;
+use waybill_shared::blob::BlobHash;
+use waybill_shared::doc::{self, DocId};
+use waybill_shared::epcis;
+
+use super::{ApiError, ApiResult, App, order_id, rows};
+use crate::storage::StorageError;
+use crate::{metrics, planning};
+
+/// `GET /api/metrics`.
+pub async fn get_metrics(State(app): State<App>) -> ApiResult {
+    let views: Vec<String> = app.shared.storage.read(|c| {
+        let mut stmt = c.prepare("SELECT view FROM orders")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect()
+    })?;
+    let parsed: Vec<Value> = views.iter().filter_map(|v| serde_json::from_str(v).ok()).collect();
+    Ok(Json(metrics::compute(&parsed)).into_response())
+}
+
+/// `GET /api/routes`.
+pub async fn list_routes(State(app): State<App>) -> ApiResult {
+    let list = rows(
+        &app.shared,
+        "SELECT id, driver, van, done, stops, view FROM routes ORDER BY id",
+        &[],
+        &["view"],
+    )?;
+    Ok(Json(list).into_response())
+}
+
+const JSON_LD: &str = "application/ld+json";
+
+/// `GET /api/orders/{id}/epcis`: the order's events as an EPCIS 2.0 document.
+pub async fn order_epcis(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
+    let id = DocId::Order(order_id(&id)?);
+    let entry = app
+        .shared
+        .docs
+        .get(&app.shared.storage, &id)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no {id}"), Some("id")))?;
+    let contents = {
+        let mut loaded = entry.lock().await;
+        doc::order::read(loaded.doc.document()).map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?
+    };
+    let body = epcis::order_document(&contents, Utc::now());
+    Ok(([(header::CONTENT_TYPE, JSON_LD)], body.to_string()).into_response())
+}
+
+/// `GET /api/locations/{id}/epcis`: the current stock epoch's events.
+pub async fn location_epcis(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
+    let location = id.parse().map_err(|e| ApiError::bad("id", format!("{e}")))?;
+    let (_, contents) = planning::location_contents(&app.shared, &location).await.map_err(|e| match e {
+        crate::office::OfficeError::Invalid { message, .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, message, Some("id"))
+        }
+        other => other.into(),
+    })?;
+    let body = epcis::location_document(&contents, Utc::now());
+    Ok(([(header::CONTENT_TYPE, JSON_LD)], body.to_string()).into_response())
+}
+
+/// The media type of an image, from its first bytes.
+fn sniff(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(b"\x89PNG") {
+        "image/png"
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        "image/jpeg"
+    } else if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        "image/webp"
+    } else if bytes.starts_with(b"<svg") || bytes.starts_with(b"<?xml") {
+        "image/svg+xml"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+/// `GET /api/blobs/{hash}`: a proof photo or signature. Served so it can
+/// only be shown, never run: no scripts, no sniffing.
+pub async fn get_blob(State(app): State<App>, Path(hash): Path<String>) -> ApiResult {
+    let hash: BlobHash = hash.parse().map_err(|e| ApiError::bad("hash", format!("hash: {e}")))?;
+    let bytes = match tokio::fs::read(app.shared.blob_dir.join(hash.hex())).await {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no blob {hash} (yet)"), Some("hash")));
+        }
+        Err(e) => return Err(StorageError::Corrupt(format!("blob {hash}: {e}")).into()),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, sniff(&bytes)),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "private, max-age=31536000, immutable"),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,247 @@
+//! Intake and planning routes: orders from CSV, locations and their stock
+//! receipts, allocation, pick lists and routes.
+
+use std::num::NonZeroUsize;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::{NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use waybill_shared::doc::DocId;
+use waybill_shared::doc::location::{Balance, Bin, LocationHeader};
+use waybill_shared::event::Payload;
+use waybill_shared::event::stock::Received;
+use waybill_shared::geo::Geo;
+use waybill_shared::gs1::Gtin;
+use waybill_shared::id::{BinId, DeviceId, LocationId, OrderId, VanId};
+use waybill_shared::seed::Seed;
+
+use super::{ApiError, ApiResult, App, SignedIn, body};
+use crate::csv_orders;
+use crate::office;
+use crate::planning;
+
+fn location_id(id: &str) -> Result<LocationId, ApiError> {
+    id.parse().map_err(|e| ApiError::bad("location", format!("{e}")))
+}
+
+/// `POST /api/orders/import`: a CSV file (`text/csv`) of orders. Orders
+/// already held are left alone, so sending a file again is harmless.
+pub async fn import_csv(State(app): State<App>, headers: HeaderMap, text: String) -> ApiResult {
+    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !kind.starts_with("text/csv") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the orders as Content-Type: text/csv",
+            Some("Content-Type"),
+        ));
+    }
+    let seed = csv_orders::parse(&text, Utc::now()).map_err(|e| ApiError::bad(&e.field, e.to_string()))?;
+    let made = office::import(&app.shared, &seed).await?;
+    let created: Vec<String> = made.iter().map(|d| d.to_string()).collect();
+    let skipped: Vec<&str> = seed
+        .orders
+        .iter()
+        .map(|o| o.header.id.as_str())
+        .filter(|id| !created.contains(&format!("order/{id}")))
+        .collect();
+    Ok((StatusCode::OK, Json(json!({ "created": created, "already_held": skipped }))).into_response())
+}
+
+/// A new location as the office describes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLocation {
+    id: LocationId,
+    name: String,
+    #[serde(default)]
+    geo: Option<Geo>,
+    bins: Vec<Bin>,
+    #[serde(default)]
+    opening: Vec<Balance>,
+}
+
+/// `POST /api/locations`: a location, its bins and opening stock.
+pub async fn create_location(
+    State(app): State<App>,
+    b: Result<Json<NewLocation>, JsonRejection>,
+) -> ApiResult {
+    let n = body(b)?;
+    if n.name.trim().is_empty() {
+        return Err(ApiError::bad("name", "name: must not be empty"));
+    }
+    for (i, o) in n.opening.iter().enumerate() {
+        if !n.bins.iter().any(|b| b.id == o.bin) {
+            return Err(ApiError::bad(&format!("opening[{i}].bin"), format!("no bin {} in bins", o.bin)));
+        }
+    }
+    let id = n.id.clone();
+    let header = LocationHeader {
+        id: n.id,
+        name: n.name,
+        geo: n.geo,
+        bins: n.bins,
+        epoch: 0,
+        opening: n.opening,
+        cutoff: Default::default(),
+    };
+    let made = office::import(&app.shared, &Seed { locations: vec![header], ..Seed::default() }).await?;
+    if made.is_empty() {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("location {id} exists already"), Some("id")));
+    }
+    let (_, contents) = planning::location_contents(&app.shared, &id).await?;
+    Ok((StatusCode::CREATED, Json(contents.header)).into_response())
+}
+
+/// `GET /api/locations`: every location's current header.
+pub async fn list_locations(State(app): State<App>) -> ApiResult {
+    let ids: Vec<String> = app.shared.storage.read(|c| {
+        let mut stmt = c.prepare("SELECT id FROM docs WHERE kind = 'location' ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect()
+    })?;
+    let mut names: Vec<LocationId> = ids
+        .iter()
+        .filter_map(|s| match s.parse::<DocId>() {
+            Ok(DocId::Location { id, .. }) => Some(id),
+            _ => None,
+        })
+        .collect();
+    names.dedup();
+    let mut out = Vec::new();
+    for l in names {
+        let (doc, contents) = planning::location_contents(&app.shared, &l).await?;
+        out.push(json!({ "doc": doc, "header": contents.header }));
+    }
+    Ok(Json(out).into_response())
+}
+
+/// A stock receipt.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    bin: BinId,
+    gtin: Gtin,
+    quantity: u32,
+    #[serde(default)]
+    lot: Option<String>,
+    #[serde(default)]
+    expiry: Option<NaiveDate>,
+}
+
+/// `POST /api/locations/{id}/receipts`: goods received into a bin.
+pub async fn receive(
+    State(app): State<App>,
+    axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
+    Path(id): Path<String>,
+    b: Result<Json<Receipt>, JsonRejection>,
+) -> ApiResult {
+    let location = location_id(&id)?;
+    let r = body(b)?;
+    if r.quantity == 0 {
+        return Err(ApiError::bad("quantity", "quantity: must be at least 1"));
+    }
+    let (doc, contents) = planning::location_contents(&app.shared, &location).await?;
+    if !contents.header.bins.iter().any(|b| b.id == r.bin) {
+        return Err(ApiError::bad("bin", format!("bin: {location} has no bin {}", r.bin)));
+    }
+    let payload = Payload::Received(Received {
+        bin: r.bin,
+        gtin: r.gtin,
+        quantity: r.quantity,
+        lot: r.lot,
+        expiry: r.expiry,
+    });
+    let event = office::office_event(&app.shared, &doc, payload, Some(by)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "doc": doc, "event": event }))).into_response())
+}
+
+/// Which orders to allocate (all waiting, if none are named).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AllocateRequest {
+    #[serde(default)]
+    orders: Option<Vec<OrderId>>,
+}
+
+/// `POST /api/allocate`.
+pub async fn allocate(
+    State(app): State<App>,
+    axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
+    b: Result<Json<AllocateRequest>, JsonRejection>,
+) -> ApiResult {
+    let r = body(b)?;
+    let report = planning::allocate(&app.shared, r.orders.as_deref(), Some(by)).await?;
+    Ok(Json(report).into_response())
+}
+
+/// Pick lists for a location's pickers.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PickListRequest {
+    pickers: Vec<DeviceId>,
+    #[serde(default = "default_batch")]
+    batch_size: usize,
+}
+
+fn default_batch() -> usize {
+    10
+}
+
+fn positive(field: &str, n: usize) -> Result<NonZeroUsize, ApiError> {
+    NonZeroUsize::new(n).ok_or_else(|| ApiError::bad(field, format!("{field}: must be at least 1")))
+}
+
+/// `POST /api/locations/{id}/picklists`.
+pub async fn pick_lists(
+    State(app): State<App>,
+    axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
+    Path(id): Path<String>,
+    b: Result<Json<PickListRequest>, JsonRejection>,
+) -> ApiResult {
+    let location = location_id(&id)?;
+    let r = body(b)?;
+    let size = positive("batch_size", r.batch_size)?;
+    let lists = planning::pick_lists(&app.shared, &location, &r.pickers, size, Some(by)).await?;
+    Ok(Json(lists).into_response())
+}
+
+/// A driver and the van they drive.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriverVan {
+    device: DeviceId,
+    van: VanId,
+}
+
+/// Routes from a location.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRequest {
+    drivers: Vec<DriverVan>,
+    date: NaiveDate,
+    #[serde(default = "default_stops")]
+    max_stops: usize,
+}
+
+fn default_stops() -> usize {
+    20
+}
+
+/// `POST /api/locations/{id}/routes`.
+pub async fn routes(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    b: Result<Json<RouteRequest>, JsonRejection>,
+) -> ApiResult {
+    let location = location_id(&id)?;
+    let r = body(b)?;
+    let max = positive("max_stops", r.max_stops)?;
+    let drivers: Vec<(DeviceId, VanId)> = r.drivers.into_iter().map(|d| (d.device, d.van)).collect();
+    let made = planning::routes(&app.shared, &location, &drivers, r.date, max).await?;
+    Ok((StatusCode::CREATED, Json(made)).into_response())
+}

@@ -2,6 +2,8 @@
 //! office's command line over its data directory (enrol, list and revoke
 //! devices, import orders, look at the merged state).
 
+mod demo;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -42,6 +44,31 @@ enum Command {
         /// service token WAYBILL_OFFICE_TOKEN as a bearer token.
         #[arg(long)]
         http: Option<SocketAddr>,
+    },
+    /// The whole system with a simulated fleet, on SQLite in --data (default
+    /// ./waybill-demo), and the office dashboard: the README's main job.
+    Demo {
+        /// UDP address for devices.
+        #[arg(long, default_value = "127.0.0.1:4433")]
+        listen: SocketAddr,
+        /// The dashboard's address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
+        /// Orders to start with.
+        #[arg(long, default_value_t = 300)]
+        orders: usize,
+        /// Seed of the made-up world.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stop when the fleet has settled and print a summary.
+        #[arg(long)]
+        once: bool,
+        /// The longest run with --once, in minutes.
+        #[arg(long, default_value_t = 5)]
+        minutes: u64,
+        /// Scale the fleet's pauses (0.2 is five times faster).
+        #[arg(long, default_value_t = 1.0)]
+        pace: f64,
     },
     /// Office users who sign in to the page and API.
     User {
@@ -143,6 +170,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Import { file } => import(&cli.data, &file),
         Command::User { command } => user(&cli.data, command),
+        Command::Demo { listen, http, orders, seed, once, minutes, pace } => {
+            let data = if cli.data == Path::new("waybill-data") { PathBuf::from("waybill-demo") } else { cli.data };
+            demo::run(demo::Options { data, listen, http, orders, seed, once, minutes, pace })
+        }
         Command::Orders => query(
             &cli,
             "SELECT id, status, customer, open_exceptions FROM orders ORDER BY id",

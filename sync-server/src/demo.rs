@@ -1,0 +1,287 @@
+//! `waybill-server demo`: the whole system on the embedded default (SQLite
+//! in a local folder), with a simulated fleet and a live dashboard.
+//!
+//! It starts the sync server and the office page, signs up an office user,
+//! loads two warehouses with stock and a few hundred orders, and has the
+//! office allocate them and hand out pick lists. Then real agents (pickers,
+//! packers, drivers, each with its own store) go offline, work, come back
+//! and merge over QUIC, while the office routes packed orders, takes in new
+//! ones, and (to show what offline work does) cancels an order and amends
+//! an address while a driver is out of reach. Collisions show up as
+//! exceptions on the page.
+
+mod fleet;
+mod world;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use waybill_shared::doc::DocId;
+use waybill_shared::event::Payload;
+use waybill_shared::event::office::{AddressAmended, Cancelled};
+use waybill_shared::id::{DeviceId, LocationId, OrderId, VanId};
+use waybill_shared::role::Role;
+use waybill_sync_server::server::Shared;
+use waybill_sync_server::{Config, Limits, Server, devices, http, office, planning, storage, users};
+
+use self::fleet::Sim;
+use self::world::Rng;
+
+/// The office user the demo signs up.
+pub const USER: &str = "office";
+/// Their password.
+pub const PASSWORD: &str = "waybill-demo";
+/// Marks a data directory as the demo's own, so it may be wiped.
+const MARKER: &str = ".waybill-demo";
+
+/// How to run the demo.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Data directory (wiped if it is an earlier demo's).
+    pub data: PathBuf,
+    /// QUIC address.
+    pub listen: SocketAddr,
+    /// Dashboard address.
+    pub http: SocketAddr,
+    /// Orders to start with.
+    pub orders: usize,
+    /// Seed of the made-up world and fleet.
+    pub seed: u64,
+    /// Stop once the fleet has settled (or after `minutes`), and print a
+    /// summary; otherwise run until Ctrl-C.
+    pub once: bool,
+    /// Longest run with `once`.
+    pub minutes: u64,
+    /// Pauses are multiplied by this (smaller is faster).
+    pub pace: f64,
+}
+
+/// Devices: id, role, location, van.
+const FLEET: &[(&str, Role, Option<&str>, Option<&str>)] = &[
+    ("hh-s1", Role::Picker, Some("wh-south"), None),
+    ("hh-s2", Role::Picker, Some("wh-south"), None),
+    ("pk-s1", Role::Packer, Some("wh-south"), None),
+    ("hh-n1", Role::Picker, Some("wh-north"), None),
+    ("hh-n2", Role::Picker, Some("wh-north"), None),
+    ("pk-n1", Role::Packer, Some("wh-north"), None),
+    ("drv-1", Role::Driver, Some("wh-south"), Some("VAN-11")),
+    ("drv-2", Role::Driver, Some("wh-south"), Some("VAN-12")),
+    ("drv-3", Role::Driver, Some("wh-north"), Some("VAN-21")),
+];
+
+fn prepare(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        if !dir.join(MARKER).exists() {
+            bail!("{} holds data that is not an earlier demo's: give another --data directory", dir.display());
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir.join("devices"))?;
+    std::fs::write(dir.join(MARKER), "made by waybill-server demo; deleted by the next demo run\n")?;
+    Ok(())
+}
+
+/// Runs the demo.
+pub fn run(o: Options) -> anyhow::Result<()> {
+    prepare(&o.data)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(demo(o))
+}
+
+async fn demo(o: Options) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let server = Server::start(Config { data_dir: o.data.clone(), listen: o.listen, limits: Limits::default() })?;
+    let addr = server.local_addr()?;
+    let fingerprint = server.ca_fingerprint();
+    let shared = server.shared();
+    tokio::spawn(server.run());
+    let db = storage::prepare(&waybill_sync_server::server::db_path(&o.data))?;
+    users::add(&db, USER, PASSWORD, Utc::now())?;
+    let listener = tokio::net::TcpListener::bind(o.http)
+        .await
+        .with_context(|| format!("the dashboard's address {} is taken: pass --http 127.0.0.1:<port>", o.http))?;
+    let dashboard = format!("http://{}", listener.local_addr()?);
+    let router = http::router(shared.clone(), String::new());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let mut rng = Rng::new(o.seed);
+    let made = office::import(&shared, &world::seed(&mut rng, o.orders, Utc::now())).await?;
+    println!("loaded {} documents: 2 warehouses with stock, {} orders", made.len(), o.orders);
+    let mut sims = Vec::new();
+    for (n, (id, role, location, _)) in FLEET.iter().enumerate() {
+        let device = DeviceId::new(*id)?;
+        let location = location.map(LocationId::new).transpose()?.filter(|_| *role != Role::Driver);
+        let code = devices::issue_code(&db, &device, *role, location.as_ref(), Utc::now())?;
+        let path = o.data.join("devices").join(format!("{id}.db"));
+        let mut sim = Sim::enrol(&path, addr, &code, &fingerprint, n, o.seed).await?;
+        sim.counts_scarce = *id == "hh-n1";
+        sims.push(sim);
+    }
+    println!("enrolled {} devices over QUIC: pickers, packers and drivers at two warehouses", sims.len());
+    plan_work(&shared).await?;
+
+    println!();
+    println!("  dashboard: {dashboard}");
+    println!("  sign in:   user {USER:?}, password {PASSWORD:?}");
+    println!("  (ready {:.1} s after start; data in {})", started.elapsed().as_secs_f64(), o.data.display());
+    println!();
+    for sim in sims {
+        tokio::spawn(sim.run(o.pace));
+    }
+    let office = tokio::spawn(run_office(shared.clone(), rng, o.orders, o.pace));
+    if o.once {
+        settle(&shared, Duration::from_secs(o.minutes * 60)).await?;
+        office.abort();
+        summary(&shared)?;
+        println!("dashboard was at {dashboard}");
+        return Ok(());
+    }
+    tokio::select! {
+        r = office => r??,
+        _ = tokio::signal::ctrl_c() => println!("stopping"),
+    }
+    Ok(())
+}
+
+/// The office's morning: allocate everything, and pick lists per location.
+async fn plan_work(shared: &Arc<Shared>) -> anyhow::Result<()> {
+    let by = Some(USER.to_owned());
+    let report = planning::allocate(shared, None, by.clone()).await?;
+    println!(
+        "office allocated {} orders ({} with backorders)",
+        report.allocated.len(),
+        report.backordered.len()
+    );
+    for (location, pickers) in pickers() {
+        let batches =
+            planning::pick_lists(shared, &location, &pickers, 8.try_into()?, by.clone()).await?;
+        if !batches.is_empty() {
+            println!("office sent {} pick list(s) at {location}", batches.len());
+        }
+    }
+    Ok(())
+}
+
+fn pickers() -> BTreeMap<LocationId, Vec<DeviceId>> {
+    let mut out: BTreeMap<LocationId, Vec<DeviceId>> = BTreeMap::new();
+    for (id, role, location, _) in FLEET {
+        if let (Role::Picker, Some(l)) = (role, location) {
+            if let (Ok(l), Ok(d)) = (LocationId::new(*l), DeviceId::new(*id)) {
+                out.entry(l).or_default().push(d);
+            }
+        }
+    }
+    out
+}
+
+fn drivers() -> BTreeMap<LocationId, Vec<(DeviceId, VanId)>> {
+    let mut out: BTreeMap<LocationId, Vec<(DeviceId, VanId)>> = BTreeMap::new();
+    for (id, _, location, van) in FLEET {
+        if let (Some(l), Some(v)) = (location, van) {
+            if let (Ok(l), Ok(d), Ok(v)) = (LocationId::new(*l), DeviceId::new(*id), VanId::new(*v)) {
+                out.entry(l).or_default().push((d, v));
+            }
+        }
+    }
+    out
+}
+
+/// The office through the day: routes for what is packed, new orders
+/// coming in, and now and then a change of mind while a driver is out.
+async fn run_office(shared: Arc<Shared>, mut rng: Rng, mut next: usize, pace: f64) -> anyhow::Result<()> {
+    let (mut cancelled, mut amended) = (0, 0);
+    let mut tick = 0u64;
+    loop {
+        tokio::time::sleep(Duration::from_secs_f64(3.0 * pace)).await;
+        tick += 1;
+        for (location, drivers) in drivers() {
+            let made = planning::routes(&shared, &location, &drivers, Utc::now().date_naive(), 8.try_into()?)
+                .await?;
+            for r in made {
+                println!(
+                    "office planned {} for {}: {} stops, {:.1} km",
+                    r.header.id,
+                    r.header.driver,
+                    r.header.stops.len(),
+                    r.distance_m / 1000.0
+                );
+            }
+        }
+        let out: Vec<String> = status_ids(&shared, "out_for_delivery")?;
+        if !out.is_empty() && cancelled < 2 && rng.chance(0.3) {
+            let id = rng.pick(&out).parse::<OrderId>()?;
+            let payload = Payload::Cancelled(Cancelled { reason: "customer called to cancel".into() });
+            office::office_event(&shared, &DocId::Order(id.clone()), payload, Some(USER.into())).await?;
+            cancelled += 1;
+            println!("office cancelled {id} while its driver is on the road");
+        } else if !out.is_empty() && amended < 2 && rng.chance(0.3) {
+            let id = rng.pick(&out).parse::<OrderId>()?;
+            let mut ship_to = world::order(&mut rng, 0, Utc::now())["ship_to"].clone();
+            ship_to["name"] = "Reception, please".into();
+            let payload = Payload::AddressAmended(AddressAmended { ship_to: serde_json::from_value(ship_to)? });
+            office::office_event(&shared, &DocId::Order(id.clone()), payload, Some(USER.into())).await?;
+            amended += 1;
+            println!("office amended the address of {id} after dispatch");
+        }
+        if tick % 4 == 0 {
+            let header = serde_json::from_value(world::order(&mut rng, next, Utc::now()))?;
+            let (view, _) =
+                office::create_order(&shared, header, &format!("demo-{next}"), Some(USER.into())).await?;
+            next += 1;
+            println!("office took in {}", view.header.id);
+            plan_work(&shared).await?;
+        }
+    }
+}
+
+fn status_ids(shared: &Shared, status: &str) -> anyhow::Result<Vec<String>> {
+    Ok(shared.storage.read(|c| {
+        let mut stmt = c.prepare("SELECT id FROM orders WHERE status = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([status], |r| r.get(0))?;
+        rows.collect()
+    })?)
+}
+
+fn counts(shared: &Shared) -> anyhow::Result<BTreeMap<String, i64>> {
+    Ok(shared.storage.read(|c| {
+        let mut stmt = c.prepare("SELECT status, COUNT(*) FROM orders GROUP BY status")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    })?)
+}
+
+/// Waits until order statuses stop moving for a while (with deliveries
+/// made), or `limit`.
+async fn settle(shared: &Shared, limit: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let (mut last, mut since) = (BTreeMap::new(), Instant::now());
+    while start.elapsed() < limit {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = counts(shared)?;
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() > Duration::from_secs(20) && last.contains_key("completed") {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn summary(shared: &Shared) -> anyhow::Result<()> {
+    let line = |m: BTreeMap<String, i64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+    println!("orders by status: {}", line(counts(shared)?));
+    let open: BTreeMap<String, i64> = shared.storage.read(|c| {
+        let mut stmt = c.prepare("SELECT kind, COUNT(*) FROM exceptions WHERE open = 1 GROUP BY kind")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    })?;
+    println!("open exceptions: {}", line(open));
+    let proofs: i64 = shared.storage.read(|c| c.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0)))?;
+    println!("proof images received: {proofs}");
+    Ok(())
+}

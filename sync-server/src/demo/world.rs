@@ -1,0 +1,233 @@
+//! The demo's world, made up from a seed: two warehouses with bins and
+//! stock, a catalogue, and customers' orders around two cities.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use waybill_shared::seed::Seed;
+
+/// A small, seeded random number generator (xorshift64*), so a demo run
+/// can be repeated.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed` (any value).
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 * 1.0 < p
+    }
+
+    /// A number in `-1.0..1.0`.
+    pub fn signed(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+
+    /// One of `items`.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// A GS1 check digit over `digits` (mod 10, weights 3 and 1 from the right).
+pub fn check_digit(digits: &str) -> u32 {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
+        .sum();
+    (10 - sum % 10) % 10
+}
+
+/// The GTIN-14 of catalogue item `n`.
+pub fn gtin(n: usize) -> String {
+    let body = format!("0950600014{n:03}");
+    format!("{body}{}", check_digit(&body))
+}
+
+/// The SSCC of package `serial` packed by packer number `packer`.
+pub fn sscc(packer: usize, serial: u64) -> String {
+    let body = format!("0950600{packer:02}{serial:08}");
+    format!("{body}{}", check_digit(&body))
+}
+
+/// The catalogue: (description, typical quantity).
+pub const CATALOGUE: &[&str] = &[
+    "Brass gear, 40 teeth",
+    "Punched card deck",
+    "Oil can",
+    "Ball bearings, 608",
+    "Copper wire, 10 m",
+    "Torque wrench",
+    "Safety goggles",
+    "Work gloves, L",
+    "Cable ties, 100",
+    "LED work light",
+    "Hex key set",
+    "Spirit level, 60 cm",
+    "Tape measure, 5 m",
+    "Wood screws, 200",
+    "Claw hammer",
+    "Pliers set",
+    "Soldering iron",
+    "Multimeter",
+    "Drill bits, HSS",
+    "Extension lead, 4 way",
+];
+
+/// The item stocked short at the northern warehouse: orders for it there
+/// compete for the last units.
+pub const SCARCE: usize = 3;
+
+/// A warehouse: id, name, city centre (lat, lon).
+pub const WAREHOUSES: &[(&str, &str, f64, f64)] = &[
+    ("wh-south", "London depot, Park Royal", 51.5286, -0.2620),
+    ("wh-north", "Manchester depot, Trafford Park", 53.4631, -2.3130),
+];
+
+/// Where customers live: city, postcode area, centre (lat, lon), warehouse.
+const CITIES: &[(&str, &str, f64, f64, usize)] = &[
+    ("London", "N", 51.5074, -0.1278, 0),
+    ("London", "SE", 51.4700, -0.0600, 0),
+    ("Reading", "RG", 51.4543, -0.9781, 0),
+    ("Manchester", "M", 53.4808, -2.2426, 1),
+    ("Salford", "M", 53.4875, -2.2901, 1),
+    ("Stockport", "SK", 53.4106, -2.1575, 1),
+];
+
+const FIRST: &[&str] = &[
+    "Ada", "Charles", "Grace", "Alan", "Mary", "Isambard", "Rosalind", "Tim", "Karen", "Dorothy", "Tom",
+    "Hedy", "Edsger", "Barbara", "Donald", "Frances", "Claude", "Sophie", "Niklaus", "Margaret",
+];
+const LAST: &[&str] = &[
+    "Lovelace", "Babbage", "Hopper", "Turing", "Somerville", "Brunel", "Franklin", "Berners-Lee",
+    "Jones", "Hodgkin", "Kilburn", "Lamarr", "Dijkstra", "Liskov", "Knuth", "Allen", "Shannon", "Wilson",
+    "Wirth", "Hamilton",
+];
+const STREETS: &[&str] = &[
+    "High Street", "Station Road", "Church Lane", "Mill Road", "Victoria Street", "Park Avenue",
+    "Canal Side", "Market Place", "Albert Road", "Queens Drive",
+];
+
+/// Bins of a warehouse: aisles A to E, six positions each, walked in order,
+/// and the dock.
+pub fn bins() -> Vec<String> {
+    let mut out: Vec<String> =
+        "ABCDE".chars().flat_map(|a| (1..=6).map(move |n| format!("{a}-{n:02}"))).collect();
+    out.push("DOCK".into());
+    out
+}
+
+/// A customer's order, as JSON for the seed (no allocation: the office
+/// allocates).
+pub fn order(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> Value {
+    let (city, area, lat, lon, warehouse) = *rng.pick(CITIES);
+    let name = format!("{} {}", rng.pick(FIRST), rng.pick(LAST));
+    let mut lines = Vec::new();
+    let mut items: Vec<usize> = Vec::new();
+    for _ in 0..1 + rng.below(3) {
+        let item = if warehouse == 1 && rng.chance(0.15) { SCARCE } else { rng.below(CATALOGUE.len() as u64) as usize };
+        if items.contains(&item) {
+            continue;
+        }
+        items.push(item);
+        lines.push(json!({
+            "line": lines.len() + 1,
+            "gtin": gtin(item),
+            "description": CATALOGUE[item],
+            "quantity": 1 + rng.below(3),
+        }));
+    }
+    json!({
+        "id": format!("SO-{}", 10_000 + n),
+        "customer": name,
+        "ship_to": {
+            "name": name,
+            "line1": format!("{} {}", 1 + rng.below(180), rng.pick(STREETS)),
+            "city": city,
+            "postcode": format!("{area}{} {}{}{}", 1 + rng.below(20), rng.below(10), (b'A' + rng.below(26) as u8) as char, (b'A' + rng.below(26) as u8) as char),
+            "country": "GB",
+            "geo": { "lat": lat + rng.signed() * 0.06, "lon": lon + rng.signed() * 0.09 },
+        },
+        "lines": lines,
+        "promised": (now + Duration::days(1 + rng.below(2) as i64)).date_naive(),
+        "location": WAREHOUSES[warehouse].0,
+        "proof": { "signature": rng.chance(0.5), "photo": rng.chance(0.7) },
+        "created_at": now - Duration::minutes(rng.below(600) as i64),
+    })
+}
+
+/// The warehouses with opening stock, and `orders` orders.
+pub fn seed(rng: &mut Rng, orders: usize, now: DateTime<Utc>) -> Seed {
+    let bins = bins();
+    let locations: Vec<Value> = WAREHOUSES
+        .iter()
+        .enumerate()
+        .map(|(w, (id, name, lat, lon))| {
+            let opening: Vec<Value> = (0..CATALOGUE.len())
+                .map(|item| {
+                    let quantity = if w == 1 && item == SCARCE { 6 } else { 40 + rng.below(80) };
+                    json!({ "bin": bins[item % (bins.len() - 1)], "gtin": gtin(item), "quantity": quantity })
+                })
+                .collect();
+            json!({
+                "id": id, "name": name, "epoch": 0,
+                "geo": { "lat": lat, "lon": lon },
+                "bins": bins.iter().enumerate().map(|(i, b)| json!({ "id": b, "walk": i + 1 })).collect::<Vec<_>>(),
+                "opening": opening,
+            })
+        })
+        .collect();
+    let orders: Vec<Value> = (0..orders).map(|n| order(rng, n, now)).collect();
+    // The generator only makes valid seeds; a failure here is a bug in it.
+    serde_json::from_value(json!({ "locations": locations, "orders": orders }))
+        .unwrap_or_else(|e| panic!("the demo's generated seed does not read: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn generated_codes_have_valid_check_digits() {
+        for n in [0, 7, 19] {
+            let _: waybill_shared::gs1::Gtin = gtin(n).parse().unwrap();
+        }
+        for s in [sscc(0, 1), sscc(3, 99_999_999)] {
+            let _: waybill_shared::gs1::Sscc = s.parse().unwrap();
+        }
+        assert_eq!(check_digit("0950600013435"), 2, "the published example 09506000134352");
+    }
+
+    #[test]
+    fn the_seed_reads_and_is_the_same_for_the_same_rng() {
+        let now = Utc::now();
+        let a = seed(&mut Rng::new(7), 50, now);
+        let b = seed(&mut Rng::new(7), 50, now);
+        assert_eq!(a.orders.len(), 50);
+        assert_eq!(a.locations.len(), 2);
+        assert_eq!(format!("{:?}", a.orders[17].header), format!("{:?}", b.orders[17].header));
+        for o in &a.orders {
+            crate::office::validate_header(&o.header).unwrap();
+            assert!(o.header.ship_to.geo.is_some());
+        }
+    }
+}

@@ -17,9 +17,13 @@ pub const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/demo/seed.
 
 /// A workspace binary. `cargo test --workspace` builds them; run alone,
 /// the tests build them once (with the workspace's features, so nothing is
-/// rebuilt back and forth).
+/// rebuilt back and forth). `WAYBILL_BIN_DIR`, if set, is where they are
+/// instead (for a target directory that other work trees build into too).
 pub fn bin(name: &str) -> PathBuf {
     static BUILD: Once = Once::new();
+    if let Some(dir) = std::env::var_os("WAYBILL_BIN_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
     let path = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join(name);
     if !path.exists() {
         BUILD.call_once(|| {
@@ -226,6 +230,73 @@ impl Device {
     pub fn sync(&self) -> Value {
         self.ok(&["sync"])
     }
+}
+
+/// The seed's SO-1001 taken through the warehouse on `server` (which holds
+/// the [`SEED`]): a picker (`hh-1`) picks it whole and a packer (`pk-1`)
+/// packs and closes package `106141411234567897`, each enrolled in `dir`,
+/// syncing before and after.
+pub fn picked_and_packed(dir: &Path, server: &Server) {
+    let picker = Device::enrol(dir, server, "hh-1", "picker", Some("wh-1"));
+    let report = picker.sync();
+    assert_eq!(report["new_documents"], 3, "{report}");
+    picker.ok(&[
+        "pick",
+        "--order",
+        "SO-1001",
+        "--line",
+        "1",
+        "--bin",
+        "A-01",
+        "--item",
+        "09506000134352",
+        "--qty",
+        "2",
+    ]);
+    picker.ok(&[
+        "pick",
+        "--order",
+        "SO-1001",
+        "--line",
+        "2",
+        "--bin",
+        "B-01",
+        "--item",
+        "09506000134369",
+        "--qty",
+        "1",
+    ]);
+    assert_eq!(picker.ok(&["status"])["pending_events"], 2);
+    assert_eq!(picker.sync()["pending_events"], 0);
+    assert_eq!(server.order("SO-1001")["status"], "picked");
+
+    let packer = Device::enrol(dir, server, "pk-1", "packer", Some("wh-1"));
+    packer.sync();
+    packer.ok(&[
+        "pack",
+        "--order",
+        "SO-1001",
+        "--package",
+        "106141411234567897",
+        "--line",
+        "1:2",
+        "--line",
+        "2:1",
+    ]);
+    packer.ok(&["close", "--order", "SO-1001", "--package", "106141411234567897"]);
+    packer.sync();
+}
+
+/// [`picked_and_packed`], then a driver (`drv-1`) enrols, loads the package
+/// and goes out on route R-7: SO-1001 is out for delivery (stop 1) on the
+/// driver's device. The driver.
+pub fn out_for_delivery(dir: &Path, server: &Server) -> Device {
+    picked_and_packed(dir, server);
+    let driver = Device::enrol(dir, server, "drv-1", "driver", None);
+    driver.sync();
+    driver.ok(&["load", "--route", "R-7", "--package", "106141411234567897"]);
+    driver.ok(&["out", "--route", "R-7"]);
+    driver
 }
 
 /// Raw clients of the wire protocol, for tests that must say what an honest

@@ -4,69 +4,12 @@
 
 use waybill_tests::{Device, SEED, Server};
 
-/// A picker picks SO-1001 whole and a packer packs and closes it, each
-/// enrolled, syncing before and after.
-fn picked_and_packed(dir: &std::path::Path, server: &Server) {
-    let picker = Device::enrol(dir, server, "hh-1", "picker", Some("wh-1"));
-    let report = picker.sync();
-    assert_eq!(report["new_documents"], 3, "{report}");
-    picker.ok(&[
-        "pick",
-        "--order",
-        "SO-1001",
-        "--line",
-        "1",
-        "--bin",
-        "A-01",
-        "--item",
-        "09506000134352",
-        "--qty",
-        "2",
-    ]);
-    picker.ok(&[
-        "pick",
-        "--order",
-        "SO-1001",
-        "--line",
-        "2",
-        "--bin",
-        "B-01",
-        "--item",
-        "09506000134369",
-        "--qty",
-        "1",
-    ]);
-    assert_eq!(picker.ok(&["status"])["pending_events"], 2);
-    assert_eq!(picker.sync()["pending_events"], 0);
-    assert_eq!(server.order("SO-1001")["status"], "picked");
-
-    let packer = Device::enrol(dir, server, "pk-1", "packer", Some("wh-1"));
-    packer.sync();
-    packer.ok(&[
-        "pack",
-        "--order",
-        "SO-1001",
-        "--package",
-        "106141411234567897",
-        "--line",
-        "1:2",
-        "--line",
-        "2:1",
-    ]);
-    packer.ok(&["close", "--order", "SO-1001", "--package", "106141411234567897"]);
-    packer.sync();
-}
-
 /// A server with the seed, SO-1001 picked and packed, and the driver
 /// enrolled, loaded and out on route R-7.
 fn out_for_delivery(dir: &std::path::Path) -> (Server, Device) {
     let server = Server::start(&dir.join("server"));
     server.ok(&["import", SEED]);
-    picked_and_packed(dir, &server);
-    let driver = Device::enrol(dir, &server, "drv-1", "driver", None);
-    driver.sync();
-    driver.ok(&["load", "--route", "R-7", "--package", "106141411234567897"]);
-    driver.ok(&["out", "--route", "R-7"]);
+    let driver = waybill_tests::out_for_delivery(dir, &server);
     (server, driver)
 }
 

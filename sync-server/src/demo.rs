@@ -77,7 +77,10 @@ const FLEET: &[(&str, Role, Option<&str>, Option<&str>)] = &[
 fn prepare(dir: &std::path::Path) -> anyhow::Result<()> {
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
         if !dir.join(MARKER).exists() {
-            bail!("{} holds data that is not an earlier demo's: give another --data directory", dir.display());
+            bail!(
+                "{} holds data that is not an earlier demo's: give another --data directory",
+                dir.display()
+            );
         }
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
@@ -95,16 +98,17 @@ pub fn run(o: Options) -> anyhow::Result<()> {
 
 async fn demo(o: Options) -> anyhow::Result<()> {
     let started = Instant::now();
-    let server = Server::start(Config { data_dir: o.data.clone(), listen: o.listen, limits: Limits::default() })?;
+    let server =
+        Server::start(Config { data_dir: o.data.clone(), listen: o.listen, limits: Limits::default() })?;
     let addr = server.local_addr()?;
     let fingerprint = server.ca_fingerprint();
     let shared = server.shared();
     tokio::spawn(server.run());
     let db = storage::prepare(&waybill_sync_server::server::db_path(&o.data))?;
     users::add(&db, USER, PASSWORD, Utc::now())?;
-    let listener = tokio::net::TcpListener::bind(o.http)
-        .await
-        .with_context(|| format!("the dashboard's address {} is taken: pass --http 127.0.0.1:<port>", o.http))?;
+    let listener = tokio::net::TcpListener::bind(o.http).await.with_context(|| {
+        format!("the dashboard's address {} is taken: pass --http 127.0.0.1:<port>", o.http)
+    })?;
     let dashboard = format!("http://{}", listener.local_addr()?);
     let router = http::router(shared.clone(), String::new());
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -133,9 +137,10 @@ async fn demo(o: Options) -> anyhow::Result<()> {
     for sim in sims {
         tokio::spawn(sim.run(o.pace));
     }
-    let office = tokio::spawn(run_office(shared.clone(), rng, o.orders, o.pace));
+    let office = tokio::spawn(run_office(shared.clone(), rng, (!o.once).then_some(o.orders), o.pace));
     if o.once {
-        settle(&shared, Duration::from_secs(o.minutes * 60)).await?;
+        let quiet = Duration::from_secs_f64((20.0 * o.pace).max(6.0));
+        settle(&shared, quiet, Duration::from_secs(o.minutes * 60)).await?;
         office.abort();
         summary(&shared)?;
         println!("dashboard was at {dashboard}");
@@ -158,8 +163,7 @@ async fn plan_work(shared: &Arc<Shared>) -> anyhow::Result<()> {
         report.backordered.len()
     );
     for (location, pickers) in pickers() {
-        let batches =
-            planning::pick_lists(shared, &location, &pickers, 8.try_into()?, by.clone()).await?;
+        let batches = planning::pick_lists(shared, &location, &pickers, 8.try_into()?, by.clone()).await?;
         if !batches.is_empty() {
             println!("office sent {} pick list(s) at {location}", batches.len());
         }
@@ -192,14 +196,21 @@ fn drivers() -> BTreeMap<LocationId, Vec<(DeviceId, VanId)>> {
 }
 
 /// The office through the day: routes for what is packed, new orders
-/// coming in, and now and then a change of mind while a driver is out.
-async fn run_office(shared: Arc<Shared>, mut rng: Rng, mut next: usize, pace: f64) -> anyhow::Result<()> {
+/// coming in (numbered from `intake`, if given), and now and then a change
+/// of mind while a driver is out.
+async fn run_office(
+    shared: Arc<Shared>,
+    mut rng: Rng,
+    mut intake: Option<usize>,
+    pace: f64,
+) -> anyhow::Result<()> {
     let (mut cancelled, mut amended) = (0, 0);
     let mut tick = 0u64;
     loop {
         tokio::time::sleep(Duration::from_secs_f64(3.0 * pace)).await;
         tick += 1;
-        for (location, drivers) in drivers() {
+        // Routes every third round, so a van takes more than one parcel.
+        for (location, drivers) in drivers().into_iter().filter(|_| tick % 3 == 1) {
             let made = planning::routes(&shared, &location, &drivers, Utc::now().date_naive(), 8.try_into()?)
                 .await?;
             for r in made {
@@ -223,16 +234,17 @@ async fn run_office(shared: Arc<Shared>, mut rng: Rng, mut next: usize, pace: f6
             let id = rng.pick(&out).parse::<OrderId>()?;
             let mut ship_to = world::order(&mut rng, 0, Utc::now())["ship_to"].clone();
             ship_to["name"] = "Reception, please".into();
-            let payload = Payload::AddressAmended(AddressAmended { ship_to: serde_json::from_value(ship_to)? });
+            let payload =
+                Payload::AddressAmended(AddressAmended { ship_to: serde_json::from_value(ship_to)? });
             office::office_event(&shared, &DocId::Order(id.clone()), payload, Some(USER.into())).await?;
             amended += 1;
             println!("office amended the address of {id} after dispatch");
         }
-        if tick % 4 == 0 {
-            let header = serde_json::from_value(world::order(&mut rng, next, Utc::now()))?;
+        if let Some(next) = intake.as_mut().filter(|_| tick % 4 == 0) {
+            let header = serde_json::from_value(world::order(&mut rng, *next, Utc::now()))?;
             let (view, _) =
                 office::create_order(&shared, header, &format!("demo-{next}"), Some(USER.into())).await?;
-            next += 1;
+            *next += 1;
             println!("office took in {}", view.header.id);
             plan_work(&shared).await?;
         }
@@ -255,9 +267,9 @@ fn counts(shared: &Shared) -> anyhow::Result<BTreeMap<String, i64>> {
     })?)
 }
 
-/// Waits until order statuses stop moving for a while (with deliveries
+/// Waits until order statuses stop moving for `quiet` (with deliveries
 /// made), or `limit`.
-async fn settle(shared: &Shared, limit: Duration) -> anyhow::Result<()> {
+async fn settle(shared: &Shared, quiet: Duration, limit: Duration) -> anyhow::Result<()> {
     let start = Instant::now();
     let (mut last, mut since) = (BTreeMap::new(), Instant::now());
     while start.elapsed() < limit {
@@ -265,7 +277,7 @@ async fn settle(shared: &Shared, limit: Duration) -> anyhow::Result<()> {
         let now = counts(shared)?;
         if now != last {
             (last, since) = (now, Instant::now());
-        } else if since.elapsed() > Duration::from_secs(20) && last.contains_key("completed") {
+        } else if since.elapsed() > quiet && last.contains_key("completed") {
             return Ok(());
         }
     }
@@ -273,7 +285,8 @@ async fn settle(shared: &Shared, limit: Duration) -> anyhow::Result<()> {
 }
 
 fn summary(shared: &Shared) -> anyhow::Result<()> {
-    let line = |m: BTreeMap<String, i64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+    let line =
+        |m: BTreeMap<String, i64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
     println!("orders by status: {}", line(counts(shared)?));
     let open: BTreeMap<String, i64> = shared.storage.read(|c| {
         let mut stmt = c.prepare("SELECT kind, COUNT(*) FROM exceptions WHERE open = 1 GROUP BY kind")?;

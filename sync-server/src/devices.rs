@@ -52,6 +52,8 @@ pub struct DeviceRow {
     pub revoked_at: Option<String>,
     /// When it was last connected.
     pub last_seen: Option<String>,
+    /// Work waiting for it: orders to pick or pack, or stops to make.
+    pub open_tasks: i64,
 }
 
 /// Issues a one-time enrolment code for `device`. Returns the code.
@@ -156,8 +158,20 @@ pub fn revoke(c: &Connection, device: &str, now: DateTime<Utc>) -> Result<(), De
 
 /// Every device.
 pub fn list(c: &Connection) -> rusqlite::Result<Vec<DeviceRow>> {
-    let mut stmt =
-        c.prepare("SELECT id, role, location, enrolled_at, revoked_at, last_seen FROM devices ORDER BY id")?;
+    // Work waiting for the device, by role: a picker's assigned orders not
+    // picked yet, a packer's picked orders at its location, a driver's
+    // stops not done.
+    let mut stmt = c.prepare(
+        "SELECT d.id, d.role, d.location, d.enrolled_at, d.revoked_at, d.last_seen,
+                CASE d.role
+                WHEN 'picker' THEN (SELECT COUNT(*) FROM pick_assignments p JOIN orders o ON o.id = p.order_id
+                                    WHERE p.device = d.id AND o.status IN ('allocated', 'picking'))
+                WHEN 'packer' THEN (SELECT COUNT(*) FROM order_locations l JOIN orders o ON o.id = l.order_id
+                                    WHERE l.location = d.location AND o.status = 'picked')
+                WHEN 'driver' THEN (SELECT COALESCE(SUM(stops - done), 0) FROM routes WHERE driver = d.id)
+                ELSE 0 END
+         FROM devices d ORDER BY d.id",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok(DeviceRow {
             id: r.get(0)?,
@@ -166,6 +180,7 @@ pub fn list(c: &Connection) -> rusqlite::Result<Vec<DeviceRow>> {
             enrolled_at: r.get(3)?,
             revoked_at: r.get(4)?,
             last_seen: r.get(5)?,
+            open_tasks: r.get(6)?,
         })
     })?;
     rows.collect()

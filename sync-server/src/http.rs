@@ -463,10 +463,25 @@ fn stored_view(shared: &Shared, id: &OrderId) -> Result<Option<String>, ApiError
     })?)
 }
 
+/// The order's view, each timeline entry with `received_at`: when the
+/// event first reached the server.
 fn view_response(shared: &Shared, id: &OrderId) -> ApiResult {
-    let view = stored_view(shared, id)?
+    let text = stored_view(shared, id)?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no order {id}"), Some("id")))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], view).into_response())
+    let mut view: Value =
+        serde_json::from_str(&text).map_err(|e| StorageError::Corrupt(format!("the view of {id}: {e}")))?;
+    let arrivals: std::collections::HashMap<String, String> = shared.storage.read(|c| {
+        let mut stmt = c.prepare("SELECT event, at FROM arrivals WHERE doc = ?1")?;
+        let rows = stmt.query_map([DocId::Order(id.clone()).to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    })?;
+    if let Some(timeline) = view["timeline"].as_array_mut() {
+        for e in timeline {
+            let at = e["id"].as_str().and_then(|i| arrivals.get(i)).cloned();
+            e["received_at"] = at.map_or(Value::Null, Value::String);
+        }
+    }
+    Ok(Json(view).into_response())
 }
 
 async fn get_order(State(app): State<App>, Path(id): Path<String>) -> ApiResult {

@@ -121,14 +121,19 @@ enum UserCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // The demo tells its story on stdout; the server's log would drown it.
+    let level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    std::fs::create_dir_all(&cli.data).with_context(|| format!("data directory {}", cli.data.display()))?;
+    if !matches!(cli.command, Command::Demo { .. }) {
+        std::fs::create_dir_all(&cli.data)
+            .with_context(|| format!("data directory {}", cli.data.display()))?;
+    }
     match cli.command {
         Command::Serve { listen, http } => serve(&cli.data, listen, http),
         Command::Enrol { device, role, location } => {
@@ -171,7 +176,8 @@ fn main() -> anyhow::Result<()> {
         Command::Import { file } => import(&cli.data, &file),
         Command::User { command } => user(&cli.data, command),
         Command::Demo { listen, http, orders, seed, once, minutes, pace } => {
-            let data = if cli.data == Path::new("waybill-data") { PathBuf::from("waybill-demo") } else { cli.data };
+            let data =
+                if cli.data == Path::new("waybill-data") { PathBuf::from("waybill-demo") } else { cli.data };
             demo::run(demo::Options { data, listen, http, orders, seed, once, minutes, pace })
         }
         Command::Orders => query(

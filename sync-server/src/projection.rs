@@ -111,6 +111,14 @@ pub fn order(v: &OrderView) -> Vec<WriteOp> {
         ));
     }
     exceptions(&doc, &v.exceptions, &mut ops);
+    // The first projection that sees an event is when it reached the server.
+    let now = text(chrono::Utc::now().to_rfc3339());
+    for e in &v.timeline {
+        ops.push(exec(
+            "INSERT OR IGNORE INTO arrivals (doc, event, at) VALUES (?1, ?2, ?3)",
+            vec![text(&doc), text(&e.id), now.clone()],
+        ));
+    }
     ops.extend(crate::outbox::queue(v));
     ops
 }

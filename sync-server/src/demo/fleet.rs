@@ -54,7 +54,11 @@ impl Sim {
             let before = self.agent.status().map(|s| s.pending_events).unwrap_or(0);
             match self.agent.sync_once().await {
                 Ok(r) if r.pending_events < before => {
-                    println!("  {:<8} back online: {} event(s) merged", self.name(), before - r.pending_events);
+                    println!(
+                        "  {:<8} back online: {} event(s) merged",
+                        self.name(),
+                        before - r.pending_events
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => println!("  {:<8} cannot sync: {e}", self.name()),
@@ -88,7 +92,10 @@ impl Sim {
                 let on_hand = self.agent.stock_view(&location)?.on_hand(&b, &g);
                 if on_hand > 0 {
                     self.agent.count(&bin, &item, on_hand - 4.min(on_hand))?;
-                    println!("  {:<8} counted {item} in {bin}: 4 damaged units written off (offline)", self.name());
+                    println!(
+                        "  {:<8} counted {item} in {bin}: 4 damaged units written off (offline)",
+                        self.name()
+                    );
                 }
             }
         }
@@ -96,7 +103,7 @@ impl Sim {
         for t in tasks.iter().take(1 + self.rng.below(6) as usize) {
             let Some(bin) = &t.bin else { continue };
             let mut quantity = t.remaining;
-            if self.rng.chance(0.06) {
+            if self.rng.chance(0.03) {
                 self.agent.short_pick(&t.order, t.line, bin.as_str(), 1, ShortReason::Damaged)?;
                 quantity -= 1;
             }
@@ -142,7 +149,10 @@ impl Sim {
             self.agent.out_for_delivery(&route.route)?;
             println!("  {:<8} out for delivery on {} (offline)", self.name(), route.route);
         }
-        let todo = route.stops.iter().filter(|s| s.stop.state == StopState::Pending || s.stop.state == StopState::Arrived);
+        let todo = route
+            .stops
+            .iter()
+            .filter(|s| s.stop.state == StopState::Pending || s.stop.state == StopState::Arrived);
         for s in todo.take(1 + self.rng.below(3) as usize) {
             let seq = s.stop.seq;
             if s.parcels.is_empty() {

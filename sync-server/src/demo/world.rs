@@ -116,13 +116,38 @@ const FIRST: &[&str] = &[
     "Hedy", "Edsger", "Barbara", "Donald", "Frances", "Claude", "Sophie", "Niklaus", "Margaret",
 ];
 const LAST: &[&str] = &[
-    "Lovelace", "Babbage", "Hopper", "Turing", "Somerville", "Brunel", "Franklin", "Berners-Lee",
-    "Jones", "Hodgkin", "Kilburn", "Lamarr", "Dijkstra", "Liskov", "Knuth", "Allen", "Shannon", "Wilson",
-    "Wirth", "Hamilton",
+    "Lovelace",
+    "Babbage",
+    "Hopper",
+    "Turing",
+    "Somerville",
+    "Brunel",
+    "Franklin",
+    "Berners-Lee",
+    "Jones",
+    "Hodgkin",
+    "Kilburn",
+    "Lamarr",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Shannon",
+    "Wilson",
+    "Wirth",
+    "Hamilton",
 ];
 const STREETS: &[&str] = &[
-    "High Street", "Station Road", "Church Lane", "Mill Road", "Victoria Street", "Park Avenue",
-    "Canal Side", "Market Place", "Albert Road", "Queens Drive",
+    "High Street",
+    "Station Road",
+    "Church Lane",
+    "Mill Road",
+    "Victoria Street",
+    "Park Avenue",
+    "Canal Side",
+    "Market Place",
+    "Albert Road",
+    "Queens Drive",
 ];
 
 /// Bins of a warehouse: aisles A to E, six positions each, walked in order,
@@ -142,7 +167,11 @@ pub fn order(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> Value {
     let mut lines = Vec::new();
     let mut items: Vec<usize> = Vec::new();
     for _ in 0..1 + rng.below(3) {
-        let item = if warehouse == 1 && rng.chance(0.15) { SCARCE } else { rng.below(CATALOGUE.len() as u64) as usize };
+        let item = if warehouse == 1 && rng.chance(0.15) {
+            SCARCE
+        } else {
+            rng.below(CATALOGUE.len() as u64) as usize
+        };
         if items.contains(&item) {
             continue;
         }

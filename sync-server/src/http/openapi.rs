@@ -252,6 +252,15 @@ fn reports() -> Vec<(&'static str, Value)> {
 }
 
 fn core() -> Value {
+    let timeline_entry = json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "string" }, "type": { "type": "string" },
+            "hlc": { "type": "object" }, "at": { "type": "string", "format": "date-time" },
+            "by": { "type": "string" }, "voided_by": { "type": "string" },
+            "received_at": { "type": ["string", "null"], "format": "date-time", "description": "When the event first reached the server" }
+        }
+    });
     let err = |d: &str| json!({ "description": d, "content": error_ref()["content"].clone() });
     let reason = json!({
         "type": "object", "required": ["reason"], "additionalProperties": false,
@@ -494,14 +503,7 @@ fn core() -> Value {
                         "proofs": { "type": "array", "items": { "type": "object" } },
                         "pickers": { "type": "array", "items": { "type": "object" } },
                         "exceptions": { "type": "array", "items": { "type": "object" } },
-                        "timeline": { "type": "array", "items": {
-                            "type": "object",
-                            "properties": {
-                                "id": { "type": "string" }, "type": { "type": "string" },
-                                "hlc": { "type": "object" }, "at": { "type": "string", "format": "date-time" },
-                                "by": { "type": "string" }, "voided_by": { "type": "string" }
-                            }
-                        }}
+                        "timeline": { "type": "array", "items": timeline_entry }
                     }
                 },
                 "Device": {

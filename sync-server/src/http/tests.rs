@@ -189,6 +189,8 @@ async fn create_order_is_idempotent_and_listed() {
     assert_eq!(view["status"], "created");
     assert_eq!(view["timeline"][0]["type"], "order_created");
     assert_eq!(view["timeline"][0]["id"], "office:1");
+    let (_, stored) = f.call("GET", "/api/orders/SO-1", &[], None).await;
+    assert!(stored["timeline"][0]["received_at"].as_str().is_some(), "{stored}");
 
     // The same key again: the same order, not another; even with another body.
     let (status, again) = f.create("key-1", order("SO-1")).await;

@@ -99,7 +99,8 @@ pub const MIGRATIONS: &[&str] = &[
     "CREATE TABLE idempotency (key TEXT PRIMARY KEY, order_id TEXT NOT NULL);",
     // 3: office users and sessions; webhooks and their durable outbox (one
     //    row per receiver and notification, unique, so a notification is
-    //    queued once however often its order is projected).
+    //    queued once however often its order is projected); when each
+    //    order event first reached the server.
     "CREATE TABLE users (
          name TEXT PRIMARY KEY, salt BLOB NOT NULL, hash BLOB NOT NULL,
          iterations INTEGER NOT NULL, created_at TEXT NOT NULL
@@ -127,7 +128,8 @@ pub const MIGRATIONS: &[&str] = &[
          last_error   TEXT,
          UNIQUE (webhook, key)
      );
-     CREATE INDEX outbox_due ON outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;",
+     CREATE INDEX outbox_due ON outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
+     CREATE TABLE arrivals (doc TEXT NOT NULL, event TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (doc, event));",
 ];
 
 /// The schema version this build writes.

@@ -497,3 +497,26 @@ impl Server {
         self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
     }
 }
+
+/// The driver delivers stop 1 of R-7 (SO-1001) with a photo and a signature
+/// made in `dir`, and syncs: the sync report.
+pub fn deliver_with_proof(dir: &Path, driver: &Device) -> Value {
+    let photo = dir.join("door.jpg");
+    let signature = dir.join("sig.png");
+    std::fs::write(&photo, b"jpeg bytes").unwrap();
+    std::fs::write(&signature, b"png bytes").unwrap();
+    driver.ok(&[
+        "deliver",
+        "--route",
+        "R-7",
+        "--stop",
+        "1",
+        "--recipient",
+        "Ada",
+        "--photo",
+        photo.to_str().unwrap(),
+        "--signature",
+        signature.to_str().unwrap(),
+    ]);
+    driver.sync()
+}

@@ -322,24 +322,7 @@ fn the_office_page_signs_in_and_follows_orders_live() {
     lap("new order shown live");
 
     // The driver delivers with proof and syncs: the row changes live.
-    let photo = dir.path().join("door.jpg");
-    let signature = dir.path().join("sig.png");
-    std::fs::write(&photo, b"jpeg bytes").unwrap();
-    std::fs::write(&signature, b"png bytes").unwrap();
-    driver.ok(&[
-        "deliver",
-        "--route",
-        "R-7",
-        "--stop",
-        "1",
-        "--recipient",
-        "Ada",
-        "--photo",
-        photo.to_str().unwrap(),
-        "--signature",
-        signature.to_str().unwrap(),
-    ]);
-    let report = driver.sync();
+    let report = waybill_tests::deliver_with_proof(dir.path(), &driver);
     assert_eq!(report["blobs_uploaded"], 2, "{report}");
     let status =
         browser.wait_for_order("SO-1001", "SO-1001 delivered", |s| matches!(s, "delivered" | "completed"));

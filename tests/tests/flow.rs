@@ -17,24 +17,7 @@ fn out_for_delivery(dir: &std::path::Path) -> (Server, Device) {
 fn enrol_work_offline_sync_and_see_the_merged_order() {
     let dir = tempfile::tempdir().unwrap();
     let (server, driver) = out_for_delivery(dir.path());
-    let photo = dir.path().join("door.jpg");
-    let signature = dir.path().join("sig.png");
-    std::fs::write(&photo, b"jpeg bytes").unwrap();
-    std::fs::write(&signature, b"png bytes").unwrap();
-    driver.ok(&[
-        "deliver",
-        "--route",
-        "R-7",
-        "--stop",
-        "1",
-        "--recipient",
-        "Ada",
-        "--photo",
-        photo.to_str().unwrap(),
-        "--signature",
-        signature.to_str().unwrap(),
-    ]);
-    let report = driver.sync();
+    let report = waybill_tests::deliver_with_proof(dir.path(), &driver);
     assert_eq!(report["blobs_uploaded"], 2, "{report}");
 
     let view = server.order("SO-1001");

@@ -50,10 +50,14 @@ impl Store {
 
     /// A setting, if set.
     pub fn meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, AgentError> {
-        let text: Option<String> =
-            self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| AgentError::Corrupt(format!("setting {key}: {e}"))))
-            .transpose()
+        read_meta(&self.conn, key)
+    }
+
+    /// A number that changes whenever another connection to the file (another
+    /// handle in this process, another process) commits: what was read before
+    /// may be stale. Own commits leave it as it is.
+    pub fn data_version(&self) -> Result<i64, AgentError> {
+        data_version(&self.conn)
     }
 
     /// Starts the one write transaction.
@@ -63,22 +67,7 @@ impl Store {
 
     /// Loads a document, if held.
     pub fn load_doc(&self, id: &DocId) -> Result<Option<AutoCommit>, AgentError> {
-        let key = id.to_string();
-        let snapshot: Option<Vec<u8>> = self
-            .conn
-            .query_row("SELECT snapshot FROM docs WHERE id = ?1", [&key], |r| r.get(0))
-            .optional()?;
-        let Some(snapshot) = snapshot else { return Ok(None) };
-        let corrupt = |e: automerge::AutomergeError| AgentError::Corrupt(format!("document {id}: {e}"));
-        let mut doc = AutoCommit::load(&snapshot).map_err(corrupt)?;
-        let mut stmt =
-            self.conn.prepare_cached("SELECT bytes FROM doc_changes WHERE doc = ?1 ORDER BY seq")?;
-        let mut rows = stmt.query([&key])?;
-        while let Some(row) = rows.next()? {
-            let bytes: Vec<u8> = row.get(0)?;
-            doc.load_incremental(&bytes).map_err(corrupt)?;
-        }
-        Ok(Some(doc))
+        load_doc(&self.conn, id)
     }
 
     /// Every document held, by id.
@@ -178,6 +167,21 @@ impl Store {
 }
 
 impl Write<'_> {
+    /// A setting, as this transaction sees it.
+    pub fn meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, AgentError> {
+        read_meta(&self.tx, key)
+    }
+
+    /// [`Store::data_version`], as this transaction sees it.
+    pub fn data_version(&self) -> Result<i64, AgentError> {
+        data_version(&self.tx)
+    }
+
+    /// A document as this transaction sees it, if held.
+    pub fn load_doc(&self, id: &DocId) -> Result<Option<AutoCommit>, AgentError> {
+        load_doc(&self.tx, id)
+    }
+
     /// Sets a setting.
     pub fn set_meta<T: Serialize>(&self, key: &str, value: &T) -> Result<(), AgentError> {
         let text = serde_json::to_string(value).map_err(|e| AgentError::Corrupt(e.to_string()))?;
@@ -297,6 +301,33 @@ impl Write<'_> {
     pub fn commit(self) -> Result<(), AgentError> {
         Ok(self.tx.commit()?)
     }
+}
+
+fn read_meta<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>, AgentError> {
+    let text: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| AgentError::Corrupt(format!("setting {key}: {e}"))))
+        .transpose()
+}
+
+fn data_version(conn: &Connection) -> Result<i64, AgentError> {
+    Ok(conn.pragma_query_value(None, "data_version", |r| r.get(0))?)
+}
+
+fn load_doc(conn: &Connection, id: &DocId) -> Result<Option<AutoCommit>, AgentError> {
+    let key = id.to_string();
+    let snapshot: Option<Vec<u8>> =
+        conn.query_row("SELECT snapshot FROM docs WHERE id = ?1", [&key], |r| r.get(0)).optional()?;
+    let Some(snapshot) = snapshot else { return Ok(None) };
+    let corrupt = |e: automerge::AutomergeError| AgentError::Corrupt(format!("document {id}: {e}"));
+    let mut doc = AutoCommit::load(&snapshot).map_err(corrupt)?;
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM doc_changes WHERE doc = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([&key])?;
+    while let Some(row) = rows.next()? {
+        let bytes: Vec<u8> = row.get(0)?;
+        doc.load_incremental(&bytes).map_err(corrupt)?;
+    }
+    Ok(Some(doc))
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), AgentError> {

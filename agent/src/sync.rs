@@ -30,7 +30,7 @@ use waybill_shared::policy::{Refusal, actor_of};
 use waybill_shared::sync::session::{self, MAX_ROUNDS};
 use waybill_shared::sync::{ManifestEntry, Message, PROTOCOL_VERSION, SERVER_NAME};
 
-use crate::agent::{Agent, LAST_SYNC, Profile, RECORDER};
+use crate::agent::{Agent, LAST_SYNC, Profile, RECORDER, stored_recorder};
 use crate::error::AgentError;
 use stream::{Reader, send};
 
@@ -67,10 +67,35 @@ pub struct SyncReport {
     pub pending_events: i64,
     /// Documents that could not be synced this time, with why.
     pub failed: Vec<(String, String)>,
+    /// Documents whose contents changed here: others' work arrived, or
+    /// refused work was taken out. A UI shows these afresh.
+    pub changed: Vec<DocId>,
     /// UDP bytes this device sent on the connection.
     pub bytes_sent: u64,
     /// UDP bytes it received.
     pub bytes_received: u64,
+}
+
+/// What syncing in the background is doing, told as it happens
+/// ([`Agent::sync_forever_with`]), so a UI can show a sync indicator and
+/// refresh what changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncEvent {
+    /// Connecting to the server: the first time, or again after a drop.
+    Connecting,
+    /// Connected and caught up; the server's pushes now arrive at once.
+    Connected,
+    /// Documents sync changed here ([`SyncReport::changed`], or the one a
+    /// push announced).
+    Changed(Vec<DocId>),
+    /// The server could not be reached, the link dropped, or the server
+    /// refused: `error` says why. The next try is after `retry_in`.
+    Offline {
+        /// Why.
+        error: String,
+        /// When the next try is.
+        retry_in: Duration,
+    },
 }
 
 fn offline(e: impl std::fmt::Display) -> AgentError {
@@ -173,17 +198,35 @@ impl Agent {
         self.sync_watch_with(stop, |_| {}).await
     }
 
-    /// As [`Agent::sync_watch`], calling `synced` with each document that
-    /// a push brought up to date (so a UI can refresh).
+    /// As [`Agent::sync_watch`], calling `synced` with each document the
+    /// sync brought up to date (so a UI can refresh): those the first full
+    /// sync changed, then each one a push announced.
     pub async fn sync_watch_with(
         &mut self,
         stop: impl std::future::Future<Output = ()>,
         mut synced: impl FnMut(&DocId),
     ) -> Result<(), AgentError> {
+        self.watch(stop, &mut |event| {
+            if let SyncEvent::Changed(docs) = event {
+                docs.iter().for_each(&mut synced);
+            }
+        })
+        .await
+    }
+
+    async fn watch(
+        &mut self,
+        stop: impl std::future::Future<Output = ()>,
+        on: &mut impl FnMut(SyncEvent),
+    ) -> Result<(), AgentError> {
         let (endpoint, conn) = self.connect().await?;
         let (_tx, mut rx) = hello(&conn).await?;
         let manifest = handshake(&mut rx).await?;
-        self.sync_manifest(&conn, &manifest, true).await?;
+        let report = self.sync_manifest(&conn, &manifest, true).await?;
+        if !report.changed.is_empty() {
+            on(SyncEvent::Changed(report.changed));
+        }
+        on(SyncEvent::Connected);
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -192,7 +235,7 @@ impl Agent {
                     Some(Message::Changed { doc }) => {
                         let entry = ManifestEntry { doc: doc.clone(), heads: Vec::new() };
                         self.sync_manifest(&conn, &[entry], false).await?;
-                        synced(&doc);
+                        on(SyncEvent::Changed(vec![doc]));
                     }
                     Some(other) => return Err(AgentError::Protocol(format!("unexpected {other:?} on the control stream"))),
                     None => return Err(AgentError::Offline("the server closed the connection".into())),
@@ -206,14 +249,35 @@ impl Agent {
     /// Syncs in the background until `stop`, reconnecting with backoff
     /// (1 s doubling to 60 s) while the server cannot be reached.
     pub async fn sync_forever(&mut self, stop: impl std::future::Future<Output = ()>) {
+        self.sync_forever_with(stop, |_| {}).await;
+    }
+
+    /// As [`Agent::sync_forever`], telling `on` what it is doing: connecting,
+    /// connected, documents changed, offline until the next try. The backoff
+    /// starts again at 1 s once a connection got through.
+    pub async fn sync_forever_with(
+        &mut self,
+        stop: impl std::future::Future<Output = ()>,
+        mut on: impl FnMut(SyncEvent),
+    ) {
         tokio::pin!(stop);
         let mut backoff = Duration::from_secs(1);
         loop {
+            on(SyncEvent::Connecting);
+            let mut connected = false;
+            let mut tell = |event: SyncEvent| {
+                connected |= event == SyncEvent::Connected;
+                on(event);
+            };
             tokio::select! {
                 () = &mut stop => return,
-                result = self.sync_watch(std::future::pending()) => {
+                result = self.watch(std::future::pending(), &mut tell) => {
                     if let Err(e) = result {
                         tracing::info!(error = %e, retry_in = ?backoff, "sync failed");
+                        if connected {
+                            backoff = Duration::from_secs(1);
+                        }
+                        on(SyncEvent::Offline { error: e.to_string(), retry_in: backoff });
                     }
                 }
             }
@@ -305,26 +369,30 @@ impl Agent {
             if outcome.rejected.is_empty() {
                 outcomes.push(outcome);
             } else {
+                report.changed.push(outcome.id.clone());
                 self.quarantine(outcome.id, outcome.doc, &outcome.state, &outcome.rejected)?;
             }
         }
-        self.take_in(outcomes, &held)?;
+        report.changed.extend(self.take_in(outcomes, &held)?);
         report.pending_events = self.store.pending_events()?;
         Ok(report)
     }
 
     /// Stores what the sessions brought, all in one transaction (one sync
-    /// to disk however many documents), and notes the sync.
-    fn take_in(&mut self, outcomes: Vec<Outcome>, held: &BTreeSet<DocId>) -> Result<(), AgentError> {
-        let mut recorder = self.recorder.clone();
+    /// to disk however many documents), and notes the sync. Returns the
+    /// documents that changed.
+    fn take_in(&mut self, outcomes: Vec<Outcome>, held: &BTreeSet<DocId>) -> Result<Vec<DocId>, AgentError> {
         let now = chrono::Utc::now();
         let mut taken = Vec::with_capacity(outcomes.len());
+        let mut changed = Vec::new();
         let w = self.store.write()?;
+        let mut recorder = stored_recorder(&w)?;
         for Outcome { id, mut doc, state, before, .. } in outcomes {
             if doc.get_heads() != before {
                 for e in events_of(&id, &mut doc).unwrap_or_default() {
                     recorder.observe(e.hlc, now);
                 }
+                changed.push(id.clone());
             }
             let heads = doc.get_heads();
             if held.contains(&id) {
@@ -344,9 +412,8 @@ impl Agent {
         w.set_meta(RECORDER, &recorder)?;
         w.set_meta(LAST_SYNC, &now)?;
         w.commit()?;
-        self.recorder = recorder;
         self.docs.extend(taken);
-        Ok(())
+        Ok(changed)
     }
 
     /// Takes refused changes out of a document: rebuilds it from the

@@ -1,0 +1,63 @@
+//! Background sync as an app runs it: [`Agent::sync_forever_with`] tells
+//! what it is doing (connecting, connected, what changed, offline) while the
+//! server comes and goes, and stops when told.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use waybill_agent::{Agent, SyncEvent};
+use waybill_shared::doc::DocId;
+use waybill_tests::{Device, SEED, Server};
+
+/// The next event; a link cut without a word is noticed after the 10 s
+/// idle timeout.
+async fn next(events: &mut mpsc::UnboundedReceiver<SyncEvent>) -> SyncEvent {
+    tokio::time::timeout(Duration::from_secs(20), events.recv())
+        .await
+        .expect("no sync event in 20 s")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_sync_tells_connected_changed_and_offline_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("server"));
+    server.ok(&["import", SEED]);
+    let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));
+    let packer = Device::enrol(dir.path(), &server, "pk-1", "packer", Some("wh-1"));
+    packer.sync();
+
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut agent = Agent::open(&picker.store).unwrap();
+    let task = tokio::spawn(async move {
+        let stop = async {
+            let _ = stopped.await;
+        };
+        agent.sync_forever_with(stop, move |e| tx.send(e).unwrap()).await;
+    });
+
+    assert_eq!(next(&mut events).await, SyncEvent::Connecting);
+    let SyncEvent::Changed(first) = next(&mut events).await else { panic!("expected the first documents") };
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert_eq!(next(&mut events).await, SyncEvent::Connected);
+
+    // Another device's work in this device's scope arrives as a push.
+    packer.ok(&["receive", "--bin", "A-01", "--item", "09506000134352", "--qty", "4"]);
+    packer.sync();
+    let stock: DocId = "location/wh-1/0".parse().unwrap();
+    assert_eq!(next(&mut events).await, SyncEvent::Changed(vec![stock]));
+
+    // The server goes: offline, and a retry a second later.
+    server.kill();
+    match next(&mut events).await {
+        SyncEvent::Offline { retry_in, .. } => assert_eq!(retry_in, Duration::from_secs(1)),
+        other => panic!("expected offline, got {other:?}"),
+    }
+    assert_eq!(next(&mut events).await, SyncEvent::Connecting);
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+}

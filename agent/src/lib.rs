@@ -25,6 +25,7 @@ pub use error::AgentError;
 pub use ops::delivery::{BlobInput, DeliveryRequest};
 pub use ops::picking::PickRequest;
 pub use scan::{ItemScan, Scanned};
-pub use sync::{SyncEvent, SyncReport};
+pub use sync::SyncReport;
+pub use sync::background::{BackgroundSync, SyncEvent, SyncState};
 pub use tasks::{PackTask, PickTask, RouteTask, StopTask, Tasks};
 pub use waybill_shared::seed::{Seed, SeedOrder};

@@ -11,6 +11,7 @@
 //! and the device's later work in that document is written again on top of
 //! the server's state, so it is not lost with it.
 
+pub mod background;
 mod stream;
 pub mod tls;
 
@@ -32,6 +33,7 @@ use waybill_shared::sync::{ManifestEntry, Message, PROTOCOL_VERSION, SERVER_NAME
 
 use crate::agent::{Agent, LAST_SYNC, Profile, RECORDER, stored_recorder};
 use crate::error::AgentError;
+use background::{SyncEvent, SyncState};
 use stream::{Reader, send};
 
 const CREDENTIALS: &str = "credentials";
@@ -74,28 +76,6 @@ pub struct SyncReport {
     pub bytes_sent: u64,
     /// UDP bytes it received.
     pub bytes_received: u64,
-}
-
-/// What syncing in the background is doing, told as it happens
-/// ([`Agent::sync_forever_with`]), so a UI can show a sync indicator and
-/// refresh what changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SyncEvent {
-    /// Connecting to the server: the first time, or again after a drop.
-    Connecting,
-    /// Connected and caught up; the server's pushes now arrive at once.
-    Connected,
-    /// Documents sync changed here ([`SyncReport::changed`], or the one a
-    /// push announced).
-    Changed(Vec<DocId>),
-    /// The server could not be reached, the link dropped, or the server
-    /// refused: `error` says why. The next try is after `retry_in`.
-    Offline {
-        /// Why.
-        error: String,
-        /// When the next try is.
-        retry_in: Duration,
-    },
 }
 
 fn offline(e: impl std::fmt::Display) -> AgentError {
@@ -226,7 +206,7 @@ impl Agent {
         if !report.changed.is_empty() {
             on(SyncEvent::Changed(report.changed));
         }
-        on(SyncEvent::Connected);
+        on(SyncEvent::State(SyncState::Connected));
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -263,10 +243,10 @@ impl Agent {
         tokio::pin!(stop);
         let mut backoff = Duration::from_secs(1);
         loop {
-            on(SyncEvent::Connecting);
+            on(SyncEvent::State(SyncState::Connecting));
             let mut connected = false;
             let mut tell = |event: SyncEvent| {
-                connected |= event == SyncEvent::Connected;
+                connected |= event == SyncEvent::State(SyncState::Connected);
                 on(event);
             };
             tokio::select! {
@@ -277,7 +257,7 @@ impl Agent {
                         if connected {
                             backoff = Duration::from_secs(1);
                         }
-                        on(SyncEvent::Offline { error: e.to_string(), retry_in: backoff });
+                        on(SyncEvent::State(SyncState::Offline { error: e.to_string(), retry_in: backoff }));
                     }
                 }
             }

@@ -1,13 +1,13 @@
-//! Background sync as an app runs it: [`Agent::sync_forever_with`] tells
-//! what it is doing (connecting, connected, what changed, offline) while the
-//! server comes and goes, and stops when told.
+//! Background sync as an app runs it: [`BackgroundSync`] tells what it is
+//! doing (connecting, connected, what changed, offline) while the server
+//! comes and goes, keeps where it stands, and stops when told.
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use waybill_agent::{Agent, SyncEvent};
+use waybill_agent::{Agent, BackgroundSync, SyncEvent, SyncState};
 use waybill_shared::doc::DocId;
 use waybill_tests::{Device, SEED, Server};
 
@@ -20,6 +20,10 @@ async fn next(events: &mut mpsc::UnboundedReceiver<SyncEvent>) -> SyncEvent {
         .unwrap()
 }
 
+fn state(s: SyncState) -> SyncEvent {
+    SyncEvent::State(s)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_sync_tells_connected_changed_and_offline_and_stops() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,19 +34,14 @@ async fn background_sync_tells_connected_changed_and_offline_and_stops() {
     packer.sync();
 
     let (tx, mut events) = mpsc::unbounded_channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut agent = Agent::open(&picker.store).unwrap();
-    let task = tokio::spawn(async move {
-        let stop = async {
-            let _ = stopped.await;
-        };
-        agent.sync_forever_with(stop, move |e| tx.send(e).unwrap()).await;
-    });
+    let agent = Agent::open(&picker.store).unwrap();
+    let sync = BackgroundSync::start(agent, &tokio::runtime::Handle::current(), move |e| tx.send(e).unwrap());
 
-    assert_eq!(next(&mut events).await, SyncEvent::Connecting);
+    assert_eq!(next(&mut events).await, state(SyncState::Connecting));
     let SyncEvent::Changed(first) = next(&mut events).await else { panic!("expected the first documents") };
     assert_eq!(first.len(), 3, "{first:?}");
-    assert_eq!(next(&mut events).await, SyncEvent::Connected);
+    assert_eq!(next(&mut events).await, state(SyncState::Connected));
+    assert_eq!(sync.state(), SyncState::Connected);
 
     // Another device's work in this device's scope arrives as a push.
     packer.ok(&["receive", "--bin", "A-01", "--item", "09506000134352", "--qty", "4"]);
@@ -53,11 +52,17 @@ async fn background_sync_tells_connected_changed_and_offline_and_stops() {
     // The server goes: offline, and a retry a second later.
     server.kill();
     match next(&mut events).await {
-        SyncEvent::Offline { retry_in, .. } => assert_eq!(retry_in, Duration::from_secs(1)),
+        SyncEvent::State(SyncState::Offline { retry_in, .. }) => {
+            assert_eq!(retry_in, Duration::from_secs(1));
+        }
         other => panic!("expected offline, got {other:?}"),
     }
-    assert_eq!(next(&mut events).await, SyncEvent::Connecting);
+    assert_eq!(next(&mut events).await, state(SyncState::Connecting));
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), sync.stop()).await.unwrap();
+    loop {
+        if next(&mut events).await == state(SyncState::Stopped) {
+            break;
+        }
+    }
 }

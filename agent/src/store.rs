@@ -91,6 +91,15 @@ impl Store {
         Ok(self.conn.query_row("SELECT count(DISTINCT event) FROM outbox", [], |r| r.get(0))?)
     }
 
+    /// The documents holding own events not yet confirmed.
+    pub fn pending_docs(&self) -> Result<Vec<DocId>, AgentError> {
+        let mut stmt = self.conn.prepare("SELECT DISTINCT doc FROM outbox ORDER BY doc")?;
+        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+        ids.into_iter()
+            .map(|s| s.parse().map_err(|e| AgentError::Corrupt(format!("document id {s}: {e}"))))
+            .collect()
+    }
+
     /// Whether a document has own events not yet confirmed.
     pub fn has_pending(&self, id: &DocId) -> Result<bool, AgentError> {
         Ok(self.conn.query_row(

@@ -42,6 +42,8 @@ const PEER: &str = "server";
 const PARALLEL: usize = 128;
 /// Bytes per blob chunk.
 const CHUNK: usize = 64 * 1024;
+/// How often a watching sync looks for work recorded through other handles.
+const LOOK_FOR_WORK: Duration = Duration::from_secs(1);
 
 /// What enrolment gave the device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,7 +172,9 @@ impl Agent {
     }
 
     /// Stays connected and syncs each document the server announces, until
-    /// `stop` resolves or the link drops. Syncs everything first.
+    /// `stop` resolves or the link drops. Syncs everything first. Work
+    /// recorded meanwhile through other handles on the store (the app's,
+    /// another process's) goes up within a second.
     pub async fn sync_watch(
         &mut self,
         stop: impl std::future::Future<Output = ()>,
@@ -208,9 +212,32 @@ impl Agent {
         }
         on(SyncEvent::State(SyncState::Connected));
         tokio::pin!(stop);
+        let mut look = tokio::time::interval(LOOK_FOR_WORK);
+        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen = self.store.data_version()?;
         loop {
             tokio::select! {
                 () = &mut stop => break,
+                _ = look.tick() => {
+                    // Work recorded meanwhile through another handle on the
+                    // store (the app's, another process's) goes up now.
+                    let version = self.store.data_version()?;
+                    if version != seen {
+                        seen = version;
+                        let entries: Vec<ManifestEntry> = self
+                            .store
+                            .pending_docs()?
+                            .into_iter()
+                            .map(|doc| ManifestEntry { doc, heads: Vec::new() })
+                            .collect();
+                        if !entries.is_empty() {
+                            let report = self.sync_manifest(&conn, &entries, false).await?;
+                            if !report.changed.is_empty() {
+                                on(SyncEvent::Changed(report.changed));
+                            }
+                        }
+                    }
+                }
                 msg = rx.next() => match msg? {
                     Some(Message::Changed { doc }) => {
                         let entry = ManifestEntry { doc: doc.clone(), heads: Vec::new() };

@@ -1,13 +1,14 @@
 //! Background sync as an app runs it: [`BackgroundSync`] tells what it is
 //! doing (connecting, connected, what changed, offline) while the server
-//! comes and goes, keeps where it stands, and stops when told.
+//! comes and goes, takes up work recorded through the app's own handle,
+//! keeps where it stands, and stops when told.
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use waybill_agent::{Agent, BackgroundSync, SyncEvent, SyncState};
+use waybill_agent::{Agent, BackgroundSync, PickRequest, SyncEvent, SyncState};
 use waybill_shared::doc::DocId;
 use waybill_tests::{Device, SEED, Server};
 
@@ -49,9 +50,34 @@ async fn background_sync_tells_connected_changed_and_offline_and_stops() {
     let stock: DocId = "location/wh-1/0".parse().unwrap();
     assert_eq!(next(&mut events).await, SyncEvent::Changed(vec![stock]));
 
+    // Work recorded through another handle on the store (the app's) goes
+    // up within a second or so.
+    let mut app = Agent::open(&picker.store).unwrap();
+    app.pick(&PickRequest {
+        order: "SO-1001".parse().unwrap(),
+        line: 1,
+        bin: "A-01".into(),
+        item: "09506000134352".into(),
+        quantity: 2,
+        override_reason: None,
+    })
+    .unwrap();
+    for _ in 0..50 {
+        if app.status().unwrap().pending_events == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.status().unwrap().pending_events, 0);
+    assert_eq!(server.order("SO-1001")["lines"][0]["picked"], 2);
+
     // The server goes: offline, and a retry a second later.
     server.kill();
-    match next(&mut events).await {
+    let mut event = next(&mut events).await;
+    while let SyncEvent::Changed(_) = event {
+        event = next(&mut events).await;
+    }
+    match event {
         SyncEvent::State(SyncState::Offline { retry_in, .. }) => {
             assert_eq!(retry_in, Duration::from_secs(1));
         }

@@ -86,7 +86,7 @@ impl Device {
 #[uniffi::export]
 impl Device {
     /// Opens the device store at `path` (a file in the app's private
-    /// storage), enrolled before with [`Device::enrol`].
+    /// storage), enrolled before with `enrol`.
     #[uniffi::constructor]
     pub fn open(path: String) -> Result<Arc<Self>, WaybillError> {
         Ok(Self::new(path.clone().into(), Agent::open(path.as_ref())?))

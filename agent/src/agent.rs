@@ -204,7 +204,7 @@ impl Agent {
         }
         let w = self.store.write()?;
         refresh(&mut self.docs, &mut self.seen, w.data_version()?);
-        let mut recorder: Recorder = stored_recorder(&w)?;
+        let mut recorder = stored_recorder(&w)?;
         let event = recorder.record(Utc::now(), self.profile.user.clone(), payload);
         let at = event.at.to_rfc3339();
         let id = event.id.to_string();
@@ -286,7 +286,7 @@ impl Agent {
             None => w.insert_doc(id, &mut incoming)?,
         }
         if let Some(hlc) = latest {
-            let mut recorder: Recorder = stored_recorder(&w)?;
+            let mut recorder = stored_recorder(&w)?;
             recorder.observe(hlc, Utc::now());
             w.set_meta(RECORDER, &recorder)?;
         }

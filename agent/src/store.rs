@@ -72,7 +72,12 @@ impl Store {
 
     /// Every document held, by id.
     pub fn doc_ids(&self) -> Result<Vec<DocId>, AgentError> {
-        let mut stmt = self.conn.prepare("SELECT id FROM docs ORDER BY id")?;
+        self.doc_ids_of("SELECT id FROM docs ORDER BY id")
+    }
+
+    /// The document ids a query's first column holds.
+    fn doc_ids_of(&self, sql: &str) -> Result<Vec<DocId>, AgentError> {
+        let mut stmt = self.conn.prepare(sql)?;
         let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
         ids.into_iter()
             .map(|s| s.parse().map_err(|e| AgentError::Corrupt(format!("document id {s}: {e}"))))
@@ -93,11 +98,7 @@ impl Store {
 
     /// The documents holding own events not yet confirmed.
     pub fn pending_docs(&self) -> Result<Vec<DocId>, AgentError> {
-        let mut stmt = self.conn.prepare("SELECT DISTINCT doc FROM outbox ORDER BY doc")?;
-        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-        ids.into_iter()
-            .map(|s| s.parse().map_err(|e| AgentError::Corrupt(format!("document id {s}: {e}"))))
-            .collect()
+        self.doc_ids_of("SELECT DISTINCT doc FROM outbox ORDER BY doc")
     }
 
     /// Whether a document has own events not yet confirmed.

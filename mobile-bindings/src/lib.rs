@@ -9,9 +9,9 @@
 //! Sync runs on a runtime this library owns, on handles of its own on the
 //! store, so the app's calls never wait for the network.
 //!
-//! Generate the bindings with `cargo run -p uniffi-bindgen -- generate
-//! --library <libwaybill_mobile.so> --language kotlin|swift|python`; see
-//! `docs/mobile.md`.
+//! `bash scripts/bindings.sh` generates the Kotlin, Swift and Python
+//! sources from the built library; `docs/mobile.md` is the guide for app
+//! developers.
 
 mod device;
 mod error;

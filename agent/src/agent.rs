@@ -7,8 +7,16 @@
 //! new changes, the pending-event marks, any blobs and the recorder in one
 //! SQLite transaction. When `record` returns, the event is durable; if
 //! anything fails, nothing was written and the in-memory state is put back.
+//!
+//! Several handles may have one store open at once (an app and its
+//! background sync, or a `sync --watch` process next to commands): the
+//! recorder (sequence number and clock) is read and written inside each
+//! write transaction, never from memory, so no two events get one id; and a
+//! handle drops the documents it keeps in memory whenever another connection
+//! has committed since it last looked ([`Store::data_version`]).
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::path::Path;
 
 use automerge::{AutoCommit, ChangeHash};
@@ -25,7 +33,7 @@ use waybill_shared::role::Role;
 use waybill_shared::seed::{self, Seed};
 
 use crate::error::AgentError;
-use crate::store::{COMPACT_AFTER, Store};
+use crate::store::{COMPACT_AFTER, Store, Write};
 
 /// Who this device is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,8 +77,9 @@ pub(crate) const LAST_SYNC: &str = "last_sync";
 pub struct Agent {
     pub(crate) store: Store,
     pub(crate) profile: Profile,
-    pub(crate) recorder: Recorder,
     pub(crate) docs: BTreeMap<DocId, AutoCommit>,
+    /// The store's data version `docs` were read at.
+    seen: i64,
 }
 
 impl Agent {
@@ -84,7 +93,7 @@ impl Agent {
     pub(crate) fn init_with(
         path: &Path,
         profile: Profile,
-        extra: impl FnOnce(&crate::store::Write<'_>) -> Result<(), AgentError>,
+        extra: impl FnOnce(&Write<'_>) -> Result<(), AgentError>,
     ) -> Result<Self, AgentError> {
         let mut store = Store::open(path)?;
         if let Some(existing) = store.meta::<Profile>(PROFILE)? {
@@ -96,7 +105,7 @@ impl Agent {
         w.set_meta(RECORDER, &recorder)?;
         extra(&w)?;
         w.commit()?;
-        Ok(Self { store, profile, recorder, docs: BTreeMap::new() })
+        Self::with(store, profile)
     }
 
     /// Opens an existing device store.
@@ -106,8 +115,13 @@ impl Agent {
         }
         let store = Store::open(path)?;
         let profile: Profile = store.meta(PROFILE)?.ok_or(AgentError::NotInitialised)?;
-        let recorder = store.meta(RECORDER)?.ok_or(AgentError::Corrupt("no recorder".into()))?;
-        Ok(Self { store, profile, recorder, docs: BTreeMap::new() })
+        store.meta::<Recorder>(RECORDER)?.ok_or_else(no_recorder)?;
+        Self::with(store, profile)
+    }
+
+    fn with(store: Store, profile: Profile) -> Result<Self, AgentError> {
+        let seen = store.data_version()?;
+        Ok(Self { store, profile, docs: BTreeMap::new(), seen })
     }
 
     /// Who this device is.
@@ -126,6 +140,7 @@ impl Agent {
 
     /// A held document, loaded on first use.
     pub(crate) fn doc(&mut self, id: &DocId) -> Result<&mut AutoCommit, AgentError> {
+        refresh(&mut self.docs, &mut self.seen, self.store.data_version()?);
         if !self.docs.contains_key(id) {
             let doc = self.store.load_doc(id)?.ok_or_else(|| not_found(id))?;
             self.docs.insert(id.clone(), doc.with_actor(actor_of(&self.profile.device)));
@@ -164,58 +179,56 @@ impl Agent {
                 return Err(AgentError::Invalid(format!("{} events do not belong in {t}", payload.name())));
             }
         }
-        let mut recorder = self.recorder.clone();
-        let event = recorder.record(Utc::now(), self.profile.user.clone(), payload);
-        let written = self.write_event(&event, targets, blobs, &recorder);
+        let written = self.write_event(payload, targets, blobs);
         if written.is_err() {
             // Put memory back as it was: drop the documents touched, so the
             // next use reloads them from the store.
             for t in targets {
                 self.docs.remove(t);
             }
-            return written.map(|_| event);
         }
-        self.recorder = recorder;
-        Ok(event)
+        written
     }
 
     fn write_event(
         &mut self,
-        event: &Event,
+        payload: Payload,
         targets: &[DocId],
         blobs: &[(BlobHash, &[u8])],
-        recorder: &Recorder,
-    ) -> Result<(), AgentError> {
-        let mut changes = Vec::new();
-        for t in targets {
-            let doc = self.doc(t)?;
-            let before = doc.get_heads();
-            doc::append(doc, event)?;
-            changes.push((t.clone(), doc.save_after(&before)));
-        }
+    ) -> Result<Event, AgentError> {
         let mut compact = Vec::new();
-        for (t, _) in &changes {
+        for t in targets {
             if self.store.change_rows(t)? + 1 >= COMPACT_AFTER {
                 compact.push(t.clone());
             }
         }
+        let w = self.store.write()?;
+        refresh(&mut self.docs, &mut self.seen, w.data_version()?);
+        let mut recorder = stored_recorder(&w)?;
+        let event = recorder.record(Utc::now(), self.profile.user.clone(), payload);
         let at = event.at.to_rfc3339();
         let id = event.id.to_string();
-        let w = self.store.write()?;
-        for (t, bytes) in &changes {
-            w.append_changes(t, bytes)?;
+        for t in targets {
+            let doc = match self.docs.entry(t.clone()) {
+                Entry::Occupied(held) => held.into_mut(),
+                Entry::Vacant(slot) => slot.insert(
+                    w.load_doc(t)?.ok_or_else(|| not_found(t))?.with_actor(actor_of(&self.profile.device)),
+                ),
+            };
+            let before = doc.get_heads();
+            doc::append(doc, &event)?;
+            w.append_changes(t, &doc.save_after(&before))?;
             w.add_pending(&id, t, &at)?;
+            if compact.contains(t) {
+                w.compact(t, doc)?;
+            }
         }
         for (hash, bytes) in blobs {
             w.put_blob(hash, bytes)?;
         }
-        for t in &compact {
-            if let Some(doc) = self.docs.get_mut(t) {
-                w.compact(t, doc)?;
-            }
-        }
-        w.set_meta(RECORDER, recorder)?;
-        w.commit()
+        w.set_meta(RECORDER, &recorder)?;
+        w.commit()?;
+        Ok(event)
     }
 
     /// Imports a seed file, as the office would hand the documents down.
@@ -267,19 +280,17 @@ impl Agent {
         };
         let merged = if held { self.doc(id)? } else { &mut incoming };
         let latest = read_events(id, merged.document())?.into_iter().map(|e| e.hlc).max();
-        let mut recorder = self.recorder.clone();
-        if let Some(hlc) = latest {
-            recorder.observe(hlc, Utc::now());
-        }
         let w = self.store.write()?;
         match &changes {
             Some(bytes) => w.append_changes(id, bytes)?,
             None => w.insert_doc(id, &mut incoming)?,
         }
-        w.set_meta(RECORDER, &recorder)?;
-        w.commit()?;
-        self.recorder = recorder;
-        Ok(())
+        if let Some(hlc) = latest {
+            let mut recorder = stored_recorder(&w)?;
+            recorder.observe(hlc, Utc::now());
+            w.set_meta(RECORDER, &recorder)?;
+        }
+        w.commit()
     }
 
     /// The merged view of an order.
@@ -375,6 +386,25 @@ impl Agent {
         }
         Ok(gone)
     }
+}
+
+/// Forgets the documents kept in memory if another connection has committed
+/// since they were read at `seen`.
+fn refresh(docs: &mut BTreeMap<DocId, AutoCommit>, seen: &mut i64, version: i64) {
+    if version != *seen {
+        docs.clear();
+        *seen = version;
+    }
+}
+
+fn no_recorder() -> AgentError {
+    AgentError::Corrupt("no recorder".into())
+}
+
+/// The recorder as the write transaction `w` sees it: read there, not kept in
+/// memory, since another handle on the store may have recorded meanwhile.
+pub(crate) fn stored_recorder(w: &Write<'_>) -> Result<Recorder, AgentError> {
+    w.meta(RECORDER)?.ok_or_else(no_recorder)
 }
 
 fn not_found(id: &DocId) -> AgentError {

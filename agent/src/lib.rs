@@ -26,5 +26,6 @@ pub use ops::delivery::{BlobInput, DeliveryRequest};
 pub use ops::picking::PickRequest;
 pub use scan::{ItemScan, Scanned};
 pub use sync::SyncReport;
+pub use sync::background::{BackgroundSync, SyncEvent, SyncState};
 pub use tasks::{PackTask, PickTask, RouteTask, StopTask, Tasks};
 pub use waybill_shared::seed::{Seed, SeedOrder};

@@ -50,10 +50,14 @@ impl Store {
 
     /// A setting, if set.
     pub fn meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, AgentError> {
-        let text: Option<String> =
-            self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| AgentError::Corrupt(format!("setting {key}: {e}"))))
-            .transpose()
+        read_meta(&self.conn, key)
+    }
+
+    /// A number that changes whenever another connection to the file (another
+    /// handle in this process, another process) commits: what was read before
+    /// may be stale. Own commits leave it as it is.
+    pub fn data_version(&self) -> Result<i64, AgentError> {
+        data_version(&self.conn)
     }
 
     /// Starts the one write transaction.
@@ -63,27 +67,17 @@ impl Store {
 
     /// Loads a document, if held.
     pub fn load_doc(&self, id: &DocId) -> Result<Option<AutoCommit>, AgentError> {
-        let key = id.to_string();
-        let snapshot: Option<Vec<u8>> = self
-            .conn
-            .query_row("SELECT snapshot FROM docs WHERE id = ?1", [&key], |r| r.get(0))
-            .optional()?;
-        let Some(snapshot) = snapshot else { return Ok(None) };
-        let corrupt = |e: automerge::AutomergeError| AgentError::Corrupt(format!("document {id}: {e}"));
-        let mut doc = AutoCommit::load(&snapshot).map_err(corrupt)?;
-        let mut stmt =
-            self.conn.prepare_cached("SELECT bytes FROM doc_changes WHERE doc = ?1 ORDER BY seq")?;
-        let mut rows = stmt.query([&key])?;
-        while let Some(row) = rows.next()? {
-            let bytes: Vec<u8> = row.get(0)?;
-            doc.load_incremental(&bytes).map_err(corrupt)?;
-        }
-        Ok(Some(doc))
+        load_doc(&self.conn, id)
     }
 
     /// Every document held, by id.
     pub fn doc_ids(&self) -> Result<Vec<DocId>, AgentError> {
-        let mut stmt = self.conn.prepare("SELECT id FROM docs ORDER BY id")?;
+        self.doc_ids_of("SELECT id FROM docs ORDER BY id")
+    }
+
+    /// The document ids a query's first column holds.
+    fn doc_ids_of(&self, sql: &str) -> Result<Vec<DocId>, AgentError> {
+        let mut stmt = self.conn.prepare(sql)?;
         let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
         ids.into_iter()
             .map(|s| s.parse().map_err(|e| AgentError::Corrupt(format!("document id {s}: {e}"))))
@@ -100,6 +94,11 @@ impl Store {
     /// The device's own events not yet confirmed by the server.
     pub fn pending_events(&self) -> Result<i64, AgentError> {
         Ok(self.conn.query_row("SELECT count(DISTINCT event) FROM outbox", [], |r| r.get(0))?)
+    }
+
+    /// The documents holding own events not yet confirmed.
+    pub fn pending_docs(&self) -> Result<Vec<DocId>, AgentError> {
+        self.doc_ids_of("SELECT DISTINCT doc FROM outbox ORDER BY doc")
     }
 
     /// Whether a document has own events not yet confirmed.
@@ -178,6 +177,21 @@ impl Store {
 }
 
 impl Write<'_> {
+    /// A setting, as this transaction sees it.
+    pub fn meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, AgentError> {
+        read_meta(&self.tx, key)
+    }
+
+    /// [`Store::data_version`], as this transaction sees it.
+    pub fn data_version(&self) -> Result<i64, AgentError> {
+        data_version(&self.tx)
+    }
+
+    /// A document as this transaction sees it, if held.
+    pub fn load_doc(&self, id: &DocId) -> Result<Option<AutoCommit>, AgentError> {
+        load_doc(&self.tx, id)
+    }
+
     /// Sets a setting.
     pub fn set_meta<T: Serialize>(&self, key: &str, value: &T) -> Result<(), AgentError> {
         let text = serde_json::to_string(value).map_err(|e| AgentError::Corrupt(e.to_string()))?;
@@ -297,6 +311,33 @@ impl Write<'_> {
     pub fn commit(self) -> Result<(), AgentError> {
         Ok(self.tx.commit()?)
     }
+}
+
+fn read_meta<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>, AgentError> {
+    let text: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| AgentError::Corrupt(format!("setting {key}: {e}"))))
+        .transpose()
+}
+
+fn data_version(conn: &Connection) -> Result<i64, AgentError> {
+    Ok(conn.pragma_query_value(None, "data_version", |r| r.get(0))?)
+}
+
+fn load_doc(conn: &Connection, id: &DocId) -> Result<Option<AutoCommit>, AgentError> {
+    let key = id.to_string();
+    let snapshot: Option<Vec<u8>> =
+        conn.query_row("SELECT snapshot FROM docs WHERE id = ?1", [&key], |r| r.get(0)).optional()?;
+    let Some(snapshot) = snapshot else { return Ok(None) };
+    let corrupt = |e: automerge::AutomergeError| AgentError::Corrupt(format!("document {id}: {e}"));
+    let mut doc = AutoCommit::load(&snapshot).map_err(corrupt)?;
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM doc_changes WHERE doc = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([&key])?;
+    while let Some(row) = rows.next()? {
+        let bytes: Vec<u8> = row.get(0)?;
+        doc.load_incremental(&bytes).map_err(corrupt)?;
+    }
+    Ok(Some(doc))
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), AgentError> {

@@ -11,6 +11,7 @@
 //! and the device's later work in that document is written again on top of
 //! the server's state, so it is not lost with it.
 
+pub mod background;
 mod stream;
 pub mod tls;
 
@@ -30,8 +31,9 @@ use waybill_shared::policy::{Refusal, actor_of};
 use waybill_shared::sync::session::{self, MAX_ROUNDS};
 use waybill_shared::sync::{ManifestEntry, Message, PROTOCOL_VERSION, SERVER_NAME};
 
-use crate::agent::{Agent, LAST_SYNC, Profile, RECORDER};
+use crate::agent::{Agent, LAST_SYNC, Profile, RECORDER, stored_recorder};
 use crate::error::AgentError;
+use background::{SyncEvent, SyncState};
 use stream::{Reader, send};
 
 const CREDENTIALS: &str = "credentials";
@@ -40,6 +42,8 @@ const PEER: &str = "server";
 const PARALLEL: usize = 128;
 /// Bytes per blob chunk.
 const CHUNK: usize = 64 * 1024;
+/// How often a watching sync looks for work recorded through other handles.
+const LOOK_FOR_WORK: Duration = Duration::from_secs(1);
 
 /// What enrolment gave the device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +71,9 @@ pub struct SyncReport {
     pub pending_events: i64,
     /// Documents that could not be synced this time, with why.
     pub failed: Vec<(String, String)>,
+    /// Documents whose contents changed here: others' work arrived, or
+    /// refused work was taken out. A UI shows these afresh.
+    pub changed: Vec<DocId>,
     /// UDP bytes this device sent on the connection.
     pub bytes_sent: u64,
     /// UDP bytes it received.
@@ -165,7 +172,9 @@ impl Agent {
     }
 
     /// Stays connected and syncs each document the server announces, until
-    /// `stop` resolves or the link drops. Syncs everything first.
+    /// `stop` resolves or the link drops. Syncs everything first. Work
+    /// recorded meanwhile through other handles on the store (the app's,
+    /// another process's) goes up within a second.
     pub async fn sync_watch(
         &mut self,
         stop: impl std::future::Future<Output = ()>,
@@ -173,26 +182,67 @@ impl Agent {
         self.sync_watch_with(stop, |_| {}).await
     }
 
-    /// As [`Agent::sync_watch`], calling `synced` with each document that
-    /// a push brought up to date (so a UI can refresh).
+    /// As [`Agent::sync_watch`], calling `synced` with each document the
+    /// sync brought up to date (so a UI can refresh): those the first full
+    /// sync changed, then each one a push announced.
     pub async fn sync_watch_with(
         &mut self,
         stop: impl std::future::Future<Output = ()>,
         mut synced: impl FnMut(&DocId),
     ) -> Result<(), AgentError> {
+        self.watch(stop, &mut |event| {
+            if let SyncEvent::Changed(docs) = event {
+                docs.iter().for_each(&mut synced);
+            }
+        })
+        .await
+    }
+
+    async fn watch(
+        &mut self,
+        stop: impl std::future::Future<Output = ()>,
+        on: &mut impl FnMut(SyncEvent),
+    ) -> Result<(), AgentError> {
         let (endpoint, conn) = self.connect().await?;
         let (_tx, mut rx) = hello(&conn).await?;
         let manifest = handshake(&mut rx).await?;
-        self.sync_manifest(&conn, &manifest, true).await?;
+        let report = self.sync_manifest(&conn, &manifest, true).await?;
+        if !report.changed.is_empty() {
+            on(SyncEvent::Changed(report.changed));
+        }
+        on(SyncEvent::State(SyncState::Connected));
         tokio::pin!(stop);
+        let mut look = tokio::time::interval(LOOK_FOR_WORK);
+        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen = self.store.data_version()?;
         loop {
             tokio::select! {
                 () = &mut stop => break,
+                _ = look.tick() => {
+                    // Work recorded meanwhile through another handle on the
+                    // store (the app's, another process's) goes up now.
+                    let version = self.store.data_version()?;
+                    if version != seen {
+                        seen = version;
+                        let entries: Vec<ManifestEntry> = self
+                            .store
+                            .pending_docs()?
+                            .into_iter()
+                            .map(|doc| ManifestEntry { doc, heads: Vec::new() })
+                            .collect();
+                        if !entries.is_empty() {
+                            let report = self.sync_manifest(&conn, &entries, false).await?;
+                            if !report.changed.is_empty() {
+                                on(SyncEvent::Changed(report.changed));
+                            }
+                        }
+                    }
+                }
                 msg = rx.next() => match msg? {
                     Some(Message::Changed { doc }) => {
                         let entry = ManifestEntry { doc: doc.clone(), heads: Vec::new() };
                         self.sync_manifest(&conn, &[entry], false).await?;
-                        synced(&doc);
+                        on(SyncEvent::Changed(vec![doc]));
                     }
                     Some(other) => return Err(AgentError::Protocol(format!("unexpected {other:?} on the control stream"))),
                     None => return Err(AgentError::Offline("the server closed the connection".into())),
@@ -206,14 +256,35 @@ impl Agent {
     /// Syncs in the background until `stop`, reconnecting with backoff
     /// (1 s doubling to 60 s) while the server cannot be reached.
     pub async fn sync_forever(&mut self, stop: impl std::future::Future<Output = ()>) {
+        self.sync_forever_with(stop, |_| {}).await;
+    }
+
+    /// As [`Agent::sync_forever`], telling `on` what it is doing: connecting,
+    /// connected, documents changed, offline until the next try. The backoff
+    /// starts again at 1 s once a connection got through.
+    pub async fn sync_forever_with(
+        &mut self,
+        stop: impl std::future::Future<Output = ()>,
+        mut on: impl FnMut(SyncEvent),
+    ) {
         tokio::pin!(stop);
         let mut backoff = Duration::from_secs(1);
         loop {
+            on(SyncEvent::State(SyncState::Connecting));
+            let mut connected = false;
+            let mut tell = |event: SyncEvent| {
+                connected |= event == SyncEvent::State(SyncState::Connected);
+                on(event);
+            };
             tokio::select! {
                 () = &mut stop => return,
-                result = self.sync_watch(std::future::pending()) => {
+                result = self.watch(std::future::pending(), &mut tell) => {
                     if let Err(e) = result {
                         tracing::info!(error = %e, retry_in = ?backoff, "sync failed");
+                        if connected {
+                            backoff = Duration::from_secs(1);
+                        }
+                        on(SyncEvent::State(SyncState::Offline { error: e.to_string(), retry_in: backoff }));
                     }
                 }
             }
@@ -305,26 +376,30 @@ impl Agent {
             if outcome.rejected.is_empty() {
                 outcomes.push(outcome);
             } else {
+                report.changed.push(outcome.id.clone());
                 self.quarantine(outcome.id, outcome.doc, &outcome.state, &outcome.rejected)?;
             }
         }
-        self.take_in(outcomes, &held)?;
+        report.changed.extend(self.take_in(outcomes, &held)?);
         report.pending_events = self.store.pending_events()?;
         Ok(report)
     }
 
     /// Stores what the sessions brought, all in one transaction (one sync
-    /// to disk however many documents), and notes the sync.
-    fn take_in(&mut self, outcomes: Vec<Outcome>, held: &BTreeSet<DocId>) -> Result<(), AgentError> {
-        let mut recorder = self.recorder.clone();
+    /// to disk however many documents), and notes the sync. Returns the
+    /// documents that changed.
+    fn take_in(&mut self, outcomes: Vec<Outcome>, held: &BTreeSet<DocId>) -> Result<Vec<DocId>, AgentError> {
         let now = chrono::Utc::now();
         let mut taken = Vec::with_capacity(outcomes.len());
+        let mut changed = Vec::new();
         let w = self.store.write()?;
+        let mut recorder = stored_recorder(&w)?;
         for Outcome { id, mut doc, state, before, .. } in outcomes {
             if doc.get_heads() != before {
                 for e in events_of(&id, &mut doc).unwrap_or_default() {
                     recorder.observe(e.hlc, now);
                 }
+                changed.push(id.clone());
             }
             let heads = doc.get_heads();
             if held.contains(&id) {
@@ -344,9 +419,8 @@ impl Agent {
         w.set_meta(RECORDER, &recorder)?;
         w.set_meta(LAST_SYNC, &now)?;
         w.commit()?;
-        self.recorder = recorder;
         self.docs.extend(taken);
-        Ok(())
+        Ok(changed)
     }
 
     /// Takes refused changes out of a document: rebuilds it from the

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tests, as the README and CI run them: installs what the tests need and
 # is missing, then runs every test (the workspace's Rust tests, which include
-# the Kotlin and Python binding tests in mobile-bindings/tests/).
+# the Kotlin and Python binding tests in mobile-bindings/tests/ and the office
+# page in headless Chromium in tests/tests/browser.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,7 @@ need_apt() { # need_apt CHECK-COMMAND PACKAGE...
 }
 need_apt "command -v javac" default-jdk-headless # the JVM the Kotlin test runs on
 need_apt "test -f /usr/share/java/jna.jar" libjna-java # JNA: how Kotlin calls the library
+need_apt "test -x /usr/bin/chromium && test -x /usr/bin/chromedriver" chromium chromium-driver # the office page's browser test
 
 npm_packages=()
 need_npm() { # need_npm CHECK-PATH PACKAGE@VERSION

@@ -17,13 +17,9 @@ pub const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/demo/seed.
 
 /// A workspace binary. `cargo test --workspace` builds them; run alone,
 /// the tests build them once (with the workspace's features, so nothing is
-/// rebuilt back and forth). `WAYBILL_BIN_DIR`, if set, is where they are
-/// instead (for a target directory that other work trees build into too).
+/// rebuilt back and forth).
 pub fn bin(name: &str) -> PathBuf {
     static BUILD: Once = Once::new();
-    if let Some(dir) = std::env::var_os("WAYBILL_BIN_DIR") {
-        return PathBuf::from(dir).join(name);
-    }
     let path = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join(name);
     if !path.exists() {
         BUILD.call_once(|| {

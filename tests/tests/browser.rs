@@ -6,7 +6,7 @@
 //! order taken in through the API, and a delivery a driver's device syncs,
 //! both show up on the open page without a reload (server-sent events).
 //!
-//! Needs Debian's `chromium` and `chromium-driver`: `bash scripts/install-browser.sh`.
+//! Needs Debian's `chromium` and `chromium-driver`: `bash scripts/test.sh` (it installs them).
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -42,7 +42,7 @@ impl Browser {
             assert!(
                 Path::new(path).exists(),
                 "{path} is missing: the browser test needs Debian's chromium and chromium-driver; \
-                 run `bash scripts/install-browser.sh`"
+                 run `bash scripts/test.sh` (it installs them)"
             );
         }
         let profile = tempfile::tempdir().unwrap();

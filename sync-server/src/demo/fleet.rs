@@ -163,7 +163,7 @@ impl Sim {
                 lon: g.lon() + self.rng.signed() * 0.0002,
                 accuracy_m: Some(5.0 + self.rng.below(20) as f32),
             });
-            self.agent.arrive(&route.route, seq, gps.clone())?;
+            self.agent.arrive(&route.route, seq, gps)?;
             let first = s.stop.orders.first().map(ToString::to_string).unwrap_or_default();
             if self.rng.chance(0.1) {
                 self.agent.fail_attempt(&route.route, seq, FailReason::NotHome, "card left".into(), gps)?;

@@ -50,7 +50,6 @@ pub fn document() -> Value {
 }
 
 fn session_and_webhooks() -> Vec<(&'static str, Value)> {
-    let err = |d: &str| json!({ "description": d, "content": error_ref()["content"].clone() });
     let session = json!({ "type": "object", "properties": {
         "user": { "type": "string" }, "token": { "type": "string" },
         "expires_at": { "type": "string", "format": "date-time" }
@@ -261,7 +260,6 @@ fn core() -> Value {
             "received_at": { "type": ["string", "null"], "format": "date-time", "description": "When the event first reached the server" }
         }
     });
-    let err = |d: &str| json!({ "description": d, "content": error_ref()["content"].clone() });
     let reason = json!({
         "type": "object", "required": ["reason"], "additionalProperties": false,
         "properties": { "reason": { "type": "string", "minLength": 1 } }

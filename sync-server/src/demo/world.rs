@@ -30,7 +30,7 @@ impl Rng {
 
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 * 1.0 < p
+        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
 
     /// A number in `-1.0..1.0`.
@@ -60,7 +60,7 @@ pub fn sscc(packer: usize, serial: u64) -> String {
     with_check_digit(format!("0950600{packer:02}{serial:08}"))
 }
 
-/// The catalogue: (description, typical quantity).
+/// The catalogue, by item number.
 pub const CATALOGUE: &[&str] = &[
     "Brass gear, 40 teeth",
     "Punched card deck",

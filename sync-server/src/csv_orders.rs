@@ -76,7 +76,8 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Seed, CsvError> {
         }
     }
     let mut orders: Vec<SeedOrder> = Vec::new();
-    let mut first_row: BTreeMap<String, (usize, BTreeMap<String, String>)> = BTreeMap::new();
+    // Per order id: its first row, that row's cells, and its place in `orders`.
+    let mut first_row: BTreeMap<String, (usize, BTreeMap<String, String>, usize)> = BTreeMap::new();
     for (i, record) in reader.records().enumerate() {
         let row = i + 2;
         let record = record.map_err(|e| error(format!("row {row}"), e.to_string()))?;
@@ -94,15 +95,13 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Seed, CsvError> {
                 _ => return Err(error(at("quantity"), "must be a whole number, at least 1")),
             },
         };
-        if let Some((first, cols)) = first_row.get(id) {
+        if let Some((first, cols, index)) = first_row.get(id) {
             for c in ORDER_COLUMNS {
                 if cols.get(*c).map(String::as_str).unwrap_or("") != get(c) {
                     return Err(error(at(c), format!("differs from row {first} of order {id}")));
                 }
             }
-            let Some(order) = orders.iter_mut().find(|o| o.header.id.as_str() == id) else {
-                return Err(error(at("order_id"), "internal: order went missing"));
-            };
+            let order = &mut orders[*index];
             let mut line = line;
             line.line = order.header.lines.len() as u32 + 1;
             order.header.lines.push(line);
@@ -159,7 +158,7 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Seed, CsvError> {
             }
             other => error(format!("row {row}"), other.to_string()),
         })?;
-        first_row.insert(id.to_owned(), (row, cells.clone()));
+        first_row.insert(id.to_owned(), (row, cells, orders.len()));
         orders.push(SeedOrder { header, allocations: Vec::new(), pick_device: None });
     }
     if orders.is_empty() {

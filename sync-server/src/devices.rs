@@ -146,6 +146,14 @@ pub fn is_revoked(c: &Connection, device: &str) -> rusqlite::Result<bool> {
     Ok(!matches!(revoked, Some(None)))
 }
 
+/// A device not revoked: its role and location.
+pub fn active(c: &Connection, device: &str) -> rusqlite::Result<Option<(String, Option<String>)>> {
+    c.query_row("SELECT role, location FROM devices WHERE id = ?1 AND revoked_at IS NULL", [device], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .optional()
+}
+
 /// Revokes a device: refused at once, also mid-connection.
 pub fn revoke(c: &Connection, device: &str, now: DateTime<Utc>) -> Result<(), DeviceError> {
     let n =

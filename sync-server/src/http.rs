@@ -301,7 +301,7 @@ async fn require_sign_in(State(app): State<App>, mut request: Request, next: Nex
         if who.is_some() {
             break;
         }
-        match app.shared.storage.read(|c| users::session_user(c, &token, now).map_err(user_sql)) {
+        match app.shared.storage.read(|c| users::session_user(c, &token, now)) {
             Ok(user) => who = user,
             Err(e) => return ApiError::from(e).into_response(),
         }
@@ -316,14 +316,6 @@ async fn require_sign_in(State(app): State<App>, mut request: Request, next: Nex
     };
     request.extensions_mut().insert(SignedIn(user));
     next.run(request).await
-}
-
-/// `users` errors inside a storage read are only ever SQL ones.
-fn user_sql(e: UserError) -> rusqlite::Error {
-    match e {
-        UserError::Sql(e) => e,
-        other => rusqlite::Error::InvalidParameterName(other.to_string()),
-    }
 }
 
 impl From<UserError> for ApiError {
@@ -721,9 +713,7 @@ struct NewWebhook {
 
 async fn add_webhook(State(app): State<App>, b: Result<Json<NewWebhook>, JsonRejection>) -> ApiResult {
     let NewWebhook { url } = body(b)?;
-    let (id, secret) = blocking(&app.shared, move |c| outbox::add(c, &url, Utc::now())).await?;
-    let hooks = blocking(&app.shared, outbox::list).await?;
-    let hook = hooks.into_iter().find(|h| h.id == id);
+    let (hook, secret) = blocking(&app.shared, move |c| outbox::add(c, &url, Utc::now())).await?;
     let body = json!({ "webhook": hook, "secret": secret, "topics": outbox::TOPICS });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use automerge::{AutoCommit, Change};
 use waybill_shared::blob::BlobHash;
 use waybill_shared::doc::{self, DocId};
-use waybill_shared::fold;
+use waybill_shared::fold::{self, OrderView};
 
 use crate::docs::Loaded;
 use crate::projection;
@@ -18,16 +18,20 @@ use crate::storage::{StorageError, WriteOp};
 /// Changes appended to a stored document before it is saved whole again.
 pub const COMPACT_AFTER: i64 = 256;
 
+/// The merged view of an order document, proof blobs looked up in `blob_dir`.
+pub fn order_view(blob_dir: &Path, id: &DocId, doc: &mut AutoCommit) -> Result<OrderView, StorageError> {
+    let contents =
+        doc::order::read(doc.document()).map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
+    let has_blob = |h: &BlobHash| blob_dir.join(h.hex()).exists();
+    Ok(fold::order::fold(&contents, &has_blob))
+}
+
 /// The projection rows of a document as it is now.
 pub fn project(blob_dir: &Path, id: &DocId, doc: &mut AutoCommit) -> Result<Vec<WriteOp>, StorageError> {
     let corrupt = |e: doc::DocError| StorageError::Corrupt(format!("{id}: {e}"));
     let d = doc.document();
     Ok(match id {
-        DocId::Order(_) => {
-            let contents = doc::order::read(d).map_err(corrupt)?;
-            let has_blob = |h: &BlobHash| blob_dir.join(h.hex()).exists();
-            projection::order(&fold::order::fold(&contents, &has_blob))
-        }
+        DocId::Order(_) => projection::order(&order_view(blob_dir, id, doc)?),
         DocId::Location { .. } => {
             projection::stock(id, &fold::stock::fold(&doc::location::read(d).map_err(corrupt)?))
         }

@@ -27,12 +27,11 @@ use std::sync::Arc;
 use automerge::AutoCommit;
 use chrono::Utc;
 use rusqlite::OptionalExtension;
-use waybill_shared::blob::BlobHash;
 use waybill_shared::doc::order::{Address, OrderHeader};
 use waybill_shared::doc::{self, DocId};
 use waybill_shared::event::office::OrderCreated;
 use waybill_shared::event::{Event, Payload};
-use waybill_shared::fold::{self, OrderView};
+use waybill_shared::fold::OrderView;
 use waybill_shared::id::DeviceId;
 use waybill_shared::policy::actor_of;
 use waybill_shared::recorder::Recorder;
@@ -117,7 +116,7 @@ pub async fn create_order(
         let entry =
             shared.docs.get(&shared.storage, &id)?.ok_or_else(|| OfficeError::NotFound(id.clone()))?;
         let mut loaded = entry.lock().await;
-        return Ok((view(shared, &id, &mut loaded.doc)?, false));
+        return Ok((ingest::order_view(&shared.blob_dir, &id, &mut loaded.doc)?, false));
     }
     let id = DocId::Order(header.id.clone());
     if shared.storage.doc_heads(&id)?.is_some() {
@@ -128,7 +127,8 @@ pub async fn create_order(
     let event = office.record(Utc::now(), by, Payload::OrderCreated(OrderCreated {}));
     doc::append(&mut d, &event).map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
     let mut ops = vec![WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads() }];
-    ops.extend(ingest::project(&shared.blob_dir, &id, &mut d)?);
+    let view = ingest::order_view(&shared.blob_dir, &id, &mut d)?;
+    ops.extend(crate::projection::order(&view));
     ops.push(WriteOp::Exec {
         sql: "INSERT INTO idempotency (key, order_id) VALUES (?1, ?2)",
         params: vec![key.to_owned().into(), header.id.to_string().into()],
@@ -139,7 +139,7 @@ pub async fn create_order(
     // shadow what is stored now.
     shared.docs.forget(&id);
     ingest::push(shared, &id, u64::MAX);
-    Ok((view(shared, &id, &mut d)?, true))
+    Ok((view, true))
 }
 
 /// Stores what `seed` describes and the server does not hold yet:
@@ -243,13 +243,6 @@ pub async fn office_event(
     // `store` forgets the document in memory if the write fails.
     ingest::store(shared, doc_id, &mut loaded, &[change], extra, u64::MAX).await?;
     Ok(event)
-}
-
-/// The order's view as the fold makes it.
-fn view(shared: &Shared, id: &DocId, d: &mut AutoCommit) -> Result<OrderView, OfficeError> {
-    let contents = doc::order::read(d.document()).map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
-    let has_blob = |h: &BlobHash| shared.blob_dir.join(h.hex()).exists();
-    Ok(fold::order::fold(&contents, &has_blob))
 }
 
 fn events(id: &DocId, d: &mut AutoCommit) -> Result<Vec<Event>, OfficeError> {

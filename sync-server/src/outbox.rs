@@ -143,8 +143,12 @@ pub struct Webhook {
     pub failed: i64,
 }
 
-/// Registers a webhook; returns its id and the secret it signs with.
-pub fn add(c: &rusqlite::Connection, url: &str, now: DateTime<Utc>) -> Result<(i64, String), WebhookError> {
+/// Registers a webhook; returns it and the secret it signs with.
+pub fn add(
+    c: &rusqlite::Connection,
+    url: &str,
+    now: DateTime<Utc>,
+) -> Result<(Webhook, String), WebhookError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| WebhookError::BadUrl(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
         return Err(WebhookError::BadUrl("use an http:// or https:// address with a host".into()));
@@ -153,11 +157,20 @@ pub fn add(c: &rusqlite::Connection, url: &str, now: DateTime<Utc>) -> Result<(i
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
         .map_err(|_| WebhookError::Random)?;
     let secret = format!("whsec_{}", waybill_shared::blob::BlobHash::of(&raw).hex());
+    let created_at = now.to_rfc3339();
     c.execute(
         "INSERT INTO webhooks (url, secret, created_at) VALUES (?1, ?2, ?3)",
-        rusqlite::params![parsed.as_str(), secret, now.to_rfc3339()],
+        rusqlite::params![parsed.as_str(), secret, created_at],
     )?;
-    Ok((c.last_insert_rowid(), secret))
+    let hook = Webhook {
+        id: c.last_insert_rowid(),
+        url: parsed.to_string(),
+        created_at,
+        pending: 0,
+        delivered: 0,
+        failed: 0,
+    };
+    Ok((hook, secret))
 }
 
 /// Removes a webhook and what is still queued for it.
@@ -406,10 +419,10 @@ mod tests {
 
     #[test]
     fn signatures_are_hmac_sha256_of_time_and_body() {
-        // RFC 4231 has no "t." prefix; check against a value computed once
-        // and a changed body.
+        // The expected value is Python's
+        // hmac.new(b"whsec_x", b"1700000000.{}", hashlib.sha256).hexdigest().
         let s = signature("whsec_x", 1_700_000_000, "{}");
-        assert!(s.starts_with("t=1700000000,v1=") && s.len() == "t=1700000000,v1=".len() + 64, "{s}");
+        assert_eq!(s, "t=1700000000,v1=be8cb8325f2202445260a855532f967e30ad2a9394ce28da66ee02880ddcb661");
         assert_ne!(s, signature("whsec_x", 1_700_000_000, "{ }"));
         assert_ne!(s, signature("whsec_y", 1_700_000_000, "{}"));
     }

@@ -172,15 +172,9 @@ pub async fn pick_lists(
     if pickers.is_empty() {
         return Err(invalid("pickers".into(), "name at least one picker".into()));
     }
-    let devices = shared.storage.read(crate::devices::list)?;
     for (i, p) in pickers.iter().enumerate() {
-        let ok = devices.iter().any(|d| {
-            d.id == p.as_str()
-                && d.revoked_at.is_none()
-                && d.role == Role::Picker.as_str()
-                && d.location.as_deref() == Some(location.as_str())
-        });
-        if !ok {
+        let found = shared.storage.read(|c| crate::devices::active(c, p.as_str()))?;
+        if found != Some((Role::Picker.as_str().to_owned(), Some(location.to_string()))) {
             return Err(invalid(format!("pickers[{i}]"), format!("{p} is not a picker at {location}")));
         }
     }
@@ -239,19 +233,8 @@ pub async fn location_contents(
 
 /// The newest stock epoch of `location`.
 fn current_location(shared: &Shared, location: &LocationId) -> Result<Option<DocId>, StorageError> {
-    let ids: Vec<String> = shared.storage.read(|c| {
-        let mut stmt = c.prepare("SELECT id FROM docs WHERE kind = 'location'")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect()
-    })?;
-    Ok(ids
-        .iter()
-        .filter_map(|s| s.parse::<DocId>().ok())
-        .filter(|d| matches!(d, DocId::Location { id, .. } if id == location))
-        .max_by_key(|d| match d {
-            DocId::Location { epoch, .. } => *epoch,
-            _ => 0,
-        }))
+    let id = shared.storage.read(|c| crate::scope::latest_location(c, location.as_str()))?;
+    id.map(|s| s.parse().map_err(|e| StorageError::Corrupt(format!("document id {s}: {e}")))).transpose()
 }
 
 /// A route made, with its length.
@@ -278,12 +261,9 @@ pub async fn routes(
     if drivers.is_empty() {
         return Err(invalid("drivers".into(), "name at least one driver".into()));
     }
-    let devices = shared.storage.read(crate::devices::list)?;
     for (i, (d, _)) in drivers.iter().enumerate() {
-        if !devices
-            .iter()
-            .any(|x| x.id == d.as_str() && x.revoked_at.is_none() && x.role == Role::Driver.as_str())
-        {
+        let found = shared.storage.read(|c| crate::devices::active(c, d.as_str()))?;
+        if !found.is_some_and(|(role, _)| role == Role::Driver.as_str()) {
             return Err(invalid(format!("drivers[{i}].device"), format!("{d} is not an enrolled driver")));
         }
     }

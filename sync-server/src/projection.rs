@@ -112,13 +112,11 @@ pub fn order(v: &OrderView) -> Vec<WriteOp> {
     }
     exceptions(&doc, &v.exceptions, &mut ops);
     // The first projection that sees an event is when it reached the server.
-    let now = text(chrono::Utc::now().to_rfc3339());
-    for e in &v.timeline {
-        ops.push(exec(
-            "INSERT OR IGNORE INTO arrivals (doc, event, at) VALUES (?1, ?2, ?3)",
-            vec![text(&doc), text(&e.id), now.clone()],
-        ));
-    }
+    let events: Vec<String> = v.timeline.iter().map(|e| e.id.to_string()).collect();
+    ops.push(exec(
+        "INSERT OR IGNORE INTO arrivals (doc, event, at) SELECT ?1, value, ?2 FROM json_each(?3)",
+        vec![text(&doc), text(chrono::Utc::now().to_rfc3339()), json(&events)],
+    ));
     ops.extend(crate::outbox::queue(v));
     ops
 }

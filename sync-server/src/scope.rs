@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use waybill_shared::doc::DocId;
 use waybill_shared::role::Role;
 
@@ -75,18 +75,20 @@ pub fn scope(c: &Connection, device: &Device, with_closed: bool) -> rusqlite::Re
         }
     }
     if matches!(device.role, Role::Picker | Role::Packer) && device.location.is_some() {
-        let prefix = format!("location/{location}/");
-        let latest: Option<String> = c
-            .query_row(
-                "SELECT id FROM docs WHERE kind = 'location' AND substr(id, 1, length(?1)) = ?1
-                 ORDER BY CAST(substr(id, length(?1) + 1) AS INTEGER) DESC LIMIT 1",
-                [&prefix],
-                |r| r.get(0),
-            )
-            .ok();
-        ids.extend(latest);
+        ids.extend(latest_location(c, &location)?);
     }
     Ok(ids.into_iter().filter_map(|s| s.parse().ok()).collect())
+}
+
+/// The id of `location`'s newest stock epoch document, if any is stored.
+pub fn latest_location(c: &Connection, location: &str) -> rusqlite::Result<Option<String>> {
+    c.query_row(
+        "SELECT id FROM docs WHERE kind = 'location' AND substr(id, 1, length(?1)) = ?1
+         ORDER BY CAST(substr(id, length(?1) + 1) AS INTEGER) DESC LIMIT 1",
+        [format!("location/{location}/")],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// The devices whose scope holds `doc`: the same rules as [`scope`], asked

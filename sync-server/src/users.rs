@@ -147,13 +147,13 @@ pub fn sign_in(c: &Connection, name: &str, password: &str, now: DateTime<Utc>) -
 }
 
 /// The user a session token belongs to, if it is live.
-pub fn session_user(c: &Connection, token: &str, now: DateTime<Utc>) -> Result<Option<String>, UserError> {
-    Ok(c.query_row(
+pub fn session_user(c: &Connection, token: &str, now: DateTime<Utc>) -> rusqlite::Result<Option<String>> {
+    c.query_row(
         "SELECT user FROM sessions WHERE token_sha256 = ?1 AND expires_at > ?2",
         params![sha256_hex(token.as_bytes()), now.to_rfc3339()],
         |r| r.get(0),
     )
-    .optional()?)
+    .optional()
 }
 
 /// Ends a session.

@@ -494,13 +494,9 @@ impl Server {
     }
 }
 
-/// The driver delivers stop 1 of R-7 (SO-1001) with a photo and a signature
-/// made in `dir`, and syncs: the sync report.
-pub fn deliver_with_proof(dir: &Path, driver: &Device) -> Value {
-    let photo = dir.join("door.jpg");
-    let signature = dir.join("sig.png");
-    std::fs::write(&photo, b"jpeg bytes").unwrap();
-    std::fs::write(&signature, b"png bytes").unwrap();
+/// The driver delivers stop 1 of R-7 (SO-1001) to Ada, offline, with the
+/// photo and signature in these files.
+pub fn deliver(driver: &Device, photo: &Path, signature: &Path) {
     driver.ok(&[
         "deliver",
         "--route",
@@ -514,5 +510,15 @@ pub fn deliver_with_proof(dir: &Path, driver: &Device) -> Value {
         "--signature",
         signature.to_str().unwrap(),
     ]);
+}
+
+/// The driver delivers stop 1 of R-7 (SO-1001) with a photo and a signature
+/// made in `dir`, and syncs: the sync report.
+pub fn deliver_with_proof(dir: &Path, driver: &Device) -> Value {
+    let photo = dir.join("door.jpg");
+    let signature = dir.join("sig.png");
+    std::fs::write(&photo, b"jpeg bytes").unwrap();
+    std::fs::write(&signature, b"png bytes").unwrap();
+    deliver(driver, &photo, &signature);
     driver.sync()
 }

@@ -288,19 +288,7 @@ async fn a_proof_of_delivery_travels_with_its_photo_and_shows_a_missing_one_unti
     let (photo_file, signature_file) = (dir.path().join("door.jpg"), dir.path().join("sig.png"));
     std::fs::write(&photo_file, &photo).unwrap();
     std::fs::write(&signature_file, &signature).unwrap();
-    driver.ok(&[
-        "deliver",
-        "--route",
-        "R-7",
-        "--stop",
-        "1",
-        "--recipient",
-        "Ada",
-        "--photo",
-        photo_file.to_str().unwrap(),
-        "--signature",
-        signature_file.to_str().unwrap(),
-    ]);
+    waybill_tests::deliver(&driver, &photo_file, &signature_file);
     let (photo_hash, signature_hash) = (BlobHash::of(&photo), BlobHash::of(&signature));
     // The signature's upload does not happen (yet); the photo's does.
     withhold(&driver, &signature_hash);

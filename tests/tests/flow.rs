@@ -62,20 +62,7 @@ fn a_delivery_made_offline_after_the_office_cancelled_still_arrives_and_collides
     // scope, but its work still reaches the server and collides visibly.
     let photo = dir.path().join("door.jpg");
     std::fs::write(&photo, b"jpeg bytes").unwrap();
-    let p = photo.to_str().unwrap();
-    driver.ok(&[
-        "deliver",
-        "--route",
-        "R-7",
-        "--stop",
-        "1",
-        "--recipient",
-        "Ada",
-        "--photo",
-        p,
-        "--signature",
-        p,
-    ]);
+    waybill_tests::deliver(&driver, &photo, &photo);
     let report = driver.sync();
     assert_eq!(report["pending_events"], 0, "{report}");
     let view = server.order("SO-1001");

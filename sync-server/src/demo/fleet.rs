@@ -85,7 +85,7 @@ impl Sim {
         if self.counts_scarce {
             self.counts_scarce = false;
             let item = world::gtin(world::SCARCE);
-            let bin = world::bins()[world::SCARCE].clone();
+            let bin = world::bin_of(world::SCARCE);
             if let (Some(location), Ok(b), Ok(g)) =
                 (self.agent.profile().location.clone(), bin.parse(), item.parse())
             {

@@ -152,6 +152,12 @@ pub fn bins() -> Vec<String> {
     out
 }
 
+/// The bin that holds catalogue item `item` (the same in both warehouses).
+pub fn bin_of(item: usize) -> String {
+    let bins = bins();
+    bins[item % (bins.len() - 1)].clone()
+}
+
 /// A customer's order, as JSON for the seed (no allocation: the office
 /// allocates).
 pub fn order(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> Value {
@@ -205,7 +211,7 @@ pub fn seed(rng: &mut Rng, orders: usize, now: DateTime<Utc>) -> Seed {
             let opening: Vec<Value> = (0..CATALOGUE.len())
                 .map(|item| {
                     let quantity = if w == 1 && item == SCARCE { 6 } else { 40 + rng.below(80) };
-                    json!({ "bin": bins[item % (bins.len() - 1)], "gtin": gtin(item), "quantity": quantity })
+                    json!({ "bin": bin_of(item), "gtin": gtin(item), "quantity": quantity })
                 })
                 .collect();
             json!({

@@ -279,7 +279,7 @@ impl Agent {
             None
         };
         let merged = if held { self.doc(id)? } else { &mut incoming };
-        let latest = read_events(id, merged.document())?.into_iter().map(|e| e.hlc).max();
+        let latest = doc::events(id, merged.document())?.into_iter().map(|e| e.hlc).max();
         let w = self.store.write()?;
         match &changes {
             Some(bytes) => w.append_changes(id, bytes)?,
@@ -424,17 +424,8 @@ fn doc_id_of(doc: &automerge::Automerge) -> Result<DocId, String> {
         _ => None,
     };
     let id: DocId = id.ok_or("it has no id")?.parse().map_err(|e: doc::InvalidDocId| e.to_string())?;
-    read_events(&id, doc).map_err(|e| e.to_string())?;
+    doc::events(&id, doc).map_err(|e| e.to_string())?;
     Ok(id)
-}
-
-/// The events of a document of any kind.
-fn read_events(id: &DocId, doc: &automerge::Automerge) -> Result<Vec<Event>, AgentError> {
-    Ok(match id {
-        DocId::Order(_) => doc::order::read(doc)?.events,
-        DocId::Location { .. } => doc::location::read(doc)?.events,
-        DocId::Route(_) => doc::route::read(doc)?.events,
-    })
 }
 
 /// What an import did.

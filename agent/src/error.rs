@@ -114,3 +114,10 @@ pub enum AgentError {
     #[error(transparent)]
     Doc(#[from] DocError),
 }
+
+impl AgentError {
+    /// Whether the device's storage is full (the app should free space).
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, AgentError::Storage(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    }
+}

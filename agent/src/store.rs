@@ -149,15 +149,14 @@ impl Store {
             .optional()?)
     }
 
-    /// Blobs not yet uploaded: hash and size.
-    pub fn blobs_to_upload(&self) -> Result<Vec<(BlobHash, i64)>, AgentError> {
-        let mut stmt =
-            self.conn.prepare("SELECT hash, length(bytes) FROM blobs WHERE uploaded = 0 ORDER BY hash")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    /// Blobs not yet uploaded.
+    pub fn blobs_to_upload(&self) -> Result<Vec<BlobHash>, AgentError> {
+        let mut stmt = self.conn.prepare("SELECT hash FROM blobs WHERE uploaded = 0 ORDER BY hash")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for row in rows {
-            let (h, n) = row?;
-            out.push((h.parse().map_err(|e| AgentError::Corrupt(format!("blob hash {h}: {e}")))?, n));
+            let h = row?;
+            out.push(h.parse().map_err(|e| AgentError::Corrupt(format!("blob hash {h}: {e}")))?);
         }
         Ok(out)
     }

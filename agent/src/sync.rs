@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use waybill_shared::blob::BlobHash;
 use waybill_shared::doc::{self, DocId, EVENTS};
-use waybill_shared::event::Event;
 use waybill_shared::policy::{Refusal, actor_of};
 use waybill_shared::sync::session::{self, MAX_ROUNDS};
 use waybill_shared::sync::{ManifestEntry, Message, PROTOCOL_VERSION, SERVER_NAME};
@@ -174,17 +173,9 @@ impl Agent {
     /// Stays connected and syncs each document the server announces, until
     /// `stop` resolves or the link drops. Syncs everything first. Work
     /// recorded meanwhile through other handles on the store (the app's,
-    /// another process's) goes up within a second.
-    pub async fn sync_watch(
-        &mut self,
-        stop: impl std::future::Future<Output = ()>,
-    ) -> Result<(), AgentError> {
-        self.sync_watch_with(stop, |_| {}).await
-    }
-
-    /// As [`Agent::sync_watch`], calling `synced` with each document the
-    /// sync brought up to date (so a UI can refresh): those the first full
-    /// sync changed, then each one a push announced.
+    /// another process's) goes up within a second. Calls `synced` with each
+    /// document the sync brought up to date (so a UI can refresh): those the
+    /// first full sync changed, then each one a push announced.
     pub async fn sync_watch_with(
         &mut self,
         stop: impl std::future::Future<Output = ()>,
@@ -301,8 +292,6 @@ impl Agent {
         manifest: &[ManifestEntry],
         full: bool,
     ) -> Result<SyncReport, AgentError> {
-        // Other processes may have written the store: read documents afresh.
-        self.docs.clear();
         // Blobs first, so proofs arrive with their photos.
         let blobs_uploaded = self.upload_blobs(conn).await?;
         let held: BTreeSet<DocId> = self.documents()?.into_iter().collect();
@@ -396,7 +385,7 @@ impl Agent {
         let mut recorder = stored_recorder(&w)?;
         for Outcome { id, mut doc, state, before, .. } in outcomes {
             if doc.get_heads() != before {
-                for e in events_of(&id, &mut doc).unwrap_or_default() {
+                for e in doc::events(&id, doc.document()).unwrap_or_default() {
                     recorder.observe(e.hlc, now);
                 }
                 changed.push(id.clone());
@@ -457,7 +446,7 @@ impl Agent {
                 w.quarantine(&id, &hash.to_string(), &reason, &keys)?;
             }
         }
-        let events = events_of(&id, &mut doc).unwrap_or_default();
+        let events = doc::events(&id, doc.document()).unwrap_or_default();
         for e in events.iter().filter(|e| keep.contains(&e.id.to_string())) {
             doc::append(&mut rebuilt, e)?;
         }
@@ -475,7 +464,7 @@ impl Agent {
 
     async fn upload_blobs(&mut self, conn: &quinn::Connection) -> Result<usize, AgentError> {
         let mut done = 0;
-        for (hash, _) in self.store.blobs_to_upload()? {
+        for hash in self.store.blobs_to_upload()? {
             let Some(bytes) = self.store.blob(&hash)? else { continue };
             upload(conn, &hash, &bytes).await?;
             let w = self.store.write()?;
@@ -534,15 +523,6 @@ fn event_keys(change: &automerge::Change) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-fn events_of(id: &DocId, doc: &mut AutoCommit) -> Option<Vec<Event>> {
-    let d = doc.document();
-    match id {
-        DocId::Order(_) => doc::order::read(d).ok().map(|c| c.events),
-        DocId::Location { .. } => doc::location::read(d).ok().map(|c| c.events),
-        DocId::Route(_) => doc::route::read(d).ok().map(|c| c.events),
-    }
 }
 
 /// One document's session result.

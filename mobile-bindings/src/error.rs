@@ -88,11 +88,7 @@ impl From<AgentError> for WaybillError {
                     Self::Internal(message)
                 }
             },
-            AgentError::Storage(rusqlite::Error::SqliteFailure(f, _))
-                if f.code == rusqlite::ErrorCode::DiskFull =>
-            {
-                Self::StorageFull(message)
-            }
+            AgentError::Storage(_) if e.is_storage_full() => Self::StorageFull(message),
             AgentError::Storage(_) | AgentError::Corrupt(_) => Self::Storage(message),
             AgentError::Protocol(_) | AgentError::Doc(_) => Self::Internal(message),
         }

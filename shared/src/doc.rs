@@ -209,6 +209,15 @@ pub fn append(doc: &mut AutoCommit, event: &Event) -> Result<(), DocError> {
     Ok(())
 }
 
+/// The events of document `id`, whatever its kind.
+pub fn events(id: &DocId, doc: &Automerge) -> Result<Vec<Event>, DocError> {
+    Ok(match id {
+        DocId::Order(_) => order::read(doc)?.events,
+        DocId::Location { .. } => location::read(doc)?.events,
+        DocId::Route(_) => route::read(doc)?.events,
+    })
+}
+
 /// Reads the header and all events of a `kind` document.
 pub fn read<H: DeserializeOwned>(doc: &Automerge, kind: &'static str) -> Result<Contents<H>, DocError> {
     match doc.get(ROOT, "schema")? {

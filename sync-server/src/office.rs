@@ -24,7 +24,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use automerge::AutoCommit;
 use chrono::Utc;
 use rusqlite::OptionalExtension;
 use waybill_shared::doc::order::{Address, OrderHeader};
@@ -223,7 +222,9 @@ pub async fn office_event(
     let mut office = shared.storage.read(|c| Ok(load_recorder(c)))??;
     let now = Utc::now();
     // The office's event sorts after everything the document holds.
-    for e in events(doc_id, &mut loaded.doc)? {
+    for e in doc::events(doc_id, loaded.doc.document())
+        .map_err(|e| StorageError::Corrupt(format!("{doc_id}: {e}")))?
+    {
         office.observe(e.hlc, now);
     }
     let event = office.record(now, by, payload);
@@ -243,16 +244,6 @@ pub async fn office_event(
     // `store` forgets the document in memory if the write fails.
     ingest::store(shared, doc_id, &mut loaded, &[change], extra, u64::MAX).await?;
     Ok(event)
-}
-
-fn events(id: &DocId, d: &mut AutoCommit) -> Result<Vec<Event>, OfficeError> {
-    let corrupt = |e: doc::DocError| StorageError::Corrupt(format!("{id}: {e}"));
-    let d = d.document();
-    Ok(match id {
-        DocId::Order(_) => doc::order::read(d).map_err(corrupt)?.events,
-        DocId::Location { .. } => doc::location::read(d).map_err(corrupt)?.events,
-        DocId::Route(_) => doc::route::read(d).map_err(corrupt)?.events,
-    })
 }
 
 /// The office's recorder as stored (a new one before the first office event).

@@ -263,7 +263,7 @@ pub async fn routes(
     }
     for (i, (d, _)) in drivers.iter().enumerate() {
         let found = shared.storage.read(|c| crate::devices::active(c, d.as_str()))?;
-        if !found.is_some_and(|(role, _)| role == Role::Driver.as_str()) {
+        if found.is_none_or(|(role, _)| role != Role::Driver.as_str()) {
             return Err(invalid(format!("drivers[{i}].device"), format!("{d} is not an enrolled driver")));
         }
     }

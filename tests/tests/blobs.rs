@@ -6,7 +6,6 @@
 //! arrives.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -257,32 +256,10 @@ fn proof_blob_missing(view: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-fn pick_pack_and_load(dir: &Path, server: &Server) -> Device {
-    let picker = Device::enrol(dir, server, "hh-1", "picker", Some("wh-1"));
-    picker.sync();
-    for (line, bin, item, qty) in [("1", "A-01", "09506000134352", "2"), ("2", "B-01", "09506000134369", "1")]
-    {
-        picker
-            .ok(&["pick", "--order", "SO-1001", "--line", line, "--bin", bin, "--item", item, "--qty", qty]);
-    }
-    picker.sync();
-    let packer = Device::enrol(dir, server, "pk-1", "packer", Some("wh-1"));
-    packer.sync();
-    let sscc = "106141411234567897";
-    packer.ok(&["pack", "--order", "SO-1001", "--package", sscc, "--line", "1:2", "--line", "2:1"]);
-    packer.ok(&["close", "--order", "SO-1001", "--package", sscc]);
-    packer.sync();
-    let driver = Device::enrol(dir, server, "drv-1", "driver", None);
-    driver.sync();
-    driver.ok(&["load", "--route", "R-7", "--package", sscc]);
-    driver.ok(&["out", "--route", "R-7"]);
-    driver
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proof_of_delivery_travels_with_its_photo_and_shows_a_missing_one_until_it_arrives() {
     let (dir, server) = seeded();
-    let driver = pick_pack_and_load(dir.path(), &server);
+    let driver = waybill_tests::out_for_delivery(dir.path(), &server);
     let photo = bytes(3 * CHUNK + 5, 11);
     let signature = bytes(2000, 13);
     let (photo_file, signature_file) = (dir.path().join("door.jpg"), dir.path().join("sig.png"));

@@ -1,9 +1,10 @@
 #![allow(clippy::unwrap_used)]
 //! The README's main job, `waybill-server demo`, run small and fast with
 //! `--once`: it brings up the server and the dashboard, and its fleet of real
-//! agents takes orders through to delivery with proof. The collisions it
-//! stages (a count against picks, a delivery after a cancel, an address
-//! changed after dispatch) show up as exceptions in the office's data.
+//! agents takes orders through to delivery with proof. The collision it
+//! always stages (a picker's offline count against the other picker's picks)
+//! shows up as an exception in the office's data; the cancel and the address
+//! change happen at random and are not checked here.
 
 use std::process::Command;
 

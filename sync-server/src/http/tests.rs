@@ -147,6 +147,7 @@ async fn every_api_route_wants_the_token_and_openapi_is_public() {
         ("POST", "/api/allocate"),
         ("GET", "/api/routes"),
         ("GET", "/api/metrics"),
+        ("GET", "/api/events"),
         ("GET", "/api/blobs/ab"),
         ("GET", "/api/nothing-here"),
     ];

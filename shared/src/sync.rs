@@ -10,9 +10,10 @@
 //! A stream carries a sequence of frames. A frame is a `u32` big-endian
 //! payload length, then the payload: one postcard-encoded [`Message`]. A
 //! payload is at most [`MAX_FRAME`] bytes (20 MiB: a whole document of the
-//! largest size allowed, 16 MiB, fits in one sync message); a larger declared length
-//! is an error as soon as the four length bytes are in, before any of the
-//! payload is read or room is made for it. A stream ends between frames; one
+//! largest size allowed, 16 MiB, fits in one sync message from the server),
+//! and at most [`MAX_DEVICE_FRAME`] (4 MiB) from a device; a larger declared
+//! length is an error as soon as the four length bytes are in, before any of
+//! the payload is read or room is made for it. A stream ends between frames; one
 //! that ends inside a frame is truncated ([`FrameDecoder::finish`]).
 //!
 //! # Streams and the order of messages
@@ -99,9 +100,13 @@
 //!   build a larger one and [`FrameDecoder`] refuses to read one
 //!   ([`FrameDecoder::with_limit`] sets a lower limit). Every message, and
 //!   so every sync message and blob chunk, is bounded by it; blobs travel in
-//!   chunks well under it.
+//!   chunks well under it. A server reads at most [`MAX_DEVICE_FRAME`] from
+//!   a device, and [`session::client_step`] keeps a device's messages under
+//!   it.
 //! - The decoder allocates for bytes received, never for a declared length,
-//!   so a four-byte header cannot make it reserve 8 MiB.
+//!   so a four-byte header cannot make it reserve 20 MiB. The server's
+//!   reader does the same, within a byte budget per connection
+//!   (docs/sync.md, Limits).
 //! - Input that is not a frame or not a message is a [`FrameError`], never a
 //!   panic; the decoder is what the fuzz target drives.
 
@@ -111,7 +116,7 @@ pub mod session;
 #[cfg(test)]
 mod strategy;
 
-pub use frame::{FrameDecoder, FrameError, MAX_FRAME, decode_payload, encode};
+pub use frame::{FrameDecoder, FrameError, MAX_DEVICE_FRAME, MAX_FRAME, decode_payload, encode};
 /// The name devices expect on the server's certificate, whatever address
 /// they dial; the certificate is checked against the pinned CA.
 pub const SERVER_NAME: &str = "waybill.server";

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use quinn::{RecvStream, SendStream};
+use quinn::SendStream;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use waybill_shared::blob::BlobHash;
 use waybill_shared::role::Role;
@@ -17,7 +17,7 @@ use waybill_shared::sync::{Message, RefuseReason};
 use crate::scope::Device;
 use crate::server::Shared;
 use crate::storage::WriteOp;
-use crate::wire::{self, WireError};
+use crate::wire::{self, Reader, WireError};
 
 /// Bytes per chunk sent.
 pub const CHUNK: usize = 64 * 1024;
@@ -54,7 +54,7 @@ pub async fn upload(
     hash: BlobHash,
     size: u64,
     mut send: SendStream,
-    mut recv: RecvStream,
+    mut recv: Reader,
 ) -> Result<(), WireError> {
     if size > shared.limits.max_blob_bytes {
         let limit = shared.limits.max_blob_bytes;
@@ -102,7 +102,7 @@ pub async fn upload(
     }
     wire::write(&mut send, &Message::BlobResume { offset }).await?;
     while offset < size {
-        match wire::read(&mut recv, shared.limits.max_frame).await {
+        match recv.next().await {
             Ok(Some(Message::BlobChunk { data })) => {
                 if offset + data.len() as u64 > size {
                     return wire::refuse(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::sync;
-use quinn::{Connection, RecvStream, SendStream, VarInt};
+use quinn::{Connection, SendStream, VarInt};
 use waybill_shared::doc::DocId;
 use waybill_shared::policy::{DeviceIdentity, Scope};
 use waybill_shared::role::Role;
@@ -25,7 +25,7 @@ use crate::ingest;
 use crate::scope::{self, Device};
 use crate::server::Shared;
 use crate::storage::WriteOp;
-use crate::wire::{self, WireError};
+use crate::wire::{self, Budget, Reader, WireError};
 
 /// Close code: the device is revoked.
 pub const CLOSE_REVOKED: VarInt = VarInt::from_u32(0x10);
@@ -39,8 +39,12 @@ const SCOPE_REFRESH: Duration = Duration::from_secs(5);
 /// How long a peer has for its first frame.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 /// Largest frame before the peer is known (Hello, Enrol): a stranger gets
-/// no room to make the server allocate.
+/// no room to make the server allocate. Also the largest on the control
+/// stream later, where a device has nothing to say.
 const HANDSHAKE_FRAME: usize = 16 * 1024;
+/// How long a document or blob stream may keep the server waiting for its
+/// next bytes.
+pub const STREAM_IDLE: Duration = Duration::from_secs(10);
 
 /// Serves one incoming connection to its end. Never panics on bad input:
 /// every failure closes the stream or the connection with a reason.
@@ -73,12 +77,13 @@ async fn refuse(
 }
 
 async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError> {
-    let (mut send, mut recv) = tokio::time::timeout(HANDSHAKE, conn.accept_bi())
+    let (mut send, recv) = tokio::time::timeout(HANDSHAKE, conn.accept_bi())
         .await
         .map_err(|_| WireError::Read("no control stream".into()))?
         .map_err(|e| WireError::Read(e.to_string()))?;
-    let limit = HANDSHAKE_FRAME;
-    let hello = tokio::time::timeout(HANDSHAKE, wire::read_payload(&mut recv, limit))
+    let budget = Budget::new(shared.limits.connection_buffer);
+    let mut recv = Reader::new(recv, budget.clone(), HANDSHAKE_FRAME, Some(HANDSHAKE));
+    let hello = tokio::time::timeout(HANDSHAKE, recv.payload())
         .await
         .map_err(|_| WireError::Read("no hello".into()))??
         .ok_or_else(|| WireError::Read("no hello".into()))?;
@@ -126,7 +131,7 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
         )
         .await;
     };
-    let result = session(shared, conn, id, device.clone(), pending, send, recv).await;
+    let result = session(shared, conn, id, device.clone(), pending, send, recv, budget).await;
     shared.hub.leave(id);
     seen(shared, &device.id).await;
     tracing::info!(device = %device.id, "disconnected");
@@ -137,9 +142,9 @@ async fn enrol(
     shared: &Arc<Shared>,
     conn: &Connection,
     send: &mut SendStream,
-    recv: &mut RecvStream,
+    recv: &mut Reader,
 ) -> Result<(), WireError> {
-    let msg = tokio::time::timeout(HANDSHAKE, wire::read(recv, HANDSHAKE_FRAME))
+    let msg = tokio::time::timeout(HANDSHAKE, recv.next())
         .await
         .map_err(|_| WireError::Read("no enrolment".into()))??;
     let Some(Message::Enrol { code, public_key }) = msg else {
@@ -183,6 +188,7 @@ fn scope_of(shared: &Shared, device: &Device, with_closed: bool) -> Result<BTree
     shared.storage.read(|c| scope::scope(c, device, with_closed)).map_err(|e| WireError::Read(e.to_string()))
 }
 
+#[allow(clippy::too_many_arguments)] // one connection's parts, each passed once
 async fn session(
     shared: &Arc<Shared>,
     conn: &Connection,
@@ -190,8 +196,12 @@ async fn session(
     device: Device,
     pending: Arc<Pending>,
     mut send: SendStream,
-    mut recv: RecvStream,
+    mut recv: Reader,
+    budget: Budget,
 ) -> Result<(), WireError> {
+    // The control stream stays open, silent, for as long as the device is
+    // connected: the connection's own idle timeout watches it.
+    recv.set_idle(None);
     let now = chrono::Utc::now();
     let welcome = Message::Welcome {
         protocol: PROTOCOL_VERSION,
@@ -232,6 +242,7 @@ async fn session(
             stream = conn.accept_bi() => match stream {
                 Ok((s, r)) => {
                     let (shared, device) = (shared.clone(), device.clone());
+                    let r = Reader::new(r, budget.clone(), shared.limits.max_frame, Some(STREAM_IDLE));
                     tokio::spawn(async move {
                         if let Err(e) = stream_task(&shared, id, &device, s, r).await {
                             tracing::debug!(device = %device.id, error = %e, "stream ended");
@@ -240,7 +251,7 @@ async fn session(
                 }
                 Err(_) => break Ok(()),
             },
-            control = wire::read(&mut recv, shared.limits.max_frame) => match control {
+            control = recv.next() => match control {
                 Ok(Some(_)) => {}
                 Ok(None) | Err(_) => break Ok(()),
             },
@@ -265,10 +276,9 @@ async fn stream_task(
     conn_id: u64,
     device: &Device,
     mut send: SendStream,
-    mut recv: RecvStream,
+    mut recv: Reader,
 ) -> Result<(), WireError> {
-    let limit = shared.limits.max_frame;
-    let first = match wire::read(&mut recv, limit).await {
+    let first = match recv.next().await {
         Err(WireError::Frame(e)) => {
             let reason = match e {
                 waybill_shared::sync::FrameError::TooLarge { .. } => RefuseReason::TooLarge,
@@ -308,7 +318,7 @@ async fn doc_stream(
     device: &Device,
     id: DocId,
     mut send: SendStream,
-    mut recv: RecvStream,
+    mut recv: Reader,
 ) -> Result<(), WireError> {
     let storage_err = |e: crate::storage::StorageError| WireError::Read(e.to_string());
     let entry = if entitled(shared, conn_id, device, &id)? {
@@ -345,7 +355,7 @@ async fn doc_stream(
         state: state.encode(),
     };
     for _ in 0..MAX_ROUNDS {
-        let incoming = match wire::read(&mut recv, shared.limits.max_frame).await? {
+        let incoming = match recv.next().await? {
             Some(Message::Sync { data }) => Some(data),
             Some(Message::Idle) => None,
             None => break,

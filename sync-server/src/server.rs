@@ -14,8 +14,11 @@ use crate::storage::{self, Storage, StorageError, Writer};
 /// Limits on what a device may send and hold open.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Largest frame, in bytes (a sync message can carry a whole document).
+    /// Largest frame a device may send, in bytes.
     pub max_frame: usize,
+    /// Bytes one connection may hold in frames being read or handled,
+    /// across all its streams (at least `max_frame`).
+    pub connection_buffer: usize,
     /// Largest document, in bytes of its saved form.
     pub max_doc_bytes: usize,
     /// Largest blob, in bytes.
@@ -31,7 +34,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_frame: waybill_shared::sync::MAX_FRAME,
+            max_frame: waybill_shared::sync::MAX_DEVICE_FRAME,
+            connection_buffer: 2 * waybill_shared::sync::MAX_DEVICE_FRAME,
             max_doc_bytes: 16 * 1024 * 1024,
             max_blob_bytes: 16 * 1024 * 1024,
             connections_per_device: 4,
@@ -40,6 +44,11 @@ impl Default for Limits {
         }
     }
 }
+
+/// Bytes quinn buffers for one connection, unread, across its streams.
+pub const RECEIVE_WINDOW: u32 = 4 * 1024 * 1024;
+/// Bytes quinn buffers for one stream, unread.
+const STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
 
 /// Where and how to run.
 #[derive(Debug, Clone)]
@@ -130,6 +139,10 @@ impl Server {
         let mut transport = quinn::TransportConfig::default();
         transport.max_concurrent_bidi_streams(config.limits.streams_per_connection.into());
         transport.max_concurrent_uni_streams(0u32.into());
+        // What quinn itself may buffer of a connection's unread bytes: with
+        // the frames being read (`connection_buffer`), all a connection holds.
+        transport.receive_window(quinn::VarInt::from_u32(RECEIVE_WINDOW));
+        transport.stream_receive_window(quinn::VarInt::from_u32(STREAM_RECEIVE_WINDOW));
         transport.keep_alive_interval(Some(Duration::from_secs(5)));
         // A device that vanished (crash, lost link) stops counting against its
         // connection limit after this long.

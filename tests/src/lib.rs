@@ -487,6 +487,21 @@ pub mod raw {
 }
 
 impl Server {
+    /// A figure of the server process's `/proc/<pid>/status` (`VmRSS`,
+    /// `VmHWM`, ...), in MiB.
+    pub fn memory_mib(&self, field: &str) -> f64 {
+        let pid = self.child.as_ref().expect("the server is not running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+            .parse()
+            .unwrap();
+        kib / 1024.0
+    }
+
     /// Whether the server process is still running (it has not crashed or
     /// exited).
     pub fn is_running(&mut self) -> bool {

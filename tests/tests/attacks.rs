@@ -20,7 +20,7 @@ use waybill_shared::hlc::Hlc;
 use waybill_shared::id::DeviceId;
 use waybill_shared::policy::actor_of;
 use waybill_shared::role::Role;
-use waybill_shared::sync::{MAX_FRAME, Message, PROTOCOL_VERSION, RefuseReason, encode};
+use waybill_shared::sync::{MAX_DEVICE_FRAME, Message, PROTOCOL_VERSION, RefuseReason, encode};
 use waybill_tests::raw::{Client, End};
 use waybill_tests::{Device, SEED, Server, bin};
 
@@ -29,8 +29,8 @@ const CLOSE_REVOKED: u32 = 0x10;
 const CLOSE_REFUSED: u32 = 0x11;
 const CLOSE_PROTOCOL: u32 = 0x12;
 
-/// The server's frame limit (`Limits::default().max_frame`).
-const SERVER_MAX_FRAME: usize = 20 * 1024 * 1024;
+/// The server's frame limit for devices (`Limits::default().max_frame`).
+const SERVER_MAX_FRAME: usize = 4 * 1024 * 1024;
 
 /// A valid uncompressed P-256 public key: the curve's generator point.
 const P256_G: [u8; 65] = [
@@ -719,7 +719,7 @@ async fn frames_over_the_servers_limit_are_refused_and_the_server_stays_up() {
     let declared = u32::try_from(SERVER_MAX_FRAME + 1024).unwrap();
     let mut frame = declared.to_be_bytes().to_vec();
     frame.extend(vec![0x42; 64 * 1024]);
-    assert_eq!(SERVER_MAX_FRAME, MAX_FRAME);
+    assert_eq!(SERVER_MAX_FRAME, MAX_DEVICE_FRAME);
     let mut stream = client.open().await;
     stream.send(&Message::Open { doc: doc_id("order/SO-1001") }).await;
     let _ = stream.write(&frame).await;
@@ -789,13 +789,10 @@ async fn frames_over_the_servers_limit_are_refused_and_the_server_stays_up() {
     assert_eq!(server.order("SO-1001")["lines"][0]["picked"], 2);
 }
 
-/// Known bug, kept as its reproduction: an honest device whose unsynced
-/// work in one document is more than the server's 4 MiB frame builds one
-/// sync message over it (the codec allows 8 MiB), the server drops the
-/// stream, the agent reports "offline" and every later sync does the same:
-/// the device can never sync that document again.
+/// An honest device whose unsynced work in one document is more than the
+/// server reads in one frame (4 MiB) sends it in several messages, and all
+/// of it arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-
 async fn honest_work_larger_than_one_frame_still_syncs() {
     let (dir, server) = seeded();
     let dir = dir.path();

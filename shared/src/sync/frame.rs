@@ -5,8 +5,16 @@
 
 use super::message::Message;
 
-/// Largest payload accepted, in bytes: 8 MiB.
+/// Largest payload of any frame, in bytes: 20 MiB, so that a whole document
+/// of the largest size a server keeps (16 MiB) fits in one sync message from
+/// the server. What a device reads from its server is bounded by this.
 pub const MAX_FRAME: usize = 20 * 1024 * 1024;
+
+/// Largest payload a device sends, and so the most a server reads from a
+/// device in one frame: 4 MiB. A device's sync messages carry only changes,
+/// and [`client_step`](super::session::client_step) cuts its changes into
+/// messages under this; blob chunks are far smaller.
+pub const MAX_DEVICE_FRAME: usize = 4 * 1024 * 1024;
 
 /// Bytes of the length prefix.
 const HEADER: usize = 4;

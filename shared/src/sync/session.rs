@@ -19,6 +19,7 @@ use automerge::{AutoCommit, Change, ChangeHash};
 
 use crate::doc::DocId;
 use crate::policy::{DeviceIdentity, Refusal, check_changes};
+use crate::sync::MAX_DEVICE_FRAME;
 
 /// Rounds one session may take. Honest peers finish in a few; the cap ends a
 /// session that only repeats itself (a peer asking again for a change the
@@ -89,17 +90,64 @@ pub fn server_message(doc: &mut AutoCommit, state: &mut sync::State) -> Option<V
 }
 
 /// Client side: takes in the server's message, if any, and gives the
-/// client's next one, if it has one.
+/// client's next one, if it has one. The message fits in a device's frame
+/// ([`MAX_DEVICE_FRAME`]): changes over that wait for the next round.
 pub fn client_step(
     doc: &mut AutoCommit,
     state: &mut sync::State,
     incoming: Option<&[u8]>,
 ) -> Result<Option<Vec<u8>>, SessionError> {
+    step_within(doc, state, incoming, MAX_DEVICE_FRAME - WRAPPING)
+}
+
+/// [`client_step`] with messages of at most `limit` bytes.
+fn step_within(
+    doc: &mut AutoCommit,
+    state: &mut sync::State,
+    incoming: Option<&[u8]>,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, SessionError> {
     if let Some(data) = incoming {
         let message = sync::Message::decode(data).map_err(|e| SessionError::Malformed(e.to_string()))?;
         doc.sync().receive_sync_message(state, message)?;
     }
-    Ok(doc.sync().generate_sync_message(state).map(sync::Message::encode))
+    Ok(doc.sync().generate_sync_message(state).map(|m| fit(m, state, limit)))
+}
+
+/// Room kept in a device's frame for what wraps a sync message on the wire
+/// (the protocol message's tag and the length of its bytes).
+const WRAPPING: usize = 64;
+
+/// Encodes `message` in at most `limit` bytes by holding back changes from
+/// its end. Held-back changes are marked unsent in `state`, so the next
+/// round sends them; Automerge lists changes in causal order, so what goes
+/// is never missing a parent that stays. One change always goes, even alone
+/// over the limit (the server then refuses it as too large).
+fn fit(mut message: sync::Message, state: &mut sync::State, limit: usize) -> Vec<u8> {
+    let encoded = message.clone().encode();
+    if encoded.len() <= limit {
+        return encoded;
+    }
+    let chunks: Vec<Vec<u8>> = message.changes.iter().map(<[u8]>::to_vec).collect();
+    // What is not the changes' bytes (counted high: it keeps every chunk's
+    // length), then each change kept costs its bytes and a length of at
+    // most 5 (LEB128 of a u32).
+    let mut size = encoded.len().saturating_sub(chunks.iter().map(Vec::len).sum());
+    let mut keep = 0;
+    for chunk in &chunks {
+        if keep > 0 && size + chunk.len() + 5 > limit {
+            break;
+        }
+        size += chunk.len() + 5;
+        keep += 1;
+    }
+    for held in &chunks[keep..] {
+        if let Ok(change) = Change::from_bytes(held.clone()) {
+            state.sent_hashes.remove(&change.hash());
+        }
+    }
+    message.changes = ChunkList::from(chunks[..keep].to_vec());
+    message.encode()
 }
 
 #[cfg(test)]
@@ -148,11 +196,23 @@ mod tests {
         who: &DeviceIdentity,
         id: &DocId,
     ) -> (u32, Vec<(Change, Refusal)>) {
+        session_within(client, server, who, id, MAX_DEVICE_FRAME - WRAPPING)
+    }
+
+    /// [`session`] with client messages of at most `limit` bytes, checked.
+    fn session_within(
+        client: &mut AutoCommit,
+        server: &mut AutoCommit,
+        who: &DeviceIdentity,
+        id: &DocId,
+        limit: usize,
+    ) -> (u32, Vec<(Change, Refusal)>) {
         let (mut cs, mut ss) = (sync::State::new(), sync::State::new());
         let mut incoming: Option<Vec<u8>> = None;
         let mut refused = Vec::new();
         for round in 1..=MAX_ROUNDS {
-            let out = client_step(client, &mut cs, incoming.as_deref()).unwrap();
+            let out = step_within(client, &mut cs, incoming.as_deref(), limit).unwrap();
+            assert!(out.as_ref().is_none_or(|m| m.len() <= limit), "a message over {limit} bytes");
             let reply = match &out {
                 Some(data) => {
                     let served = serve(server, &mut ss, who, id, data).unwrap();
@@ -222,6 +282,22 @@ mod tests {
             "{refused:?}"
         );
         assert!(rounds <= MAX_ROUNDS);
+    }
+
+    #[test]
+    fn work_larger_than_a_message_goes_in_several_and_all_of_it_arrives() {
+        let (id, mut server, who, mut rec) = setup();
+        let mut client = AutoCommit::new().with_actor(actor_of(&who.device));
+        session(&mut client, &mut server, &who, &id);
+        for ms in 1..=60 {
+            doc::append(&mut client, &picked(&mut rec, ms, "09506000134352")).unwrap();
+        }
+        // about 60 changes of a few hundred bytes, in messages of 4 KiB
+        let (rounds, refused) = session_within(&mut client, &mut server, &who, &id, 4096);
+        assert!(refused.is_empty(), "{refused:?}");
+        assert!(rounds > 2, "{rounds} rounds: the work was not cut");
+        assert_eq!(client.get_heads(), server.get_heads());
+        assert_eq!(doc::order::read(server.document()).unwrap().events.len(), 60);
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub struct Status {
     pub pending_events: i64,
     /// Own changes the server refused, kept aside.
     pub quarantined: i64,
+    /// Blobs (photos, signatures) that will not reach the server: hash and
+    /// why. The events naming them still sync; the office sees the proof
+    /// as missing.
+    pub failed_blobs: Vec<(String, String)>,
     /// When the last sync succeeded.
     pub last_sync: Option<DateTime<Utc>>,
     /// Documents held.
@@ -338,6 +342,7 @@ impl Agent {
             profile: self.profile.clone(),
             pending_events: self.store.pending_events()?,
             quarantined: self.store.quarantined()?,
+            failed_blobs: self.store.failed_blobs()?,
             last_sync: self.store.meta(LAST_SYNC)?,
             documents: self.store.doc_ids()?.len(),
             store_bytes: self.store.size_bytes()?,

@@ -149,9 +149,11 @@ impl Store {
             .optional()?)
     }
 
-    /// Blobs not yet uploaded.
+    /// Blobs not yet uploaded, leaving out those that failed for good.
     pub fn blobs_to_upload(&self) -> Result<Vec<BlobHash>, AgentError> {
-        let mut stmt = self.conn.prepare("SELECT hash FROM blobs WHERE uploaded = 0 ORDER BY hash")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hash FROM blobs WHERE uploaded = 0 AND failed IS NULL ORDER BY hash")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for row in rows {
@@ -159,6 +161,14 @@ impl Store {
             out.push(h.parse().map_err(|e| AgentError::Corrupt(format!("blob hash {h}: {e}")))?);
         }
         Ok(out)
+    }
+
+    /// Blobs that will not be uploaded: hash and why.
+    pub fn failed_blobs(&self) -> Result<Vec<(String, String)>, AgentError> {
+        let mut stmt =
+            self.conn.prepare("SELECT hash, failed FROM blobs WHERE failed IS NOT NULL ORDER BY hash")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Changes of the device's the server refused.
@@ -283,6 +293,12 @@ impl Write<'_> {
     /// Marks a blob as held by the server.
     pub fn blob_uploaded(&self, hash: &BlobHash) -> Result<(), AgentError> {
         self.tx.execute("UPDATE blobs SET uploaded = 1 WHERE hash = ?1", [hash.to_string()])?;
+        Ok(())
+    }
+
+    /// Marks a blob as never to be uploaded, saying why.
+    pub fn blob_failed(&self, hash: &BlobHash, why: &str) -> Result<(), AgentError> {
+        self.tx.execute("UPDATE blobs SET failed = ?2 WHERE hash = ?1", params![hash.to_string(), why])?;
         Ok(())
     }
 

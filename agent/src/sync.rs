@@ -2,9 +2,10 @@
 //!
 //! A sync connects with the device's certificate, reads the manifest (the
 //! documents the server says this device holds, with the server's heads),
-//! uploads blobs the server lacks (resuming any upload a broken link cut
-//! short), then syncs every document whose heads differ, many at once on
-//! their own streams. What arrives is stored in one transaction per document,
+//! then syncs every document whose heads differ, many at once on their own
+//! streams, and beside them uploads the blobs the server lacks (resuming any
+//! upload a broken link cut short). A blob never holds up documents: one
+//! that cannot go (damaged here, or refused) is reported and the rest syncs. What arrives is stored in one transaction per document,
 //! with the sync state, so a reconnect sends only what is missing; events the
 //! server now holds stop counting as pending. A change the server refuses is
 //! taken out: its events are kept in the quarantine, shown in the status,
@@ -66,6 +67,8 @@ pub struct SyncReport {
     pub refused: Vec<(String, Refusal)>,
     /// Blobs uploaded.
     pub blobs_uploaded: usize,
+    /// Blobs that could not be uploaded this time, with why.
+    pub blobs_failed: Vec<(String, String)>,
     /// Own events the server does not hold yet.
     pub pending_events: i64,
     /// Documents that could not be synced this time, with why.
@@ -292,10 +295,8 @@ impl Agent {
         manifest: &[ManifestEntry],
         full: bool,
     ) -> Result<SyncReport, AgentError> {
-        // Blobs first, so proofs arrive with their photos.
-        let blobs_uploaded = self.upload_blobs(conn).await?;
         let held: BTreeSet<DocId> = self.documents()?.into_iter().collect();
-        let mut report = SyncReport { in_scope: manifest.len(), blobs_uploaded, ..SyncReport::default() };
+        let mut report = SyncReport { in_scope: manifest.len(), ..SyncReport::default() };
         let mut work = Vec::new();
         for entry in manifest {
             let server: Vec<ChangeHash> = entry.heads.iter().map(|h| ChangeHash(*h)).collect();
@@ -332,19 +333,10 @@ impl Agent {
             }
         }
         report.synced = work.len();
-        let mut tasks = JoinSet::new();
-        let mut results = Vec::new();
-        for (id, doc, state) in work {
-            if tasks.len() >= PARALLEL
-                && let Some(done) = tasks.join_next().await
-            {
-                results.push(done.map_err(|e| AgentError::Protocol(e.to_string()))?);
-            }
-            tasks.spawn(sync_doc(conn.clone(), id, doc, state));
-        }
-        while let Some(done) = tasks.join_next().await {
-            results.push(done.map_err(|e| AgentError::Protocol(e.to_string()))?);
-        }
+        // Documents sync on their own task while blobs go up beside them.
+        let documents = tokio::spawn(sync_docs(conn.clone(), work));
+        self.upload_blobs(conn, &mut report).await?;
+        let results = documents.await.map_err(|e| AgentError::Protocol(e.to_string()))??;
         if let Some(reason) = conn.close_reason() {
             return Err(offline(reason));
         }
@@ -462,17 +454,44 @@ impl Agent {
         Ok(self.store.sync_state(id, PEER)?.and_then(|b| State::decode(&b).ok()).unwrap_or_default())
     }
 
-    async fn upload_blobs(&mut self, conn: &quinn::Connection) -> Result<usize, AgentError> {
-        let mut done = 0;
+    /// Uploads the blobs the server lacks, one at a time, noting each in
+    /// `report`. A blob whose bytes no longer hash to its name (damaged
+    /// storage) is marked failed and never sent; one the server refuses is
+    /// reported and tried again next time; a lost link ends the uploads and
+    /// leaves the documents to say so. Only the store failing is an error.
+    async fn upload_blobs(
+        &mut self,
+        conn: &quinn::Connection,
+        report: &mut SyncReport,
+    ) -> Result<(), AgentError> {
         for hash in self.store.blobs_to_upload()? {
             let Some(bytes) = self.store.blob(&hash)? else { continue };
-            upload(conn, &hash, &bytes).await?;
             let w = self.store.write()?;
-            w.blob_uploaded(&hash)?;
-            w.commit()?;
-            done += 1;
+            if BlobHash::of(&bytes) != hash {
+                let why = "its bytes on this device no longer hash to its name (damaged storage)";
+                w.blob_failed(&hash, why)?;
+                w.commit()?;
+                report.blobs_failed.push((hash.to_string(), why.into()));
+                continue;
+            }
+            drop(w);
+            match upload(conn, &hash, &bytes).await {
+                Ok(()) => {
+                    let w = self.store.write()?;
+                    w.blob_uploaded(&hash)?;
+                    w.commit()?;
+                    report.blobs_uploaded += 1;
+                }
+                Err(e @ AgentError::Refused { .. }) => {
+                    report.blobs_failed.push((hash.to_string(), e.to_string()))
+                }
+                Err(e) => {
+                    report.blobs_failed.push((hash.to_string(), e.to_string()));
+                    break;
+                }
+            }
         }
-        Ok(done)
+        Ok(())
     }
 }
 
@@ -534,13 +553,32 @@ struct Outcome {
     rejected: Vec<(ChangeHash, Refusal)>,
 }
 
-/// Runs one document's sync session, naming the document if it fails.
-async fn sync_doc(
+/// A document's session result, or the document and why it failed.
+type DocResult = Result<Outcome, (DocId, AgentError)>;
+
+/// Runs the documents' sessions, [`PARALLEL`] at a time.
+async fn sync_docs(
     conn: quinn::Connection,
-    id: DocId,
-    doc: AutoCommit,
-    state: State,
-) -> Result<Outcome, (DocId, AgentError)> {
+    work: Vec<(DocId, AutoCommit, State)>,
+) -> Result<Vec<DocResult>, AgentError> {
+    let mut tasks = JoinSet::new();
+    let mut results = Vec::with_capacity(work.len());
+    for (id, doc, state) in work {
+        if tasks.len() >= PARALLEL
+            && let Some(done) = tasks.join_next().await
+        {
+            results.push(done.map_err(|e| AgentError::Protocol(e.to_string()))?);
+        }
+        tasks.spawn(sync_doc(conn.clone(), id, doc, state));
+    }
+    while let Some(done) = tasks.join_next().await {
+        results.push(done.map_err(|e| AgentError::Protocol(e.to_string()))?);
+    }
+    Ok(results)
+}
+
+/// Runs one document's sync session, naming the document if it fails.
+async fn sync_doc(conn: quinn::Connection, id: DocId, doc: AutoCommit, state: State) -> DocResult {
     session_on_stream(conn, id.clone(), doc, state).await.map_err(|e| (id, e))
 }
 

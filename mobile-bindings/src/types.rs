@@ -9,7 +9,7 @@ mod work;
 
 pub use input::{AdjustReason, Dimensions, Disposition, FailReason, Gps, Image, LineQuantity, Relation};
 pub use input::{Delivery, ShortReason};
-pub use sync::{FailedDocument, RefusedChange, SyncReport, SyncState, SyncStatus};
+pub use sync::{FailedBlob, FailedDocument, RefusedChange, SyncReport, SyncState, SyncStatus};
 pub use views::{Address, DeliveryProof, ExceptionKind, Line, Order, OrderException, OrderStatus};
 pub use views::{Package, Route, StockLine, StockView, Stop, StopState, Whereabouts};
 pub use work::{DeviceProfile, ItemScan, PackTask, PickTask, Recorded, Role, RouteTask, Scanned};

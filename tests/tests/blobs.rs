@@ -305,3 +305,45 @@ async fn a_proof_of_delivery_travels_with_its_photo_and_shows_a_missing_one_unti
     assert!(other.is_empty(), "{other:?}");
     assert_eq!(BlobHash::of(&data), photo_hash);
 }
+
+/// A photo damaged on the driver's phone (its bytes no longer hash to its
+/// name, as after bit rot or a torn write) never holds up the delivery: the
+/// events and the signature reach the server, the office sees the photo as
+/// missing, the device's status names it, and later syncs leave it be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_photo_on_the_device_never_holds_up_its_delivery() {
+    let (dir, server) = seeded();
+    let driver = waybill_tests::out_for_delivery(dir.path(), &server);
+    let (photo, signature) = (bytes(CHUNK + 7, 21), bytes(900, 23));
+    let (photo_file, signature_file) = (dir.path().join("door.jpg"), dir.path().join("sig.png"));
+    std::fs::write(&photo_file, &photo).unwrap();
+    std::fs::write(&signature_file, &signature).unwrap();
+    waybill_tests::deliver(&driver, &photo_file, &signature_file);
+    let (photo_hash, signature_hash) = (BlobHash::of(&photo), BlobHash::of(&signature));
+    let c = rusqlite::Connection::open(&driver.store).unwrap();
+    let damaged = bytes(CHUNK + 7, 22);
+    let n = c
+        .execute(
+            "UPDATE blobs SET bytes = ?2 WHERE hash = ?1",
+            rusqlite::params![photo_hash.to_string(), damaged],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+
+    let report = driver.sync();
+    assert_eq!(report["pending_events"], 0, "{report}");
+    assert_eq!(report["blobs_uploaded"], 1, "{report}");
+    assert_eq!(report["blobs_failed"][0][0], photo_hash.to_string(), "{report}");
+    assert_eq!(stored(&server, &signature_hash), Some(signature));
+    assert_eq!(stored(&server, &photo_hash), None);
+    let view = server.order("SO-1001");
+    assert_eq!(view["status"], "delivered", "{view}");
+    assert_eq!(proof_blob_missing(&view), [photo_hash.to_string()], "{view}");
+    let status = driver.ok(&["status"]);
+    assert_eq!(status["failed_blobs"][0][0], photo_hash.to_string(), "{status}");
+
+    // Later syncs do not send it again, and carry on.
+    let report = driver.sync();
+    assert_eq!(report["blobs_failed"], serde_json::json!([]), "{report}");
+    assert_eq!(report["blobs_uploaded"], 0, "{report}");
+}

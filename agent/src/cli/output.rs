@@ -48,6 +48,9 @@ pub fn status(s: &Status) -> Reply {
         s.documents,
         s.store_bytes / 1024
     );
+    for (hash, why) in &s.failed_blobs {
+        let _ = write!(t, "\nblob {hash} will not be uploaded: {why}");
+    }
     reply(s, t)
 }
 
@@ -214,6 +217,9 @@ pub fn synced(r: &SyncReport) -> Reply {
     );
     for (change, refusal) in &r.refused {
         let _ = write!(text, "\nrefused {change}: {refusal}");
+    }
+    for (hash, why) in &r.blobs_failed {
+        let _ = write!(text, "\nblob not uploaded {hash}: {why}");
     }
     for (doc, why) in &r.failed {
         let _ = write!(text, "\nnot synced {doc}: {why}");

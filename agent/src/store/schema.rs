@@ -50,6 +50,9 @@ pub const MIGRATIONS: &[&str] = &[
          at      TEXT NOT NULL,
          PRIMARY KEY (doc, change)
      );",
+    // 4: why a blob will not be uploaded (its bytes no longer hash to its
+    //    name, or the server refused it for good), shown in the status.
+    "ALTER TABLE blobs ADD COLUMN failed TEXT;",
 ];
 
 /// The schema version this build writes.

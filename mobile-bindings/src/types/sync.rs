@@ -46,6 +46,9 @@ pub struct SyncStatus {
     pub pending_events: i64,
     /// Own changes the server refused, kept aside for the office.
     pub quarantined: i64,
+    /// Photos and signatures that will not reach the server (damaged on
+    /// the device, or refused): their events still sync.
+    pub failed_blobs: u64,
     /// When the last sync succeeded.
     pub last_sync: Option<SystemTime>,
     /// Documents held on the device.
@@ -60,6 +63,7 @@ impl SyncStatus {
             state,
             pending_events: s.pending_events,
             quarantined: s.quarantined,
+            failed_blobs: s.failed_blobs.len() as u64,
             last_sync: s.last_sync.map(SystemTime::from),
             documents: s.documents as u64,
             store_bytes: s.store_bytes,
@@ -85,6 +89,15 @@ pub struct FailedDocument {
     pub error: String,
 }
 
+/// A photo or signature that could not be uploaded this time.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FailedBlob {
+    /// Its content hash.
+    pub hash: String,
+    /// Why.
+    pub error: String,
+}
+
 /// What one sync did.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncReport {
@@ -102,6 +115,9 @@ pub struct SyncReport {
     pub failed: Vec<FailedDocument>,
     /// Photos and signatures uploaded.
     pub blobs_uploaded: u64,
+    /// Photos and signatures that could not be uploaded this time (their
+    /// events synced all the same).
+    pub blobs_failed: Vec<FailedBlob>,
     /// Own events the server does not hold yet.
     pub pending_events: i64,
 }
@@ -124,6 +140,11 @@ impl From<agent::SyncReport> for SyncReport {
                 .map(|(document, error)| FailedDocument { document, error })
                 .collect(),
             blobs_uploaded: r.blobs_uploaded as u64,
+            blobs_failed: r
+                .blobs_failed
+                .into_iter()
+                .map(|(hash, error)| FailedBlob { hash, error })
+                .collect(),
             pending_events: r.pending_events,
         }
     }

@@ -84,6 +84,9 @@ pub struct Agent {
     pub(crate) docs: BTreeMap<DocId, AutoCommit>,
     /// The store's data version `docs` were read at.
     seen: i64,
+    /// How long a sync waits for the server to answer before it calls the
+    /// device offline.
+    pub(crate) timeout: std::time::Duration,
 }
 
 impl Agent {
@@ -125,7 +128,7 @@ impl Agent {
 
     fn with(store: Store, profile: Profile) -> Result<Self, AgentError> {
         let seen = store.data_version()?;
-        Ok(Self { store, profile, docs: BTreeMap::new(), seen })
+        Ok(Self { store, profile, docs: BTreeMap::new(), seen, timeout: crate::sync::TIMEOUT })
     }
 
     /// Who this device is.

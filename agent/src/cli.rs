@@ -66,6 +66,10 @@ pub enum Command {
         /// Keep syncing until interrupted.
         #[arg(long)]
         watch: bool,
+        /// Seconds to wait for a server that says nothing before calling
+        /// the device offline.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+        timeout: u64,
     },
     /// Load orders, locations and routes from a seed file (JSON).
     Import {

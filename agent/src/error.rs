@@ -96,6 +96,12 @@ pub enum AgentError {
     /// The server could not be reached, or the link dropped.
     #[error("offline: {0}")]
     Offline(String),
+    /// The server is not the one this device trusts: its certificate does
+    /// not match the fingerprint given at enrolment, or the CA pinned since.
+    #[error(
+        "the server at {0} is not the one this device trusts: check the server address and the fingerprint the office gave"
+    )]
+    UntrustedServer(String),
     /// The server refused the device.
     #[error("the server refused: {message} ({reason})")]
     Refused {

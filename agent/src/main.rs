@@ -37,7 +37,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut agent = Agent::open(&cli.store).with_context(|| format!("store {}", cli.store.display()))?;
-    if let Command::Sync { watch } = cli.command {
+    if let Command::Sync { watch, timeout } = cli.command {
+        agent.set_timeout(std::time::Duration::from_secs(timeout));
         let rt = runtime()?;
         if watch {
             rt.block_on(agent.sync_forever(async {

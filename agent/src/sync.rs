@@ -44,6 +44,9 @@ const PARALLEL: usize = 128;
 const CHUNK: usize = 64 * 1024;
 /// How often a watching sync looks for work recorded through other handles.
 const LOOK_FOR_WORK: Duration = Duration::from_secs(1);
+/// How long a sync waits for a silent server by default
+/// ([`Agent::set_timeout`]).
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What enrolment gave the device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +93,28 @@ fn endpoint() -> Result<quinn::Endpoint, AgentError> {
     quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0))).map_err(offline)
 }
 
+/// Connects to `server`: a certificate that is not the pinned one is
+/// [`AgentError::UntrustedServer`], anything else offline.
+async fn dial(
+    endpoint: &quinn::Endpoint,
+    config: quinn::ClientConfig,
+    server: SocketAddr,
+) -> Result<quinn::Connection, AgentError> {
+    match endpoint.connect_with(config, server, SERVER_NAME).map_err(offline)?.await {
+        Ok(conn) => Ok(conn),
+        // TLS alerts are QUIC's crypto errors, 0x100 to 0x1ff: ours is the
+        // certificate our verifier refused.
+        Err(quinn::ConnectionError::TransportError(e)) if (0x100..0x200).contains(&u64::from(e.code)) => {
+            tracing::info!(error = %e, "the server's certificate is not the one pinned");
+            Err(AgentError::UntrustedServer(server.to_string()))
+        }
+        Err(quinn::ConnectionError::TimedOut) => {
+            Err(AgentError::Offline(format!("no answer from the server at {server}")))
+        }
+        Err(e) => Err(offline(e)),
+    }
+}
+
 async fn hello(conn: &quinn::Connection) -> Result<(quinn::SendStream, Reader), AgentError> {
     let (mut tx, rx) = conn.open_bi().await.map_err(offline)?;
     let agent = format!("waybill-agent/{}", env!("CARGO_PKG_VERSION"));
@@ -124,8 +149,7 @@ impl Agent {
             .map_err(|e| AgentError::Protocol(format!("cannot make a key: {e}")))?;
         let config = tls::enrolment(fingerprint).map_err(|e| AgentError::Protocol(e.to_string()))?;
         let endpoint = endpoint()?;
-        let conn =
-            endpoint.connect_with(config, server, SERVER_NAME).map_err(offline)?.await.map_err(offline)?;
+        let conn = dial(&endpoint, config, server).await?;
         let (mut tx, mut rx) = hello(&conn).await?;
         send(
             &mut tx,
@@ -151,12 +175,19 @@ impl Agent {
         let c: Credentials = self.store.meta(CREDENTIALS)?.ok_or(AgentError::NotEnrolled)?;
         let addr: SocketAddr =
             c.server.parse().map_err(|_| AgentError::Corrupt(format!("server address {}", c.server)))?;
-        let config =
+        let mut config =
             tls::device(&c.ca, &c.certificate, &c.key).map_err(|e| AgentError::Corrupt(e.to_string()))?;
+        tls::set_timeout(&mut config, self.timeout);
         let endpoint = endpoint()?;
-        let conn =
-            endpoint.connect_with(config, addr, SERVER_NAME).map_err(offline)?.await.map_err(offline)?;
+        let conn = dial(&endpoint, config, addr).await?;
         Ok((endpoint, conn))
+    }
+
+    /// How long a sync waits for a server that says nothing (at connecting
+    /// or later) before it reports the device offline; 10 s unless set.
+    /// At least a second.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout.max(Duration::from_secs(1));
     }
 
     /// Connects, syncs everything that differs, uploads blobs, disconnects.

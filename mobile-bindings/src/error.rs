@@ -75,7 +75,9 @@ impl From<AgentError> for WaybillError {
             AgentError::ProofMissing(_) => Self::ProofMissing(message),
             AgentError::Invalid(_) | AgentError::File { .. } => Self::Invalid(message),
             AgentError::Offline(_) => Self::Offline(message),
-            AgentError::NotEnrolled | AgentError::NotInitialised => Self::NeedsEnrolment(message),
+            AgentError::NotEnrolled | AgentError::NotInitialised | AgentError::UntrustedServer(_) => {
+                Self::NeedsEnrolment(message)
+            }
             AgentError::AlreadyInitialised(_) => Self::AlreadyEnrolled(message),
             AgentError::NewerStore { .. } => Self::UpdateRequired(message),
             AgentError::Refused { reason, .. } => match reason {

@@ -4,6 +4,7 @@
 //! given.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -80,12 +81,18 @@ fn quic(tls: rustls::ClientConfig) -> Result<quinn::ClientConfig, rustls::Error>
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| rustls::Error::General(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    let mut transport = quinn::TransportConfig::default();
-    transport.keep_alive_interval(Some(std::time::Duration::from_secs(5)));
     // Notice a server that is gone (crashed, restarted) in seconds, not 30.
-    transport.max_idle_timeout(Some(quinn::VarInt::from_u32(10_000).into()));
-    config.transport_config(Arc::new(transport));
+    set_timeout(&mut config, Duration::from_secs(10));
     Ok(config)
+}
+
+/// Gives up on a server that has said nothing for `timeout`, at connecting
+/// and at any time after (keep-alives go twice as often).
+pub fn set_timeout(config: &mut quinn::ClientConfig, timeout: Duration) {
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(timeout / 2));
+    transport.max_idle_timeout(quinn::IdleTimeout::try_from(timeout).ok());
+    config.transport_config(Arc::new(transport));
 }
 
 /// For enrolment: no client certificate, the server pinned by fingerprint.

@@ -364,11 +364,29 @@ fn proof_naming_a_blob_not_held_is_an_exception_until_it_arrives() {
     let only_photo = |h: &BlobHash| *h == photo;
     let v = fold::order::fold(&contents, &only_photo);
     let missing: Vec<_> = v.exceptions.iter().map(|e| (e.kind.clone(), e.events.clone())).collect();
-    assert_eq!(missing, [(ExceptionKind::ProofBlobMissing { blob: BlobHash::of(b"signature") }, vec![d.id])]);
+    assert_eq!(
+        missing,
+        [(ExceptionKind::ProofBlobMissing { blob: BlobHash::of(b"signature") }, vec![d.id.clone()])]
+    );
     assert_eq!(v.proofs[0].missing_blobs, [BlobHash::of(b"signature")]);
     // status does not wait for the upload
     assert_eq!(v.status, OrderStatus::Delivered);
     assert_eq!(order_view(&mut doc).status, OrderStatus::Completed);
+
+    // delivered again with the same proof, nothing held: each blob is one
+    // exception naming both deliveries
+    let again = f.driver.append(&mut doc, deliver("SO-11", 11));
+    let contents = doc::order::read(doc.document()).unwrap();
+    let v = fold::order::fold(&contents, &|_: &BlobHash| false);
+    let mut ids: Vec<&str> = v.exceptions.iter().map(|e| e.id.as_str()).collect();
+    ids.sort_unstable();
+    let all = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "two exceptions share an id: {ids:?}");
+    let blobs: Vec<_> =
+        v.exceptions.iter().filter(|e| matches!(e.kind, ExceptionKind::ProofBlobMissing { .. })).collect();
+    assert_eq!(blobs.len(), 2, "{blobs:?}");
+    assert!(blobs.iter().all(|e| e.events == [d.id.clone(), again.id.clone()]), "{blobs:?}");
 }
 
 #[test]

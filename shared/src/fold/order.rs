@@ -300,14 +300,24 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
                     package.on_van = false;
                     package.whereabouts = Some(Whereabouts::Delivered);
                 }
-                let missing_blobs: Vec<BlobHash> =
+                let mut missing_blobs: Vec<BlobHash> =
                     d.proof.blobs().filter(|b| !has_blob(b)).copied().collect();
+                // One blob may be the photo and the signature, or the proof
+                // of two deliveries: one exception per blob, naming each.
+                missing_blobs.sort_unstable();
+                missing_blobs.dedup();
                 for blob in &missing_blobs {
-                    found.push((
-                        format!("proof_blob_missing:{blob}"),
-                        ExceptionKind::ProofBlobMissing { blob: *blob },
-                        vec![id.clone()],
-                    ));
+                    let key = format!("proof_blob_missing:{blob}");
+                    match found.iter_mut().find(|(k, ..)| *k == key) {
+                        Some((.., events)) => events.push(id.clone()),
+                        None => {
+                            found.push((
+                                key,
+                                ExceptionKind::ProofBlobMissing { blob: *blob },
+                                vec![id.clone()],
+                            ));
+                        }
+                    }
                 }
                 proofs.push(ProofView {
                     event: id.clone(),

@@ -26,10 +26,11 @@ use automerge::{AutoCommit, ChangeHash};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use waybill_shared::blob::BlobHash;
-use waybill_shared::doc::{self, DocId, EVENTS};
+use waybill_shared::doc::{self, DocId};
 use waybill_shared::policy::{Refusal, actor_of};
-use waybill_shared::sync::session::{self, MAX_ROUNDS};
-use waybill_shared::sync::{ManifestEntry, Message, PROTOCOL_VERSION, SERVER_NAME};
+use waybill_shared::sync::handshake::{self, ClientHandshake, Enrolment, HandshakeError};
+use waybill_shared::sync::session::{ClientOutcome, ClientSession, SessionError};
+use waybill_shared::sync::{ManifestEntry, Message, SERVER_NAME};
 
 use crate::agent::{Agent, LAST_SYNC, Profile, RECORDER, stored_recorder};
 use crate::error::AgentError;
@@ -117,16 +118,15 @@ async fn dial(
 
 async fn hello(conn: &quinn::Connection) -> Result<(quinn::SendStream, Reader), AgentError> {
     let (mut tx, rx) = conn.open_bi().await.map_err(offline)?;
-    let agent = format!("waybill-agent/{}", env!("CARGO_PKG_VERSION"));
-    send(&mut tx, &Message::Hello { protocol: PROTOCOL_VERSION, agent }).await?;
+    send(&mut tx, &handshake::hello(format!("waybill-agent/{}", env!("CARGO_PKG_VERSION")))).await?;
     Ok((tx, Reader::new(rx)))
 }
 
-fn refused(msg: Option<Message>) -> AgentError {
-    match msg {
-        Some(Message::Refused { reason, message }) => AgentError::Refused { reason, message },
-        Some(other) => AgentError::Protocol(format!("unexpected {other:?}")),
-        None => AgentError::Offline("the server closed the connection".into()),
+fn handshake_error(e: HandshakeError) -> AgentError {
+    match e {
+        HandshakeError::Refused { reason, message } => AgentError::Refused { reason, message },
+        HandshakeError::Closed => AgentError::Offline(e.to_string()),
+        HandshakeError::Unexpected(_) => AgentError::Protocol(e.to_string()),
     }
 }
 
@@ -151,16 +151,11 @@ impl Agent {
         let endpoint = endpoint()?;
         let conn = dial(&endpoint, config, server).await?;
         let (mut tx, mut rx) = hello(&conn).await?;
-        send(
-            &mut tx,
-            &Message::Enrol { code: code.trim().to_owned(), public_key: key.public_key_raw().to_vec() },
-        )
-        .await?;
+        send(&mut tx, &handshake::enrol(code, key.public_key_raw().to_vec())).await?;
         let answer = rx.next().await?;
         close(&endpoint, &conn, b"enrolled").await;
-        let Some(Message::Enrolled { device, role, location, certificate_der, ca_der }) = answer else {
-            return Err(refused(answer));
-        };
+        let Enrolment { device, role, location, certificate_der, ca_der } =
+            handshake::enrolled(answer).map_err(handshake_error)?;
         let credentials = Credentials {
             server: server.to_string(),
             certificate: certificate_der,
@@ -346,10 +341,8 @@ impl Agent {
                 report.new_documents += 1;
                 AutoCommit::new().with_actor(actor_of(&self.profile.device))
             };
-            let mut state = self.sync_state(&entry.doc)?;
-            let mut doc = doc;
-            prime(&mut state, &mut doc, &server);
-            work.push((entry.doc.clone(), doc, state));
+            let state = self.sync_state(&entry.doc)?;
+            work.push(ClientSession::new(entry.doc.clone(), doc, state, &server));
         }
         if full {
             // Own work in documents the server no longer lists (an order that
@@ -359,7 +352,7 @@ impl Agent {
                 if self.store.has_pending(id)? {
                     let doc = self.doc(id)?.clone();
                     let state = self.sync_state(id)?;
-                    work.push((id.clone(), doc, state));
+                    work.push(ClientSession::new(id.clone(), doc, state, &[]));
                 }
             }
         }
@@ -389,7 +382,7 @@ impl Agent {
                 outcomes.push(outcome);
             } else {
                 report.changed.push(outcome.id.clone());
-                self.quarantine(outcome.id, outcome.doc, &outcome.state, &outcome.rejected)?;
+                self.quarantine(outcome)?;
             }
         }
         report.changed.extend(self.take_in(outcomes, &held)?);
@@ -400,13 +393,17 @@ impl Agent {
     /// Stores what the sessions brought, all in one transaction (one sync
     /// to disk however many documents), and notes the sync. Returns the
     /// documents that changed.
-    fn take_in(&mut self, outcomes: Vec<Outcome>, held: &BTreeSet<DocId>) -> Result<Vec<DocId>, AgentError> {
+    fn take_in(
+        &mut self,
+        outcomes: Vec<ClientOutcome>,
+        held: &BTreeSet<DocId>,
+    ) -> Result<Vec<DocId>, AgentError> {
         let now = chrono::Utc::now();
         let mut taken = Vec::with_capacity(outcomes.len());
         let mut changed = Vec::new();
         let w = self.store.write()?;
         let mut recorder = stored_recorder(&w)?;
-        for Outcome { id, mut doc, state, before, .. } in outcomes {
+        for ClientOutcome { id, mut doc, state, before, .. } in outcomes {
             if doc.get_heads() != before {
                 for e in doc::events(&id, doc.document()).unwrap_or_default() {
                     recorder.observe(e.hlc, now);
@@ -435,47 +432,27 @@ impl Agent {
         Ok(changed)
     }
 
-    /// Takes refused changes out of a document: rebuilds it from the
-    /// server's state plus the device's own later events that were refused
-    /// only for building on a refused change, and keeps the events of the
-    /// changes refused for themselves in the quarantine.
-    fn quarantine(
-        &mut self,
-        id: DocId,
-        mut doc: AutoCommit,
-        state: &State,
-        rejected: &[(ChangeHash, Refusal)],
-    ) -> Result<(), AgentError> {
-        // Without the server's heads there is nothing safe to rebuild on:
-        // leave the document as it is and try again next sync.
-        let Some(server_heads) = state.their_heads.clone() else {
-            return Err(AgentError::Protocol(format!(
-                "the server refused changes in {id} without saying what it holds"
-            )));
-        };
-        let mut rebuilt = doc
-            .fork_at(&server_heads)
-            .map_err(|e| AgentError::Protocol(format!("cannot rebuild {id} at the server's state: {e}")))?
-            .with_actor(actor_of(&self.profile.device));
-        let mut keep = Vec::new();
+    /// Takes refused changes out of a document (rebuilt on the server's
+    /// state with the device's later work written again) and keeps the
+    /// events of the changes refused for themselves in the quarantine.
+    fn quarantine(&mut self, mut outcome: ClientOutcome) -> Result<(), AgentError> {
+        // What was recorded meanwhile (through another handle) is written
+        // again too.
+        if let Some(mut current) = self.store.load_doc(&outcome.id)? {
+            outcome
+                .doc
+                .merge(&mut current)
+                .map_err(|e| AgentError::Corrupt(format!("{}: {e}", outcome.id)))?;
+        }
+        let quarantined = outcome.take_out_refused(&self.profile.device).map_err(session_error)?;
         let w = self.store.write()?;
-        for (hash, refusal) in rejected {
-            let Some(change) = doc.get_change_by_hash(hash) else { continue };
-            let keys = event_keys(&change);
-            if matches!(refusal, Refusal::DependsOnRefused { .. }) {
-                keep.extend(keys);
-            } else {
-                let reason = serde_json::to_string(refusal).unwrap_or_default();
-                w.quarantine(&id, &hash.to_string(), &reason, &keys)?;
-            }
+        for (hash, refusal, keys) in quarantined {
+            let reason = serde_json::to_string(&refusal).unwrap_or_default();
+            w.quarantine(&outcome.id, &hash.to_string(), &reason, &keys)?;
         }
-        let events = doc::events(&id, doc.document()).unwrap_or_default();
-        for e in events.iter().filter(|e| keep.contains(&e.id.to_string())) {
-            doc::append(&mut rebuilt, e)?;
-        }
-        w.replace_doc(&id, &mut rebuilt)?;
+        w.replace_doc(&outcome.id, &mut outcome.doc)?;
         w.commit()?;
-        self.docs.insert(id, rebuilt);
+        self.docs.insert(outcome.id, outcome.doc);
         Ok(())
     }
 
@@ -534,25 +511,12 @@ async fn close(endpoint: &quinn::Endpoint, conn: &quinn::Connection, why: &[u8])
 }
 
 async fn handshake(rx: &mut Reader) -> Result<Vec<ManifestEntry>, AgentError> {
-    let welcome = rx.next().await?;
-    let Some(Message::Welcome { .. }) = welcome else { return Err(refused(welcome)) };
-    match rx.next().await? {
-        Some(Message::Manifest { docs }) => Ok(docs),
-        other => Err(refused(other)),
+    let mut greeting = ClientHandshake::default();
+    loop {
+        if let Some(manifest) = greeting.handle(rx.next().await?).map_err(handshake_error)? {
+            return Ok(manifest);
+        }
     }
-}
-
-/// The manifest already told us what the server holds: when we hold all of
-/// it, start the sync state from there, so the first message carries our
-/// changes instead of spending a round trip asking.
-fn prime(state: &mut State, doc: &mut AutoCommit, server: &[ChangeHash]) {
-    if server.is_empty() || server.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
-        return;
-    }
-    state.their_heads = Some(server.to_vec());
-    state.their_need = Some(Vec::new());
-    state.their_have =
-        Some(vec![automerge::sync::Have { last_sync: server.to_vec(), bloom: Default::default() }]);
 }
 
 fn same(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
@@ -562,45 +526,20 @@ fn same(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
     a == b
 }
 
-/// The event keys a change writes.
-fn event_keys(change: &automerge::Change) -> Vec<String> {
-    change
-        .decode()
-        .operations
-        .iter()
-        .filter_map(|op| match &op.key {
-            automerge::legacy::Key::Map(k) if k.as_str() != EVENTS => Some(k.to_string()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// One document's session result.
-struct Outcome {
-    id: DocId,
-    doc: AutoCommit,
-    state: State,
-    before: Vec<ChangeHash>,
-    rejected: Vec<(ChangeHash, Refusal)>,
-}
-
 /// A document's session result, or the document and why it failed.
-type DocResult = Result<Outcome, (DocId, AgentError)>;
+type DocResult = Result<ClientOutcome, (DocId, AgentError)>;
 
 /// Runs the documents' sessions, [`PARALLEL`] at a time.
-async fn sync_docs(
-    conn: quinn::Connection,
-    work: Vec<(DocId, AutoCommit, State)>,
-) -> Result<Vec<DocResult>, AgentError> {
+async fn sync_docs(conn: quinn::Connection, work: Vec<ClientSession>) -> Result<Vec<DocResult>, AgentError> {
     let mut tasks = JoinSet::new();
     let mut results = Vec::with_capacity(work.len());
-    for (id, doc, state) in work {
+    for session in work {
         if tasks.len() >= PARALLEL
             && let Some(done) = tasks.join_next().await
         {
             results.push(done.map_err(|e| AgentError::Protocol(e.to_string()))?);
         }
-        tasks.spawn(sync_doc(conn.clone(), id, doc, state));
+        tasks.spawn(sync_doc(conn.clone(), session));
     }
     while let Some(done) = tasks.join_next().await {
         results.push(done.map_err(|e| AgentError::Protocol(e.to_string()))?);
@@ -608,44 +547,49 @@ async fn sync_docs(
     Ok(results)
 }
 
-/// Runs one document's sync session, naming the document if it fails.
-async fn sync_doc(conn: quinn::Connection, id: DocId, doc: AutoCommit, state: State) -> DocResult {
-    session_on_stream(conn, id.clone(), doc, state).await.map_err(|e| (id, e))
+/// Runs one document's sync session on its own stream, naming the document
+/// if it fails.
+async fn sync_doc(conn: quinn::Connection, session: ClientSession) -> DocResult {
+    let id = session.id().clone();
+    drive(conn, session).await.map_err(|e| (id, e))
 }
 
-/// Runs one document's session on its own stream.
-async fn session_on_stream(
-    conn: quinn::Connection,
-    id: DocId,
-    mut doc: AutoCommit,
-    mut state: State,
-) -> Result<Outcome, AgentError> {
-    let before = doc.get_heads();
+/// Drives a document's session over a new stream: sends what it says, feeds
+/// it what the server answers, until it is done.
+async fn drive(conn: quinn::Connection, mut session: ClientSession) -> Result<ClientOutcome, AgentError> {
     let (mut tx, rx) = conn.open_bi().await.map_err(offline)?;
     let mut rx = Reader::new(rx);
-    send(&mut tx, &Message::Open { doc: id.clone() }).await?;
-    let mut rejected = Vec::new();
-    let mut incoming: Option<Vec<u8>> = None;
-    for _ in 0..MAX_ROUNDS {
-        let out = session::client_step(&mut doc, &mut state, incoming.as_deref())
-            .map_err(|e| AgentError::Protocol(e.to_string()))?;
-        let idle = out.is_none();
-        send(&mut tx, &out.map_or(Message::Idle, |data| Message::Sync { data })).await?;
-        let reply = loop {
-            match rx.next().await? {
-                Some(Message::Rejected { change, refusal }) => rejected.push((ChangeHash(change), refusal)),
-                Some(Message::Sync { data }) => break Some(data),
-                Some(Message::Idle) => break None,
-                other => return Err(refused(other)),
-            }
-        };
-        if idle && reply.is_none() {
+    let mut out = session.start().map_err(session_error)?;
+    loop {
+        for msg in out {
+            send(&mut tx, &msg).await?;
+        }
+        if session.is_done() {
             break;
         }
-        incoming = reply;
+        let Some(msg) = rx.next().await? else {
+            return Err(AgentError::Offline("the server closed the connection".into()));
+        };
+        out = session.handle(msg).map_err(session_error)?;
     }
     let _ = tx.finish();
-    Ok(Outcome { id, doc, state, before, rejected })
+    Ok(session.finish())
+}
+
+fn session_error(e: SessionError) -> AgentError {
+    match e {
+        SessionError::Refused { reason, message } => AgentError::Refused { reason, message },
+        other => AgentError::Protocol(other.to_string()),
+    }
+}
+
+/// What an unexpected answer on a blob stream means.
+fn refused(msg: Option<Message>) -> AgentError {
+    match msg {
+        Some(Message::Refused { reason, message }) => AgentError::Refused { reason, message },
+        Some(_) => AgentError::Protocol("unexpected message on a blob stream".into()),
+        None => AgentError::Offline("the server closed the connection".into()),
+    }
 }
 
 /// Uploads one blob, resuming from what the server already holds.

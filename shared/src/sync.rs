@@ -111,6 +111,7 @@
 //!   panic; the decoder is what the fuzz target drives.
 
 pub mod frame;
+pub mod handshake;
 pub mod message;
 pub mod session;
 #[cfg(test)]

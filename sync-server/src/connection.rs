@@ -14,10 +14,9 @@ use quinn::{Connection, SendStream, VarInt};
 use waybill_shared::doc::DocId;
 use waybill_shared::policy::{DeviceIdentity, Scope};
 use waybill_shared::role::Role;
-use waybill_shared::sync::session::{self, MAX_ROUNDS};
-use waybill_shared::sync::{
-    ManifestEntry, Message, PROTOCOL_VERSION, RefuseReason, decode_payload, peek_protocol,
-};
+use waybill_shared::sync::handshake::{self, Enrolment};
+use waybill_shared::sync::session::ServerSession;
+use waybill_shared::sync::{ManifestEntry, Message, RefuseReason};
 
 use crate::devices;
 use crate::hub::{Live, Pending};
@@ -62,17 +61,17 @@ pub async fn handle(shared: Arc<Shared>, incoming: quinn::Incoming) {
     }
 }
 
-async fn refuse(
-    send: &mut SendStream,
-    conn: &Connection,
-    reason: RefuseReason,
-    message: &str,
-) -> Result<(), WireError> {
-    wire::write(send, &Message::Refused { reason, message: message.into() }).await?;
+/// Sends a handshake's refusal and closes the connection.
+async fn refuse(send: &mut SendStream, conn: &Connection, refusal: Message) -> Result<(), WireError> {
+    wire::write(send, &refusal).await?;
     let _ = send.finish();
     // Give the frame a moment to leave before the connection goes.
     let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
-    conn.close(CLOSE_REFUSED, message.as_bytes());
+    let why = match &refusal {
+        Message::Refused { message, .. } => message.as_str(),
+        _ => "refused",
+    };
+    conn.close(CLOSE_REFUSED, why.as_bytes());
     Ok(())
 }
 
@@ -87,19 +86,9 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
         .await
         .map_err(|_| WireError::Read("no hello".into()))??
         .ok_or_else(|| WireError::Read("no hello".into()))?;
-    let version = peek_protocol(&hello);
-    if version != Some(PROTOCOL_VERSION) {
-        let reason = RefuseReason::UnsupportedVersion { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION };
-        let said = version.map_or("no version".to_owned(), |v| format!("version {v}"));
-        return refuse(
-            &mut send,
-            conn,
-            reason,
-            &format!("this server speaks protocol {PROTOCOL_VERSION}, not {said}"),
-        )
-        .await;
+    if let Err(refusal) = handshake::check_hello(&hello) {
+        return refuse(&mut send, conn, refusal).await;
     }
-    decode_payload(&hello)?;
     let cert = conn
         .peer_identity()
         .and_then(|id| id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
@@ -110,12 +99,9 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
         .read(|c| devices::by_certificate(c, &cert))
         .map_err(|e| WireError::Read(e.to_string()))?;
     let device = match found {
-        None => {
-            return refuse(&mut send, conn, RefuseReason::NotEnrolled, "this certificate is not enrolled")
-                .await;
-        }
+        None => return refuse(&mut send, conn, handshake::refusal(RefuseReason::NotEnrolled)).await,
         Some((_, Some(_))) => {
-            return refuse(&mut send, conn, RefuseReason::Revoked, "this device is revoked").await;
+            return refuse(&mut send, conn, handshake::refusal(RefuseReason::Revoked)).await;
         }
         Some((d, None)) => d,
     };
@@ -123,13 +109,7 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
     let live =
         Live { device: device.clone(), scope: BTreeSet::new(), push: pending.clone(), conn: conn.clone() };
     let Some(id) = shared.hub.join(live, shared.limits.connections_per_device) else {
-        return refuse(
-            &mut send,
-            conn,
-            RefuseReason::TooManyConnections,
-            "too many connections from this device",
-        )
-        .await;
+        return refuse(&mut send, conn, handshake::refusal(RefuseReason::TooManyConnections)).await;
     };
     let result = session(shared, conn, id, device.clone(), pending, send, recv, budget).await;
     shared.hub.leave(id);
@@ -148,13 +128,7 @@ async fn enrol(
         .await
         .map_err(|_| WireError::Read("no enrolment".into()))??;
     let Some(Message::Enrol { code, public_key }) = msg else {
-        return refuse(
-            send,
-            conn,
-            RefuseReason::NotEnrolled,
-            "connect with the device's certificate, or enrol first",
-        )
-        .await;
+        return refuse(send, conn, handshake::refusal(RefuseReason::NotEnrolled)).await;
     };
     let path = shared.db_path.clone();
     let shared2 = shared.clone();
@@ -168,19 +142,19 @@ async fn enrol(
     match result {
         Ok((device, cert)) => {
             tracing::info!(device = %device.id, role = %device.role, "enrolled");
-            let msg = Message::Enrolled {
+            let enrolment = Enrolment {
                 device: device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?,
                 role: device.role,
                 location: device.location.as_deref().and_then(|l| l.parse().ok()),
                 certificate_der: cert,
                 ca_der: shared.identity.ca_der().to_vec(),
             };
-            wire::write(send, &msg).await?;
+            wire::write(send, &enrolment.message()).await?;
             let _ = send.finish();
             let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
             Ok(())
         }
-        Err(e) => refuse(send, conn, RefuseReason::BadEnrolmentCode, &e).await,
+        Err(e) => refuse(send, conn, handshake::enrolment_refused(&e)).await,
     }
 }
 
@@ -202,14 +176,9 @@ async fn session(
     // The control stream stays open, silent, for as long as the device is
     // connected: the connection's own idle timeout watches it.
     recv.set_idle(None);
-    let now = chrono::Utc::now();
-    let welcome = Message::Welcome {
-        protocol: PROTOCOL_VERSION,
-        device: device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?,
-        role: device.role,
-        server_time_ms: u64::try_from(now.timestamp_millis()).unwrap_or(0),
-    };
-    wire::write(&mut send, &welcome).await?;
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+    let id_of = device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?;
+    wire::write(&mut send, &handshake::welcome(id_of, device.role, now_ms)).await?;
     let scope = scope_of(shared, &device, false)?;
     let mut docs = Vec::with_capacity(scope.len());
     for doc in &scope {
@@ -218,7 +187,7 @@ async fn session(
         docs.push(ManifestEntry { doc: doc.clone(), heads });
     }
     shared.hub.set_scope(id, scope);
-    wire::write(&mut send, &Message::Manifest { docs }).await?;
+    wire::write(&mut send, &handshake::manifest(docs)).await?;
     seen(shared, &device.id).await;
     tracing::info!(device = %device.id, "connected");
     // Pushes go out on their own task: a device slow to read its control
@@ -347,90 +316,66 @@ async fn doc_stream(
         role: device.role,
         scope: if device.role == Role::Office { Scope::All } else { Scope::Docs([id.clone()].into()) },
     };
-    let mut saved = shared.storage.sync_state(&device.id, &id).map_err(storage_err)?.unwrap_or_default();
-    let mut state = sync::State::decode(&saved).unwrap_or_default();
+    let saved = shared.storage.sync_state(&device.id, &id).map_err(storage_err)?.unwrap_or_default();
+    let mut session = ServerSession::new(who, id.clone(), sync::State::decode(&saved).unwrap_or_default());
+    let mut saved = saved;
     let state_op = |state: &sync::State| WriteOp::SyncState {
         device: device.id.clone(),
         doc: id.clone(),
         state: state.encode(),
     };
-    for _ in 0..MAX_ROUNDS {
-        let incoming = match recv.next().await? {
-            Some(Message::Sync { data }) => Some(data),
-            Some(Message::Idle) => None,
-            None => break,
-            Some(_) => {
-                wire::refuse(&mut send, RefuseReason::Malformed, "expected Sync or Idle".into()).await?;
+    while let Some(msg) = recv.next().await? {
+        let mut loaded = entry.lock().await;
+        let answer = match session.handle(&mut loaded.doc, msg) {
+            Ok(a) => a,
+            Err(e) => {
+                // Whatever Automerge took in before failing is not stored.
+                shared.docs.forget(&id);
+                wire::refuse(&mut send, RefuseReason::Malformed, e.to_string()).await?;
                 break;
             }
         };
-        let mut loaded = entry.lock().await;
-        let (reply, refused) = match &incoming {
-            Some(data) => {
-                let served = match session::serve(&mut loaded.doc, &mut state, &who, &id, data) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // Whatever Automerge took in before failing is not stored.
-                        shared.docs.forget(&id);
-                        wire::refuse(&mut send, RefuseReason::Malformed, e.to_string()).await?;
-                        break;
-                    }
-                };
-                let added: usize = served.accepted.iter().map(|c| c.raw_bytes().len()).sum();
-                if loaded.bytes + added > shared.limits.max_doc_bytes {
-                    shared.docs.forget(&id);
-                    let limit = shared.limits.max_doc_bytes;
-                    wire::refuse(
-                        &mut send,
-                        RefuseReason::TooLarge,
-                        format!("{id} would be over {limit} bytes"),
-                    )
-                    .await?;
-                    break;
-                }
-                let mut quarantine = Vec::new();
-                for (change, refusal) in &served.refused {
-                    tracing::warn!(device = %device.id, doc = %id, change = %change.hash(), %refusal, "change refused");
-                    quarantine.push(WriteOp::Quarantine {
-                        device: device.id.clone(),
-                        doc: id.clone(),
-                        change: change.hash(),
-                        refusal: serde_json::to_string(refusal).unwrap_or_default(),
-                        bytes: change.raw_bytes().to_vec(),
-                    });
-                }
-                if !served.accepted.is_empty() {
-                    // The sync state goes in the same write as the changes.
-                    let mut extra = quarantine;
-                    extra.push(state_op(&state));
-                    ingest::store(shared, &id, &mut loaded, &served.accepted, extra, conn_id)
-                        .await
-                        .map_err(storage_err)?;
-                    saved = state.encode();
-                } else if !quarantine.is_empty() {
-                    shared.writer.write(quarantine).await.map_err(storage_err)?;
-                }
-                (served.reply, served.refused)
-            }
-            None => (session::server_message(&mut loaded.doc, &mut state), Vec::new()),
-        };
-        drop(loaded);
-        for (change, refusal) in refused {
-            wire::write(&mut send, &Message::Rejected { change: change.hash().0, refusal }).await?;
+        let added: usize = answer.accepted.iter().map(|c| c.raw_bytes().len()).sum();
+        if loaded.bytes + added > shared.limits.max_doc_bytes {
+            shared.docs.forget(&id);
+            let limit = shared.limits.max_doc_bytes;
+            wire::refuse(&mut send, RefuseReason::TooLarge, format!("{id} would be over {limit} bytes"))
+                .await?;
+            break;
         }
-        let done = incoming.is_none() && reply.is_none();
-        let msg = match reply {
-            Some(data) => Message::Sync { data },
-            None => Message::Idle,
-        };
-        wire::write(&mut send, &msg).await?;
-        if done {
+        let mut quarantine = Vec::new();
+        for (change, refusal) in &answer.refused {
+            tracing::warn!(device = %device.id, doc = %id, change = %change.hash(), %refusal, "change refused");
+            quarantine.push(WriteOp::Quarantine {
+                device: device.id.clone(),
+                doc: id.clone(),
+                change: change.hash(),
+                refusal: serde_json::to_string(refusal).unwrap_or_default(),
+                bytes: change.raw_bytes().to_vec(),
+            });
+        }
+        if !answer.accepted.is_empty() {
+            // The sync state goes in the same write as the changes.
+            let mut extra = quarantine;
+            extra.push(state_op(session.state()));
+            ingest::store(shared, &id, &mut loaded, &answer.accepted, extra, conn_id)
+                .await
+                .map_err(storage_err)?;
+            saved = session.state().encode();
+        } else if !quarantine.is_empty() {
+            shared.writer.write(quarantine).await.map_err(storage_err)?;
+        }
+        drop(loaded);
+        for msg in &answer.reply {
+            wire::write(&mut send, msg).await?;
+        }
+        if answer.done {
             break;
         }
     }
     // Written again only if it moved since (it keeps the shared heads).
-    if state.encode() != saved {
-        shared.writer.write(vec![state_op(&state)]).await.map_err(storage_err)?;
+    if session.state().encode() != saved {
+        shared.writer.write(vec![state_op(session.state())]).await.map_err(storage_err)?;
     }
     let _ = send.finish();
     Ok(())

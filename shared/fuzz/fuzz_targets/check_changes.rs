@@ -28,6 +28,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(change) = Change::from_bytes(data.to_vec()) {
         let _ = check_changes(&who, &id, d.document(), vec![change]);
     }
-    let mut state = automerge::sync::State::new();
-    let _ = session::serve(&mut d, &mut state, &who, &id, data);
+    let mut server = session::ServerSession::new(who, id, automerge::sync::State::new());
+    let _ = server.handle(&mut d, waybill_shared::sync::Message::Sync { data: data.to_vec() });
 });

@@ -1,9 +1,15 @@
 //! One document's sync over one stream, sans-IO: Automerge's sync protocol
-//! with the write policy at the server's door.
+//! with the write policy at the server's door, as two state machines that
+//! the agent, the server and the simulated network all drive.
 //!
-//! The client drives a ping-pong: it sends its next sync message (or
-//! `Idle`), the server answers with its own (or `Idle`); the session ends when
-//! a round has nothing to say either way, or after [`MAX_ROUNDS`].
+//! The [`ClientSession`] drives a ping-pong: it sends its next sync message
+//! (or `Idle`), the [`ServerSession`] answers with any `Rejected`, then its
+//! own `Sync` (or `Idle`); the session ends when a round has nothing to say
+//! either way, or after [`MAX_ROUNDS`]. Neither does IO: the client is fed
+//! the server's messages and says what to send; the server is fed the
+//! client's messages and the document, and returns what to store (accepted
+//! changes, with the sync state, durably before the reply goes), what to
+//! quarantine, and the reply.
 //!
 //! The server ([`serve`]) takes every change out of an incoming message, runs
 //! them through [`crate::policy::check_changes`], puts back only the accepted
@@ -13,20 +19,23 @@
 //! switches to the whole-document (V2) encoding: every change it sends is a
 //! separate chunk the policy can read. The server may still send V2 to the
 //! client, which is what makes a cold start one message.
+//!
+//! A client's messages fit in a device's frame ([`MAX_DEVICE_FRAME`]):
+//! changes over that go in the next round.
 
 use automerge::sync::{self, ChunkList, SyncDoc};
 use automerge::{AutoCommit, Change, ChangeHash};
 
 use crate::doc::DocId;
 use crate::policy::{DeviceIdentity, Refusal, check_changes};
-use crate::sync::MAX_DEVICE_FRAME;
+use crate::sync::{MAX_DEVICE_FRAME, Message, RefuseReason};
 
 /// Rounds one session may take. Honest peers finish in a few; the cap ends a
 /// session that only repeats itself (a peer asking again for a change the
 /// policy refused).
 pub const MAX_ROUNDS: u32 = 32;
 
-/// A sync message that did not read.
+/// A session that cannot go on.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// The bytes are not an Automerge sync message.
@@ -38,11 +47,287 @@ pub enum SessionError {
     /// Automerge refused to apply the message.
     #[error(transparent)]
     Automerge(#[from] automerge::AutomergeError),
+    /// The peer sent a message that has no place here.
+    #[error("unexpected {0} in a document session")]
+    Unexpected(&'static str),
+    /// The server refused the session (out of scope, too large, ...).
+    #[error("{message}")]
+    Refused {
+        /// Why, typed.
+        reason: RefuseReason,
+        /// The server's words.
+        message: String,
+    },
+    /// The server refused changes without saying what it holds, so there
+    /// is nothing safe to rebuild the document on; it is left as it is.
+    #[error("the server refused changes in {0} without saying what it holds")]
+    NoServerHeads(DocId),
+    /// An event in the document does not read or write.
+    #[error(transparent)]
+    Doc(#[from] crate::doc::DocError),
+}
+
+/// The client's side of one document's session on one stream. Call
+/// [`start`](Self::start), send what it returns, then feed it each message
+/// the server sends with [`handle`](Self::handle), sending what that
+/// returns, until [`is_done`](Self::is_done); [`finish`](Self::finish) gives
+/// the result to store.
+#[derive(Debug)]
+pub struct ClientSession {
+    id: DocId,
+    doc: AutoCommit,
+    state: sync::State,
+    before: Vec<ChangeHash>,
+    rejected: Vec<(ChangeHash, Refusal)>,
+    rounds: u32,
+    /// Whether the last message sent was `Idle`.
+    idle: bool,
+    done: bool,
+    /// Largest sync message sent.
+    limit: usize,
+}
+
+/// What a finished client session brings home.
+#[derive(Debug)]
+pub struct ClientOutcome {
+    /// The document.
+    pub id: DocId,
+    /// The document after the session.
+    pub doc: AutoCommit,
+    /// The sync state to persist.
+    pub state: sync::State,
+    /// The document's heads before the session.
+    pub before: Vec<ChangeHash>,
+    /// Own changes the server refused, with why.
+    pub rejected: Vec<(ChangeHash, Refusal)>,
+}
+
+/// A refused change of the device's, taken out of its document: its hash,
+/// why, and the keys of the events it wrote (kept for the office to see).
+pub type Quarantined = (ChangeHash, Refusal, Vec<String>);
+
+impl ClientOutcome {
+    /// Takes the changes the server refused out of the document: rebuilds it
+    /// on the server's state and writes again (as `device`) every event of
+    /// the device's that the server does not hold, except those of the
+    /// changes refused for themselves: work refused only for building on a
+    /// refused change, and work recorded since, is not lost with it. Returns
+    /// the changes refused for themselves, with their events' keys, for the
+    /// quarantine. Does nothing when nothing was refused.
+    ///
+    /// Merge into [`doc`](Self::doc) first whatever the device recorded in
+    /// the document while the session ran, so that is written again too.
+    pub fn take_out_refused(
+        &mut self,
+        device: &crate::id::DeviceId,
+    ) -> Result<Vec<Quarantined>, SessionError> {
+        if self.rejected.is_empty() {
+            return Ok(Vec::new());
+        }
+        let server_heads =
+            self.state.their_heads.clone().ok_or_else(|| SessionError::NoServerHeads(self.id.clone()))?;
+        let mut rebuilt = self.doc.fork_at(&server_heads)?.with_actor(crate::policy::actor_of(device));
+        let mut quarantined = Vec::new();
+        let mut dropped = std::collections::BTreeSet::new();
+        for (hash, refusal) in &self.rejected {
+            if matches!(refusal, Refusal::DependsOnRefused { .. }) {
+                continue;
+            }
+            let Some(change) = self.doc.get_change_by_hash(hash) else { continue };
+            let keys = event_keys(&change);
+            dropped.extend(keys.iter().cloned());
+            quarantined.push((*hash, refusal.clone(), keys));
+        }
+        let held: std::collections::BTreeSet<String> =
+            crate::doc::events(&self.id, rebuilt.document())?.iter().map(|e| e.id.to_string()).collect();
+        for e in crate::doc::events(&self.id, self.doc.document())? {
+            let key = e.id.to_string();
+            if &e.id.device == device && !held.contains(&key) && !dropped.contains(&key) {
+                crate::doc::append(&mut rebuilt, &e)?;
+            }
+        }
+        self.doc = rebuilt;
+        Ok(quarantined)
+    }
+}
+
+/// The event keys a change writes.
+fn event_keys(change: &Change) -> Vec<String> {
+    change
+        .decode()
+        .operations
+        .iter()
+        .filter_map(|op| match &op.key {
+            automerge::legacy::Key::Map(k) if k.as_str() != crate::doc::EVENTS => Some(k.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+impl ClientSession {
+    /// A session for `doc`, whose sync state with the server is `state`.
+    /// `server_heads` are the heads the server's manifest gave, or none:
+    /// when the device holds all of them, the first message carries its
+    /// changes instead of spending a round trip asking.
+    pub fn new(id: DocId, mut doc: AutoCommit, mut state: sync::State, server_heads: &[ChangeHash]) -> Self {
+        prime(&mut state, &mut doc, server_heads);
+        let before = doc.get_heads();
+        let limit = MAX_DEVICE_FRAME - WRAPPING;
+        Self { id, doc, state, before, rejected: Vec::new(), rounds: 0, idle: false, done: false, limit }
+    }
+
+    /// The first messages: `Open`, then the first round's.
+    pub fn start(&mut self) -> Result<Vec<Message>, SessionError> {
+        let first = self.round(None)?;
+        Ok(vec![Message::Open { doc: self.id.clone() }, first])
+    }
+
+    /// Takes in one message from the server: what to send next (nothing
+    /// while a round's answer is still to come, or once done).
+    pub fn handle(&mut self, msg: Message) -> Result<Vec<Message>, SessionError> {
+        if self.done {
+            return Err(SessionError::Unexpected("message after the session ended"));
+        }
+        let incoming = match msg {
+            Message::Rejected { change, refusal } => {
+                self.rejected.push((ChangeHash(change), refusal));
+                return Ok(Vec::new());
+            }
+            Message::Sync { data } => Some(data),
+            Message::Idle => None,
+            Message::Refused { reason, message } => return Err(SessionError::Refused { reason, message }),
+            _ => return Err(SessionError::Unexpected("message")),
+        };
+        if (self.idle && incoming.is_none()) || self.rounds >= MAX_ROUNDS {
+            if let Some(data) = &incoming {
+                // The last word, taken in (a capped session keeps what came).
+                receive(&mut self.doc, &mut self.state, data)?;
+            }
+            self.done = true;
+            return Ok(Vec::new());
+        }
+        Ok(vec![self.round(incoming.as_deref())?])
+    }
+
+    /// The document.
+    pub fn id(&self) -> &DocId {
+        &self.id
+    }
+
+    /// Whether the session has ended: finish the stream and store.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The result, to store.
+    pub fn finish(self) -> ClientOutcome {
+        ClientOutcome {
+            id: self.id,
+            doc: self.doc,
+            state: self.state,
+            before: self.before,
+            rejected: self.rejected,
+        }
+    }
+
+    fn round(&mut self, incoming: Option<&[u8]>) -> Result<Message, SessionError> {
+        self.rounds += 1;
+        let out = client_step(&mut self.doc, &mut self.state, incoming, self.limit)?;
+        self.idle = out.is_none();
+        Ok(out.map_or(Message::Idle, |data| Message::Sync { data }))
+    }
+}
+
+/// The manifest already told us what the server holds: when we hold all of
+/// it, start the sync state from there, so the first message carries our
+/// changes instead of spending a round trip asking.
+fn prime(state: &mut sync::State, doc: &mut AutoCommit, server: &[ChangeHash]) {
+    if server.is_empty() || server.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+        return;
+    }
+    state.their_heads = Some(server.to_vec());
+    state.their_need = Some(Vec::new());
+    state.their_have = Some(vec![sync::Have { last_sync: server.to_vec(), bloom: Default::default() }]);
+}
+
+/// The server's side of one document's session on one stream, after
+/// `Open` was accepted. Feed it each message of the client's with the
+/// document; it answers with what to do.
+#[derive(Debug)]
+pub struct ServerSession {
+    who: DeviceIdentity,
+    id: DocId,
+    state: sync::State,
+    rounds: u32,
+}
+
+/// What the server does with one of the client's messages, in this order:
+/// store `accepted` with the sync state (and `refused` in the quarantine),
+/// durably, then send `reply`; end the stream if `done`.
+#[derive(Debug, Default)]
+pub struct Answer {
+    /// Changes accepted and applied to the document, to be stored.
+    pub accepted: Vec<Change>,
+    /// Changes refused, with why; the document does not hold them.
+    pub refused: Vec<(Change, Refusal)>,
+    /// The messages to send: a `Rejected` per refused change, then `Sync`
+    /// or `Idle`.
+    pub reply: Vec<Message>,
+    /// Whether the session ended with this round.
+    pub done: bool,
+}
+
+impl ServerSession {
+    /// A session with `who` on document `id`, from the persisted `state`.
+    pub fn new(who: DeviceIdentity, id: DocId, state: sync::State) -> Self {
+        Self { who, id, state, rounds: 0 }
+    }
+
+    /// The sync state to persist.
+    pub fn state(&self) -> &sync::State {
+        &self.state
+    }
+
+    /// The document.
+    pub fn id(&self) -> &DocId {
+        &self.id
+    }
+
+    /// Takes in one of the client's messages against `doc`.
+    pub fn handle(&mut self, doc: &mut AutoCommit, msg: Message) -> Result<Answer, SessionError> {
+        self.rounds += 1;
+        let mut answer = match msg {
+            Message::Sync { data } => {
+                let served = serve(doc, &mut self.state, &self.who, &self.id, &data)?;
+                Answer { accepted: served.accepted, refused: served.refused, reply: Vec::new(), done: false }
+                    .with_reply(served.reply, false)
+            }
+            Message::Idle => Answer::default().with_reply(server_message(doc, &mut self.state), true),
+            _ => return Err(SessionError::Unexpected("message (expected Sync or Idle)")),
+        };
+        answer.done |= self.rounds >= MAX_ROUNDS;
+        Ok(answer)
+    }
+}
+
+impl Answer {
+    /// Adds the `Rejected`s and the reply; done when the client was idle
+    /// and so is the server.
+    fn with_reply(mut self, reply: Option<Vec<u8>>, client_idle: bool) -> Self {
+        self.reply = self
+            .refused
+            .iter()
+            .map(|(c, refusal)| Message::Rejected { change: c.hash().0, refusal: refusal.clone() })
+            .collect();
+        self.done = client_idle && reply.is_none();
+        self.reply.push(reply.map_or(Message::Idle, |data| Message::Sync { data }));
+        self
+    }
 }
 
 /// What the server did with one incoming message.
 #[derive(Debug, Default)]
-pub struct Served {
+struct Served {
     /// Changes accepted and applied to the document, to be stored.
     pub accepted: Vec<Change>,
     /// Changes refused, with why; the document does not hold them.
@@ -52,7 +337,7 @@ pub struct Served {
 }
 
 /// Server side: takes in one sync message from `who` for document `id`.
-pub fn serve(
+fn serve(
     doc: &mut AutoCommit,
     state: &mut sync::State,
     who: &DeviceIdentity,
@@ -82,7 +367,7 @@ pub fn serve(
 }
 
 /// Server side: the server's next message, with no capability flags.
-pub fn server_message(doc: &mut AutoCommit, state: &mut sync::State) -> Option<Vec<u8>> {
+fn server_message(doc: &mut AutoCommit, state: &mut sync::State) -> Option<Vec<u8>> {
     doc.sync().generate_sync_message(state).map(|mut m| {
         m.flags = None;
         m.encode()
@@ -90,28 +375,24 @@ pub fn server_message(doc: &mut AutoCommit, state: &mut sync::State) -> Option<V
 }
 
 /// Client side: takes in the server's message, if any, and gives the
-/// client's next one, if it has one. The message fits in a device's frame
-/// ([`MAX_DEVICE_FRAME`]): changes over that wait for the next round.
-pub fn client_step(
-    doc: &mut AutoCommit,
-    state: &mut sync::State,
-    incoming: Option<&[u8]>,
-) -> Result<Option<Vec<u8>>, SessionError> {
-    step_within(doc, state, incoming, MAX_DEVICE_FRAME - WRAPPING)
-}
-
-/// [`client_step`] with messages of at most `limit` bytes.
-fn step_within(
+/// client's next one, if it has one, in at most `limit` bytes: changes over
+/// that wait for the next round.
+fn client_step(
     doc: &mut AutoCommit,
     state: &mut sync::State,
     incoming: Option<&[u8]>,
     limit: usize,
 ) -> Result<Option<Vec<u8>>, SessionError> {
     if let Some(data) = incoming {
-        let message = sync::Message::decode(data).map_err(|e| SessionError::Malformed(e.to_string()))?;
-        doc.sync().receive_sync_message(state, message)?;
+        receive(doc, state, data)?;
     }
     Ok(doc.sync().generate_sync_message(state).map(|m| fit(m, state, limit)))
+}
+
+/// Client side: takes in one of the server's sync messages.
+fn receive(doc: &mut AutoCommit, state: &mut sync::State, data: &[u8]) -> Result<(), SessionError> {
+    let message = sync::Message::decode(data).map_err(|e| SessionError::Malformed(e.to_string()))?;
+    Ok(doc.sync().receive_sync_message(state, message)?)
 }
 
 /// Room kept in a device's frame for what wraps a sync message on the wire
@@ -207,26 +488,28 @@ mod tests {
         id: &DocId,
         limit: usize,
     ) -> (u32, Vec<(Change, Refusal)>) {
-        let (mut cs, mut ss) = (sync::State::new(), sync::State::new());
-        let mut incoming: Option<Vec<u8>> = None;
+        let doc = std::mem::take(client);
+        let mut c = ClientSession::new(id.clone(), doc, sync::State::new(), &[]);
+        c.limit = limit;
+        let mut s = ServerSession::new(who.clone(), id.clone(), sync::State::new());
+        let mut to_server = c.start().unwrap();
+        assert!(matches!(to_server.remove(0), Message::Open { .. }));
         let mut refused = Vec::new();
-        for round in 1..=MAX_ROUNDS {
-            let out = step_within(client, &mut cs, incoming.as_deref(), limit).unwrap();
-            assert!(out.as_ref().is_none_or(|m| m.len() <= limit), "a message over {limit} bytes");
-            let reply = match &out {
-                Some(data) => {
-                    let served = serve(server, &mut ss, who, id, data).unwrap();
-                    refused.extend(served.refused);
-                    served.reply
-                }
-                None => server_message(server, &mut ss),
-            };
-            if out.is_none() && reply.is_none() {
-                return (round, refused);
+        while let Some(msg) = to_server.pop() {
+            if let Message::Sync { data } = &msg {
+                assert!(data.len() <= limit, "a message over {limit} bytes");
             }
-            incoming = reply;
+            let answer = s.handle(server, msg).unwrap();
+            refused.extend(answer.refused);
+            for reply in answer.reply {
+                to_server.extend(c.handle(reply).unwrap());
+            }
+            assert_eq!(answer.done, c.is_done(), "the two sides disagree on the end");
         }
-        (MAX_ROUNDS, refused)
+        assert!(c.is_done());
+        let rounds = c.rounds;
+        *client = c.finish().doc;
+        (rounds, refused)
     }
 
     fn setup() -> (DocId, AutoCommit, DeviceIdentity, Recorder) {
@@ -303,11 +586,24 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         let (id, mut server, who, _) = setup();
-        let mut state = sync::State::new();
+        let mut s = ServerSession::new(who, id.clone(), sync::State::new());
+        let garbage = Message::Sync { data: b"garbage".to_vec() };
+        assert!(matches!(s.handle(&mut server, garbage), Err(SessionError::Malformed(_))));
+        let empty = Message::Sync { data: Vec::new() };
+        assert!(matches!(s.handle(&mut server, empty), Err(SessionError::Malformed(_))));
+        let open = Message::Open { doc: id };
+        assert!(matches!(s.handle(&mut server, open), Err(SessionError::Unexpected(_))));
+    }
+
+    #[test]
+    fn a_refused_open_ends_the_clients_session_with_the_reason() {
+        let (id, _, _, _) = setup();
+        let mut c = ClientSession::new(id, AutoCommit::new(), sync::State::new(), &[]);
+        c.start().unwrap();
+        let refused = Message::Refused { reason: RefuseReason::OutOfScope, message: "no".into() };
         assert!(matches!(
-            serve(&mut server, &mut state, &who, &id, b"garbage"),
-            Err(SessionError::Malformed(_))
+            c.handle(refused),
+            Err(SessionError::Refused { reason: RefuseReason::OutOfScope, .. })
         ));
-        assert!(matches!(serve(&mut server, &mut state, &who, &id, &[]), Err(SessionError::Malformed(_))));
     }
 }

@@ -1,0 +1,203 @@
+//! The control stream's opening, sans-IO, for both sides: the client says
+//! `Hello` (then `Enrol`, for a device with no certificate yet); the server
+//! checks the version before anything else and answers `Welcome` and the
+//! `Manifest`, or a typed refusal with words a person can act on.
+//!
+//! The runtimes read and write the frames; what is said, and what an answer
+//! means, is decided here.
+
+use crate::id::DeviceId;
+use crate::role::Role;
+use crate::sync::{ManifestEntry, Message, PROTOCOL_VERSION, RefuseReason, decode_payload, peek_protocol};
+
+/// A handshake that did not get through.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    /// The other side refused, saying why.
+    #[error("{message}")]
+    Refused {
+        /// Why, typed.
+        reason: RefuseReason,
+        /// Its words.
+        message: String,
+    },
+    /// The other side said something that has no place here.
+    #[error("unexpected {0} during the handshake")]
+    Unexpected(&'static str),
+    /// The stream ended before the handshake did.
+    #[error("the server closed the connection")]
+    Closed,
+}
+
+/// Client: the first message on the control stream; `agent` names the
+/// software (`waybill-agent/0.1.0`).
+pub fn hello(agent: impl Into<String>) -> Message {
+    Message::Hello { protocol: PROTOCOL_VERSION, agent: agent.into() }
+}
+
+/// Client: reads the server's answers to `Hello` (`Welcome`, then the
+/// `Manifest`). Feed it each message, or `None` at the end of the stream,
+/// until it returns the manifest.
+#[derive(Debug, Default)]
+pub struct ClientHandshake {
+    welcomed: bool,
+}
+
+impl ClientHandshake {
+    /// Takes in one message: the manifest once it came, `None` before.
+    pub fn handle(&mut self, msg: Option<Message>) -> Result<Option<Vec<ManifestEntry>>, HandshakeError> {
+        match (self.welcomed, msg) {
+            (false, Some(Message::Welcome { .. })) => {
+                self.welcomed = true;
+                Ok(None)
+            }
+            (true, Some(Message::Manifest { docs })) => Ok(Some(docs)),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+}
+
+/// What enrolment gave a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolment {
+    /// The device's id.
+    pub device: DeviceId,
+    /// Its role.
+    pub role: Role,
+    /// Where it works, for warehouse roles.
+    pub location: Option<crate::id::LocationId>,
+    /// Its certificate, DER.
+    pub certificate_der: Vec<u8>,
+    /// The CA to pin from now on, DER.
+    pub ca_der: Vec<u8>,
+}
+
+impl Enrolment {
+    /// Server: the answer that gives a device its identity.
+    pub fn message(self) -> Message {
+        let Self { device, role, location, certificate_der, ca_der } = self;
+        Message::Enrolled { device, role, location, certificate_der, ca_der }
+    }
+}
+
+/// Server: after `Welcome`, the documents in the device's scope with the
+/// server's heads of each.
+pub fn manifest(docs: Vec<ManifestEntry>) -> Message {
+    Message::Manifest { docs }
+}
+
+/// Client: the message that enrols a device with a one-time `code` and its
+/// public key.
+pub fn enrol(code: &str, public_key: Vec<u8>) -> Message {
+    Message::Enrol { code: code.trim().to_owned(), public_key }
+}
+
+/// Client: what the server answered to `Enrol` (`None`: the stream ended).
+pub fn enrolled(answer: Option<Message>) -> Result<Enrolment, HandshakeError> {
+    match answer {
+        Some(Message::Enrolled { device, role, location, certificate_der, ca_der }) => {
+            // (the inverse of [`Enrolment::message`])
+            Ok(Enrolment { device, role, location, certificate_der, ca_der })
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+fn unexpected(msg: Option<Message>) -> HandshakeError {
+    match msg {
+        Some(Message::Refused { reason, message }) => HandshakeError::Refused { reason, message },
+        Some(_) => HandshakeError::Unexpected("message"),
+        None => HandshakeError::Closed,
+    }
+}
+
+/// Server: checks the first frame's payload. A version this build does not
+/// speak is refused naming the versions it does (read from the frame's
+/// first bytes, so any release's `Hello` gets an answer it can read), and
+/// so is anything that is not a `Hello`. Returns the refusal to send.
+pub fn check_hello(payload: &[u8]) -> Result<(), Message> {
+    let version = peek_protocol(payload);
+    if version != Some(PROTOCOL_VERSION) {
+        let said = version.map_or("no version".to_owned(), |v| format!("version {v}"));
+        return Err(Message::Refused {
+            reason: RefuseReason::UnsupportedVersion { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION },
+            message: format!("this server speaks protocol {PROTOCOL_VERSION}, not {said}: update the app"),
+        });
+    }
+    match decode_payload(payload) {
+        Ok(Message::Hello { .. }) => Ok(()),
+        _ => Err(refusal(RefuseReason::Malformed)),
+    }
+}
+
+/// Server: the answer to an enrolled device's `Hello`; `now_ms` is the
+/// server's clock, for the device's hybrid logical clock.
+pub fn welcome(device: DeviceId, role: Role, now_ms: u64) -> Message {
+    Message::Welcome { protocol: PROTOCOL_VERSION, device, role, server_time_ms: now_ms }
+}
+
+/// Server: a refusal of the handshake, in the words a person reads.
+pub fn refusal(reason: RefuseReason) -> Message {
+    let message = match &reason {
+        RefuseReason::NotEnrolled => "this device is not enrolled: enrol it with a code from the office",
+        RefuseReason::Revoked => "this device is revoked: ask the office to enrol it again",
+        RefuseReason::TooManyConnections => "too many connections from this device: close one and retry",
+        RefuseReason::BadEnrolmentCode => "the enrolment code is not valid: ask the office for a new one",
+        _ => "the first message must be Hello",
+    };
+    Message::Refused { reason, message: message.into() }
+}
+
+/// Server: an enrolment refused, saying why (`why` names what was wrong
+/// with the code).
+pub fn enrolment_refused(why: &str) -> Message {
+    Message::Refused {
+        reason: RefuseReason::BadEnrolmentCode,
+        message: format!("{why}: ask the office for a new enrolment code"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::encode;
+
+    fn payload(msg: &Message) -> Vec<u8> {
+        encode(msg).unwrap()[4..].to_vec()
+    }
+
+    #[test]
+    fn a_hello_of_this_version_passes_and_any_other_is_refused_with_the_versions_spoken() {
+        assert_eq!(check_hello(&payload(&hello("t"))), Ok(()));
+        let old = Message::Hello { protocol: PROTOCOL_VERSION + 1, agent: "t".into() };
+        match check_hello(&payload(&old)) {
+            Err(Message::Refused { reason: RefuseReason::UnsupportedVersion { min, max }, message }) => {
+                assert_eq!((min, max), (PROTOCOL_VERSION, PROTOCOL_VERSION));
+                assert!(message.contains("update"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(check_hello(b"").is_err());
+        let not_hello = Message::Idle;
+        assert!(check_hello(&payload(&not_hello)).is_err());
+    }
+
+    #[test]
+    fn the_client_takes_welcome_then_the_manifest_and_nothing_else() {
+        let mut c = ClientHandshake::default();
+        let device = DeviceId::new("hh-1").unwrap();
+        assert_eq!(c.handle(Some(welcome(device, Role::Picker, 1))), Ok(None));
+        assert_eq!(c.handle(Some(Message::Manifest { docs: Vec::new() })), Ok(Some(Vec::new())));
+
+        let mut c = ClientHandshake::default();
+        let refused = c.handle(Some(refusal(RefuseReason::Revoked)));
+        assert!(matches!(refused, Err(HandshakeError::Refused { reason: RefuseReason::Revoked, .. })));
+        let mut c = ClientHandshake::default();
+        assert_eq!(
+            c.handle(Some(Message::Manifest { docs: Vec::new() })),
+            Err(HandshakeError::Unexpected("message"))
+        );
+        assert_eq!(ClientHandshake::default().handle(None), Err(HandshakeError::Closed));
+        assert_eq!(enrolled(None), Err(HandshakeError::Closed));
+    }
+}

@@ -30,6 +30,7 @@ use waybill_shared::doc::{self, DocId};
 use waybill_shared::policy::{Refusal, actor_of};
 use waybill_shared::sync::handshake::{self, ClientHandshake, Enrolment, HandshakeError};
 use waybill_shared::sync::session::{ClientOutcome, ClientSession, SessionError};
+use waybill_shared::sync::upload::{CHUNK, ClientUpload, UploadError, UploadStep, chunk};
 use waybill_shared::sync::{ManifestEntry, Message, SERVER_NAME};
 
 use crate::agent::{Agent, LAST_SYNC, Profile, RECORDER, stored_recorder};
@@ -41,8 +42,6 @@ const CREDENTIALS: &str = "credentials";
 const PEER: &str = "server";
 /// Documents synced at once.
 const PARALLEL: usize = 128;
-/// Bytes per blob chunk.
-const CHUNK: usize = 64 * 1024;
 /// How often a watching sync looks for work recorded through other handles.
 const LOOK_FOR_WORK: Duration = Duration::from_secs(1);
 /// How long a sync waits for a silent server by default
@@ -583,32 +582,25 @@ fn session_error(e: SessionError) -> AgentError {
     }
 }
 
-/// What an unexpected answer on a blob stream means.
-fn refused(msg: Option<Message>) -> AgentError {
-    match msg {
-        Some(Message::Refused { reason, message }) => AgentError::Refused { reason, message },
-        Some(_) => AgentError::Protocol("unexpected message on a blob stream".into()),
-        None => AgentError::Offline("the server closed the connection".into()),
-    }
-}
-
 /// Uploads one blob, resuming from what the server already holds.
 async fn upload(conn: &quinn::Connection, hash: &BlobHash, bytes: &[u8]) -> Result<(), AgentError> {
     let (mut tx, rx) = conn.open_bi().await.map_err(offline)?;
     let mut rx = Reader::new(rx);
-    send(&mut tx, &Message::BlobPut { hash: *hash, size: bytes.len() as u64 }).await?;
-    let offset = match rx.next().await? {
-        Some(Message::BlobStored { .. }) => return Ok(()),
-        Some(Message::BlobResume { offset }) => {
-            usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len())
+    let (mut upload, put) = ClientUpload::new(*hash, bytes.len() as u64);
+    send(&mut tx, &put).await?;
+    while let UploadStep::SendFrom(offset) = upload.handle(rx.next().await?).map_err(upload_error)? {
+        let from = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+        for piece in bytes[from..].chunks(CHUNK) {
+            send(&mut tx, &chunk(piece)).await?;
         }
-        other => return Err(refused(other)),
-    };
-    for chunk in bytes[offset..].chunks(CHUNK) {
-        send(&mut tx, &Message::BlobChunk { data: chunk.to_vec() }).await?;
     }
-    match rx.next().await? {
-        Some(Message::BlobStored { .. }) => Ok(()),
-        other => Err(refused(other)),
+    Ok(())
+}
+
+fn upload_error(e: UploadError) -> AgentError {
+    match e {
+        UploadError::Refused { reason, message } => AgentError::Refused { reason, message },
+        UploadError::Closed => AgentError::Offline(e.to_string()),
+        UploadError::Unexpected => AgentError::Protocol(e.to_string()),
     }
 }

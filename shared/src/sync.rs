@@ -116,6 +116,7 @@ pub mod message;
 pub mod session;
 #[cfg(test)]
 mod strategy;
+pub mod upload;
 
 pub use frame::{FrameDecoder, FrameError, MAX_DEVICE_FRAME, MAX_FRAME, decode_payload, encode};
 /// The name devices expect on the server's certificate, whatever address

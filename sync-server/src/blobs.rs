@@ -12,6 +12,7 @@ use quinn::SendStream;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use waybill_shared::blob::BlobHash;
 use waybill_shared::role::Role;
+use waybill_shared::sync::upload::{Held, Offer, ServerUpload};
 use waybill_shared::sync::{Message, RefuseReason};
 
 use crate::scope::Device;
@@ -47,7 +48,7 @@ impl Drop for Receiving<'_> {
     }
 }
 
-/// Receives a blob from a device.
+/// Receives a blob from a device, as the shared [`ServerUpload`] says.
 pub async fn upload(
     shared: &Arc<Shared>,
     device: &Device,
@@ -56,23 +57,22 @@ pub async fn upload(
     mut send: SendStream,
     mut recv: Reader,
 ) -> Result<(), WireError> {
-    if size > shared.limits.max_blob_bytes {
-        let limit = shared.limits.max_blob_bytes;
-        return wire::refuse(
-            &mut send,
-            RefuseReason::TooLarge,
-            format!("blob of {size} bytes is over the {limit}-byte limit"),
-        )
-        .await;
+    let limit = shared.limits.max_blob_bytes;
+    // Refused before any room is made for it.
+    if let refused @ Offer::Refuse(_) = ServerUpload::offer(hash, size, limit, Held::Partial(0)) {
+        return answer(shared, device, hash, size, &mut send, refused).await;
     }
     let done = shared.blob_dir.join(hash.hex());
     if done.exists() {
-        // Recorded for this device too (and again, if a crash came between
-        // the rename and the record).
-        stored(shared, device, &hash, size).await?;
-        wire::write(&mut send, &Message::BlobStored { hash }).await?;
-        let _ = send.finish();
-        return Ok(());
+        return answer(
+            shared,
+            device,
+            hash,
+            size,
+            &mut send,
+            ServerUpload::offer(hash, size, limit, Held::Whole),
+        )
+        .await;
     }
     // Another upload of the same blob (a link that dropped and came back
     // before the server noticed) gets a moment to end first.
@@ -95,29 +95,24 @@ pub async fn upload(
     let partial = shared.blob_dir.join("partial").join(hash.hex());
     let mut file =
         tokio::fs::OpenOptions::new().create(true).append(true).open(&partial).await.map_err(io)?;
-    let mut offset = file.metadata().await.map_err(io)?.len();
-    if offset > size {
-        file.set_len(0).await.map_err(io)?;
-        offset = 0;
-    }
-    wire::write(&mut send, &Message::BlobResume { offset }).await?;
-    while offset < size {
+    let held = Held::Partial(file.metadata().await.map_err(io)?.len());
+    let (mut upload, from, reply) = match ServerUpload::offer(hash, size, limit, held) {
+        Offer::Receive { upload, from, reply } => (upload, from, reply),
+        other => return answer(shared, device, hash, size, &mut send, other).await,
+    };
+    file.set_len(from).await.map_err(io)?;
+    wire::write(&mut send, &reply).await?;
+    while !upload.is_complete() {
         match recv.next().await {
-            Ok(Some(Message::BlobChunk { data })) => {
-                if offset + data.len() as u64 > size {
-                    return wire::refuse(
-                        &mut send,
-                        RefuseReason::Malformed,
-                        "more bytes than the blob's size".into(),
-                    )
-                    .await;
+            Ok(Some(msg)) => match upload.handle(msg) {
+                Ok(data) => file.write_all(&data).await.map_err(io)?,
+                Err(refusal) => {
+                    file.sync_all().await.map_err(io)?;
+                    wire::write(&mut send, &refusal).await?;
+                    let _ = send.finish();
+                    return Ok(());
                 }
-                file.write_all(&data).await.map_err(io)?;
-                offset += data.len() as u64;
-            }
-            Ok(Some(_)) => {
-                return wire::refuse(&mut send, RefuseReason::Malformed, "expected BlobChunk".into()).await;
-            }
+            },
             // A broken link: keep what arrived, durably, for the resume.
             Ok(None) | Err(_) => {
                 file.sync_all().await.map_err(io)?;
@@ -128,17 +123,44 @@ pub async fn upload(
     file.sync_all().await.map_err(io)?;
     drop(file);
     let bytes = tokio::fs::read(&partial).await.map_err(io)?;
-    if BlobHash::of(&bytes) != hash {
-        tokio::fs::remove_file(&partial).await.map_err(io)?;
-        return wire::refuse(&mut send, RefuseReason::Malformed, format!("the bytes do not hash to {hash}"))
-            .await;
-    }
+    let stored_answer = match upload.verify(&bytes) {
+        Ok(answer) => answer,
+        Err(refusal) => {
+            tokio::fs::remove_file(&partial).await.map_err(io)?;
+            wire::write(&mut send, &refusal).await?;
+            let _ = send.finish();
+            return Ok(());
+        }
+    };
     tokio::fs::rename(&partial, &done).await.map_err(io)?;
     if let Ok(dir) = tokio::fs::File::open(&shared.blob_dir).await {
         let _ = dir.sync_all().await;
     }
     stored(shared, device, &hash, size).await?;
-    wire::write(&mut send, &Message::BlobStored { hash }).await?;
+    wire::write(&mut send, &stored_answer).await?;
+    let _ = send.finish();
+    Ok(())
+}
+
+/// Answers an offer that needs no bytes: a refusal, or a blob held already
+/// (recorded for this device too, and again if a crash came between the
+/// rename and the record).
+async fn answer(
+    shared: &Arc<Shared>,
+    device: &Device,
+    hash: BlobHash,
+    size: u64,
+    send: &mut SendStream,
+    offer: Offer,
+) -> Result<(), WireError> {
+    let msg = match offer {
+        Offer::Stored(msg) => {
+            stored(shared, device, &hash, size).await?;
+            msg
+        }
+        Offer::Refuse(msg) | Offer::Receive { reply: msg, .. } => msg,
+    };
+    wire::write(send, &msg).await?;
     let _ = send.finish();
     Ok(())
 }

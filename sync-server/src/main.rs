@@ -22,9 +22,10 @@ use waybill_sync_server::{
 #[derive(Debug, Parser)]
 #[command(name = "waybill-server", version, about)]
 struct Cli {
-    /// The data directory (database, keys, blobs).
-    #[arg(long, env = "WAYBILL_DATA", default_value = "waybill-data", global = true)]
-    data: PathBuf,
+    /// The data directory (database, keys, blobs) [default: waybill-data;
+    /// for `demo`: waybill-demo].
+    #[arg(long, env = "WAYBILL_DATA", global = true)]
+    data: Option<PathBuf>,
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -47,6 +48,12 @@ enum Command {
     },
     /// The whole system with a simulated fleet, on SQLite in --data (default
     /// ./waybill-demo), and the office dashboard: the README's main job.
+    ///
+    /// Each run starts a new world: an earlier demo's world in the folder is
+    /// replaced (any other data there is refused, and so is a folder a
+    /// running demo holds). To keep a world, give the next run another
+    /// --data folder; the kept one can still be looked at with
+    /// `waybill-server --data FOLDER serve --http 127.0.0.1:8080`.
     Demo {
         /// UDP address for devices.
         #[arg(long, default_value = "127.0.0.1:4433")]
@@ -121,24 +128,28 @@ enum UserCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    let is_demo = matches!(cli.command, Command::Demo { .. });
+    let data = cli
+        .data
+        .take()
+        .unwrap_or_else(|| PathBuf::from(if is_demo { "waybill-demo" } else { "waybill-data" }));
     // The demo tells its story on stdout; the server's log would drown it.
-    let level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
+    let level = if is_demo { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    if !matches!(cli.command, Command::Demo { .. }) {
-        std::fs::create_dir_all(&cli.data)
-            .with_context(|| format!("data directory {}", cli.data.display()))?;
+    if !is_demo {
+        std::fs::create_dir_all(&data).with_context(|| format!("data directory {}", data.display()))?;
     }
     match cli.command {
-        Command::Serve { listen, http } => serve(&cli.data, listen, http),
+        Command::Serve { listen, http } => serve(&data, listen, http),
         Command::Enrol { device, role, location } => {
-            let identity = Identity::load_or_create(&cli.data)?;
-            let c = open(&cli.data)?;
+            let identity = Identity::load_or_create(&data)?;
+            let c = open(&data)?;
             let code = devices::issue_code(&c, &device, role, location.as_ref(), chrono::Utc::now())?;
             let fp = identity.ca_fingerprint();
             if cli.json {
@@ -151,7 +162,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Devices => print_rows(&cli, devices::list(&open(&cli.data)?)?, |d| {
+        Command::Devices => print_rows(cli.json, devices::list(&open(&data)?)?, |d| {
             let state = if d.revoked_at.is_some() {
                 "revoked"
             } else if d.enrolled_at.is_some() {
@@ -169,24 +180,23 @@ fn main() -> anyhow::Result<()> {
             )
         }),
         Command::Revoke { device } => {
-            devices::revoke(&open(&cli.data)?, &device, chrono::Utc::now())?;
+            devices::revoke(&open(&data)?, &device, chrono::Utc::now())?;
             println!("revoked {device}");
             Ok(())
         }
-        Command::Import { file } => import(&cli.data, &file),
-        Command::User { command } => user(&cli.data, command),
+        Command::Import { file } => import(&data, &file),
+        Command::User { command } => user(&data, command),
         Command::Demo { listen, http, orders, seed, once, minutes, pace } => {
-            let data =
-                if cli.data == Path::new("waybill-data") { PathBuf::from("waybill-demo") } else { cli.data };
             demo::run(demo::Options { data, listen, http, orders, seed, once, minutes, pace })
         }
         Command::Orders => query(
-            &cli,
+            &data,
+            cli.json,
             "SELECT id, status, customer, open_exceptions FROM orders ORDER BY id",
             &["id", "status", "customer", "open_exceptions"],
         ),
         Command::Order { id } => {
-            let c = open(&cli.data)?;
+            let c = open(&data)?;
             let view: String = c
                 .query_row("SELECT view FROM orders WHERE id = ?1", [id.as_str()], |r| r.get(0))
                 .with_context(|| format!("no order {id}"))?;
@@ -195,22 +205,25 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Exceptions => query(
-            &cli,
+            &data,
+            cli.json,
             "SELECT doc, id, kind, events FROM exceptions WHERE open = 1 ORDER BY doc, id",
             &["doc", "id", "kind", "events"],
         ),
         Command::Stock => query(
-            &cli,
+            &data,
+            cli.json,
             "SELECT location, bin, gtin, on_hand FROM stock ORDER BY location, bin, gtin",
             &["location", "bin", "gtin", "on_hand"],
         ),
         Command::Quarantine => query(
-            &cli,
+            &data,
+            cli.json,
             "SELECT device, doc, change, refusal, at FROM quarantine ORDER BY at",
             &["device", "doc", "change", "refusal", "at"],
         ),
         Command::Fingerprint => {
-            println!("{}", Identity::load_or_create(&cli.data)?.ca_fingerprint());
+            println!("{}", Identity::load_or_create(&data)?.ca_fingerprint());
             Ok(())
         }
     }
@@ -304,8 +317,8 @@ fn import(data: &Path, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn query(cli: &Cli, sql: &str, columns: &[&str]) -> anyhow::Result<()> {
-    let c = open(&cli.data)?;
+fn query(data: &Path, json: bool, sql: &str, columns: &[&str]) -> anyhow::Result<()> {
+    let c = open(data)?;
     let mut stmt = c.prepare(sql)?;
     let rows = stmt.query_map([], |r| {
         (0..columns.len()).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>()
@@ -328,17 +341,17 @@ fn query(cli: &Cli, sql: &str, columns: &[&str]) -> anyhow::Result<()> {
             .collect();
         out.push(serde_json::Value::Object(obj));
     }
-    print_rows(cli, out, |v| {
+    print_rows(json, out, |v| {
         columns.iter().map(|k| v[*k].to_string().trim_matches('"').to_owned()).collect::<Vec<_>>().join("  ")
     })
 }
 
 fn print_rows<T: serde::Serialize>(
-    cli: &Cli,
+    json: bool,
     rows: Vec<T>,
     line: impl Fn(&T) -> String,
 ) -> anyhow::Result<()> {
-    if cli.json {
+    if json {
         println!("{}", serde_json::to_string(&rows)?);
     } else {
         for r in &rows {

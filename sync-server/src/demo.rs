@@ -96,14 +96,14 @@ fn prepare(o: &Options) -> anyhow::Result<Claim> {
     // usual reason, and then nothing here needs to be touched.
     std::net::UdpSocket::bind(o.listen).map_err(|e| {
         anyhow::anyhow!(
-            "the sync address {} (UDP) is in use ({e}): is a demo or server already running? \
+            "cannot use the sync address {} (UDP): {e}. Is a demo or server already running? \
              Stop it, or pass --listen 127.0.0.1:<port>",
             o.listen
         )
     })?;
     let http = std::net::TcpListener::bind(o.http).map_err(|e| {
         anyhow::anyhow!(
-            "the dashboard's address {} is in use ({e}): is a demo or server already running? \
+            "cannot use the dashboard's address {}: {e}. Is a demo or server already running? \
              Stop it, or pass --http 127.0.0.1:<port>",
             o.http
         )

@@ -204,6 +204,9 @@ impl From<DeviceError> for ApiError {
         match e {
             DeviceError::Unknown(d) => Self::new(StatusCode::NOT_FOUND, format!("no device {d}"), Some("id")),
             DeviceError::BadCode => Self::bad("code", e.to_string()),
+            DeviceError::NeedsLocation(_) | DeviceError::UnknownLocation(..) => {
+                Self::bad("location", e.to_string().replace("--location", "\"location\""))
+            }
             DeviceError::Sql(e) => e.into(),
             DeviceError::Identity(_) | DeviceError::Random => {
                 tracing::error!(error = %e, "office API: device operation failed");
@@ -644,9 +647,6 @@ struct Enrol {
 async fn enrol_device(State(app): State<App>, b: Result<Json<Enrol>, JsonRejection>) -> ApiResult {
     let Enrol { device, role, location } = body(b)?;
     let role: Role = role.parse().map_err(|e: String| ApiError::bad("role", e))?;
-    if matches!(role, Role::Picker | Role::Packer) && location.is_none() {
-        return Err(ApiError::bad("location", format!("a {role} works at a location: name it")));
-    }
     let (d, l) = (device.clone(), location.clone());
     let code =
         blocking(&app.shared, move |c| devices::issue_code(c, &d, role, l.as_ref(), Utc::now())).await?;

@@ -460,6 +460,8 @@ async fn resolving_an_exception_is_an_office_event() {
 #[tokio::test]
 async fn devices_enrol_list_revoke() {
     let f = start();
+    let location = json!({ "id": "wh-1", "name": "Main", "bins": [{ "id": "A-01", "walk": 1 }] });
+    assert_eq!(f.call("POST", "/api/locations", &[], Some(location)).await.0, StatusCode::CREATED);
     let (status, enrolled) = f
         .call(
             "POST",
@@ -475,6 +477,7 @@ async fn devices_enrol_list_revoke() {
     for (body, field) in [
         (json!({ "device": "hh-2", "role": "cook" }), "role"),
         (json!({ "device": "hh-2", "role": "picker" }), "location"),
+        (json!({ "device": "hh-2", "role": "picker", "location": "wh-9" }), "location"),
         (json!({ "device": "hh 2", "role": "driver" }), "device"),
         (json!({ "role": "driver" }), "device"),
         (json!({ "device": "hh-2", "role": "driver", "van": "v1" }), "van"),

@@ -37,7 +37,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         print(&output::status(&agent.status()?), cli.json);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut agent = Agent::open(&cli.store).with_context(|| format!("store {}", cli.store.display()))?;
+    let mut agent = Agent::open(&cli.store).map_err(|e| match e {
+        AgentError::NotInitialised => anyhow::anyhow!(
+            "{} holds no device: set one up with `waybill-agent init` or `waybill-agent enrol`, \
+             or name another store with --store or WAYBILL_STORE",
+            cli.store.display()
+        ),
+        e => anyhow::Error::new(e).context(format!("store {}", cli.store.display())),
+    })?;
     if let Command::Sync { watch, timeout } = cli.command {
         agent.set_timeout(std::time::Duration::from_secs(timeout));
         let rt = runtime()?;
@@ -70,7 +77,8 @@ fn script(agent: &mut Agent, json: bool) -> anyhow::Result<ExitCode> {
             continue;
         }
         let outcome = shell_words::split(line).map_err(anyhow::Error::from).and_then(|words| {
-            let cli = Cli::try_parse_from(std::iter::once("waybill-agent".to_owned()).chain(words))?;
+            let cli = Cli::try_parse_from(std::iter::once("waybill-agent".to_owned()).chain(words))
+                .map_err(|e| anyhow::anyhow!("{}", clap_message(&e)))?;
             if matches!(cli.command, Command::Init { .. } | Command::Run) {
                 bail!("init and run cannot be used inside run");
             }
@@ -85,6 +93,14 @@ fn script(agent: &mut Agent, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// A command-line error as one line, for `run`: clap's first line without
+/// its "error: " and usage (the line number says where).
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -123,9 +139,9 @@ fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
         }
         Command::Import { file } => {
             let text =
-                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let seed: Seed =
-                serde_json::from_str(&text).with_context(|| format!("seed file {}", file.display()))?;
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let seed: Seed = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a seed file", file.display()))?;
             output::imported(&agent.import(&seed)?)
         }
         Command::Status => output::status(&agent.status()?),
@@ -211,7 +227,7 @@ fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
         Command::Stock { location } => {
             let location = location
                 .or_else(|| agent.profile().location.clone())
-                .context("name a location: this device has none")?;
+                .context("this device has no location: name one, as in `stock wh-1`")?;
             output::stock(&agent.stock_view(&location)?)
         }
         Command::Route { id } => output::route(&agent.route_view(&id)?),
@@ -226,8 +242,9 @@ fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
         Command::Merge { files } => {
             let mut merged = Vec::new();
             for f in &files {
-                let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-                merged.push(agent.merge_doc(&bytes).with_context(|| format!("merging {}", f.display()))?);
+                let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+                merged
+                    .push(agent.merge_doc(&bytes).with_context(|| format!("cannot merge {}", f.display()))?);
             }
             output::merged(&merged)
         }
@@ -240,7 +257,7 @@ fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
 /// sees half of it.
 fn write_new(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -334,7 +334,8 @@ fn bad_input_is_refused_with_a_clear_message_and_writes_nothing() {
 
     // a store that was never initialised
     let stray = Device { store: files.join("none.db") };
-    assert!(stray.fails(&["status"]).contains("no device yet"));
+    let err = stray.fails(&["status"]);
+    assert!(err.contains("holds no device") && err.contains("waybill-agent init"), "{err}");
     // init twice
     assert!(
         picker
@@ -424,6 +425,26 @@ fn messages_say_once_what_is_wrong_and_what_to_do() {
     assert_eq!(short["order"], "SO-1001", "{short}");
     let docs = picker.text(&["docs"]);
     assert!(docs.contains("order/SO-1001  (not yet synced)"), "{docs}");
+
+    // `run` says a bad line once, on one line.
+    let out = Command::new(env!("CARGO_BIN_EXE_waybill-agent"))
+        .arg("--store")
+        .arg(&picker.store)
+        .arg("run")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child.stdin.take().unwrap().write_all(b"pick --order\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.starts_with("error: line 1: a value is required for '--order"), "{err}");
+    assert_eq!(err.matches("error").count(), 1, "{err}");
 }
 
 /// Every argument of every subcommand says what it is in `--help`.

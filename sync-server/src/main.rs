@@ -224,7 +224,10 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             )
         }
         Command::Revoke { device } => {
-            devices::revoke(&open(&data)?, &device, chrono::Utc::now())?;
+            devices::revoke(&open(&data)?, &device, chrono::Utc::now()).map_err(|e| match e {
+                devices::DeviceError::Unknown(d) => anyhow::anyhow!("no device {d}: `devices` lists them"),
+                e => e.into(),
+            })?;
             println!("revoked {device}");
             Ok(())
         }
@@ -316,7 +319,10 @@ fn user(data: &Path, command: UserCommand) -> anyhow::Result<()> {
             println!("added {name}");
         }
         UserCommand::Remove { name } => {
-            users::remove(&c, &name)?;
+            users::remove(&c, &name).map_err(|e| match e {
+                users::UserError::Unknown(n) => anyhow::anyhow!("no user {n}: `user list` lists them"),
+                e => e.into(),
+            })?;
             println!("removed {name}");
         }
         UserCommand::List => {
@@ -387,7 +393,11 @@ fn import(data: &Path, file: &Path) -> anyhow::Result<()> {
     }
     ops.push(office::recorder_op(&office)?);
     runtime.block_on(writer.write(ops))?;
-    println!("imported {} document(s): {}", created.len(), created.join(", "));
+    if created.is_empty() {
+        println!("nothing imported: every document in {} is held already", file.display());
+    } else {
+        println!("imported {} document(s): {}", created.len(), created.join(", "));
+    }
     Ok(())
 }
 

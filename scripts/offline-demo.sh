@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
 # Offline demo: an office, a picker, a packer and a driver, each with its own
-# store in ./waybill-demo/, no network. Documents travel between devices as
-# exported .automerge files (the sync server replaces this step).
+# store in ./waybill-offline-demo/ (or the folder given as the first
+# argument), no network. Documents travel between devices as exported
+# .automerge files (the sync server replaces this step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q -p waybill-agent
 root=$PWD
-bin=$root/target/debug/waybill-agent
-demo=${1:-waybill-demo}
-rm -rf "$demo" && mkdir -p "$demo" && cd "$demo"
+bin=${CARGO_TARGET_DIR:-$root/target}/debug/waybill-agent
+demo=${1:-waybill-offline-demo}
+# The folder is this script's own: an earlier run's is replaced, anything
+# else is refused, and a run still going in it is left alone.
+if [ -n "$(ls -A "$demo" 2>/dev/null)" ] && [ ! -e "$demo/.offline-demo" ]; then
+  echo "error: $demo holds data that is not an earlier offline-demo.sh run's: give another folder as the first argument" >&2
+  exit 1
+fi
+mkdir -p "$demo"
+exec 9>>"$demo/.offline-demo"
+if ! flock -n 9; then
+  echo "error: offline-demo.sh is already running in $demo: let it finish, or give another folder as the first argument" >&2
+  exit 1
+fi
+find "$demo" -mindepth 1 -maxdepth 1 ! -name .offline-demo -exec rm -rf {} +
+cd "$demo"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 office() { "$bin" --store office.db "$@"; }

@@ -3,15 +3,29 @@
 # Both sync, go offline, pick from the same bin (which holds only enough
 # for one of them), then sync: the server's merged state shows both orders
 # picked and the bin below zero as an exception, nothing dropped.
+# Usage: [PORT=4433] bash scripts/sync-demo.sh [FOLDER]   (default ./waybill-sync-demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q -p waybill-sync-server -p waybill-agent
 root=$PWD
-server=$root/target/debug/waybill-server
-agent=$root/target/debug/waybill-agent
+server=${CARGO_TARGET_DIR:-$root/target}/debug/waybill-server
+agent=${CARGO_TARGET_DIR:-$root/target}/debug/waybill-agent
 demo=${1:-waybill-sync-demo}
 port=${PORT:-4433}
-rm -rf "$demo" && mkdir -p "$demo" && cd "$demo"
+# The folder is this script's own: an earlier run's is replaced, anything
+# else is refused, and a run still going in it is left alone.
+if [ -n "$(ls -A "$demo" 2>/dev/null)" ] && [ ! -e "$demo/.sync-demo" ]; then
+  echo "error: $demo holds data that is not an earlier sync-demo.sh run's: give another folder as the first argument" >&2
+  exit 1
+fi
+mkdir -p "$demo"
+exec 9>>"$demo/.sync-demo"
+if ! flock -n 9; then
+  echo "error: sync-demo.sh is already running in $demo: let it finish, or give another folder as the first argument" >&2
+  exit 1
+fi
+find "$demo" -mindepth 1 -maxdepth 1 ! -name .sync-demo -exec rm -rf {} +
+cd "$demo"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
@@ -20,7 +34,14 @@ say "The office loads orders into the server and starts it"
 RUST_LOG=warn "$server" --data server serve --listen "127.0.0.1:$port" > server.out 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
-until grep -q listening server.out; do sleep 0.1; done
+until grep -q listening server.out; do
+  if ! kill -0 $pid 2>/dev/null; then
+    echo "error: the server did not start (is port $port taken? set PORT=<port>):" >&2
+    cat server.out >&2
+    exit 1
+  fi
+  sleep 0.1
+done
 
 for d in hh-7 hh-8; do
   say "The office enrols $d; the device enrols with the code and syncs"

@@ -29,8 +29,17 @@ need_npm .tools/node_modules/kotlin-compiler/bin/kotlinc kotlin-compiler@2.4 # k
 if [ ${#apt_packages[@]} -gt 0 ]; then
     echo "== installing ${apt_packages[*]} (apt)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
+    # apt-get needs root: as root it runs as is, otherwise through sudo.
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if ! command -v sudo >/dev/null; then
+            echo "error: installing ${apt_packages[*]} needs root: run this as root, or install them and run it again" >&2
+            exit 1
+        fi
+        sudo=(sudo --preserve-env=DEBIAN_FRONTEND)
+    fi
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
 fi
 if [ ${#npm_packages[@]} -gt 0 ]; then
     echo "== installing ${npm_packages[*]} (npm, into .tools/)"

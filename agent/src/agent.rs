@@ -160,6 +160,18 @@ impl Agent {
         self.store.doc_ids()
     }
 
+    /// The documents holding this device's events the server has not yet
+    /// confirmed.
+    pub fn unsynced_documents(&self) -> Result<Vec<DocId>, AgentError> {
+        self.store.pending_docs()
+    }
+
+    /// The documents an event of this device was written to, while the
+    /// server has not yet confirmed it (empty after): what a reply names.
+    pub fn documents_of(&self, event: &waybill_shared::event_id::EventId) -> Result<Vec<DocId>, AgentError> {
+        self.store.pending_docs_of(&event.to_string())
+    }
+
     /// The current epoch document of a location, if held.
     pub(crate) fn location_doc(&self, location: &LocationId) -> Result<Option<DocId>, AgentError> {
         Ok(self

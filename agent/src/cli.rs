@@ -87,8 +87,10 @@ pub enum Command {
     },
     /// Pick units of an order line from a bin.
     Pick {
+        /// The order's id.
         #[arg(long)]
         order: OrderId,
+        /// The order line's number.
         #[arg(long)]
         line: u32,
         /// Bin label scanned (or bin id).
@@ -97,6 +99,7 @@ pub enum Command {
         /// Item barcode scanned.
         #[arg(long)]
         item: String,
+        /// How many units.
         #[arg(long)]
         qty: u32,
         /// Supervisor override: allow more than the line needs, with this reason.
@@ -105,12 +108,16 @@ pub enum Command {
     },
     /// Report units of a line missing from a bin.
     ShortPick {
+        /// The order's id.
         #[arg(long)]
         order: OrderId,
+        /// The order line's number.
         #[arg(long)]
         line: u32,
+        /// Bin label scanned (or bin id).
         #[arg(long)]
         bin: String,
+        /// How many units.
         #[arg(long)]
         qty: u32,
         /// not-enough-in-bin, not-found, damaged or expired.
@@ -119,19 +126,25 @@ pub enum Command {
     },
     /// Put picked units back into a bin.
     PutBack {
+        /// The order's id.
         #[arg(long)]
         order: OrderId,
+        /// The order line's number.
         #[arg(long)]
         line: u32,
+        /// Bin label scanned (or bin id).
         #[arg(long)]
         bin: String,
+        /// Item barcode scanned (GTIN).
         #[arg(long)]
         item: String,
+        /// How many units.
         #[arg(long)]
         qty: u32,
     },
     /// Pack picked units into a package.
     Pack {
+        /// The order's id.
         #[arg(long)]
         order: OrderId,
         /// Package label (SSCC) scanned.
@@ -140,6 +153,7 @@ pub enum Command {
         /// LINE:QTY, repeatable.
         #[arg(long = "line", value_parser = line_qty, required = true)]
         lines: Vec<(u32, u32)>,
+        /// The package's weight in grams.
         #[arg(long)]
         weight_g: Option<u32>,
         /// LxWxH in millimetres.
@@ -148,38 +162,49 @@ pub enum Command {
     },
     /// Close a package.
     Close {
+        /// The order's id.
         #[arg(long)]
         order: OrderId,
+        /// Package label (SSCC) scanned.
         #[arg(long)]
         package: String,
+        /// The package's weight in grams.
         #[arg(long)]
         weight_g: Option<u32>,
     },
     /// Put a closed package in a staging lane.
     Stage {
+        /// The order's id.
         #[arg(long)]
         order: OrderId,
+        /// Package label (SSCC) scanned.
         #[arg(long)]
         package: String,
+        /// The staging lane.
         #[arg(long)]
         area: String,
     },
     /// Load a package on the van of a route.
     Load {
+        /// The route's id.
         #[arg(long)]
         route: RouteId,
+        /// Package label (SSCC) scanned.
         #[arg(long)]
         package: String,
     },
     /// Leave the depot with what is loaded.
     Out {
+        /// The route's id.
         #[arg(long)]
         route: RouteId,
     },
     /// Arrive at a stop.
     Arrive {
+        /// The route's id.
         #[arg(long)]
         route: RouteId,
+        /// The stop's number on the route.
         #[arg(long)]
         stop: u32,
         /// LAT,LON
@@ -188,8 +213,10 @@ pub enum Command {
     },
     /// Deliver with proof.
     Deliver {
+        /// The route's id.
         #[arg(long)]
         route: RouteId,
+        /// The stop's number on the route.
         #[arg(long)]
         stop: u32,
         /// Package labels handed over (default: all of the stop's on the van).
@@ -210,8 +237,10 @@ pub enum Command {
         /// Signature image file.
         #[arg(long)]
         signature: Option<PathBuf>,
+        /// Where, as LAT,LON.
         #[arg(long, value_parser = gps)]
         gps: Option<Gps>,
+        /// A note for the office.
         #[arg(long, default_value = "")]
         note: String,
         /// The recipient passed the age check.
@@ -220,27 +249,34 @@ pub enum Command {
     },
     /// A delivery attempt failed.
     Fail {
+        /// The route's id.
         #[arg(long)]
         route: RouteId,
+        /// The stop's number on the route.
         #[arg(long)]
         stop: u32,
         /// not-home, refused, address-not-found, no-access, age-check-failed or damaged.
         #[arg(long, value_parser = word::<FailReason>)]
         reason: FailReason,
+        /// A note for the office.
         #[arg(long, default_value = "")]
         note: String,
+        /// Where, as LAT,LON.
         #[arg(long, value_parser = gps)]
         gps: Option<Gps>,
     },
     /// Take an undelivered package off the van at the depot.
     ReturnToDepot {
+        /// The route's id.
         #[arg(long)]
         route: RouteId,
+        /// Package label (SSCC) scanned.
         #[arg(long)]
         package: String,
     },
     /// Receive goods a customer returned.
     ReceiveReturn {
+        /// The order's id.
         #[arg(long)]
         order: OrderId,
         /// LINE:QTY, repeatable.
@@ -252,44 +288,58 @@ pub enum Command {
         /// Bin for restocked goods.
         #[arg(long)]
         bin: Option<String>,
+        /// The return authorisation (RMA) number.
         #[arg(long)]
         rma: Option<String>,
     },
     /// Receive stock into a bin.
     Receive {
+        /// Bin label scanned (or bin id).
         #[arg(long)]
         bin: String,
+        /// Item barcode scanned (GTIN).
         #[arg(long)]
         item: String,
+        /// How many units.
         #[arg(long)]
         qty: u32,
     },
     /// Move stock from one bin to another.
     PutAway {
+        /// The bin it comes from.
         #[arg(long)]
         from: String,
+        /// The bin it goes to.
         #[arg(long)]
         to: String,
+        /// Item barcode scanned (GTIN).
         #[arg(long)]
         item: String,
+        /// How many units.
         #[arg(long)]
         qty: u32,
     },
     /// Count a bin.
     Count {
+        /// Bin label scanned (or bin id).
         #[arg(long)]
         bin: String,
+        /// Item barcode scanned (GTIN).
         #[arg(long)]
         item: String,
+        /// Units counted in the bin.
         #[arg(long)]
         counted: i64,
     },
     /// Adjust stock in a bin.
     Adjust {
+        /// Bin label scanned (or bin id).
         #[arg(long)]
         bin: String,
+        /// Item barcode scanned (GTIN).
         #[arg(long)]
         item: String,
+        /// Units to add (negative: to take away).
         #[arg(long, allow_hyphen_values = true)]
         delta: i64,
         /// damaged, lost, found, expired or correction.
@@ -297,11 +347,20 @@ pub enum Command {
         reason: AdjustReason,
     },
     /// An order's merged view and its exceptions.
-    Order { id: OrderId },
+    Order {
+        /// The order's id.
+        id: OrderId,
+    },
     /// A location's stock (default: this device's).
-    Stock { location: Option<LocationId> },
+    Stock {
+        /// The location's id (default: this device's).
+        location: Option<LocationId>,
+    },
     /// A route's stops and progress.
-    Route { id: RouteId },
+    Route {
+        /// The route's id.
+        id: RouteId,
+    },
     /// Write a document as a plain .automerge file, and its view as JSON.
     Export {
         /// order/<id>, location/<id>/<epoch> or route/<id>.
@@ -322,6 +381,8 @@ pub enum Command {
     },
     /// Drop closed orders the server holds in full.
     Evict,
+    /// The documents this device holds, and which have work not yet synced.
+    Docs,
     /// Run commands read from standard input, one per line, on one open
     /// store; print each result as it is durable.
     Run,

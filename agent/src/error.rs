@@ -11,7 +11,7 @@ use waybill_shared::role::Role;
 pub enum AgentError {
     /// The store could not be read or written.
     #[error("storage: {0}")]
-    Storage(#[from] rusqlite::Error),
+    Storage(rusqlite::Error),
     /// Stored data does not read back.
     #[error("the store is damaged: {0}")]
     Corrupt(String),
@@ -31,7 +31,7 @@ pub enum AgentError {
     AlreadyInitialised(DeviceId),
     /// A barcode that does not read.
     #[error("bad barcode: {0}")]
-    BadScan(#[from] Gs1Error),
+    BadScan(Gs1Error),
     /// A barcode that reads, but is not what this step needs.
     #[error("expected {expected}, scanned {scanned}")]
     WrongScan {
@@ -79,19 +79,19 @@ pub enum AgentError {
     /// The package is not on this van.
     #[error("package {0} is not on this van")]
     NotOnVan(String),
-    /// The stop requires proof that was not given.
-    #[error("this delivery needs {0}")]
-    ProofMissing(&'static str),
+    /// The stop requires proof that was not given: every item missing.
+    #[error("this delivery needs {}", and_list(.0))]
+    ProofMissing(Vec<&'static str>),
     /// Input that makes no sense for this step.
     #[error("{0}")]
     Invalid(String),
     /// A file given to the agent could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     File {
         /// The file.
         path: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, so not a source).
+        error: std::io::Error,
     },
     /// The server could not be reached, or the link dropped.
     #[error("offline: {0}")]
@@ -103,7 +103,7 @@ pub enum AgentError {
     )]
     UntrustedServer(String),
     /// The server refused the device.
-    #[error("the server refused: {message} ({reason})")]
+    #[error("the server refused: {message}")]
     Refused {
         /// Why, typed.
         reason: waybill_shared::sync::RefuseReason,
@@ -119,6 +119,30 @@ pub enum AgentError {
     /// A document did not read or write.
     #[error(transparent)]
     Doc(#[from] DocError),
+}
+
+// By hand rather than `#[from]`: each message already holds its cause, so
+// the cause is not reported again as the source (an error chain, as the CLI
+// prints it, says it once; an app showing `to_string()` gets it whole).
+impl From<rusqlite::Error> for AgentError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Storage(e)
+    }
+}
+
+impl From<Gs1Error> for AgentError {
+    fn from(e: Gs1Error) -> Self {
+        Self::BadScan(e)
+    }
+}
+
+/// "a, b and c".
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => "nothing more".to_owned(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 impl AgentError {

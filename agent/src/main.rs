@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use cli::output::{self, Reply};
 use cli::{Cli, Command};
-use waybill_agent::{Agent, BlobInput, DeliveryRequest, PickRequest, Profile, Seed};
+use waybill_agent::{Agent, AgentError, BlobInput, DeliveryRequest, PickRequest, Profile, Seed};
+use waybill_shared::event::Event;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -36,7 +37,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         print(&output::status(&agent.status()?), cli.json);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut agent = Agent::open(&cli.store).with_context(|| format!("store {}", cli.store.display()))?;
+    let mut agent = Agent::open(&cli.store).map_err(|e| match e {
+        AgentError::NotInitialised => anyhow::anyhow!(
+            "{} holds no device: set one up with `waybill-agent init` or `waybill-agent enrol`, \
+             or name another store with --store or WAYBILL_STORE",
+            cli.store.display()
+        ),
+        e => anyhow::Error::new(e).context(format!("store {}", cli.store.display())),
+    })?;
     if let Command::Sync { watch, timeout } = cli.command {
         agent.set_timeout(std::time::Duration::from_secs(timeout));
         let rt = runtime()?;
@@ -69,7 +77,8 @@ fn script(agent: &mut Agent, json: bool) -> anyhow::Result<ExitCode> {
             continue;
         }
         let outcome = shell_words::split(line).map_err(anyhow::Error::from).and_then(|words| {
-            let cli = Cli::try_parse_from(std::iter::once("waybill-agent".to_owned()).chain(words))?;
+            let cli = Cli::try_parse_from(std::iter::once("waybill-agent".to_owned()).chain(words))
+                .map_err(|e| anyhow::anyhow!("{}", clap_message(&e)))?;
             if matches!(cli.command, Command::Init { .. } | Command::Run) {
                 bail!("init and run cannot be used inside run");
             }
@@ -86,6 +95,14 @@ fn script(agent: &mut Agent, json: bool) -> anyhow::Result<ExitCode> {
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// A command-line error as one line, for `run`: clap's first line without
+/// its "error: " and usage (the line number says where).
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
 }
@@ -97,6 +114,24 @@ fn print(reply: &Reply, json: bool) {
     let _ = writeln!(out, "{text}").and_then(|_| out.flush());
 }
 
+/// The reply to an event just recorded, naming the documents it went to.
+macro_rules! recorded {
+    ($agent:ident, $event:expr) => {{
+        let event = $event;
+        output::event(&event, &$agent.documents_of(&event.id)?)
+    }};
+}
+
+/// The reply to a command that records one event per order.
+fn several(agent: &Agent, events: Vec<Event>, about: serde_json::Value) -> anyhow::Result<Reply> {
+    let mut each = Vec::new();
+    for e in events {
+        let docs = agent.documents_of(&e.id)?;
+        each.push((e, docs));
+    }
+    Ok(output::events(&each, about))
+}
+
 fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
     Ok(match command {
         Command::Init { .. } | Command::Run | Command::Enrol { .. } | Command::Sync { .. } => {
@@ -104,40 +139,46 @@ fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
         }
         Command::Import { file } => {
             let text =
-                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let seed: Seed =
-                serde_json::from_str(&text).with_context(|| format!("seed file {}", file.display()))?;
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let seed: Seed = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a seed file", file.display()))?;
             output::imported(&agent.import(&seed)?)
         }
         Command::Status => output::status(&agent.status()?),
         Command::Tasks => output::tasks(&agent.tasks()?),
         Command::Scan { code } => output::scanned(&agent.scan(&code)?),
         Command::Pick { order, line, bin, item, qty, override_reason } => {
-            output::event(&agent.pick(&PickRequest {
-                order,
-                line,
-                bin,
-                item,
-                quantity: qty,
-                override_reason,
-            })?)
+            let over = override_reason.is_none();
+            let picked = agent.pick(&PickRequest { order, line, bin, item, quantity: qty, override_reason });
+            recorded!(
+                agent,
+                picked.map_err(|e| match e {
+                    AgentError::TooMany { .. } if over => {
+                        anyhow::anyhow!("{e}: a supervisor may allow more with --override REASON")
+                    }
+                    e => e.into(),
+                })?
+            )
         }
         Command::ShortPick { order, line, bin, qty, reason } => {
-            output::event(&agent.short_pick(&order, line, &bin, qty, reason)?)
+            recorded!(agent, agent.short_pick(&order, line, &bin, qty, reason)?)
         }
         Command::PutBack { order, line, bin, item, qty } => {
-            output::event(&agent.put_back(&order, line, &bin, &item, qty)?)
+            recorded!(agent, agent.put_back(&order, line, &bin, &item, qty)?)
         }
         Command::Pack { order, package, lines, weight_g, dims } => {
-            output::event(&agent.pack(&order, &package, &lines, weight_g, dims)?)
+            recorded!(agent, agent.pack(&order, &package, &lines, weight_g, dims)?)
         }
         Command::Close { order, package, weight_g } => {
-            output::event(&agent.close_package(&order, &package, weight_g)?)
+            recorded!(agent, agent.close_package(&order, &package, weight_g)?)
         }
-        Command::Stage { order, package, area } => output::event(&agent.stage(&order, &package, &area)?),
-        Command::Load { route, package } => output::event(&agent.load(&route, &package)?),
-        Command::Out { route } => output::events(&agent.out_for_delivery(&route)?),
-        Command::Arrive { route, stop, gps } => output::event(&agent.arrive(&route, stop, gps)?),
+        Command::Stage { order, package, area } => recorded!(agent, agent.stage(&order, &package, &area)?),
+        Command::Load { route, package } => recorded!(agent, agent.load(&route, &package)?),
+        Command::Out { route } => {
+            let events = agent.out_for_delivery(&route)?;
+            several(agent, events, serde_json::json!({ "route": route }))?
+        }
+        Command::Arrive { route, stop, gps } => recorded!(agent, agent.arrive(&route, stop, gps)?),
         Command::Deliver {
             route,
             stop,
@@ -150,37 +191,43 @@ fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
             gps,
             note,
             age_ok,
-        } => output::event(&agent.deliver(&DeliveryRequest {
-            route,
-            stop,
-            packages,
-            recipient_name: recipient,
-            relation,
-            left_at,
-            photo: photo.map(BlobInput::File),
-            signature: signature.map(BlobInput::File),
-            gps,
-            note,
-            age_check_passed: age_ok.then_some(true),
-        })?),
+        } => recorded!(
+            agent,
+            agent.deliver(&DeliveryRequest {
+                route,
+                stop,
+                packages,
+                recipient_name: recipient,
+                relation,
+                left_at,
+                photo: photo.map(BlobInput::File),
+                signature: signature.map(BlobInput::File),
+                gps,
+                note,
+                age_check_passed: age_ok.then_some(true),
+            })?
+        ),
         Command::Fail { route, stop, reason, note, gps } => {
-            output::events(&agent.fail_attempt(&route, stop, reason, note, gps)?)
+            let events = agent.fail_attempt(&route, stop, reason, note, gps)?;
+            several(agent, events, serde_json::json!({ "route": route, "stop": stop }))?
         }
-        Command::ReturnToDepot { route, package } => output::event(&agent.return_to_depot(&route, &package)?),
+        Command::ReturnToDepot { route, package } => {
+            recorded!(agent, agent.return_to_depot(&route, &package)?)
+        }
         Command::ReceiveReturn { order, lines, disposition, bin, rma } => {
-            output::event(&agent.receive_return(&order, &lines, disposition, rma, bin.as_deref())?)
+            recorded!(agent, agent.receive_return(&order, &lines, disposition, rma, bin.as_deref())?)
         }
-        Command::Receive { bin, item, qty } => output::event(&agent.receive(&bin, &item, qty)?),
-        Command::PutAway { from, to, item, qty } => output::event(&agent.put_away(&from, &to, &item, qty)?),
-        Command::Count { bin, item, counted } => output::event(&agent.count(&bin, &item, counted)?),
+        Command::Receive { bin, item, qty } => recorded!(agent, agent.receive(&bin, &item, qty)?),
+        Command::PutAway { from, to, item, qty } => recorded!(agent, agent.put_away(&from, &to, &item, qty)?),
+        Command::Count { bin, item, counted } => recorded!(agent, agent.count(&bin, &item, counted)?),
         Command::Adjust { bin, item, delta, reason } => {
-            output::event(&agent.adjust(&bin, &item, delta, reason)?)
+            recorded!(agent, agent.adjust(&bin, &item, delta, reason)?)
         }
         Command::Order { id } => output::order(&agent.order_view(&id)?),
         Command::Stock { location } => {
             let location = location
                 .or_else(|| agent.profile().location.clone())
-                .context("name a location: this device has none")?;
+                .context("this device has no location: name one, as in `stock wh-1`")?;
             output::stock(&agent.stock_view(&location)?)
         }
         Command::Route { id } => output::route(&agent.route_view(&id)?),
@@ -195,12 +242,14 @@ fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
         Command::Merge { files } => {
             let mut merged = Vec::new();
             for f in &files {
-                let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-                merged.push(agent.merge_doc(&bytes).with_context(|| format!("merging {}", f.display()))?);
+                let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+                merged
+                    .push(agent.merge_doc(&bytes).with_context(|| format!("cannot merge {}", f.display()))?);
             }
             output::merged(&merged)
         }
         Command::Evict => output::evicted(&agent.evict()?),
+        Command::Docs => output::documents(&agent.documents()?, &agent.unsynced_documents()?),
     })
 }
 
@@ -208,7 +257,7 @@ fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
 /// sees half of it.
 fn write_new(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -101,6 +101,15 @@ impl Store {
         self.doc_ids_of("SELECT DISTINCT doc FROM outbox ORDER BY doc")
     }
 
+    /// The documents holding one own event not yet confirmed.
+    pub fn pending_docs_of(&self, event: &str) -> Result<Vec<DocId>, AgentError> {
+        let mut stmt = self.conn.prepare("SELECT doc FROM outbox WHERE event = ?1 ORDER BY doc")?;
+        let ids = stmt.query_map([event], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+        ids.into_iter()
+            .map(|s| s.parse().map_err(|e| AgentError::Corrupt(format!("document id {s}: {e}"))))
+            .collect()
+    }
+
     /// Whether a document has own events not yet confirmed.
     pub fn has_pending(&self, id: &DocId) -> Result<bool, AgentError> {
         Ok(self.conn.query_row(

@@ -18,6 +18,18 @@ struct Device {
 }
 
 impl Device {
+    /// Runs a command that must succeed; what it prints for people.
+    fn text(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_waybill-agent"))
+            .arg("--store")
+            .arg(&self.store)
+            .args(args)
+            .output()
+            .expect("the binary runs");
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn init(dir: &Path, device: &str, role: &str, location: Option<&str>) -> Self {
         let store = dir.join(format!("{device}.db"));
         let d = Self { store };
@@ -137,7 +149,7 @@ fn pick_pack_and_deliver_an_order_offline_across_four_devices() {
     packer.merge(&picked);
     let queue = packer.ok(&["tasks"]);
     assert_eq!(queue["tasks"][0]["order"], "SO-1001");
-    packer.ok(&[
+    let packed_reply = packer.ok(&[
         "pack",
         "--order",
         "SO-1001",
@@ -150,7 +162,17 @@ fn pick_pack_and_deliver_an_order_offline_across_four_devices() {
         "--weight-g",
         "1800",
     ]);
-    packer.ok(&["close", "--order", "SO-1001", "--package", "(00)106141411234567897", "--weight-g", "1850"]);
+    assert_eq!(packed_reply["order"], "SO-1001", "{packed_reply}");
+    let closed = packer.ok(&[
+        "close",
+        "--order",
+        "SO-1001",
+        "--package",
+        "(00)106141411234567897",
+        "--weight-g",
+        "1850",
+    ]);
+    assert_eq!(closed["order"], "SO-1001", "{closed}");
     packer.ok(&["stage", "--order", "SO-1001", "--package", "106141411234567897", "--area", "lane-3"]);
     assert_eq!(packer.ok(&["order", "SO-1001"])["status"], "packed");
     let packed = packer.export(files, &["order/SO-1001"]);
@@ -159,8 +181,32 @@ fn pick_pack_and_deliver_an_order_offline_across_four_devices() {
     let driver = Device::init(files, "drv-1", "driver", None);
     driver.merge(&packed);
     driver.merge(&[handed[3].clone()]);
-    driver.ok(&["load", "--route", "R-7", "--package", "106141411234567897"]);
-    driver.ok(&["out", "--route", "R-7"]);
+    let loaded = driver.ok(&["load", "--route", "R-7", "--package", "106141411234567897"]);
+    assert_eq!(loaded["order"], "SO-1001", "{loaded}");
+    let out = driver.ok(&["out", "--route", "R-7"]);
+    assert_eq!(out["route"], "R-7", "{out}");
+    assert_eq!(out["events"][0]["order"], "SO-1001", "{out}");
+    assert_eq!(out["events"][0]["payload"]["type"], "out_for_delivery", "{out}");
+    // Proof missing: every item named at once; a photo that is not there,
+    // said once.
+    let missing = driver.fails(&["deliver", "--route", "R-7", "--stop", "1", "--recipient", "A. Lovelace"]);
+    assert!(missing.contains("needs a signature and a photo"), "{missing}");
+    let nope = files.join("nope.jpg");
+    let no_file = driver.fails(&[
+        "deliver",
+        "--route",
+        "R-7",
+        "--stop",
+        "1",
+        "--recipient",
+        "A. Lovelace",
+        "--photo",
+        nope.to_str().unwrap(),
+        "--signature",
+        nope.to_str().unwrap(),
+    ]);
+    assert!(no_file.contains("cannot read"), "{no_file}");
+    assert_eq!(no_file.matches("No such file").count(), 1, "said once: {no_file}");
     driver.ok(&["arrive", "--route", "R-7", "--stop", "1", "--gps", "51.5074,-0.1344"]);
     std::fs::write(files.join("door.jpg"), b"\xff\xd8\xff jpeg bytes of the door").unwrap();
     std::fs::write(files.join("sig.png"), b"\x89PNG signature strokes").unwrap();
@@ -288,7 +334,8 @@ fn bad_input_is_refused_with_a_clear_message_and_writes_nothing() {
 
     // a store that was never initialised
     let stray = Device { store: files.join("none.db") };
-    assert!(stray.fails(&["status"]).contains("no device yet"));
+    let err = stray.fails(&["status"]);
+    assert!(err.contains("holds no device") && err.contains("waybill-agent init"), "{err}");
     // init twice
     assert!(
         picker
@@ -325,4 +372,111 @@ fn run_reads_commands_from_stdin_and_acknowledges_each() {
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(acks.iter().map(|a| a["id"].as_str().unwrap()).collect::<Vec<_>>(), ["hh-1:1", "hh-1:2"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 3"));
+}
+
+/// What a new user meets: each message says once what is wrong and what to
+/// do, answers name what they are about, and lists say when they are empty.
+#[test]
+fn messages_say_once_what_is_wrong_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path();
+    let office = Device::init(files, "office-1", "office", None);
+    office.ok(&["import", SEED]);
+    let handed = office.export(files, &["order/SO-1001", "location/wh-1/0"]);
+    let picker = Device::init(files, "hh-1", "picker", Some("wh-1"));
+
+    // Empty lists say so.
+    assert!(picker.text(&["tasks"]).contains("nothing to pick"));
+    assert!(picker.text(&["docs"]).contains("no documents yet"));
+    assert_eq!(picker.ok(&["docs"]), serde_json::json!([]));
+    picker.merge(&handed);
+    let docs = picker.ok(&["docs"]);
+    assert_eq!(docs[0], serde_json::json!({ "doc": "location/wh-1/0", "unsynced": false }), "{docs}");
+    assert_eq!(docs.as_array().unwrap().len(), 2, "{docs}");
+
+    // A bad barcode says its fault once.
+    let err = picker.fails(&["scan", "09506000134353"]);
+    assert!(err.starts_with("error: bad barcode: "), "{err}");
+    assert_eq!(err.matches("check digit").count(), 1, "said once: {err}");
+    // Over-picking names the way through.
+    let over = ["pick", "--order", "SO-1001", "--line", "1", "--bin", "A-01"];
+    let err = picker.fails(&[&over[..], &["--item", "09506000134352", "--qty", "5"]].concat());
+    assert!(err.contains("5 is more than the 2 left to pick") && err.contains("--override"), "{err}");
+
+    // Words, not Rust values.
+    let scanned = picker.text(&["scan", "WB:ORD:SO-1001"]);
+    assert_eq!(scanned.trim(), "order SO-1001: picking");
+    assert!(!picker.text(&["order", "SO-1001"]).contains("Picking"));
+
+    // Every recording answer names its order; the text too.
+    let short = picker.ok(&[
+        "short-pick",
+        "--order",
+        "SO-1001",
+        "--line",
+        "2",
+        "--bin",
+        "B-01",
+        "--qty",
+        "1",
+        "--reason",
+        "not-found",
+    ]);
+    assert_eq!(short["order"], "SO-1001", "{short}");
+    let docs = picker.text(&["docs"]);
+    assert!(docs.contains("order/SO-1001  (not yet synced)"), "{docs}");
+
+    // `run` says a bad line once, on one line.
+    let out = Command::new(env!("CARGO_BIN_EXE_waybill-agent"))
+        .arg("--store")
+        .arg(&picker.store)
+        .arg("run")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child.stdin.take().unwrap().write_all(b"pick --order\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.starts_with("error: line 1: a value is required for '--order"), "{err}");
+    assert_eq!(err.matches("error").count(), 1, "{err}");
+}
+
+/// Every argument of every subcommand says what it is in `--help`.
+#[test]
+fn every_argument_is_described_in_help() {
+    let help = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_waybill-agent")).args(args).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let top = help(&["--help"]);
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() > 20, "{top}");
+    for c in &commands {
+        let text = help(&[c, "--help"]);
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let t = l.trim_start();
+            if !(t.starts_with('-') || t.starts_with('<') || t.starts_with('[')) || !l.starts_with("  ") {
+                continue;
+            }
+            let described = t.split_once("  ").is_some_and(|(_, rest)| !rest.trim().is_empty())
+                || lines.get(i + 1).is_some_and(|n| n.starts_with("          ") && !n.trim().is_empty());
+            assert!(described, "`{c} --help`: {t:?} has no description:\n{text}");
+        }
+    }
+    assert!(help(&["pack", "--help"]).contains("weight in grams"));
 }

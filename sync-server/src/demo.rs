@@ -38,11 +38,14 @@ pub const USER: &str = "office";
 pub const PASSWORD: &str = "waybill-demo";
 /// Marks a data directory as the demo's own, so it may be wiped.
 const MARKER: &str = ".waybill-demo";
+/// Locked by a running demo for as long as it runs.
+const LOCK: &str = ".waybill-demo.lock";
 
 /// How to run the demo.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Data directory (wiped if it is an earlier demo's).
+    /// Data directory (an earlier demo's world in it is replaced; any other
+    /// data is refused).
     pub data: PathBuf,
     /// QUIC address.
     pub listen: SocketAddr,
@@ -74,29 +77,101 @@ const FLEET: &[(&str, Role, Option<&str>, Option<&str>)] = &[
     ("drv-3", Role::Driver, Some("wh-north"), Some("VAN-21")),
 ];
 
-fn prepare(dir: &std::path::Path) -> anyhow::Result<()> {
-    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-        if !dir.join(MARKER).exists() {
-            bail!(
-                "{} holds data that is not an earlier demo's: give another --data directory",
-                dir.display()
-            );
+/// The demo's hold on its data directory for the whole run: a second demo on
+/// the same directory is refused before it touches anything.
+struct Claim {
+    /// Held locked until the demo ends (the OS lets go if the process dies).
+    _lock: std::fs::File,
+    /// The dashboard's port, bound before anything is written.
+    http: std::net::TcpListener,
+}
+
+/// Checks both ports and takes the directory, then clears an earlier demo's
+/// world. Nothing is deleted unless the directory is an earlier demo's and no
+/// demo runs in it: the ports are checked first, then the lock is taken,
+/// and only then is anything removed.
+fn prepare(o: &Options) -> anyhow::Result<Claim> {
+    let dir = o.data.as_path();
+    // The ports first: a demo (or server) already running on them is the
+    // usual reason, and then nothing here needs to be touched.
+    std::net::UdpSocket::bind(o.listen).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot use the sync address {} (UDP): {e}. Is a demo or server already running? \
+             Stop it, or pass --listen 127.0.0.1:<port>",
+            o.listen
+        )
+    })?;
+    let http = std::net::TcpListener::bind(o.http).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot use the dashboard's address {}: {e}. Is a demo or server already running? \
+             Stop it, or pass --http 127.0.0.1:<port>",
+            o.http
+        )
+    })?;
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() && !is_demos(dir) {
+        bail!("{} holds data that is not an earlier demo's: give another --data directory", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK))
+        .with_context(|| format!("cannot open the demo's lock file in {}", dir.display()))?;
+    if !try_lock(&lock).with_context(|| format!("cannot lock {}", dir.display()))? {
+        bail!(
+            "a demo is already running in {}: stop it first (Ctrl-C), or give this one another \
+             --data directory",
+            dir.display()
+        );
+    }
+    std::fs::write(dir.join(MARKER), "made by waybill-server demo; deleted by the next demo run\n")?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.file_name().is_some_and(|n| n == LOCK || n == MARKER) {
+            continue;
         }
-        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+        let gone = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        gone.with_context(|| format!("cannot clear {}", path.display()))?;
     }
     std::fs::create_dir_all(dir.join("devices"))?;
-    std::fs::write(dir.join(MARKER), "made by waybill-server demo; deleted by the next demo run\n")?;
-    Ok(())
+    http.set_nonblocking(true)?;
+    Ok(Claim { _lock: lock, http })
+}
+
+/// Takes an exclusive advisory lock on `file` (`flock`), held until the file
+/// is closed or the process ends; false if another process holds it.
+#[cfg(unix)]
+fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+    use rustix::fs::{FlockOperation, flock};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Elsewhere there is no lock (std's `File::try_lock` needs Rust 1.89): the
+/// check of both ports still stops a second demo on the same ports.
+#[cfg(not(unix))]
+fn try_lock(_: &std::fs::File) -> std::io::Result<bool> {
+    Ok(true)
+}
+
+/// Whether a directory is an earlier demo's (or one whose start was cut
+/// short after it took the lock).
+fn is_demos(dir: &std::path::Path) -> bool {
+    dir.join(MARKER).exists() || dir.join(LOCK).exists()
 }
 
 /// Runs the demo.
 pub fn run(o: Options) -> anyhow::Result<()> {
-    prepare(&o.data)?;
+    let claim = prepare(&o)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(demo(o))
+    runtime.block_on(demo(o, claim))
 }
 
-async fn demo(o: Options) -> anyhow::Result<()> {
+async fn demo(o: Options, claim: Claim) -> anyhow::Result<()> {
     let started = Instant::now();
     let server =
         Server::start(Config { data_dir: o.data.clone(), listen: o.listen, limits: Limits::default() })?;
@@ -106,9 +181,8 @@ async fn demo(o: Options) -> anyhow::Result<()> {
     tokio::spawn(server.run());
     let db = storage::prepare(&waybill_sync_server::server::db_path(&o.data))?;
     users::add(&db, USER, PASSWORD, Utc::now())?;
-    let listener = tokio::net::TcpListener::bind(o.http).await.with_context(|| {
-        format!("the dashboard's address {} is taken: pass --http 127.0.0.1:<port>", o.http)
-    })?;
+    let Claim { _lock, http } = claim;
+    let listener = tokio::net::TcpListener::from_std(http)?;
     let dashboard = format!("http://{}", listener.local_addr()?);
     let router = http::router(shared.clone(), String::new());
     tokio::spawn(async move { axum::serve(listener, router).await });

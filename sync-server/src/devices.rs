@@ -26,15 +26,29 @@ pub enum DeviceError {
     /// No such device.
     #[error("no device {0}")]
     Unknown(String),
+    /// A picker or packer enrolled with no location.
+    #[error("a {0} works at a location: name it with --location")]
+    NeedsLocation(Role),
+    /// The location named is not one the server holds.
+    #[error("there is no location {0}: import it first, or name one the server holds ({1})")]
+    UnknownLocation(String, String),
     /// The database failed.
     #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
     /// Issuing the certificate failed.
     #[error(transparent)]
     Identity(#[from] IdentityError),
     /// Randomness was not available.
     #[error("no randomness available")]
     Random,
+}
+
+// By hand rather than `#[from]`: the message already holds the cause, so it
+// is not reported a second time as the source.
+impl From<rusqlite::Error> for DeviceError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
 }
 
 /// A device as listed for the office.
@@ -56,6 +70,15 @@ pub struct DeviceRow {
     pub open_tasks: i64,
 }
 
+/// The locations the server holds, for a message: "wh-1, wh-2" or "none yet".
+fn known_locations(c: &Connection) -> rusqlite::Result<String> {
+    let mut stmt = c.prepare("SELECT DISTINCT id FROM docs WHERE kind = 'location' ORDER BY id")?;
+    let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut names: Vec<&str> = ids.iter().filter_map(|id| id.split('/').nth(1)).collect();
+    names.dedup();
+    Ok(if names.is_empty() { "none yet".to_owned() } else { names.join(", ") })
+}
+
 /// Issues a one-time enrolment code for `device`. Returns the code.
 pub fn issue_code(
     c: &Connection,
@@ -64,6 +87,14 @@ pub fn issue_code(
     location: Option<&LocationId>,
     now: DateTime<Utc>,
 ) -> Result<String, DeviceError> {
+    if matches!(role, Role::Picker | Role::Packer) && location.is_none() {
+        return Err(DeviceError::NeedsLocation(role));
+    }
+    if let Some(l) = location {
+        if crate::scope::latest_location(c, l.as_str())?.is_none() {
+            return Err(DeviceError::UnknownLocation(l.to_string(), known_locations(c)?));
+        }
+    }
     let mut raw = [0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
         .map_err(|_| DeviceError::Random)?;

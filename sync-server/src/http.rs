@@ -123,9 +123,15 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
         .route("/session", get(whoami).post(sign_in).delete(sign_out))
         .route("/webhooks", get(list_webhooks).post(add_webhook))
         .route("/webhooks/{id}", axum::routing::delete(remove_webhook))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint", None) })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "no such endpoint: /openapi.json lists them", None)
+        })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here", None)
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this endpoint does not take that method: /openapi.json lists those it takes",
+                None,
+            )
         })
         .layer(middleware::from_fn_with_state(app.clone(), require_sign_in));
     Router::new()
@@ -202,8 +208,15 @@ impl From<OfficeError> for ApiError {
 impl From<DeviceError> for ApiError {
     fn from(e: DeviceError) -> Self {
         match e {
-            DeviceError::Unknown(d) => Self::new(StatusCode::NOT_FOUND, format!("no device {d}"), Some("id")),
+            DeviceError::Unknown(d) => Self::new(
+                StatusCode::NOT_FOUND,
+                format!("no device {d}: GET /api/devices lists them"),
+                Some("id"),
+            ),
             DeviceError::BadCode => Self::bad("code", e.to_string()),
+            DeviceError::NeedsLocation(_) | DeviceError::UnknownLocation(..) => {
+                Self::bad("location", e.to_string().replace("--location", "\"location\""))
+            }
             DeviceError::Sql(e) => e.into(),
             DeviceError::Identity(_) | DeviceError::Random => {
                 tracing::error!(error = %e, "office API: device operation failed");
@@ -458,8 +471,9 @@ fn stored_view(shared: &Shared, id: &OrderId) -> Result<Option<String>, ApiError
 /// The order's view, each timeline entry with `received_at`: when the
 /// event first reached the server.
 fn view_response(shared: &Shared, id: &OrderId) -> ApiResult {
-    let text = stored_view(shared, id)?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no order {id}"), Some("id")))?;
+    let text = stored_view(shared, id)?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, format!("no order {id}: GET /api/orders lists them"), Some("id"))
+    })?;
     let mut view: Value =
         serde_json::from_str(&text).map_err(|e| StorageError::Corrupt(format!("the view of {id}: {e}")))?;
     let arrivals: std::collections::HashMap<String, String> = shared.storage.read(|c| {
@@ -644,9 +658,6 @@ struct Enrol {
 async fn enrol_device(State(app): State<App>, b: Result<Json<Enrol>, JsonRejection>) -> ApiResult {
     let Enrol { device, role, location } = body(b)?;
     let role: Role = role.parse().map_err(|e: String| ApiError::bad("role", e))?;
-    if matches!(role, Role::Picker | Role::Packer) && location.is_none() {
-        return Err(ApiError::bad("location", format!("a {role} works at a location: name it")));
-    }
     let (d, l) = (device.clone(), location.clone());
     let code =
         blocking(&app.shared, move |c| devices::issue_code(c, &d, role, l.as_ref(), Utc::now())).await?;

@@ -30,19 +30,19 @@ use waybill_shared::sync::{ALPN, SERVER_NAME};
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     /// A file in the data directory could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("cannot read or write {path}: {error}")]
     File {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, so not a source).
+        error: std::io::Error,
     },
     /// Certificate generation or signing failed.
     #[error("certificate: {0}")]
-    Cert(#[from] rcgen::Error),
+    Cert(rcgen::Error),
     /// TLS configuration failed.
     #[error("TLS: {0}")]
-    Tls(#[from] rustls::Error),
+    Tls(rustls::Error),
     /// A device's public key is not a P-256 point.
     #[error("the device's public key is not an uncompressed P-256 point")]
     BadPublicKey,
@@ -60,7 +60,7 @@ fn read(path: &Path) -> Result<Option<Vec<u8>>, IdentityError> {
     match std::fs::read(path) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(IdentityError::File { path: path.into(), source }),
+        Err(error) => Err(IdentityError::File { path: path.into(), error }),
     }
 }
 
@@ -78,7 +78,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
         .open(&tmp)
         .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|source| IdentityError::File { path: path.into(), source })
+        .map_err(|error| IdentityError::File { path: path.into(), error })
 }
 
 fn ca_params() -> CertificateParams {
@@ -90,6 +90,20 @@ fn ca_params() -> CertificateParams {
     params.key_usages =
         vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     params
+}
+
+// By hand rather than `#[from]`: the message already holds the cause, so
+// it is not reported again as the source (an error chain says it once).
+impl From<rcgen::Error> for IdentityError {
+    fn from(e: rcgen::Error) -> Self {
+        Self::Cert(e)
+    }
+}
+
+impl From<rustls::Error> for IdentityError {
+    fn from(e: rustls::Error) -> Self {
+        Self::Tls(e)
+    }
 }
 
 impl Identity {

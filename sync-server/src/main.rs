@@ -4,11 +4,13 @@
 
 mod demo;
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use rusqlite::OptionalExtension;
 use waybill_shared::id::{DeviceId, LocationId, OrderId};
 use waybill_shared::recorder::Recorder;
 use waybill_shared::role::Role;
@@ -22,9 +24,10 @@ use waybill_sync_server::{
 #[derive(Debug, Parser)]
 #[command(name = "waybill-server", version, about)]
 struct Cli {
-    /// The data directory (database, keys, blobs).
-    #[arg(long, env = "WAYBILL_DATA", default_value = "waybill-data", global = true)]
-    data: PathBuf,
+    /// The data directory (database, keys, blobs) [default: waybill-data;
+    /// for `demo`: waybill-demo].
+    #[arg(long, env = "WAYBILL_DATA", global = true)]
+    data: Option<PathBuf>,
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -47,6 +50,12 @@ enum Command {
     },
     /// The whole system with a simulated fleet, on SQLite in --data (default
     /// ./waybill-demo), and the office dashboard: the README's main job.
+    ///
+    /// Each run starts a new world: an earlier demo's world in the folder is
+    /// replaced (any other data there is refused, and so is a folder a
+    /// running demo holds). To keep a world, give the next run another
+    /// --data folder; the kept one can still be looked at with
+    /// `waybill-server --data FOLDER serve --http 127.0.0.1:8080`.
     Demo {
         /// UDP address for devices.
         #[arg(long, default_value = "127.0.0.1:4433")]
@@ -77,12 +86,14 @@ enum Command {
     },
     /// Enrol a device: prints its one-time code and the fingerprint to pin.
     Enrol {
+        /// The device's id (letters, digits, '-', '_', '.').
         #[arg(long)]
         device: DeviceId,
         /// picker, packer, driver or office.
         #[arg(long)]
         role: Role,
-        /// The location it works at (pickers, packers).
+        /// The location it works at (pickers and packers need one; it must
+        /// be a location the server holds).
         #[arg(long)]
         location: Option<LocationId>,
     },
@@ -90,15 +101,22 @@ enum Command {
     Devices,
     /// Revoke a device, at once (also mid-connection).
     Revoke {
+        /// The device's id.
         #[arg(long)]
         device: String,
     },
     /// Import orders, locations and routes from a seed file (JSON).
-    Import { file: PathBuf },
+    Import {
+        /// The seed file (see agent/demo/seed.json).
+        file: PathBuf,
+    },
     /// Orders with status and open exceptions.
     Orders,
     /// One order's merged view.
-    Order { id: OrderId },
+    Order {
+        /// The order's id.
+        id: OrderId,
+    },
     /// Open exceptions.
     Exceptions,
     /// Stock per location, bin and item.
@@ -111,34 +129,59 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {
-    /// Add a user. The password is WAYBILL_PASSWORD, or the first line of
-    /// standard input.
-    Add { name: String },
+    /// Add a user. The password is asked for (not shown) when standard input
+    /// is a terminal; otherwise it is the first line of standard input
+    /// (`echo "$PW" | waybill-server user add NAME`), or WAYBILL_PASSWORD if
+    /// that is set.
+    Add {
+        /// The user's name: letters, digits, '.', '_', '-' or '@'.
+        name: String,
+    },
     /// Remove a user and end their sessions.
-    Remove { name: String },
+    Remove {
+        /// The user's name.
+        name: String,
+    },
     /// List users.
     List,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // Once, as a chain: each cause says only what it adds.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(mut cli: Cli) -> anyhow::Result<()> {
+    let is_demo = matches!(cli.command, Command::Demo { .. });
+    let data = cli
+        .data
+        .take()
+        .unwrap_or_else(|| PathBuf::from(if is_demo { "waybill-demo" } else { "waybill-data" }));
     // The demo tells its story on stdout; the server's log would drown it.
-    let level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
+    let level = if is_demo { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal: a log file keeps plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    if !matches!(cli.command, Command::Demo { .. }) {
-        std::fs::create_dir_all(&cli.data)
-            .with_context(|| format!("data directory {}", cli.data.display()))?;
+    if !is_demo {
+        std::fs::create_dir_all(&data)
+            .with_context(|| format!("cannot create the data directory {}", data.display()))?;
     }
     match cli.command {
-        Command::Serve { listen, http } => serve(&cli.data, listen, http),
+        Command::Serve { listen, http } => serve(&data, listen, http),
         Command::Enrol { device, role, location } => {
-            let identity = Identity::load_or_create(&cli.data)?;
-            let c = open(&cli.data)?;
+            let identity = Identity::load_or_create(&data)?;
+            let c = open(&data)?;
             let code = devices::issue_code(&c, &device, role, location.as_ref(), chrono::Utc::now())?;
             let fp = identity.ca_fingerprint();
             if cli.json {
@@ -151,66 +194,88 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Devices => print_rows(&cli, devices::list(&open(&cli.data)?)?, |d| {
-            let state = if d.revoked_at.is_some() {
-                "revoked"
-            } else if d.enrolled_at.is_some() {
-                "enrolled"
-            } else {
-                "code issued"
-            };
-            format!(
-                "{:<12} {:<7} {:<10} {:<12} last seen {}",
-                d.id,
-                d.role,
-                d.location.as_deref().unwrap_or("-"),
-                state,
-                d.last_seen.as_deref().unwrap_or("never")
+        Command::Devices => {
+            let rows = devices::list(&open(&data)?)?;
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|d| {
+                    let state = if d.revoked_at.is_some() {
+                        "revoked"
+                    } else if d.enrolled_at.is_some() {
+                        "enrolled"
+                    } else {
+                        "code issued"
+                    };
+                    vec![
+                        d.id.clone(),
+                        d.role.clone(),
+                        d.location.clone().unwrap_or_else(|| "-".into()),
+                        state.to_owned(),
+                        d.last_seen.clone().unwrap_or_else(|| "never".into()),
+                    ]
+                })
+                .collect();
+            print_rows(
+                cli.json,
+                &rows,
+                &["device", "role", "location", "state", "last seen"],
+                table,
+                "no devices yet: enrol one with `enrol --device ID --role ROLE`",
             )
-        }),
+        }
         Command::Revoke { device } => {
-            devices::revoke(&open(&cli.data)?, &device, chrono::Utc::now())?;
+            devices::revoke(&open(&data)?, &device, chrono::Utc::now()).map_err(|e| match e {
+                devices::DeviceError::Unknown(d) => anyhow::anyhow!("no device {d}: `devices` lists them"),
+                e => e.into(),
+            })?;
             println!("revoked {device}");
             Ok(())
         }
-        Command::Import { file } => import(&cli.data, &file),
-        Command::User { command } => user(&cli.data, command),
+        Command::Import { file } => import(&data, &file),
+        Command::User { command } => user(&data, command),
         Command::Demo { listen, http, orders, seed, once, minutes, pace } => {
-            let data =
-                if cli.data == Path::new("waybill-data") { PathBuf::from("waybill-demo") } else { cli.data };
             demo::run(demo::Options { data, listen, http, orders, seed, once, minutes, pace })
         }
         Command::Orders => query(
-            &cli,
+            &data,
+            cli.json,
             "SELECT id, status, customer, open_exceptions FROM orders ORDER BY id",
             &["id", "status", "customer", "open_exceptions"],
+            "no orders yet: import some with `import FILE`",
         ),
         Command::Order { id } => {
-            let c = open(&cli.data)?;
+            let c = open(&data)?;
             let view: String = c
                 .query_row("SELECT view FROM orders WHERE id = ?1", [id.as_str()], |r| r.get(0))
-                .with_context(|| format!("no order {id}"))?;
+                .optional()?
+                .with_context(|| format!("there is no order {id}: `orders` lists them"))?;
             let v: serde_json::Value = serde_json::from_str(&view)?;
             println!("{}", if cli.json { v.to_string() } else { serde_json::to_string_pretty(&v)? });
             Ok(())
         }
         Command::Exceptions => query(
-            &cli,
+            &data,
+            cli.json,
             "SELECT doc, id, kind, events FROM exceptions WHERE open = 1 ORDER BY doc, id",
             &["doc", "id", "kind", "events"],
+            "no open exceptions",
         ),
         Command::Stock => query(
-            &cli,
+            &data,
+            cli.json,
             "SELECT location, bin, gtin, on_hand FROM stock ORDER BY location, bin, gtin",
             &["location", "bin", "gtin", "on_hand"],
+            "no stock yet: import locations with `import FILE`",
         ),
         Command::Quarantine => query(
-            &cli,
+            &data,
+            cli.json,
             "SELECT device, doc, change, refusal, at FROM quarantine ORDER BY at",
             &["device", "doc", "change", "refusal", "at"],
+            "nothing quarantined",
         ),
         Command::Fingerprint => {
-            println!("{}", Identity::load_or_create(&cli.data)?.ca_fingerprint());
+            println!("{}", Identity::load_or_create(&data)?.ca_fingerprint());
             Ok(())
         }
     }
@@ -229,7 +294,7 @@ fn serve(data: &Path, listen: SocketAddr, http: Option<SocketAddr>) -> anyhow::R
                 println!("no office users yet: add one with `waybill-server --data {} user add NAME`", data.display());
             }
             let router = waybill_sync_server::http::router(server.shared(), token);
-            let listener = tokio::net::TcpListener::bind(http).await.with_context(|| format!("HTTP on {http}"))?;
+            let listener = tokio::net::TcpListener::bind(http).await.with_context(|| format!("cannot listen for HTTP on {http} (is another server on it? Pass --http with another port)"))?;
             println!("office API on http://{}", listener.local_addr()?);
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, router).await {
@@ -249,23 +314,26 @@ fn user(data: &Path, command: UserCommand) -> anyhow::Result<()> {
     let c = open(data)?;
     match command {
         UserCommand::Add { name } => {
-            let password = match std::env::var("WAYBILL_PASSWORD") {
-                Ok(p) => p,
-                Err(_) => {
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_owned()
-                }
-            };
+            let password = password(&name)?;
             users::add(&c, &name, &password, chrono::Utc::now())?;
             println!("added {name}");
         }
         UserCommand::Remove { name } => {
-            users::remove(&c, &name)?;
+            users::remove(&c, &name).map_err(|e| match e {
+                users::UserError::Unknown(n) => anyhow::anyhow!("no user {n}: `user list` lists them"),
+                e => e.into(),
+            })?;
             println!("removed {name}");
         }
         UserCommand::List => {
-            for name in users::list(&c)? {
+            let names = users::list(&c)?;
+            if names.is_empty() {
+                println!(
+                    "no users yet: add one with `waybill-server --data {} user add NAME`",
+                    data.display()
+                );
+            }
+            for name in names {
                 println!("{name}");
             }
         }
@@ -273,13 +341,38 @@ fn user(data: &Path, command: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The new user's password: WAYBILL_PASSWORD; else typed at the terminal
+/// (not shown, asked twice); else the first line of standard input.
+fn password(name: &str) -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("WAYBILL_PASSWORD") {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("password for {name}: "))?;
+        let again = rpassword::prompt_password("the same again: ")?;
+        if first != again {
+            bail!("the two passwords differ: run `user add {name}` again");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line)? == 0 {
+        bail!(
+            "no password: type it at a terminal, give it as the first line of standard input, \
+             or set WAYBILL_PASSWORD"
+        );
+    }
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 fn open(data: &Path) -> anyhow::Result<rusqlite::Connection> {
     Ok(storage::prepare(&db_path(data))?)
 }
 
 fn import(data: &Path, file: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let seed: Seed = serde_json::from_str(&text).with_context(|| format!("seed file {}", file.display()))?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let seed: Seed =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a seed file", file.display()))?;
     let c = open(data)?;
     // A damaged recorder is refused rather than started afresh: that would
     // reuse the office's event ids.
@@ -300,17 +393,22 @@ fn import(data: &Path, file: &Path) -> anyhow::Result<()> {
     }
     ops.push(office::recorder_op(&office)?);
     runtime.block_on(writer.write(ops))?;
-    println!("imported {} document(s): {}", created.len(), created.join(", "));
+    if created.is_empty() {
+        println!("nothing imported: every document in {} is held already", file.display());
+    } else {
+        println!("imported {} document(s): {}", created.len(), created.join(", "));
+    }
     Ok(())
 }
 
-fn query(cli: &Cli, sql: &str, columns: &[&str]) -> anyhow::Result<()> {
-    let c = open(&cli.data)?;
+fn query(data: &Path, json: bool, sql: &str, columns: &[&str], empty: &str) -> anyhow::Result<()> {
+    let c = open(data)?;
     let mut stmt = c.prepare(sql)?;
     let rows = stmt.query_map([], |r| {
         (0..columns.len()).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>()
     })?;
     let mut out = Vec::new();
+    let mut table = Vec::new();
     for row in rows {
         let row = row?;
         let obj: serde_json::Map<String, serde_json::Value> = columns
@@ -326,24 +424,66 @@ fn query(cli: &Cli, sql: &str, columns: &[&str]) -> anyhow::Result<()> {
                 ((*k).to_owned(), v)
             })
             .collect();
+        table.push(columns.iter().map(|k| cell(&obj[*k])).collect());
         out.push(serde_json::Value::Object(obj));
     }
-    print_rows(cli, out, |v| {
-        columns.iter().map(|k| v[*k].to_string().trim_matches('"').to_owned()).collect::<Vec<_>>().join("  ")
-    })
+    print_rows(json, &out, columns, table, empty)
 }
 
+/// A value as a person reads it: text without quotes, a JSON list (an
+/// exception's events) as its items.
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => match serde_json::from_str::<Vec<String>>(s) {
+            Ok(items) => items.join(", "),
+            Err(_) => s.clone(),
+        },
+        serde_json::Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints `rows` as JSON, or `table` as aligned columns under `header`, or
+/// `empty` when there is nothing.
 fn print_rows<T: serde::Serialize>(
-    cli: &Cli,
-    rows: Vec<T>,
-    line: impl Fn(&T) -> String,
+    json: bool,
+    rows: &[T],
+    header: &[&str],
+    table: Vec<Vec<String>>,
+    empty: &str,
 ) -> anyhow::Result<()> {
-    if cli.json {
-        println!("{}", serde_json::to_string(&rows)?);
-    } else {
-        for r in &rows {
-            println!("{}", line(r));
+    if json {
+        println!("{}", serde_json::to_string(rows)?);
+        return Ok(());
+    }
+    if table.is_empty() {
+        println!("{empty}");
+        return Ok(());
+    }
+    let header: Vec<String> = header.iter().map(|h| h.replace('_', " ")).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &table {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
         }
     }
+    for row in std::iter::once(&header).chain(&table) {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn a_cell_is_plain_words() {
+        // An exception's events are stored as a JSON list: shown as its items.
+        assert_eq!(cell(&serde_json::json!("[\"hh-1:2\",\"hh-2:5\"]")), "hh-1:2, hh-2:5");
+        assert_eq!(cell(&serde_json::json!("Ada Lovelace")), "Ada Lovelace");
+        assert_eq!(cell(&serde_json::json!(3)), "3");
+        assert_eq!(cell(&serde_json::Value::Null), "-");
+    }
 }

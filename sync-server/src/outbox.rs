@@ -215,10 +215,18 @@ pub enum WebhookError {
     Unknown(i64),
     /// The database failed.
     #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
     /// Randomness was not available.
     #[error("no randomness available")]
     Random,
+}
+
+// By hand rather than `#[from]`: the message already holds the cause, so
+// it is not reported again as the source (an error chain says it once).
+impl From<rusqlite::Error> for WebhookError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
 }
 
 struct Due {

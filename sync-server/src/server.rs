@@ -65,12 +65,12 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The data directory could not be made.
-    #[error("data directory {path}: {source}")]
+    #[error("cannot create the data directory {path}: {error}")]
     DataDir {
         /// The directory.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, so not a source).
+        error: std::io::Error,
     },
     /// Storage failed.
     #[error(transparent)]
@@ -79,12 +79,12 @@ pub enum ServerError {
     #[error(transparent)]
     Identity(#[from] IdentityError),
     /// The socket could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}. Is another server on it? Pass --listen with another port")]
     Bind {
         /// The address.
         addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, so not a source).
+        error: std::io::Error,
     },
 }
 
@@ -131,7 +131,7 @@ impl Server {
         let dir = &config.data_dir;
         let blob_dir = dir.join("blobs");
         std::fs::create_dir_all(blob_dir.join("partial"))
-            .map_err(|source| ServerError::DataDir { path: dir.clone(), source })?;
+            .map_err(|error| ServerError::DataDir { path: dir.clone(), error })?;
         let identity = Identity::load_or_create(dir)?;
         let db = db_path(dir);
         let (storage, writer) = storage::open(&db)?;
@@ -149,7 +149,7 @@ impl Server {
         transport.max_idle_timeout(Some(quinn::VarInt::from_u32(15_000).into()));
         server_config.transport_config(Arc::new(transport));
         let endpoint = quinn::Endpoint::server(server_config, config.listen)
-            .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+            .map_err(|error| ServerError::Bind { addr: config.listen, error })?;
         let shared = Arc::new(Shared {
             storage,
             writer,

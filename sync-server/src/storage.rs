@@ -21,9 +21,11 @@ use waybill_shared::doc::DocId;
 pub enum StorageError {
     /// SQLite failed.
     #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
     /// The data directory is from a newer build.
-    #[error("the database has schema version {found}; this build reads up to {supported}")]
+    #[error(
+        "the database has schema version {found}; this build reads up to {supported}: update waybill-server"
+    )]
     NewerSchema {
         /// Found.
         found: usize,
@@ -36,6 +38,14 @@ pub enum StorageError {
     /// The writer thread is gone (the server is shutting down).
     #[error("storage is shut down")]
     Closed,
+}
+
+// By hand rather than `#[from]`: the message already holds the cause, so
+// it is not reported again as the source (an error chain says it once).
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
 }
 
 /// One write, as data.

@@ -35,7 +35,7 @@ pub enum UserError {
     #[error("a password has at least {MIN_PASSWORD} characters")]
     WeakPassword,
     /// A user with this name exists.
-    #[error("user {0} exists already")]
+    #[error("user {0} exists already: choose another name, or remove them first")]
     Exists(String),
     /// No such user.
     #[error("no user {0}")]
@@ -45,10 +45,18 @@ pub enum UserError {
     WrongPassword,
     /// The database failed.
     #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
     /// Randomness was not available.
     #[error("no randomness available")]
     Random,
+}
+
+// By hand rather than `#[from]`: the message already holds the cause, so
+// it is not reported again as the source (an error chain says it once).
+impl From<rusqlite::Error> for UserError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
 }
 
 /// A session just made.

@@ -219,7 +219,9 @@ async fn enrolment_codes_are_checked_and_work_once() {
     assert_eq!(first.ok(&args)["device"], "hh-8");
     let second = Device { store: dir.path().join("second.db") };
     let err = second.fails(&args);
-    assert!(err.contains("enrolment code is not valid"), "{err}");
+    assert!(err.contains("the enrolment code is unknown, already used, or expired"), "{err}");
+    assert!(err.contains("ask the office for a new enrolment code"), "{err}");
+    assert_eq!(err.matches("enrolment code").count(), 2, "the fault said once, then what to do: {err}");
     second.fails(&["status"]);
     // The first device is the one enrolled, and works (its scope: wh-1's stock).
     assert_eq!(first.sync()["in_scope"], 1);

@@ -175,9 +175,11 @@ impl Fleet {
     /// expected in each of `docs`. Returns the (first) event.
     fn record(&mut self, name: &'static str, args: &[&str], docs: &[&str]) -> Value {
         let out = self.device(name).ok(args);
-        let events = match &out {
-            Value::Array(list) => list.clone(),
-            one => vec![one.clone()],
+        // One event, or `{ "events": [...] }` for a command that records one
+        // per order (out, fail).
+        let events = match out.get("events") {
+            Some(Value::Array(list)) => list.clone(),
+            _ => vec![out.clone()],
         };
         assert!(!events.is_empty(), "{name} {args:?} recorded nothing: {out}");
         for e in &events {

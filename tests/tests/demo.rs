@@ -78,3 +78,84 @@ fn the_demo_runs_the_fleet_to_deliveries_and_shows_the_collisions() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not an earlier demo"), "{refused:?}");
     assert_eq!(std::fs::read_to_string(other.join("keep.txt")).unwrap(), "mine");
 }
+
+/// A second demo while one runs is refused before it touches anything: on
+/// the same ports it says they are taken; on other ports but the same folder
+/// it says a demo runs there. The first carries on: its data is whole, it
+/// still answers sign-in and the office's command line.
+#[test]
+fn a_second_demo_is_refused_and_the_running_one_keeps_its_world() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let (quic, http) = (free_port(), free_tcp_port());
+    let demo = |data: &std::path::Path, quic: u16, http: u16| {
+        let mut c = Command::new(bin("waybill-server"));
+        c.arg("--data").arg(data).args(["demo", "--orders", "20", "--pace", "0.2"]);
+        c.args(["--listen", &format!("127.0.0.1:{quic}"), "--http", &format!("127.0.0.1:{http}")]);
+        c
+    };
+    let mut first = demo(&data, quic, http).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut out = BufReader::new(first.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("dashboard: http://") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the first demo did not start");
+    }
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let orders = || {
+        let out = Command::new(bin("waybill-server"))
+            .arg("--data")
+            .arg(&data)
+            .args(["--json", "orders"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap().as_array().unwrap().len()
+    };
+    let before = orders();
+    assert!(before >= 20, "{before}");
+
+    // Same ports, another folder: the ports are named, and the new folder
+    // is not even made.
+    let elsewhere = dir.path().join("other");
+    let taken = demo(&elsewhere, quic, http).output().unwrap();
+    let stderr = String::from_utf8_lossy(&taken.stderr);
+    assert!(!taken.status.success());
+    assert!(stderr.contains("in use") && stderr.contains("--listen"), "{stderr}");
+    assert!(!elsewhere.exists(), "a refused demo made its folder");
+    let taken = demo(&elsewhere, free_port(), http).output().unwrap();
+    let stderr = String::from_utf8_lossy(&taken.stderr);
+    assert!(!taken.status.success());
+    assert!(stderr.contains("dashboard") && stderr.contains("--http"), "{stderr}");
+
+    // Other ports, the same folder: the running demo holds it.
+    let twice = demo(&data, free_port(), free_tcp_port()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&twice.stderr);
+    assert!(!twice.status.success());
+    assert!(stderr.contains("a demo is already running in"), "{stderr}");
+    assert_eq!(stderr.matches("already running").count(), 1, "said once: {stderr}");
+
+    // The first demo still has its world and still serves.
+    assert!(orders() >= before);
+    assert!(data.join("waybill.db").exists());
+    assert_eq!(
+        std::fs::read_dir(data.join("devices"))
+            .unwrap()
+            .filter(|e| { e.as_ref().unwrap().path().extension().is_some_and(|x| x == "db") })
+            .count(),
+        9,
+        "the fleet's stores are all there"
+    );
+    let signed_in = reqwest::blocking::Client::new()
+        .post(format!("http://127.0.0.1:{http}/api/session"))
+        .json(&serde_json::json!({ "user": "office", "password": "waybill-demo" }))
+        .send()
+        .unwrap();
+    assert_eq!(signed_in.status().as_u16(), 200);
+    assert!(first.try_wait().unwrap().is_none(), "the first demo stopped");
+    first.kill().unwrap();
+    first.wait().unwrap();
+}

@@ -8,6 +8,7 @@ use serde::Serialize;
 use waybill_agent::{Imported, Scanned, Status, SyncReport, Tasks};
 use waybill_shared::doc::DocId;
 use waybill_shared::event::Event;
+use waybill_shared::fold::order::Whereabouts;
 use waybill_shared::fold::{OrderView, RouteView, StockView};
 
 /// One command's output.
@@ -22,13 +23,81 @@ fn reply<T: Serialize>(value: &T, text: String) -> Reply {
     Reply { json: serde_json::to_value(value).unwrap_or(serde_json::Value::Null), text }
 }
 
-pub fn event(e: &Event) -> Reply {
-    reply(e, format!("recorded {} {} at {}", e.payload.name(), e.id, e.at.format("%Y-%m-%d %H:%M:%S")))
+/// A word of a serde enum, as a person reads it: `out_for_delivery` is
+/// "out for delivery".
+fn word<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s.replace('_', " "),
+        Ok(other) => other.to_string(),
+        Err(_) => "?".to_owned(),
+    }
 }
 
-pub fn events(es: &[Event]) -> Reply {
-    let text = es.iter().map(|e| event(e).text).collect::<Vec<_>>().join("\n");
-    reply(&es, text)
+/// Where a package is, in words.
+fn whereabouts(w: &Whereabouts) -> String {
+    match w {
+        Whereabouts::Packing => "being packed".to_owned(),
+        Whereabouts::Closed => "closed, at the pack station".to_owned(),
+        Whereabouts::Staged { area } => format!("staged in {area}"),
+        Whereabouts::OnVan { van, route } => format!("on van {van} for route {route}"),
+        Whereabouts::Delivered => "delivered".to_owned(),
+        Whereabouts::AttemptFailed { reason } => {
+            format!("on the van after a failed attempt ({})", word(reason))
+        }
+        Whereabouts::AtDepot => "back at the depot".to_owned(),
+    }
+}
+
+/// An event just recorded, with the documents it went to: the JSON is the
+/// event with `order` (and `route`, `location`) added where it names one.
+pub fn event(e: &Event, docs: &[DocId]) -> Reply {
+    let mut json = serde_json::to_value(e).unwrap_or(serde_json::Value::Null);
+    let mut about = Vec::new();
+    for d in docs {
+        let (key, id) = match d {
+            DocId::Order(o) => ("order", o.to_string()),
+            DocId::Route(r) => ("route", r.to_string()),
+            DocId::Location { id, .. } => ("location", id.to_string()),
+        };
+        if let Some(obj) = json.as_object_mut() {
+            obj.entry(key).or_insert_with(|| serde_json::Value::from(id.clone()));
+        }
+        about.push(format!("{key} {id}"));
+    }
+    let on = if about.is_empty() { String::new() } else { format!(" on {}", about.join(", ")) };
+    let text = format!("recorded {} {}{on} at {}", e.payload.name(), e.id, e.at.format("%Y-%m-%d %H:%M:%S"));
+    Reply { json, text }
+}
+
+/// Several events of one command (one per order): `{ "events": [...] }`
+/// and what they were about.
+pub fn events(es: &[(Event, Vec<DocId>)], about: serde_json::Value) -> Reply {
+    let replies: Vec<Reply> = es.iter().map(|(e, docs)| event(e, docs)).collect();
+    let text = replies.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("\n");
+    let mut json = about;
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("events".into(), replies.into_iter().map(|r| r.json).collect());
+    }
+    Reply { json, text }
+}
+
+/// The documents a device holds, and which have work not yet synced.
+pub fn documents(all: &[DocId], unsynced: &[DocId]) -> Reply {
+    let rows: Vec<serde_json::Value> = all
+        .iter()
+        .map(|d| serde_json::json!({ "doc": d.to_string(), "unsynced": unsynced.contains(d) }))
+        .collect();
+    let text = if all.is_empty() {
+        "no documents yet: sync, import or merge some".to_owned()
+    } else {
+        let mut t = format!("{} document(s), {} with events not yet synced:", all.len(), unsynced.len());
+        for d in all {
+            let mark = if unsynced.contains(d) { "  (not yet synced)" } else { "" };
+            let _ = write!(t, "\n  {d}{mark}");
+        }
+        t
+    };
+    Reply { json: serde_json::Value::Array(rows), text }
 }
 
 pub fn status(s: &Status) -> Reply {
@@ -62,7 +131,11 @@ pub fn tasks(tasks: &Tasks) -> Reply {
     let mut t = String::new();
     match tasks {
         Tasks::Picker(picks) => {
-            let _ = writeln!(t, "{} pick(s), in walk order:", picks.len());
+            if picks.is_empty() {
+                t.push_str("nothing to pick: sync to get your pick list");
+            } else {
+                let _ = writeln!(t, "{} pick(s), in walk order:", picks.len());
+            }
             for p in picks {
                 let bin = p.bin.as_ref().map_or("no stock".to_owned(), ToString::to_string);
                 let _ = writeln!(
@@ -73,13 +146,20 @@ pub fn tasks(tasks: &Tasks) -> Reply {
             }
         }
         Tasks::Packer(queue) => {
-            let _ = writeln!(t, "{} order(s) to pack:", queue.len());
+            if queue.is_empty() {
+                t.push_str("nothing to pack: sync to get picked orders");
+            } else {
+                let _ = writeln!(t, "{} order(s) to pack:", queue.len());
+            }
             for p in queue {
                 let lines: Vec<String> = p.lines.iter().map(|(l, q)| format!("line {l}: {q}")).collect();
                 let _ = writeln!(t, "  {}: {}", p.order, lines.join(", "));
             }
         }
         Tasks::Driver(routes) => {
+            if routes.is_empty() {
+                t.push_str("no routes on this device: sync to get yours");
+            }
             for r in routes {
                 let next = r.next_stop.map_or("done".to_owned(), |s| format!("next stop {s}"));
                 let _ = writeln!(t, "route {} ({next}):", r.route);
@@ -87,9 +167,9 @@ pub fn tasks(tasks: &Tasks) -> Reply {
                     let orders: Vec<String> = s.stop.orders.iter().map(ToString::to_string).collect();
                     let _ = writeln!(
                         t,
-                        "  stop {} {:?}: {} — {}, {} package(s)",
+                        "  stop {} {}: {} — {}, {} package(s)",
                         s.stop.seq,
-                        s.stop.state,
+                        word(&s.stop.state),
                         orders.join(", "),
                         s.stop.address.line1,
                         s.parcels.len()
@@ -109,12 +189,13 @@ pub fn scanned(s: &Scanned) -> Reply {
             format!("bin {bin} at {location} ({place}), {} pick(s) from it", picks.len())
         }
         Scanned::Item { item, picks } => format!("item {}, {} pick(s) of it", item.gtin, picks.len()),
-        Scanned::Package { sscc, order, whereabouts } => match order {
-            Some(o) => format!("package {sscc} of order {o}: {whereabouts:?}"),
-            None => format!("package {sscc}, not on this device"),
+        Scanned::Package { sscc, order, whereabouts: w } => match (order, w) {
+            (Some(o), Some(w)) => format!("package {sscc} of order {o}: {}", whereabouts(w)),
+            (Some(o), None) => format!("package {sscc} of order {o}"),
+            (None, _) => format!("package {sscc}, not on this device"),
         },
         Scanned::Order { order, status } => match status {
-            Some(s) => format!("order {order}: {s:?}"),
+            Some(s) => format!("order {order}: {}", word(s)),
             None => format!("order {order}, not on this device"),
         },
         Scanned::Route { route, held } => {
@@ -125,7 +206,7 @@ pub fn scanned(s: &Scanned) -> Reply {
 }
 
 pub fn order(v: &OrderView) -> Reply {
-    let mut t = format!("order {} for {}: {:?}", v.header.id, v.header.customer, v.status);
+    let mut t = format!("order {} for {}: {}", v.header.id, v.header.customer, word(&v.status));
     let a = &v.ship_to;
     let _ = write!(t, "\nship to: {}, {}, {} {}", a.name, a.line1, a.postcode, a.city);
     let _ = write!(t, "\nline  item            ordered alloc picked short packed deliv return");
@@ -138,15 +219,15 @@ pub fn order(v: &OrderView) -> Reply {
         );
     }
     for p in &v.packages {
-        let _ = write!(t, "\npackage {}: {:?}", p.sscc, p.whereabouts);
+        let _ = write!(t, "\npackage {}: {}", p.sscc, whereabouts(&p.whereabouts));
     }
     for p in &v.proofs {
         let who = p.proof.recipient_name.as_deref().unwrap_or("-");
         let _ = write!(
             t,
-            "\nproof {}: {:?} {who} at {}",
+            "\nproof {}: {} {who} at {}",
             p.event,
-            p.proof.relation,
+            word(&p.proof.relation),
             p.at.format("%Y-%m-%d %H:%M")
         );
     }
@@ -162,8 +243,13 @@ pub fn order(v: &OrderView) -> Reply {
 
 pub fn stock(v: &StockView) -> Reply {
     let mut t = format!("stock at {} (epoch {}):", v.location, v.epoch);
+    if v.stock.is_empty() {
+        t.push_str(" none");
+    } else {
+        let _ = write!(t, "\n  {:<10} {:<14} {:>7}", "bin", "item", "on hand");
+    }
     for s in &v.stock {
-        let _ = write!(t, "\n  {:<10} {} {:>6}", s.bin, s.gtin, s.on_hand);
+        let _ = write!(t, "\n  {:<10} {:<14} {:>7}", s.bin.to_string(), s.gtin.to_string(), s.on_hand);
     }
     for e in &v.exceptions {
         let state = if e.is_open() { "OPEN" } else { "resolved" };
@@ -178,9 +264,9 @@ pub fn route(v: &RouteView) -> Reply {
     for s in &v.stops {
         let _ = write!(
             t,
-            "\n  stop {} {:?}: {} package(s), {} delivered",
+            "\n  stop {} {}: {} package(s), {} delivered",
             s.seq,
-            s.state,
+            word(&s.state),
             s.packages.len(),
             s.delivered.len()
         );
@@ -206,7 +292,8 @@ pub fn evicted(gone: &[DocId]) -> Reply {
 
 pub fn merged(docs: &[DocId]) -> Reply {
     let ids: Vec<String> = docs.iter().map(ToString::to_string).collect();
-    let text = format!("merged {}", ids.join(", "));
+    let text =
+        if ids.is_empty() { "nothing merged".to_owned() } else { format!("merged {}", ids.join(", ")) };
     reply(&ids, text)
 }
 

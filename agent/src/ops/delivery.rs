@@ -76,8 +76,7 @@ pub enum BlobInput {
 impl BlobInput {
     /// The bytes, read from the file if need be; `what` names it in errors.
     fn read(&self, what: &str) -> Result<Vec<u8>, AgentError> {
-        let file_error =
-            |path: &PathBuf, source| AgentError::File { path: path.display().to_string(), source };
+        let file_error = |path: &PathBuf, error| AgentError::File { path: path.display().to_string(), error };
         let bytes = match self {
             BlobInput::Bytes(b) => {
                 check_blob_size(what, b.len() as u64)?;
@@ -306,31 +305,34 @@ impl Agent {
             return Err(AgentError::Invalid(format!("order {order} is on hold: do not hand it over")));
         }
         let required = view.header.proof;
+        let recipient_name = text("the recipient's name", req.recipient_name.as_deref())?;
+        let left_at = text("where it was left", req.left_at.as_deref())?;
+        let note = text("the note", Some(req.note.as_str()))?.unwrap_or_default();
+        // Every item missing at once, so the driver fixes it in one go.
+        let mut missing = Vec::new();
         if required.signature && req.signature.is_none() {
-            return Err(AgentError::ProofMissing("a signature"));
+            missing.push("a signature");
         }
         if required.photo && req.photo.is_none() {
-            return Err(AgentError::ProofMissing("a photo"));
+            missing.push("a photo");
         }
         if required.age_check && req.age_check_passed != Some(true) {
-            return Err(AgentError::ProofMissing("a passed age check"));
+            missing.push("a passed age check");
+        }
+        match req.relation {
+            Relation::Recipient | Relation::Neighbour if recipient_name.is_none() => {
+                missing.push("the recipient's name");
+            }
+            Relation::SafePlace if left_at.is_none() => missing.push("where the package was left"),
+            _ => {}
+        }
+        if !missing.is_empty() {
+            return Err(AgentError::ProofMissing(missing));
         }
         if req.age_check_passed == Some(false) {
             return Err(AgentError::Invalid(
                 "the age check failed: record a failed attempt (age_check_failed) instead".into(),
             ));
-        }
-        let recipient_name = text("the recipient's name", req.recipient_name.as_deref())?;
-        let left_at = text("where it was left", req.left_at.as_deref())?;
-        let note = text("the note", Some(req.note.as_str()))?.unwrap_or_default();
-        match req.relation {
-            Relation::Recipient | Relation::Neighbour if recipient_name.is_none() => {
-                return Err(AgentError::ProofMissing("the recipient's name"));
-            }
-            Relation::SafePlace if left_at.is_none() => {
-                return Err(AgentError::ProofMissing("where the package was left"));
-            }
-            _ => {}
         }
         check_gps(req.gps)?;
         let photo = req.photo.as_ref().map(|b| b.read("photo")).transpose()?;
@@ -1026,16 +1028,22 @@ mod tests {
         let full = full_so1();
         let no_signature = DeliveryRequest { signature: None, ..full.clone() };
         let err = refuse(&mut agent, |a| a.deliver(&no_signature));
-        assert!(matches!(err, AgentError::ProofMissing("a signature")), "{err}");
+        assert!(matches!(&err, AgentError::ProofMissing(m) if m[..] == ["a signature"]), "{err}");
+        let neither = DeliveryRequest { signature: None, photo: None, ..full.clone() };
+        let err = refuse(&mut agent, |a| a.deliver(&neither));
+        assert!(matches!(&err, AgentError::ProofMissing(m) if m[..] == ["a signature", "a photo"]), "{err}");
+        assert_eq!(err.to_string(), "this delivery needs a signature and a photo");
         let no_photo = DeliveryRequest { photo: None, ..full.clone() };
-        assert!(matches!(refuse(&mut agent, |a| a.deliver(&no_photo)), AgentError::ProofMissing("a photo")));
+        assert!(
+            matches!(refuse(&mut agent, |a| a.deliver(&no_photo)), AgentError::ProofMissing(m) if m[..] == ["a photo"])
+        );
         let no_name = DeliveryRequest { recipient_name: Some("  ".into()), ..full.clone() };
         let err = refuse(&mut agent, |a| a.deliver(&no_name));
-        assert!(matches!(err, AgentError::ProofMissing("the recipient's name")), "{err}");
+        assert!(matches!(&err, AgentError::ProofMissing(m) if m[..] == ["the recipient's name"]), "{err}");
         let neighbour =
             DeliveryRequest { relation: Relation::Neighbour, recipient_name: None, ..full.clone() };
         let err = refuse(&mut agent, |a| a.deliver(&neighbour));
-        assert!(matches!(err, AgentError::ProofMissing("the recipient's name")), "{err}");
+        assert!(matches!(&err, AgentError::ProofMissing(m) if m[..] == ["the recipient's name"]), "{err}");
         let missing_file = dir.path().join("no-such-photo.jpg");
         let no_file = DeliveryRequest { photo: Some(BlobInput::File(missing_file.clone())), ..full.clone() };
         let err = refuse(&mut agent, |a| a.deliver(&no_file));
@@ -1053,10 +1061,10 @@ mod tests {
             ..bare(1, &[3])
         };
         let err = refuse(&mut agent, |a| a.deliver(&so2));
-        assert!(matches!(err, AgentError::ProofMissing("a passed age check")), "{err}");
+        assert!(matches!(&err, AgentError::ProofMissing(m) if m[..] == ["a passed age check"]), "{err}");
         let failed = DeliveryRequest { age_check_passed: Some(false), ..so2.clone() };
         let err = refuse(&mut agent, |a| a.deliver(&failed));
-        assert!(matches!(err, AgentError::ProofMissing("a passed age check")), "{err}");
+        assert!(matches!(&err, AgentError::ProofMissing(m) if m[..] == ["a passed age check"]), "{err}");
 
         // One order per delivery.
         let err = refuse(&mut agent, |a| {
@@ -1136,7 +1144,10 @@ mod tests {
         agent.load(&r1(), &sscc(4)).unwrap();
         let safe_place = DeliveryRequest { relation: Relation::SafePlace, ..bare(2, &[]) };
         let err = refuse(&mut agent, |a| a.deliver(&safe_place));
-        assert!(matches!(err, AgentError::ProofMissing("where the package was left")), "{err}");
+        assert!(
+            matches!(&err, AgentError::ProofMissing(m) if m[..] == ["where the package was left"]),
+            "{err}"
+        );
         agent.deliver(&DeliveryRequest { left_at: Some("behind the gate".into()), ..safe_place }).unwrap();
         let so3 = agent.order_view(&id("SO-3")).unwrap();
         assert_eq!(so3.status, OrderStatus::Completed);

@@ -355,6 +355,10 @@ async fn unknown_and_invalid_orders() {
     let f = start();
     let (status, body) = f.call("GET", "/api/orders/SO-404", &[], None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "id");
+    assert_eq!(body["error"], "no order SO-404: GET /api/orders lists them");
+    let (status, body) = f.call("GET", "/api/nope", &[], None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("/openapi.json"), "{body}");
     let (status, body) = f.call("GET", "/api/orders/SO%20404", &[], None).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "id");
     let (status, body) = f.call("POST", "/api/orders/SO-404/hold", &[], Some(json!({ "reason": "x" }))).await;
@@ -363,6 +367,7 @@ async fn unknown_and_invalid_orders() {
     assert_error(status, &body, StatusCode::NOT_FOUND, "id");
     let (status, body) = f.call("DELETE", "/api/orders/SO-404", &[], None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("/openapi.json"), "{body}");
 }
 
 #[tokio::test]
@@ -460,6 +465,8 @@ async fn resolving_an_exception_is_an_office_event() {
 #[tokio::test]
 async fn devices_enrol_list_revoke() {
     let f = start();
+    let location = json!({ "id": "wh-1", "name": "Main", "bins": [{ "id": "A-01", "walk": 1 }] });
+    assert_eq!(f.call("POST", "/api/locations", &[], Some(location)).await.0, StatusCode::CREATED);
     let (status, enrolled) = f
         .call(
             "POST",
@@ -475,6 +482,7 @@ async fn devices_enrol_list_revoke() {
     for (body, field) in [
         (json!({ "device": "hh-2", "role": "cook" }), "role"),
         (json!({ "device": "hh-2", "role": "picker" }), "location"),
+        (json!({ "device": "hh-2", "role": "picker", "location": "wh-9" }), "location"),
         (json!({ "device": "hh 2", "role": "driver" }), "device"),
         (json!({ "role": "driver" }), "device"),
         (json!({ "device": "hh-2", "role": "driver", "van": "v1" }), "van"),

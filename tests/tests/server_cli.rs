@@ -1,0 +1,125 @@
+#![allow(clippy::unwrap_used)]
+//! `waybill-server`'s command line as a new user meets it: empty lists say
+//! so, tables have headers, a bad enrolment is refused with what to do,
+//! `user add` takes a password from a pipe, errors say their cause once,
+//! and a log written to a file has no colour codes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+
+use waybill_tests::{SEED, bin, free_port};
+
+fn server(data: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(bin("waybill-server")).arg("--data").arg(data).args(args).output().unwrap()
+}
+
+fn ok(data: &std::path::Path, args: &[&str]) -> String {
+    let out = server(data, args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(data: &std::path::Path, args: &[&str]) -> String {
+    let out = server(data, args);
+    assert!(!out.status.success(), "{args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn lists_enrolment_and_users_say_what_is_wrong_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("srv");
+
+    assert_eq!(ok(&data, &["orders"]).trim(), "no orders yet: import some with `import FILE`");
+    assert_eq!(ok(&data, &["exceptions"]).trim(), "no open exceptions");
+    assert!(ok(&data, &["devices"]).starts_with("no devices yet"));
+    assert_eq!(ok(&data, &["--json", "orders"]).trim(), "[]");
+
+    // A location the server does not hold is refused, naming those it does.
+    let err = fails(&data, &["enrol", "--device", "hh-1", "--role", "picker", "--location", "wh-9"]);
+    assert!(err.contains("there is no location wh-9") && err.contains("none yet"), "{err}");
+    ok(&data, &["import", SEED]);
+    assert!(ok(&data, &["import", SEED]).starts_with("nothing imported: every document in"));
+    let err = fails(&data, &["revoke", "--device", "ghost"]);
+    assert_eq!(err.trim(), "error: no device ghost: `devices` lists them");
+    let err = fails(&data, &["user", "remove", "ghost"]);
+    assert_eq!(err.trim(), "error: no user ghost: `user list` lists them");
+    let err = fails(&data, &["enrol", "--device", "hh-1", "--role", "picker", "--location", "wh-9"]);
+    assert!(err.contains("there is no location wh-9") && err.contains("(wh-1)"), "{err}");
+    let err = fails(&data, &["enrol", "--device", "hh-1", "--role", "picker"]);
+    assert!(err.contains("a picker works at a location") && err.contains("--location"), "{err}");
+    assert!(ok(&data, &["devices"]).starts_with("no devices yet"), "nothing was written");
+    ok(&data, &["enrol", "--device", "hh-1", "--role", "picker", "--location", "wh-1"]);
+
+    // Tables have headers.
+    let orders = ok(&data, &["orders"]);
+    let header: Vec<&str> = orders.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["id", "status", "customer", "open", "exceptions"], "{orders}");
+    assert!(orders.lines().nth(1).unwrap().starts_with("SO-1001  "), "{orders}");
+    assert!(ok(&data, &["devices"]).starts_with("device "));
+
+    // An unknown order: once, with what to do.
+    let err = fails(&data, &["order", "SO-9"]);
+    assert_eq!(err.trim(), "error: there is no order SO-9: `orders` lists them");
+
+    // A password from a pipe, no prompt; a short one is refused.
+    let add = |name: &str, password: &str| {
+        let mut child = Command::new(bin("waybill-server"))
+            .arg("--data")
+            .arg(&data)
+            .args(["user", "add", name])
+            .env_remove("WAYBILL_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let added = add("ana", "correct horse");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert_eq!(String::from_utf8_lossy(&added.stdout).trim(), "added ana");
+    assert!(added.stderr.is_empty(), "no prompt on a pipe");
+    let short = add("bo", "short");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
+    assert_eq!(ok(&data, &["user", "list"]).trim(), "ana");
+    let again = add("ana", "correct horse");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already: choose another name"));
+
+    // `demo --help` names the demo's own folder.
+    let help = ok(&data, &["demo", "--help"]);
+    assert!(help.contains("waybill-demo") && help.contains("new world"), "{help}");
+    assert!(!help.contains("[default: waybill-data]"), "{help}");
+}
+
+#[test]
+fn a_taken_port_is_said_once_and_a_log_file_has_no_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("srv");
+    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+    let port = free_port();
+    let mut first = Command::new(bin("waybill-server"))
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(first.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("listening on"), "{line}");
+
+    let err = fails(&data, &["serve", "--listen", &format!("127.0.0.1:{port}")]);
+    assert!(err.contains("cannot listen on") && err.contains("--listen"), "{err}");
+    assert_eq!(err.matches("in use").count(), 1, "said once: {err}");
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let logged = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(logged.contains("waybill-server listening"), "{logged}");
+    assert!(!logged.contains('\u{1b}'), "colour codes in a log file: {logged:?}");
+}

@@ -99,17 +99,28 @@ pub fn tasks(tasks: &Tasks) -> Reply {
     reply(tasks, t.trim_end().to_owned())
 }
 
+/// ` x N` for a label standing for N units (a count (37)).
+fn units(count: Option<u32>) -> String {
+    count.map_or(String::new(), |n| format!(" x {n}"))
+}
+
 pub fn scanned(s: &Scanned) -> Reply {
     let text = match s {
         Scanned::Bin { location, bin, here, picks } => {
             let place = if *here { "here" } else { "another location" };
             format!("bin {bin} at {location} ({place}), {} pick(s) from it", picks.len())
         }
-        Scanned::Item { item, picks } => format!("item {}, {} pick(s) of it", item.gtin, picks.len()),
-        Scanned::Package { sscc, order, whereabouts } => match order {
-            Some(o) => format!("package {sscc} of order {o}: {whereabouts:?}"),
-            None => format!("package {sscc}, not on this device"),
-        },
+        Scanned::Item { item, picks } => {
+            format!("item {}{}, {} pick(s) of it", item.gtin, units(item.count), picks.len())
+        }
+        Scanned::Package { sscc, item, order, whereabouts } => {
+            let content =
+                item.as_ref().map_or(String::new(), |i| format!(" holding {}{}", i.gtin, units(i.count)));
+            match order {
+                Some(o) => format!("package {sscc}{content} of order {o}: {whereabouts:?}"),
+                None => format!("package {sscc}{content}, not on this device"),
+            }
+        }
         Scanned::Order { order, status } => match status {
             Some(s) => format!("order {order}: {s:?}"),
             None => format!("order {order}, not on this device"),

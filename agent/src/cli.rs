@@ -99,7 +99,7 @@ pub enum Command {
         /// Item barcode scanned.
         #[arg(long)]
         item: String,
-        /// How many units.
+        /// Units, or cases if the item label carries a count (37).
         #[arg(long)]
         qty: u32,
         /// Supervisor override: allow more than the line needs, with this reason.

@@ -1,8 +1,14 @@
 //! What a scan means here: one code from the scanner, read with the shared
 //! GS1 parser and looked up against what this device holds, so a UI can act
 //! on a single scan.
+//!
+//! Dates on barcodes have two-digit years; they are read in the device's
+//! current year (GS1's century window), taken from its clock here, since the
+//! shared parser has none. A count of trade items (37) travels with the item:
+//! where a quantity counts what was scanned (a pick, a put-back, a receipt, a
+//! put-away), a label carrying a count stands for that many units.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use waybill_shared::doc::{self, DocId};
 use waybill_shared::fold::OrderStatus;
@@ -25,6 +31,45 @@ pub struct ItemScan {
     pub serial: Option<String>,
     /// Expiry date.
     pub expiry: Option<NaiveDate>,
+    /// Units the label stands for (a case's count of trade items, AI 37);
+    /// `None`: one.
+    pub count: Option<u32>,
+}
+
+impl ItemScan {
+    /// A bare GTIN: one unit, nothing else known.
+    fn of(gtin: Gtin) -> Self {
+        Self { gtin, lot: None, serial: None, expiry: None, count: None }
+    }
+
+    /// The item an element string names, if it carries a GTIN (01); its
+    /// expiry date read in `current_year`.
+    fn from_element(e: &ElementString, current_year: i32) -> Result<Option<Self>, Gs1Error> {
+        let Some(gtin) = e.gtin.clone() else { return Ok(None) };
+        Ok(Some(Self {
+            gtin,
+            lot: e.lot.clone(),
+            serial: e.serial.clone(),
+            expiry: e.expiry_in(current_year)?,
+            count: e.count,
+        }))
+    }
+
+    /// Units in `quantity` scans of this label: `quantity` times its count.
+    pub fn units(&self, quantity: u32) -> Result<u32, AgentError> {
+        let count = self.count.unwrap_or(1);
+        if count == 0 {
+            return Err(AgentError::Invalid(format!("the label of {} counts 0 units", self.gtin)));
+        }
+        quantity.checked_mul(count).ok_or_else(|| {
+            AgentError::Invalid(format!("{quantity} labels of {count} units each is too many to record"))
+        })
+    }
+}
+
+/// The year dates on barcodes are read in.
+fn current_year() -> i32 {
+    Utc::now().year()
 }
 
 /// What a scanned code is, in this device's context.
@@ -54,6 +99,9 @@ pub enum Scanned {
     Package {
         /// The package.
         sscc: Sscc,
+        /// The item the label also names (a GTIN (01) beside the SSCC),
+        /// with its count.
+        item: Option<ItemScan>,
         /// The order it belongs to, if held here.
         order: Option<OrderId>,
         /// Where it is, if known.
@@ -92,22 +140,12 @@ impl Agent {
                 let held = self.documents()?.contains(&DocId::Route(route.clone()));
                 Scanned::Route { route, held }
             }
-            Code::Sscc(sscc) | Code::Element(ElementString { sscc: Some(sscc), .. }) => {
-                let found = self.find_package(&sscc)?;
-                let (order, whereabouts) = match found {
-                    Some((order, w)) => (Some(order), Some(w)),
-                    None => (None, None),
-                };
-                Scanned::Package { sscc, order, whereabouts }
-            }
-            Code::Gtin(gtin) => {
-                self.item_scanned(ItemScan { gtin, lot: None, serial: None, expiry: None })?
-            }
-            Code::Element(e) => match e.gtin {
-                Some(gtin) => {
-                    self.item_scanned(ItemScan { gtin, lot: e.lot, serial: e.serial, expiry: e.expiry })?
-                }
-                None => {
+            Code::Sscc(sscc) => self.package_scanned(sscc, None)?,
+            Code::Gtin(gtin) => self.item_scanned(ItemScan::of(gtin))?,
+            Code::Element(e) => match (e.sscc.clone(), ItemScan::from_element(&e, current_year())?) {
+                (Some(sscc), item) => self.package_scanned(sscc, item)?,
+                (None, Some(item)) => self.item_scanned(item)?,
+                (None, None) => {
                     return Err(AgentError::WrongScan {
                         expected: "an item or package",
                         scanned: code.into(),
@@ -115,6 +153,14 @@ impl Agent {
                 }
             },
         })
+    }
+
+    fn package_scanned(&mut self, sscc: Sscc, item: Option<ItemScan>) -> Result<Scanned, AgentError> {
+        let (order, whereabouts) = match self.find_package(&sscc)? {
+            Some((order, w)) => (Some(order), Some(w)),
+            None => (None, None),
+        };
+        Ok(Scanned::Package { sscc, item, order, whereabouts })
     }
 
     fn item_scanned(&mut self, item: ItemScan) -> Result<Scanned, AgentError> {
@@ -167,13 +213,12 @@ impl Agent {
 
     /// Reads an item scan: a GTIN or an element string carrying (01).
     pub(crate) fn scan_item(&self, code: &str) -> Result<ItemScan, AgentError> {
-        match parse_code(code)? {
-            Code::Gtin(gtin) => Ok(ItemScan { gtin, lot: None, serial: None, expiry: None }),
-            Code::Element(ElementString { gtin: Some(gtin), lot, serial, expiry, .. }) => {
-                Ok(ItemScan { gtin, lot, serial, expiry })
-            }
-            _ => Err(AgentError::WrongScan { expected: "an item (GTIN)", scanned: code.into() }),
-        }
+        let item = match parse_code(code)? {
+            Code::Gtin(gtin) => Some(ItemScan::of(gtin)),
+            Code::Element(e) => ItemScan::from_element(&e, current_year())?,
+            _ => None,
+        };
+        item.ok_or_else(|| AgentError::WrongScan { expected: "an item (GTIN)", scanned: code.into() })
     }
 
     /// Reads a package scan: an SSCC or an element string carrying (00).

@@ -1,12 +1,13 @@
 //! Each role's work list, derived from the merged views of the documents the
 //! device holds: a picker's picks in bin-walk order, a packer's queue, a
-//! driver's stops.
+//! driver's stops. A cancelled order offers no work, whatever else its
+//! events say.
 
 use serde::Serialize;
 use waybill_shared::doc::{self, DocId};
+use waybill_shared::fold::OrderView;
 use waybill_shared::fold::order::PackageView;
 use waybill_shared::fold::route::StopView;
-use waybill_shared::fold::{OrderStatus, OrderView};
 use waybill_shared::gs1::Gtin;
 use waybill_shared::id::{BinId, OrderId, RouteId};
 use waybill_shared::role::Role;
@@ -203,8 +204,10 @@ impl Agent {
             for stop in view.stops {
                 let mut parcels = Vec::new();
                 for order in &stop.orders {
+                    // A cancelled order offers no work, even if it was
+                    // delivered meanwhile (its status then says delivered).
                     if let Ok(v) = self.order_view(order)
-                        && !matches!(v.status, OrderStatus::Cancelled)
+                        && !v.cancelled
                     {
                         parcels.extend(v.packages);
                     }

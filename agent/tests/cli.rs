@@ -480,3 +480,44 @@ fn every_argument_is_described_in_help() {
     }
     assert!(help(&["pack", "--help"]).contains("weight in grams"));
 }
+
+#[test]
+fn a_case_label_picks_its_count_in_one_scan_and_a_unit_label_reports_both_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path();
+    let office = Device::init(files, "office-1", "office", None);
+    office.ok(&["import", SEED]);
+    let handed = office.export(files, &["order/SO-1002", "location/wh-1/0"]);
+    let picker = Device::init(files, "hh-1", "picker", Some("wh-1"));
+    picker.merge(&handed);
+
+    // SO-1002 wants 3 oil cans; a case label of 3 (37), expiry 31 December
+    // 1999 (17) in GS1's century window, not 2099.
+    let case = "]C1010950600013437637 3\u{1d}17991231".replace(' ', "");
+    let scanned = picker.ok(&["scan", &case]);
+    assert_eq!(scanned["kind"], "item", "{scanned}");
+    assert_eq!((scanned["gtin"].as_str(), scanned["count"].as_u64()), (Some("09506000134376"), Some(3)));
+    assert_eq!(scanned["expiry"], "1999-12-31");
+    assert_eq!(scanned["picks"].as_array().unwrap().len(), 1);
+
+    let pick = |qty: &str| {
+        ["pick", "--order", "SO-1002", "--line", "1", "--bin", "A-02", "--item", &case, "--qty", qty]
+            .map(str::to_owned)
+    };
+    // two cases are 6 units, more than the 3 the line needs
+    let err = picker.fails(&pick("2").iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("6 is more than the 3 left to pick"), "{err}");
+    let picked = picker.ok(&pick("1").iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(picked["payload"]["quantity"], 3, "{picked}");
+    assert_eq!(picked["payload"]["expiry"], "1999-12-31", "{picked}");
+    assert_eq!(picker.ok(&["order", "SO-1002"])["status"], "picked");
+
+    // A logistic unit's label with its SSCC (00) and content (01)+(37).
+    let both = picker.ok(&["scan", "(00)106141411234567897(01)09506000134376(37)3"]);
+    assert_eq!(both["kind"], "package", "{both}");
+    assert_eq!(both["sscc"], "106141411234567897");
+    assert_eq!(
+        (both["item"]["gtin"].as_str(), both["item"]["count"].as_u64()),
+        (Some("09506000134376"), Some(3))
+    );
+}

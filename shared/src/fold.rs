@@ -8,6 +8,7 @@
 //! winner: it reports a typed [`Exception`] that names the events involved,
 //! until an office `exception_resolved` event covers them.
 
+pub mod address;
 pub mod exception;
 pub mod order;
 pub mod route;

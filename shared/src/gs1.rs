@@ -6,12 +6,16 @@
 //!   GS1-128, GS1 DataMatrix, GS1 QR Code and GS1 DataBar, in either the
 //!   human-readable `(01)…(10)…` form or the raw scanner form with [`GS`]
 //!   separators and an optional symbology identifier.
+//! - [`Yymmdd`]: a date as a barcode carries it, resolved to a calendar date
+//!   against the current year (GS1's century window), which the caller
+//!   passes in.
 //! - [`parse_code`]: classifies whatever a scanner emitted into a [`Code`],
 //!   including Waybill's own [`Label`]s.
 //!
 //! Every failure is a [`Gs1Error`] whose message says exactly what is wrong.
 
 mod check_digit;
+mod date;
 mod element_string;
 mod gtin;
 mod label;
@@ -19,6 +23,7 @@ mod scan;
 mod sscc;
 
 pub use check_digit::check_digit;
+pub use date::Yymmdd;
 pub use element_string::{ElementString, GS};
 pub use gtin::Gtin;
 pub use label::Label;

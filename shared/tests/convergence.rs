@@ -17,6 +17,7 @@ use waybill_shared::doc::{self, Contents};
 use waybill_shared::event::Payload;
 use waybill_shared::event::delivery::*;
 use waybill_shared::event::office::*;
+use waybill_shared::event::returns::*;
 use waybill_shared::event::stock::*;
 use waybill_shared::event::warehouse::*;
 use waybill_shared::event_id::EventId;
@@ -48,6 +49,7 @@ enum Action {
     Deliver { pkg: u64 },
     Fail { pkg: u64 },
     Depot { pkg: u64 },
+    Return { line: u32, qty: u32, restock: bool },
     Cancel,
     Amend,
     Hold,
@@ -71,13 +73,14 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (line.clone(), 1..2u32).prop_map(|(line, qty)| Action::Short { line, qty }),
         1 => (line.clone(), -2..2i64).prop_map(|(line, off_by)| Action::Count { line, off_by }),
         1 => (line.clone(), 1..5u32).prop_map(|(line, qty)| Action::Receive { line, qty }),
-        3 => (pkg.clone(), line, 1..3u32).prop_map(|(pkg, line, qty)| Action::Pack { pkg, line, qty }),
+        3 => (pkg.clone(), line.clone(), 1..3u32).prop_map(|(pkg, line, qty)| Action::Pack { pkg, line, qty }),
         1 => pkg.clone().prop_map(|pkg| Action::Close { pkg }),
         2 => (pkg.clone(), 0..2u8).prop_map(|(pkg, van)| Action::Load { pkg, van }),
         1 => any::<bool>().prop_map(|saw_latest| Action::Out { saw_latest }),
         2 => pkg.clone().prop_map(|pkg| Action::Deliver { pkg }),
         1 => pkg.clone().prop_map(|pkg| Action::Fail { pkg }),
         1 => pkg.prop_map(|pkg| Action::Depot { pkg }),
+        1 => (line.clone(), 1..3u32, any::<bool>()).prop_map(|(line, qty, restock)| Action::Return { line, qty, restock }),
         1 => Just(Action::Cancel),
         1 => Just(Action::Amend),
         1 => Just(Action::Hold),
@@ -286,8 +289,19 @@ fn payload(rep: &mut Replica, action: &Action) -> Option<Payload> {
         Action::Depot { pkg } => {
             Payload::ReturnedToDepot(ReturnedToDepot { sscc: sscc(pkg), route: route() })
         }
+        Action::Return { line, qty, restock } => Payload::ReturnReceived(ReturnReceived {
+            order: order(),
+            rma: None,
+            lines: vec![ReturnLine { line, gtin: gtin(line.into()), quantity: qty }],
+            disposition: if restock { Disposition::Restock } else { Disposition::Damaged },
+            location: loc(),
+            bin: Some(bin(line)),
+        }),
         Action::Cancel => Payload::Cancelled(Cancelled { reason: "asked".into() }),
-        Action::Amend => Payload::AddressAmended(AddressAmended { ship_to: address("9 Side St") }),
+        Action::Amend => Payload::AddressAmended(AddressAmended {
+            ship_to: address("9 Side St"),
+            replaces: Some(fold::address::in_force(&doc::order::read(rep.order.document()).unwrap().events)),
+        }),
         Action::Hold => Payload::Held(Held { reason: "check".into() }),
         Action::Release => Payload::Released(Released {}),
         Action::VoidLast => {
@@ -397,6 +411,7 @@ enum Conflict {
     DeliveredTwice,
     LoadedOnTwoVans,
     AddressAmendedAfterDispatch,
+    ConcurrentAddressAmendments,
 }
 
 fn conflict() -> impl Strategy<Value = Conflict> {
@@ -406,6 +421,7 @@ fn conflict() -> impl Strategy<Value = Conflict> {
         Just(Conflict::DeliveredTwice),
         Just(Conflict::LoadedOnTwoVans),
         Just(Conflict::AddressAmendedAfterDispatch),
+        Just(Conflict::ConcurrentAddressAmendments),
     ]
 }
 
@@ -439,6 +455,7 @@ proptest! {
             Conflict::DeliveredTwice => (Action::Deliver { pkg: 9 }, Action::Deliver { pkg: 9 }),
             Conflict::LoadedOnTwoVans => (Action::Load { pkg: 9, van: 0 }, Action::Load { pkg: 9, van: 1 }),
             Conflict::AddressAmendedAfterDispatch => (Action::Amend, Action::Out { saw_latest: true }),
+            Conflict::ConcurrentAddressAmendments => (Action::Amend, Action::Amend),
         };
         if matches!(kind, Conflict::DeliveredTwice | Conflict::LoadedOnTwoVans | Conflict::DeliveredAfterCancel) {
             world.work(0, &Action::Pack { pkg: 9, line: 1, qty: 1 });
@@ -458,6 +475,7 @@ proptest! {
             (Conflict::DeliveredTwice, ExceptionKind::DeliveredTwice { sscc: s }) => *s == sscc(9),
             (Conflict::LoadedOnTwoVans, ExceptionKind::LoadedOnTwoVans { sscc: s, .. }) => *s == sscc(9),
             (Conflict::AddressAmendedAfterDispatch, ExceptionKind::AddressAmendedAfterDispatch) => true,
+            (Conflict::ConcurrentAddressAmendments, ExceptionKind::ConcurrentAddressAmendments) => true,
             _ => false,
         });
         let found = found.ok_or_else(|| TestCaseError::fail(format!("{kind:?} not among {:?}", v.exceptions)))?;
@@ -465,5 +483,79 @@ proptest! {
             prop_assert!(found.events.contains(id), "{:?} does not name {}", found, id);
         }
         prop_assert!(found.is_open());
+    }
+}
+
+/// Fulfilment work a cancelled order should no longer get (timeline names).
+const WORK: [&str; 8] = [
+    "picked",
+    "short_picked",
+    "packed",
+    "package_closed",
+    "staged",
+    "loaded",
+    "out_for_delivery",
+    "attempt_failed",
+];
+
+/// The stage invariants of every line, each breach with its exception and
+/// each exception with its breach; work after a cancel named by its
+/// exception. `open`: whether no resolution can have been written, so every
+/// breach's exception must be open.
+fn check_invariants(v: &fold::OrderView, open: bool) -> Result<(), TestCaseError> {
+    let exception = |id: String| v.exceptions.iter().find(|e| e.id == id);
+    let stage = |breach: bool, id: String| -> Result<(), TestCaseError> {
+        match exception(id.clone()) {
+            Some(e) => {
+                prop_assert!(breach, "{} raised without its breach: {:?}", id, v.lines);
+                prop_assert!(!open || e.is_open(), "{} is not open", id);
+            }
+            None => prop_assert!(!breach, "{} breached with no exception: {:?}", id, v.lines),
+        }
+        Ok(())
+    };
+    for l in &v.lines {
+        stage(l.picked > l.ordered, format!("over_pick:{}", l.line))?;
+        stage(l.packed > l.picked, format!("over_pack:{}", l.line))?;
+        stage(l.returned > l.delivered, format!("over_return:{}", l.line))?;
+        // counted from package contents, each package once
+        prop_assert!(l.loaded <= l.packed && l.delivered <= l.packed, "{:?}", l);
+    }
+    let live: Vec<_> = v.timeline.iter().filter(|t| t.voided_by.is_none()).collect();
+    let after_cancel: Vec<_> = match live.iter().position(|t| t.kind == "cancelled") {
+        Some(i) => live[i..].iter().filter(|t| WORK.contains(&t.kind)).map(|t| t.id.clone()).collect(),
+        None => Vec::new(),
+    };
+    match exception("work_after_cancel:order".into()) {
+        Some(e) => {
+            prop_assert!(!after_cancel.is_empty());
+            for id in &after_cancel {
+                prop_assert!(e.events.contains(id), "work after cancel {} not named by {:?}", id, e);
+            }
+            prop_assert!(!open || e.is_open());
+        }
+        None => {
+            prop_assert!(after_cancel.is_empty(), "work after cancel {:?} with no exception", after_cancel)
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn no_line_passes_a_stage_without_its_exception(
+        (n, script, perm) in (2..5usize).prop_flat_map(|n| (Just(n), steps(n, 50), permutation(n)))
+    ) {
+        let open = !script.iter().any(|s| matches!(s, Step::Work(_, Action::ResolveFirstOpen)));
+        let mut world = World::new(n);
+        world.run(&script);
+        // on every replica, however little it has seen
+        for rep in &mut world.replicas {
+            check_invariants(&order_view(&mut rep.order), open)?;
+        }
+        world.converge(&perm);
+        check_invariants(&order_view(&mut world.replicas[0].order), open)?;
     }
 }

@@ -282,6 +282,7 @@ fn a_package_delivered_twice_and_loaded_on_two_vans() {
     let mut f = fleet();
     let mut second = Device::new("drv-2");
     let mut doc = new_order(&mut f.office, &order_header("SO-7", &[1]));
+    f.picker.append(&mut doc, pick("SO-7", 1, gtin(1), 1));
     f.packer.append(&mut doc, pack(7, &[(1, 1)]));
     let mut a = f.driver.fork(&mut doc);
     let mut b = second.fork(&mut doc);
@@ -309,6 +310,7 @@ fn a_package_delivered_twice_and_loaded_on_two_vans() {
 fn reloading_after_return_to_depot_is_not_two_vans() {
     let mut f = fleet();
     let mut doc = new_order(&mut f.office, &order_header("SO-8", &[1]));
+    f.picker.append(&mut doc, pick("SO-8", 1, gtin(1), 1));
     f.packer.append(&mut doc, pack(8, &[(1, 1)]));
     f.driver.append(&mut doc, load(8, "van-1"));
     f.driver.append(
@@ -324,8 +326,10 @@ fn an_address_amended_after_the_driver_left_with_the_old_one() {
     let mut f = fleet();
     let mut doc = new_order(&mut f.office, &order_header("SO-9", &[1]));
     let mut van = f.driver.fork(&mut doc);
-    let amend =
-        f.office.append(&mut doc, Payload::AddressAmended(AddressAmended { ship_to: address("2 New Rd") }));
+    let amend = f.office.append(
+        &mut doc,
+        Payload::AddressAmended(AddressAmended { ship_to: address("2 New Rd"), replaces: None }),
+    );
     let out = f.driver.append(
         &mut van,
         Payload::OutForDelivery(OutForDelivery { route: "R-1".parse().unwrap(), address_seen: None }),
@@ -341,8 +345,10 @@ fn an_address_amended_after_the_driver_left_with_the_old_one() {
 
     // a driver who saw the amendment raises nothing
     let mut doc = new_order(&mut f.office, &order_header("SO-10", &[1]));
-    let amend =
-        f.office.append(&mut doc, Payload::AddressAmended(AddressAmended { ship_to: address("2 New Rd") }));
+    let amend = f.office.append(
+        &mut doc,
+        Payload::AddressAmended(AddressAmended { ship_to: address("2 New Rd"), replaces: None }),
+    );
     f.driver.append(
         &mut doc,
         Payload::OutForDelivery(OutForDelivery {
@@ -357,6 +363,7 @@ fn an_address_amended_after_the_driver_left_with_the_old_one() {
 fn proof_naming_a_blob_not_held_is_an_exception_until_it_arrives() {
     let mut f = fleet();
     let mut doc = new_order(&mut f.office, &order_header("SO-11", &[1]));
+    f.picker.append(&mut doc, pick("SO-11", 1, gtin(1), 1));
     f.packer.append(&mut doc, pack(11, &[(1, 1)]));
     let d = f.driver.append(&mut doc, deliver("SO-11", 11));
     let contents = doc::order::read(doc.document()).unwrap();
@@ -412,4 +419,181 @@ fn unreadable_events_are_kept_visible() {
     let v = order_view(&mut doc);
     assert_eq!(v.unreadable.len(), 1);
     assert_eq!(v.unreadable[0].0, "hh-9:1");
+}
+
+#[test]
+fn two_packers_packing_the_same_picked_unit_is_an_over_pack_naming_both() {
+    let mut f = fleet();
+    let mut other = Device::new("pk-2");
+    let mut doc = new_order(&mut f.office, &order_header("SO-14", &[1]));
+    f.picker.append(&mut doc, pick("SO-14", 1, gtin(1), 1));
+    let mut a = f.packer.fork(&mut doc);
+    let mut b = other.fork(&mut doc);
+    let pa = f.packer.append(&mut a, pack(14, &[(1, 1)]));
+    let pb = other.append(&mut b, pack(15, &[(1, 1)]));
+    merge(&mut doc, &mut a);
+    merge(&mut doc, &mut b);
+    f.driver.append(&mut doc, load(14, "van-1"));
+    f.driver.append(&mut doc, load(15, "van-1"));
+    f.driver.append(&mut doc, deliver("SO-14", 14));
+    f.driver.append(&mut doc, deliver("SO-14", 15));
+
+    let v = order_view(&mut doc);
+    let l = &v.lines[0];
+    assert_eq!((l.ordered, l.picked, l.packed, l.loaded, l.delivered), (1, 1, 2, 2, 2));
+    let e = v.exceptions.iter().find(|e| e.id == "over_pack:1").unwrap();
+    assert_eq!(e.kind, ExceptionKind::OverPack { line: 1, picked: 1, packed: 2 });
+    let mut expected = vec![pa.id, pb.id];
+    expected.sort();
+    assert_eq!(e.events, expected);
+    // not completed while it is open
+    assert_eq!(v.status, OrderStatus::Delivered);
+
+    f.office.append(&mut doc, resolve("over_pack:1", expected));
+    let v = order_view(&mut doc);
+    assert_eq!(v.open_exceptions().count(), 0);
+    assert_eq!(v.status, OrderStatus::Completed);
+}
+
+#[test]
+fn a_put_back_after_packing_is_an_over_pack_naming_it() {
+    let mut f = fleet();
+    let mut doc = new_order(&mut f.office, &order_header("SO-15", &[2]));
+    f.picker.append(&mut doc, pick("SO-15", 1, gtin(1), 2));
+    let packed = f.packer.append(&mut doc, pack(16, &[(1, 2)]));
+    assert!(order_view(&mut doc).exceptions.is_empty());
+    let back = f.picker.append(
+        &mut doc,
+        Payload::PutBack(PutBack {
+            order: "SO-15".parse().unwrap(),
+            line: 1,
+            location: "wh-1".parse().unwrap(),
+            bin: "A-1".parse().unwrap(),
+            gtin: gtin(1),
+            quantity: 1,
+        }),
+    );
+    let v = order_view(&mut doc);
+    let e = &v.exceptions[0];
+    assert_eq!(e.kind, ExceptionKind::OverPack { line: 1, picked: 1, packed: 2 });
+    let mut expected = vec![packed.id, back.id];
+    expected.sort();
+    assert_eq!(e.events, expected);
+}
+
+#[test]
+fn a_package_loaded_twice_counts_its_units_once() {
+    let mut f = fleet();
+    let mut doc = new_order(&mut f.office, &order_header("SO-16", &[3]));
+    f.picker.append(&mut doc, pick("SO-16", 1, gtin(1), 3));
+    f.packer.append(&mut doc, pack(17, &[(1, 2)]));
+    f.packer.append(&mut doc, pack(18, &[(1, 1)]));
+    f.driver.append(&mut doc, load(17, "van-1"));
+    f.driver.append(&mut doc, load(17, "van-1"));
+    let v = order_view(&mut doc);
+    assert_eq!((v.lines[0].packed, v.lines[0].loaded, v.lines[0].delivered), (3, 2, 0));
+    assert!(v.exceptions.is_empty(), "{:?}", v.exceptions);
+}
+
+#[test]
+fn returning_more_than_was_delivered_is_an_over_return() {
+    use waybill_shared::event::returns::{Disposition, ReturnLine, ReturnReceived};
+    let mut f = fleet();
+    let mut doc = new_order(&mut f.office, &order_header("SO-17", &[2]));
+    f.picker.append(&mut doc, pick("SO-17", 1, gtin(1), 2));
+    f.packer.append(&mut doc, pack(19, &[(1, 2)]));
+    f.driver.append(&mut doc, deliver("SO-17", 19));
+    let back = |quantity| {
+        Payload::ReturnReceived(ReturnReceived {
+            order: "SO-17".parse().unwrap(),
+            rma: None,
+            lines: vec![ReturnLine { line: 1, gtin: gtin(1), quantity }],
+            disposition: Disposition::Damaged,
+            location: "wh-1".parse().unwrap(),
+            bin: None,
+        })
+    };
+    let first = f.driver.append(&mut doc, back(2));
+    assert!(order_view(&mut doc).exceptions.is_empty());
+    let second = f.picker.append(&mut doc, back(1));
+    let v = order_view(&mut doc);
+    assert_eq!(v.lines[0].returned, 3);
+    let e = &v.exceptions[0];
+    assert_eq!(e.id, "over_return:1");
+    assert_eq!(e.kind, ExceptionKind::OverReturn { line: 1, delivered: 2, returned: 3 });
+    let mut expected = vec![first.id, second.id];
+    expected.sort();
+    assert_eq!(e.events, expected);
+}
+
+#[test]
+fn work_recorded_after_a_cancel_is_an_exception_of_its_own() {
+    let mut f = fleet();
+    let mut doc = new_order(&mut f.office, &order_header("SO-18", &[2]));
+    let before = f.picker.append(&mut doc, pick("SO-18", 1, gtin(1), 1));
+    // The picker, packer and driver were offline when the office cancelled.
+    let mut hh = f.picker.fork(&mut doc);
+    let cancel = f.office.append(&mut doc, Payload::Cancelled(Cancelled { reason: "customer asked".into() }));
+    f.picker.now_ms = f.office.now_ms + 60_000;
+    let late = f.picker.append(&mut hh, pick("SO-18", 1, gtin(1), 1));
+    let packed = f.packer.append(&mut hh, pack(20, &[(1, 2)]));
+    let closed =
+        f.packer.append(&mut hh, Payload::PackageClosed(PackageClosed { sscc: sscc(20), weight_g: None }));
+    let loaded = f.driver.append(&mut hh, load(20, "van-1"));
+    // Undoing the work is what a cancel asks for: not an exception.
+    f.driver.append(
+        &mut hh,
+        Payload::ReturnedToDepot(ReturnedToDepot { sscc: sscc(20), route: "R-1".parse().unwrap() }),
+    );
+    merge(&mut doc, &mut hh);
+
+    let v = order_view(&mut doc);
+    assert_eq!(v.status, OrderStatus::Cancelled);
+    let e = v.exceptions.iter().find(|e| e.id == "work_after_cancel:order").unwrap();
+    assert_eq!(e.kind, ExceptionKind::WorkAfterCancel);
+    let mut expected = vec![cancel.id, late.id, packed.id, closed.id, loaded.id];
+    expected.sort();
+    assert_eq!(e.events, expected);
+    assert!(!e.events.contains(&before.id), "work before the cancel is not after it");
+    assert!(v.exceptions.iter().all(|e| e.kind != ExceptionKind::DeliveredAfterCancel));
+
+    f.office.append(&mut doc, resolve("work_after_cancel:order", expected));
+    assert_eq!(order_view(&mut doc).open_exceptions().count(), 0);
+}
+
+#[test]
+fn concurrent_address_amendments_are_an_exception_sequential_ones_are_not() {
+    let mut f = fleet();
+    let mut desk = Device::new("office-2");
+    let amend = |street: &str, replaces| {
+        Payload::AddressAmended(AddressAmended { ship_to: address(street), replaces: Some(replaces) })
+    };
+    let mut doc = new_order(&mut f.office, &order_header("SO-19", &[1]));
+    let first = f.office.append(&mut doc, amend("2 New Rd", Replaces::Header));
+    f.office.append(&mut doc, amend("3 New Rd", Replaces::Amendment(first.id.clone())));
+    assert!(order_view(&mut doc).exceptions.is_empty());
+
+    // Two office desks amend the same address without seeing each other.
+    let mut other = desk.fork(&mut doc);
+    let in_force = fold::address::in_force(&doc::order::read(doc.document()).unwrap().events);
+    let a = f.office.append(&mut doc, amend("4 Here St", in_force.clone()));
+    let b = desk.append(&mut other, amend("5 There St", in_force));
+    merge(&mut doc, &mut other);
+    let v = order_view(&mut doc);
+    let e = &v.exceptions[0];
+    assert_eq!(
+        (e.id.as_str(), &e.kind),
+        ("concurrent_address_amendments:order", &ExceptionKind::ConcurrentAddressAmendments)
+    );
+    let mut expected = vec![a.id.clone(), b.id.clone()];
+    expected.sort();
+    assert_eq!(e.events, expected);
+    // the later clock is in force, but not silently
+    let later = if (a.hlc, &a.id) > (b.hlc, &b.id) { "4 Here St" } else { "5 There St" };
+    assert_eq!(v.ship_to.line1, later);
+
+    // an amendment that saw both settles nothing by itself, but raises nothing new
+    let in_force = fold::address::in_force(&doc::order::read(doc.document()).unwrap().events);
+    f.office.append(&mut doc, amend("6 Final St", in_force));
+    assert_eq!(order_view(&mut doc).exceptions[0].events, expected);
 }

@@ -694,3 +694,37 @@ fn the_view_does_not_depend_on_the_order_events_arrive_in() {
         }
     }
 }
+
+#[test]
+fn a_negative_opening_balance_does_not_reopen_its_shortfall_with_no_events() {
+    let (mut f, mut doc) = setup("wh-1");
+    f.append(RCV, &mut doc, received(1, 1, 1));
+    let p = f.append(PICKER, &mut doc, picked("wh-1", 1, 1, 3));
+    let id = "stock_below_zero:A-1:09506000000015";
+    f.append(OFFICE, &mut doc, resolved(id, &[&p], Decision::Accept));
+    assert!(!stock_view(&mut doc).exceptions[0].is_open());
+
+    // The shortfall is carried forward; it was reported (and resolved) in
+    // the epoch that made it, so the new one has nothing to say about it.
+    let (header, mut next) = roll_over(&mut doc);
+    assert_eq!(header.opening, vec![Balance { bin: bin(1), gtin: gtin(1), quantity: -2 }]);
+    let view = stock_view(&mut next);
+    assert_eq!(view.stock, vec![line(1, 1, -2)]);
+    assert_eq!(view.exceptions, vec![]);
+
+    // A receipt that leaves it below zero changes nothing; a decrement of
+    // this epoch is a shortfall of its own, naming just that decrement.
+    f.append(RCV, &mut next, received(1, 1, 1));
+    assert_eq!(stock_view(&mut next).exceptions, vec![]);
+    let p2 = f.append(PICKER, &mut next, picked("wh-1", 1, 1, 1));
+    let view = stock_view(&mut next);
+    assert_eq!(
+        view.exceptions,
+        vec![Exception {
+            id: id.into(),
+            kind: ExceptionKind::StockBelowZero { bin: bin(1), gtin: gtin(1), on_hand: -2 },
+            events: vec![p2.id.clone()],
+            resolution: None,
+        }]
+    );
+}

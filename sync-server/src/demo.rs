@@ -308,8 +308,10 @@ async fn run_office(
             let id = rng.pick(&out).parse::<OrderId>()?;
             let mut ship_to = world::order(&mut rng, 0, Utc::now())["ship_to"].clone();
             ship_to["name"] = "Reception, please".into();
-            let payload =
-                Payload::AddressAmended(AddressAmended { ship_to: serde_json::from_value(ship_to)? });
+            let payload = Payload::AddressAmended(AddressAmended {
+                ship_to: serde_json::from_value(ship_to)?,
+                replaces: None,
+            });
             office::office_event(&shared, &DocId::Order(id.clone()), payload, Some(USER.into())).await?;
             amended += 1;
             println!("office amended the address of {id} after dispatch");

@@ -601,7 +601,7 @@ async fn amend_address(
     b: Result<Json<NewAddress>, JsonRejection>,
 ) -> ApiResult {
     let NewAddress { ship_to } = body(b)?;
-    order_event(&app, by, &id, Payload::AddressAmended(AddressAmended { ship_to })).await
+    order_event(&app, by, &id, Payload::AddressAmended(AddressAmended { ship_to, replaces: None })).await
 }
 
 async fn list_exceptions(State(app): State<App>) -> ApiResult {

@@ -30,7 +30,7 @@ use waybill_shared::doc::order::{Address, OrderHeader};
 use waybill_shared::doc::{self, DocId};
 use waybill_shared::event::office::OrderCreated;
 use waybill_shared::event::{Event, Payload};
-use waybill_shared::fold::OrderView;
+use waybill_shared::fold::{self, OrderView};
 use waybill_shared::id::DeviceId;
 use waybill_shared::policy::actor_of;
 use waybill_shared::recorder::Recorder;
@@ -211,7 +211,7 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
 pub async fn office_event(
     shared: &Arc<Shared>,
     doc_id: &DocId,
-    payload: Payload,
+    mut payload: Payload,
     by: Option<String>,
 ) -> Result<Event, OfficeError> {
     validate_payload(doc_id, &payload)?;
@@ -222,10 +222,15 @@ pub async fn office_event(
     let mut office = shared.storage.read(|c| Ok(load_recorder(c)))??;
     let now = Utc::now();
     // The office's event sorts after everything the document holds.
-    for e in doc::events(doc_id, loaded.doc.document())
-        .map_err(|e| StorageError::Corrupt(format!("{doc_id}: {e}")))?
-    {
+    let events = doc::events(doc_id, loaded.doc.document())
+        .map_err(|e| StorageError::Corrupt(format!("{doc_id}: {e}")))?;
+    for e in &events {
         office.observe(e.hlc, now);
+    }
+    // An amendment replaces the address in force here, so one made
+    // concurrently elsewhere shows as an exception.
+    if let Payload::AddressAmended(a) = &mut payload {
+        a.replaces.get_or_insert_with(|| fold::address::in_force(&events));
     }
     let event = office.record(now, by, payload);
     let extra = vec![recorder_op(&office)?];

@@ -7,6 +7,17 @@
 //!   location being picked or packed;
 //! - driver: its routes, and the open orders on them;
 //! - office: everything.
+//!
+//! Scope follows what the device knows, not only today's open work: an
+//! order that closed (cancelled, completed) stays in the scope of every
+//! device that has synced it before (the server keeps a sync state for it)
+//! until that device has synced all of it, its closing included. A device
+//! that was offline through a cancel, a hold or an address change so learns
+//! of it on its next sync, and may drop the order after that (the agent
+//! evicts closed orders the server holds in full). A change to the order
+//! after that brings it back once, for the same reason. The cost is a sync
+//! state decoded per closed order the device ever synced, at each scope
+//! look-up: rows of long-evicted orders are never pruned yet.
 
 use std::collections::BTreeSet;
 
@@ -74,10 +85,63 @@ pub fn scope(c: &Connection, device: &Device, with_closed: bool) -> rusqlite::Re
             )?;
         }
     }
+    if device.role != Role::Office {
+        ids.extend(unsettled_orders(c, &device.id)?);
+    }
     if matches!(device.role, Role::Picker | Role::Packer) && device.location.is_some() {
         ids.extend(latest_location(c, &location)?);
     }
     Ok(ids.into_iter().filter_map(|s| s.parse().ok()).collect())
+}
+
+/// Closed orders (as `order/<id>`) with a sync state of `device`'s that does
+/// not cover the order's heads: the device has held them but not seen all
+/// of them, its closing included.
+fn unsettled_orders(c: &Connection, device: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT s.doc, s.state, d.heads FROM sync_states s JOIN docs d ON d.id = s.doc
+         JOIN orders o ON s.doc = 'order/' || o.id WHERE s.device = ?1 AND o.status IN ({CLOSED})"
+    ))?;
+    let rows = stmt.query_map([device], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (doc, state, heads): (String, Vec<u8>, Vec<u8>) = row?;
+        if !covers(&state, &heads) {
+            out.push(doc);
+        }
+    }
+    Ok(out)
+}
+
+/// The devices holding the closed order `order` without having seen all of
+/// it: [`unsettled_orders`] asked the other way round.
+fn unsettled_holders(c: &Connection, order: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT s.device, s.state, d.heads FROM sync_states s JOIN docs d ON d.id = s.doc
+         JOIN orders o ON o.id = ?2 WHERE s.doc = ?1 AND o.status IN ({CLOSED})"
+    ))?;
+    let rows = stmt.query_map([format!("order/{order}"), order.to_owned()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (device, state, heads): (String, Vec<u8>, Vec<u8>) = row?;
+        if !covers(&state, &heads) {
+            out.push(device);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a persisted sync state's shared heads cover the stored `heads`
+/// (both as stored). Unreadable ones do not: the device syncs again.
+fn covers(state: &[u8], heads: &[u8]) -> bool {
+    let (Ok(state), Ok(heads)) =
+        (automerge::sync::State::decode(state), waybill_shared::heads::decode(heads))
+    else {
+        return false;
+    };
+    heads.iter().all(|h| state.shared_heads.contains(h))
 }
 
 /// The id of `location`'s newest stock epoch document, if any is stored.
@@ -127,6 +191,7 @@ pub fn audience(c: &Connection, doc: &DocId) -> rusqlite::Result<BTreeSet<String
                 ),
                 &[&o],
             )?;
+            out.extend(unsettled_holders(c, o)?);
         }
         DocId::Route(r) => query("SELECT driver FROM routes WHERE id = ?1", &[&r.as_str()])?,
         DocId::Location { id, .. } => {

@@ -182,18 +182,29 @@ pub fn tasks(tasks: &Tasks) -> Reply {
     reply(tasks, t.trim_end().to_owned())
 }
 
+/// ` x N` for a label standing for N units (a count (37)).
+fn units(count: Option<u32>) -> String {
+    count.map_or(String::new(), |n| format!(" x {n}"))
+}
+
 pub fn scanned(s: &Scanned) -> Reply {
     let text = match s {
         Scanned::Bin { location, bin, here, picks } => {
             let place = if *here { "here" } else { "another location" };
             format!("bin {bin} at {location} ({place}), {} pick(s) from it", picks.len())
         }
-        Scanned::Item { item, picks } => format!("item {}, {} pick(s) of it", item.gtin, picks.len()),
-        Scanned::Package { sscc, order, whereabouts: w } => match (order, w) {
-            (Some(o), Some(w)) => format!("package {sscc} of order {o}: {}", whereabouts(w)),
-            (Some(o), None) => format!("package {sscc} of order {o}"),
-            (None, _) => format!("package {sscc}, not on this device"),
-        },
+        Scanned::Item { item, picks } => {
+            format!("item {}{}, {} pick(s) of it", item.gtin, units(item.count), picks.len())
+        }
+        Scanned::Package { sscc, item, order, whereabouts: w } => {
+            let content =
+                item.as_ref().map_or(String::new(), |i| format!(" holding {}{}", i.gtin, units(i.count)));
+            match (order, w) {
+                (Some(o), Some(w)) => format!("package {sscc}{content} of order {o}: {}", whereabouts(w)),
+                (Some(o), None) => format!("package {sscc}{content} of order {o}"),
+                (None, _) => format!("package {sscc}{content}, not on this device"),
+            }
+        }
         Scanned::Order { order, status } => match status {
             Some(s) => format!("order {order}: {}", word(s)),
             None => format!("order {order}, not on this device"),

@@ -673,7 +673,7 @@ mod tests {
     use waybill_shared::doc::order::{Address, OrderHeader, OrderLine, ProofRequired};
     use waybill_shared::doc::route::{RouteHeader, Stop};
     use waybill_shared::event::office::{AddressAmended, OrderCreated};
-    use waybill_shared::event::warehouse::{LineQuantity, PackageClosed, Packed};
+    use waybill_shared::event::warehouse::{LineQuantity, PackageClosed, Packed, Picked};
     use waybill_shared::fold::OrderStatus;
     use waybill_shared::fold::exception::ExceptionKind;
     use waybill_shared::fold::route::StopState;
@@ -747,8 +747,29 @@ mod tests {
         let mut pk = Recorder::new(packer.clone());
         doc::append(&mut d, &hq.record(Utc::now(), None, Payload::OrderCreated(OrderCreated {}))).unwrap();
         if amended {
-            let amend = Payload::AddressAmended(AddressAmended { ship_to: address("Ana, back door") });
+            let amend = Payload::AddressAmended(AddressAmended {
+                ship_to: address("Ana, back door"),
+                replaces: None,
+            });
             doc::append(&mut d, &hq.record(Utc::now(), None, amend)).unwrap();
+        }
+        // What is packed was picked first, or the fold reports an over-pack.
+        let picker = DeviceId::new("hh-1").unwrap();
+        let mut d = d.with_actor(actor_of(&picker));
+        let picked = Payload::Picked(Picked {
+            order: id(order),
+            line: 1,
+            location: id("DC-1"),
+            bin: id("R-01"),
+            gtin: id(GTIN),
+            quantity: packages.len() as u32,
+            lot: None,
+            serial: None,
+            expiry: None,
+            override_reason: None,
+        });
+        if !packages.is_empty() {
+            doc::append(&mut d, &Recorder::new(picker).record(Utc::now(), None, picked)).unwrap();
         }
         let mut d = d.with_actor(actor_of(&packer));
         for &n in packages {

@@ -24,7 +24,8 @@ pub struct PickRequest {
     pub bin: String,
     /// The item barcode scanned.
     pub item: String,
-    /// Units picked.
+    /// How many of the scanned item were picked: units, or cases when its
+    /// label carries a count (37), so one case label of 12 picks 12.
     pub quantity: u32,
     /// A supervisor's reason for picking more than the line needs.
     pub override_reason: Option<String>,
@@ -48,6 +49,7 @@ impl Agent {
         let quantity = positive(req.quantity)?;
         let (location, bin) = self.scan_bin(&req.bin)?;
         let item = self.scan_item(&req.item)?;
+        let quantity = item.units(quantity)?;
         let view = self.workable_order(&req.order)?;
         let line = line_of(&view, req.line)?;
         let expected =
@@ -110,6 +112,7 @@ impl Agent {
         let quantity = positive(quantity)?;
         let (location, bin) = self.scan_bin(bin)?;
         let item = self.scan_item(item)?;
+        let quantity = item.units(quantity)?;
         let view = self.order_view(order)?;
         let l = line_of(&view, line)?;
         if l.gtin.as_ref() != Some(&item.gtin) {

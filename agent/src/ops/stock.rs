@@ -37,6 +37,7 @@ impl Agent {
         let quantity = positive(quantity)?;
         let (location, bin) = self.scan_bin(bin)?;
         let item = self.scan_item(item)?;
+        let quantity = item.units(quantity)?;
         let stock = self.stock_doc(&location)?;
         let payload = Payload::Received(Received {
             bin,
@@ -68,6 +69,7 @@ impl Agent {
             )));
         }
         let item = self.scan_item(item)?;
+        let quantity = item.units(quantity)?;
         let on_hand = self.stock_view(&location)?.on_hand(&from_bin, &item.gtin);
         if i64::from(quantity) > on_hand {
             let remaining = u32::try_from(on_hand.max(0)).unwrap_or(u32::MAX);

@@ -264,6 +264,24 @@ pub enum ExceptionKind {
         /// Units picked.
         picked: u32,
     },
+    /// More units packed for a line than were picked.
+    OverPack {
+        /// The line.
+        line: u32,
+        /// Units picked.
+        picked: u32,
+        /// Units packed.
+        packed: u32,
+    },
+    /// More units of a line came back than were delivered.
+    OverReturn {
+        /// The line.
+        line: u32,
+        /// Units delivered.
+        delivered: u32,
+        /// Units returned.
+        returned: u32,
+    },
     /// A picker could not pick all of a line.
     ShortPick {
         /// The line.
@@ -292,6 +310,8 @@ pub enum ExceptionKind {
     },
     /// The order was cancelled and delivered, in either order.
     DeliveredAfterCancel,
+    /// Fulfilment work recorded after the order was cancelled.
+    WorkAfterCancel,
     /// A package was delivered more than once.
     DeliveredTwice {
         /// The package.
@@ -306,6 +326,8 @@ pub enum ExceptionKind {
     },
     /// The address changed after the driver set out with the old one.
     AddressAmendedAfterDispatch,
+    /// Two address amendments were made without either seeing the other.
+    ConcurrentAddressAmendments,
     /// A proof of delivery names a photo or signature not on this device.
     ProofBlobMissing {
         /// The photo's or signature's SHA-256.
@@ -327,6 +349,8 @@ impl From<fold::ExceptionKind> for ExceptionKind {
         use fold::ExceptionKind as K;
         match k {
             K::OverPick { line, ordered, picked } => Self::OverPick { line, ordered, picked },
+            K::OverPack { line, picked, packed } => Self::OverPack { line, picked, packed },
+            K::OverReturn { line, delivered, returned } => Self::OverReturn { line, delivered, returned },
             K::ShortPick { line, short } => Self::ShortPick { line, short },
             K::WrongItem { line, expected, picked } => {
                 Self::WrongItem { line, expected: expected.to_string(), picked: picked.to_string() }
@@ -334,11 +358,13 @@ impl From<fold::ExceptionKind> for ExceptionKind {
             K::UnknownLine { line } => Self::UnknownLine { line },
             K::UnknownPackage { sscc } => Self::UnknownPackage { sscc: sscc.to_string() },
             K::DeliveredAfterCancel => Self::DeliveredAfterCancel,
+            K::WorkAfterCancel => Self::WorkAfterCancel,
             K::DeliveredTwice { sscc } => Self::DeliveredTwice { sscc: sscc.to_string() },
             K::LoadedOnTwoVans { sscc, vans } => {
                 Self::LoadedOnTwoVans { sscc: sscc.to_string(), vans: strings(vans) }
             }
             K::AddressAmendedAfterDispatch => Self::AddressAmendedAfterDispatch,
+            K::ConcurrentAddressAmendments => Self::ConcurrentAddressAmendments,
             K::ProofBlobMissing { blob } => Self::ProofBlobMissing { blob: blob.to_string() },
             K::StockBelowZero { bin, gtin, on_hand } => {
                 Self::StockBelowZero { bin: bin.to_string(), gtin: gtin.to_string(), on_hand }

@@ -192,6 +192,20 @@ pub struct ItemScan {
     pub serial: Option<String>,
     /// Expiry date (ISO 8601).
     pub expiry: Option<String>,
+    /// Units the label stands for (a case's count, AI 37); none: one.
+    pub count: Option<u32>,
+}
+
+impl From<agent::ItemScan> for ItemScan {
+    fn from(item: agent::ItemScan) -> Self {
+        Self {
+            gtin: item.gtin.to_string(),
+            lot: item.lot,
+            serial: item.serial,
+            expiry: item.expiry.map(|d| d.to_string()),
+            count: item.count,
+        }
+    }
 }
 
 /// What a scanned code is, on this device.
@@ -219,6 +233,8 @@ pub enum Scanned {
     Package {
         /// The package (SSCC).
         sscc: String,
+        /// The item the label also names (a GTIN beside the SSCC), with its count.
+        item: Option<ItemScan>,
         /// The order it belongs to, if held here.
         order: Option<String>,
         /// Where it is, if known.
@@ -247,17 +263,10 @@ impl From<agent::Scanned> for Scanned {
             S::Bin { location, bin, here, picks } => {
                 Self::Bin { location: location.to_string(), bin: bin.to_string(), here, picks: all(picks) }
             }
-            S::Item { item, picks } => Self::Item {
-                item: ItemScan {
-                    gtin: item.gtin.to_string(),
-                    lot: item.lot,
-                    serial: item.serial,
-                    expiry: item.expiry.map(|d| d.to_string()),
-                },
-                picks: all(picks),
-            },
-            S::Package { sscc, order, whereabouts } => Self::Package {
+            S::Item { item, picks } => Self::Item { item: item.into(), picks: all(picks) },
+            S::Package { sscc, item, order, whereabouts } => Self::Package {
                 sscc: sscc.to_string(),
+                item: item.map(ItemScan::from),
                 order: order.map(|o| o.to_string()),
                 whereabouts: whereabouts.map(Whereabouts::from),
             },

@@ -17,6 +17,22 @@ pub struct OrderCreated {}
 pub struct AddressAmended {
     /// The new address.
     pub ship_to: Address,
+    /// The address this amendment replaces, as its writer saw it, so that two
+    /// amendments made without seeing each other show as an exception.
+    /// Absent in amendments written before it existed: those are taken to
+    /// follow each other in clock order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Replaces>,
+}
+
+/// The address an amendment replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Replaces {
+    /// The header's address: the writer knew of no amendment.
+    Header,
+    /// The amendment in force when it was written.
+    Amendment(EventId),
 }
 
 /// Work on the order stops until released.

@@ -23,6 +23,25 @@ pub enum ExceptionKind {
         /// Units picked.
         picked: u32,
     },
+    /// More units packed for a line than were picked: two packers packed
+    /// the same units, or units were put back after packing.
+    OverPack {
+        /// The line.
+        line: u32,
+        /// Units picked.
+        picked: u32,
+        /// Units packed.
+        packed: u32,
+    },
+    /// More units of a line came back than were delivered.
+    OverReturn {
+        /// The line.
+        line: u32,
+        /// Units delivered.
+        delivered: u32,
+        /// Units returned.
+        returned: u32,
+    },
     /// A picker could not pick all of a line.
     ShortPick {
         /// The line.
@@ -51,6 +70,10 @@ pub enum ExceptionKind {
     },
     /// The order was cancelled and delivered, in either order.
     DeliveredAfterCancel,
+    /// Fulfilment work (a pick, short pick, pack, package close, staging,
+    /// load, dispatch or failed attempt) recorded after the order was
+    /// cancelled. A delivery is [`ExceptionKind::DeliveredAfterCancel`].
+    WorkAfterCancel,
     /// A package was delivered more than once.
     DeliveredTwice {
         /// The package.
@@ -65,6 +88,9 @@ pub enum ExceptionKind {
     },
     /// The address changed after the driver set out with the old one.
     AddressAmendedAfterDispatch,
+    /// Two address amendments were made without either seeing the other;
+    /// the one later in clock order is in force.
+    ConcurrentAddressAmendments,
     /// A proof of delivery names a photo or signature this replica does not hold.
     ProofBlobMissing {
         /// The blob.

@@ -10,9 +10,9 @@ use crate::doc::Contents;
 use crate::doc::order::{Address, OrderHeader};
 use crate::event::Payload;
 use crate::event::delivery::{FailReason, Proof};
-use crate::event::office::{Allocation, PickAssigned};
+use crate::event::office::{Allocation, PickAssigned, Replaces};
 use crate::event_id::EventId;
-use crate::fold::{Exception, ExceptionKind, OrderStatus, TimelineEntry, order_events, resolve};
+use crate::fold::{Exception, ExceptionKind, OrderStatus, TimelineEntry, address, order_events, resolve};
 use crate::gs1::{Gtin, Sscc};
 use crate::id::{DeviceId, RouteId, VanId};
 
@@ -33,6 +33,8 @@ pub struct LineView {
     pub short: u32,
     /// Units packed.
     pub packed: u32,
+    /// Units in packages that were loaded on a van.
+    pub loaded: u32,
     /// Units delivered.
     pub delivered: u32,
     /// Units returned.
@@ -174,9 +176,15 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
     let mut found: Vec<(String, ExceptionKind, Vec<EventId>)> = Vec::new();
     let mut packages: BTreeMap<Sscc, Package> = BTreeMap::new();
     let mut pick_events: BTreeMap<u32, Vec<EventId>> = BTreeMap::new();
+    // Per line, the events that can take packed above picked: packs and
+    // put-backs.
+    let mut pack_events: BTreeMap<u32, Vec<EventId>> = BTreeMap::new();
+    let mut return_events: BTreeMap<u32, Vec<EventId>> = BTreeMap::new();
+    // Fulfilment work that sorts after a cancel.
+    let mut after_cancel: Vec<EventId> = Vec::new();
     let mut short_events: BTreeMap<u32, Vec<EventId>> = BTreeMap::new();
     let mut ship_to = header.ship_to.clone();
-    let mut amendments: Vec<EventId> = Vec::new();
+    let mut amendments: Vec<(EventId, Option<Replaces>)> = Vec::new();
     let mut held = false;
     let mut cancels: Vec<EventId> = Vec::new();
     let mut pickers: Vec<PickAssigned> = Vec::new();
@@ -192,10 +200,13 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
 
     for e in &ordered.live {
         let id = &e.id;
+        if !cancels.is_empty() && is_work(&e.payload) {
+            after_cancel.push(id.clone());
+        }
         match &e.payload {
             Payload::AddressAmended(a) => {
                 ship_to = a.ship_to.clone();
-                amendments.push(id.clone());
+                amendments.push((id.clone(), a.replaces.clone()));
             }
             Payload::Held(_) => held = true,
             Payload::Released(_) => held = false,
@@ -240,6 +251,7 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
                         line.picked = line.picked.saturating_sub(p.quantity);
                     }
                     pick_events.entry(p.line).or_default().push(id.clone());
+                    pack_events.entry(p.line).or_default().push(id.clone());
                 }
             },
             Payload::ShortPicked(s) => match lines.get_mut(&s.line) {
@@ -256,6 +268,7 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
                         None => unknown_line(&mut found, lq.line, id),
                         Some(line) => {
                             line.packed += lq.quantity;
+                            pack_events.entry(lq.line).or_default().push(id.clone());
                             *package.lines.entry(lq.line).or_default() += lq.quantity;
                         }
                     }
@@ -346,7 +359,10 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
                 for rl in &r.lines {
                     match lines.get_mut(&rl.line) {
                         None => unknown_line(&mut found, rl.line, id),
-                        Some(line) => line.returned += rl.quantity,
+                        Some(line) => {
+                            line.returned += rl.quantity;
+                            return_events.entry(rl.line).or_default().push(id.clone());
+                        }
                     }
                 }
             }
@@ -365,6 +381,13 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
     }
 
     for line in lines.values() {
+        // Loaded and delivered units are counted from package contents below,
+        // each package once, so they cannot pass packed; returns can.
+        if line.packed > line.picked {
+            let kind = ExceptionKind::OverPack { line: line.line, picked: line.picked, packed: line.packed };
+            let events = pack_events.get(&line.line).cloned().unwrap_or_default();
+            found.push((format!("over_pack:{}", line.line), kind, events));
+        }
         if line.picked > line.ordered {
             let kind =
                 ExceptionKind::OverPick { line: line.line, ordered: line.ordered, picked: line.picked };
@@ -376,11 +399,15 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
         }
     }
     for (sscc, package) in &packages {
-        if !package.deliveries.is_empty() {
-            // Counted here, not at the delivery, so a package counts in full
-            // whatever order its packing and delivery events sort in.
-            for (line, qty) in &package.lines {
-                if let Some(l) = lines.get_mut(line) {
+        // Counted here, not at the load or delivery, so a package counts in
+        // full, once, whatever order its packing, loading and delivery events
+        // sort in.
+        for (line, qty) in &package.lines {
+            if let Some(l) = lines.get_mut(line) {
+                if !package.loads.is_empty() {
+                    l.loaded += qty;
+                }
+                if !package.deliveries.is_empty() {
                     l.delivered += qty;
                 }
             }
@@ -399,6 +426,22 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
             ));
         }
     }
+    for line in lines.values().filter(|l| l.returned > l.delivered) {
+        let kind =
+            ExceptionKind::OverReturn { line: line.line, delivered: line.delivered, returned: line.returned };
+        let events = return_events.get(&line.line).cloned().unwrap_or_default();
+        found.push((format!("over_return:{}", line.line), kind, events));
+    }
+    if !after_cancel.is_empty() {
+        let events = cancels.iter().chain(&after_cancel).cloned().collect();
+        found.push(("work_after_cancel:order".into(), ExceptionKind::WorkAfterCancel, events));
+    }
+    let concurrent = address::concurrent(&amendments);
+    if !concurrent.is_empty() {
+        let kind = ExceptionKind::ConcurrentAddressAmendments;
+        found.push(("concurrent_address_amendments:order".into(), kind, concurrent));
+    }
+    let amendments: Vec<EventId> = amendments.into_iter().map(|(id, _)| id).collect();
     if !cancels.is_empty() && !deliveries.is_empty() {
         let events = cancels.iter().chain(&deliveries).cloned().collect();
         found.push(("delivered_after_cancel:order".into(), ExceptionKind::DeliveredAfterCancel, events));
@@ -455,6 +498,23 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
         timeline: ordered.timeline,
         unreadable: contents.unreadable.clone(),
     }
+}
+
+/// Whether `payload` is fulfilment work, which a cancelled order should no
+/// longer get. Deliveries have their own exception; put-backs, returns to
+/// the depot and received returns undo work, as a cancel asks.
+fn is_work(payload: &Payload) -> bool {
+    matches!(
+        payload,
+        Payload::Picked(_)
+            | Payload::ShortPicked(_)
+            | Payload::Packed(_)
+            | Payload::PackageClosed(_)
+            | Payload::Staged(_)
+            | Payload::Loaded(_)
+            | Payload::OutForDelivery(_)
+            | Payload::AttemptFailed(_)
+    )
 }
 
 struct Facts {

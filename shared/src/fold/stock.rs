@@ -147,7 +147,10 @@ pub fn fold(contents: &Contents<LocationHeader>) -> StockView {
     }
     let mut found = Vec::new();
     for ((bin, gtin), slot) in &slots {
-        if slot.on_hand < 0 {
+        // A balance this epoch opened below zero, with no move of its own
+        // since, was reported (and perhaps resolved) in the epoch that made
+        // it: raising it again here would name no events.
+        if slot.on_hand < 0 && !slot.below.is_empty() {
             found.push((
                 format!("stock_below_zero:{bin}:{gtin}"),
                 ExceptionKind::StockBelowZero { bin: bin.clone(), gtin: gtin.clone(), on_hand: slot.on_hand },

@@ -7,10 +7,10 @@
 
 use std::str::FromStr;
 
-use chrono::{Months, NaiveDate};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{Gs1Error, Gtin, Sscc};
+use super::{Gs1Error, Gtin, Sscc, Yymmdd};
 
 /// The ASCII group separator (0x1D) scanners emit for FNC1 to end a
 /// variable-length field.
@@ -37,10 +37,9 @@ pub struct ElementString {
     pub gtin: Option<Gtin>,
     /// AI (10), batch or lot number: 1 to 20 characters of GS1 character set 82.
     pub lot: Option<String>,
-    /// AI (17), expiry date. Encoded as YYMMDD with the year taken as 20YY
-    /// (a simplification of GS1's sliding century window), so only years
-    /// 2000 to 2099 round-trip; day 00 means the last day of the month.
-    pub expiry: Option<NaiveDate>,
+    /// AI (17), expiry date, as encoded: its century depends on when it is
+    /// read, see [`ElementString::expiry_in`].
+    pub expiry: Option<Yymmdd>,
     /// AI (21), serial number: 1 to 20 characters of GS1 character set 82.
     pub serial: Option<String>,
     /// AI (37), count of trade items: 1 to 8 digits.
@@ -48,6 +47,12 @@ pub struct ElementString {
 }
 
 impl ElementString {
+    /// The expiry date (17) read in `current_year` (GS1's century window:
+    /// about 49 years back to 50 ahead), if the code carries one.
+    pub fn expiry_in(&self, current_year: i32) -> Result<Option<NaiveDate>, Gs1Error> {
+        self.expiry.map(|d| d.resolve(current_year)).transpose()
+    }
+
     /// The human-readable form, AIs in parentheses and ascending order,
     /// e.g. `(01)09506000134352(10)ABC123(17)201225`.
     pub fn to_human(&self) -> String {
@@ -76,7 +81,7 @@ impl ElementString {
             (Ai::Sscc, self.sscc.as_ref().map(Sscc::to_string)),
             (Ai::Gtin, self.gtin.as_ref().map(Gtin::to_string)),
             (Ai::Lot, self.lot.clone()),
-            (Ai::Expiry, self.expiry.map(|d| d.format("%y%m%d").to_string())),
+            (Ai::Expiry, self.expiry.map(|d| d.to_string())),
             (Ai::Serial, self.serial.clone()),
             (Ai::Count, self.count.map(|n| n.to_string())),
         ]
@@ -112,7 +117,7 @@ impl ElementString {
             Ai::Sscc => store(&mut self.sscc, value.parse()?, ai),
             Ai::Gtin => store(&mut self.gtin, value.parse()?, ai),
             Ai::Lot => store(&mut self.lot, value.to_owned(), ai),
-            Ai::Expiry => store(&mut self.expiry, parse_expiry(value)?, ai),
+            Ai::Expiry => store(&mut self.expiry, value.parse()?, ai),
             Ai::Serial => store(&mut self.serial, value.to_owned(), ai),
             // At most 8 digits, so this cannot overflow.
             Ai::Count => {
@@ -193,21 +198,6 @@ fn store<T>(slot: &mut Option<T>, value: T, ai: Ai) -> Result<(), Gs1Error> {
 /// Whether `c` is in GS1 AI encodable character set 82.
 fn is_cset82(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!\"%&'()*+,-./:;<=>?_".contains(c)
-}
-
-/// Parses six digits YYMMDD as 20YY-MM-DD, day 00 meaning the month's last day.
-fn parse_expiry(value: &str) -> Result<NaiveDate, Gs1Error> {
-    let invalid = || Gs1Error::InvalidDate(value.to_owned());
-    let n: u32 = value.parse().map_err(|_| invalid())?;
-    let (year, month, day) = (2000 + (n / 10_000) as i32, n / 100 % 100, n % 100);
-    let date = if day == 0 {
-        NaiveDate::from_ymd_opt(year, month, 1)
-            .and_then(|first| first.checked_add_months(Months::new(1)))
-            .and_then(|next| next.pred_opt())
-    } else {
-        NaiveDate::from_ymd_opt(year, month, day)
-    };
-    date.ok_or_else(invalid)
 }
 
 /// A supported application identifier.
@@ -299,7 +289,7 @@ mod tests {
     fn gtin_example() -> ElementString {
         ElementString {
             gtin: "09506000134352".parse().ok(),
-            expiry: date(2020, 12, 25),
+            expiry: "201225".parse().ok(),
             lot: Some("ABC123".into()),
             ..ElementString::default()
         }
@@ -344,8 +334,35 @@ mod tests {
 
     #[test]
     fn expiry_day_00_is_end_of_month() {
-        assert_eq!(parse("(17)240200").map(|e| e.expiry), Ok(date(2024, 2, 29)));
-        assert_eq!(parse("(17)231200").map(|e| e.expiry), Ok(date(2023, 12, 31)));
+        let read = |code: &str| parse(code).and_then(|e| e.expiry_in(2026));
+        assert_eq!(read("(17)240200"), Ok(date(2024, 2, 29)));
+        assert_eq!(read("(17)231200"), Ok(date(2023, 12, 31)));
+        // and it re-encodes as it came, not as the date it stands for
+        assert_eq!(parse("(17)240200").map(|e| e.to_human()), Ok("(17)240200".into()));
+    }
+
+    #[test]
+    fn expiry_years_follow_the_century_window() {
+        // GS1 General Specifications 7.12, read in 2026: 77..99 are 19YY.
+        let read = |code: &str, year| parse(code).and_then(|e| e.expiry_in(year));
+        assert_eq!(read("(01)09506000134352(17)991231", 2026), Ok(date(1999, 12, 31)));
+        assert_eq!(read("(01)09506000134352(17)770101", 2026), Ok(date(1977, 1, 1)));
+        assert_eq!(read("(01)09506000134352(17)761231", 2026), Ok(date(2076, 12, 31)));
+        assert_eq!(read("(01)09506000134352(17)991231", 2060), Ok(date(2099, 12, 31)));
+        assert_eq!(read("(01)09506000134352", 2026), Ok(None));
+    }
+
+    #[test]
+    fn a_case_label_carries_its_count_and_a_unit_label_both_keys() {
+        // A case of 12: (01) with a count of trade items (37).
+        let case = parse("(01)09506000134352(37)12").expect("valid");
+        assert_eq!((case.gtin.as_ref().map(Gtin::as_str), case.count), (Some("09506000134352"), Some(12)));
+        assert_eq!(parse("]C101095060001343523712"), Ok(case));
+        // A logistic unit labelled with its SSCC and its content's GTIN and count.
+        let both = parse("]C10010614141123456789701095060001343523712").expect("valid");
+        assert_eq!(both.sscc.as_ref().map(Sscc::as_str), Some("106141411234567897"));
+        assert_eq!(both.gtin.as_ref().map(Gtin::as_str), Some("09506000134352"));
+        assert_eq!(both.count, Some(12));
     }
 
     #[test]
@@ -413,12 +430,22 @@ mod tests {
 
     #[test]
     fn invalid_date() {
-        for bad in ["201345", "210229", "201300", "200132"] {
+        for bad in ["201345", "201300", "200132", "200230"] {
             assert_eq!(
                 error(&format!("(17){bad}")),
                 format!("expiry date (17) {bad} is not a valid YYMMDD date")
             );
         }
+    }
+
+    #[test]
+    fn a_leap_day_is_checked_in_its_resolved_year() {
+        let e = parse("(17)210229").expect("29 February exists in some years");
+        assert_eq!(
+            e.expiry_in(2026).map_err(|e| e.to_string()),
+            Err("expiry date (17) 210229 (in 2021) is not a valid YYMMDD date".into())
+        );
+        assert_eq!(parse("(17)240229").and_then(|e| e.expiry_in(2026)), Ok(date(2024, 2, 29)));
     }
 
     #[test]
@@ -451,8 +478,8 @@ mod tests {
     fn element_string(chars: &str) -> impl Strategy<Value = ElementString> {
         let pattern = format!("[{chars}]{{1,20}}");
         let text = || proptest::string::string_regex(&pattern).expect("valid regex");
-        let expiry =
-            (0..100, 1..=12u32, 1..=31u32).prop_filter_map("no such day", |(y, m, d)| date(2000 + y, m, d));
+        let expiry = (0..100u32, 1..=12u32, 0..=31u32)
+            .prop_filter_map("no such day", |(y, m, d)| format!("{y:02}{m:02}{d:02}").parse::<Yymmdd>().ok());
         (
             option::of(key(18)),
             option::of(key(14)),

@@ -86,6 +86,21 @@ mod tests {
     }
 
     #[test]
+    fn a_code_with_an_sscc_and_a_gtin_keeps_both() {
+        let both = "(00)106141411234567897(01)09506000134352(37)12";
+        for code in
+            [both, "]C10010614141123456789701095060001343523712", "0010614141123456789701095060001343523712"]
+        {
+            let Ok(Code::Element(e)) = parse_code(code) else { panic!("{code} is no element string") };
+            assert_eq!(
+                (e.sscc.map(|s| s.to_string()), e.gtin.map(|g| g.to_string()), e.count),
+                (Some("106141411234567897".into()), Some("09506000134352".into()), Some(12)),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
     fn labels() {
         assert_eq!(parse_code("WB:ORD:SO-1001\n"), Ok(Code::Label(Label::Order("SO-1001".parse().unwrap()))));
         assert!(matches!(parse_code("WB:ORD:"), Err(Gs1Error::LabelId(_))));

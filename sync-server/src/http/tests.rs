@@ -10,6 +10,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
+use waybill_shared::doc::DocId;
+use waybill_shared::event::Payload;
+use waybill_shared::event::office::Replaces;
 
 use super::router;
 use crate::server::Shared;
@@ -400,6 +403,26 @@ async fn hold_release_amend_cancel() {
         f.call("POST", "/api/orders/SO-1/address", &[], Some(json!({ "ship_to": new_address }))).await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["ship_to"]["city"], "Ockham");
+    // Each amendment names the address it replaces, as the server held it.
+    let (status, view) =
+        f.call("POST", "/api/orders/SO-1/address", &[], Some(json!({ "ship_to": new_address }))).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["exceptions"], json!([]));
+    let id: DocId = "order/SO-1".parse().unwrap();
+    let entry = f.shared.docs.get(&f.shared.storage, &id).unwrap().unwrap();
+    let events = waybill_shared::doc::order::read(entry.lock().await.doc.document()).unwrap().events;
+    let replaces: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::AddressAmended(a) => Some((e.id.to_string(), a.replaces.clone())),
+            _ => None,
+        })
+        .collect();
+    let first = "office:4".parse().unwrap();
+    assert_eq!(
+        replaces,
+        [("office:4".into(), Some(Replaces::Header)), ("office:5".into(), Some(Replaces::Amendment(first)))]
+    );
 
     let (status, view) =
         f.call("POST", "/api/orders/SO-1/cancel", &[], Some(json!({ "reason": "customer asked" }))).await;
@@ -407,10 +430,13 @@ async fn hold_release_amend_cancel() {
     assert_eq!(view["status"], "cancelled");
     let kinds: Vec<&str> =
         view["timeline"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["order_created", "held", "released", "address_amended", "cancelled"]);
+    assert_eq!(
+        kinds,
+        ["order_created", "held", "released", "address_amended", "address_amended", "cancelled"]
+    );
     let ids: Vec<&str> =
         view["timeline"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["office:1", "office:2", "office:3", "office:4", "office:5"]);
+    assert_eq!(ids, ["office:1", "office:2", "office:3", "office:4", "office:5", "office:6"]);
 
     // What the API answered is what is stored: a fresh load agrees.
     f.shared.docs.forget(&"order/SO-1".parse().unwrap());

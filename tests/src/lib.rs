@@ -228,6 +228,11 @@ impl Device {
     }
 }
 
+/// The arguments of a `pick` command.
+pub fn pick<'a>(order: &'a str, line: &'a str, bin: &'a str, item: &'a str, qty: &'a str) -> [&'a str; 11] {
+    ["pick", "--order", order, "--line", line, "--bin", bin, "--item", item, "--qty", qty]
+}
+
 /// The seed's SO-1001 taken through the warehouse on `server` (which holds
 /// the [`SEED`]): a picker (`hh-1`) picks it whole and a packer (`pk-1`)
 /// packs and closes package `106141411234567897`, each enrolled in `dir`,
@@ -236,32 +241,8 @@ pub fn picked_and_packed(dir: &Path, server: &Server) {
     let picker = Device::enrol(dir, server, "hh-1", "picker", Some("wh-1"));
     let report = picker.sync();
     assert_eq!(report["new_documents"], 3, "{report}");
-    picker.ok(&[
-        "pick",
-        "--order",
-        "SO-1001",
-        "--line",
-        "1",
-        "--bin",
-        "A-01",
-        "--item",
-        "09506000134352",
-        "--qty",
-        "2",
-    ]);
-    picker.ok(&[
-        "pick",
-        "--order",
-        "SO-1001",
-        "--line",
-        "2",
-        "--bin",
-        "B-01",
-        "--item",
-        "09506000134369",
-        "--qty",
-        "1",
-    ]);
+    picker.ok(&pick("SO-1001", "1", "A-01", "09506000134352", "2"));
+    picker.ok(&pick("SO-1001", "2", "B-01", "09506000134369", "1"));
     assert_eq!(picker.ok(&["status"])["pending_events"], 2);
     assert_eq!(picker.sync()["pending_events"], 0);
     assert_eq!(server.order("SO-1001")["status"], "picked");

@@ -11,9 +11,9 @@ use waybill_tests::{Device, SEED, Server};
 fn a_wrong_fingerprint_at_enrolment_says_so_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("server"));
-    let (code, fingerprint) = server.enrol("hh-1", "picker", None);
+    let (code, fingerprint) = server.enrol("drv-1", "driver", None);
     let wrong: String = fingerprint.chars().rev().collect();
-    let device = Device { store: dir.path().join("hh-1.db") };
+    let device = Device { store: dir.path().join("drv-1.db") };
     let args = ["enrol", "--server", &server.addr(), "--code", &code, "--fingerprint", &wrong];
     let err = device.fails(&args);
     assert!(err.contains("not the one this device trusts") && err.contains("fingerprint"), "{err}");

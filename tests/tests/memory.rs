@@ -96,19 +96,7 @@ async fn a_device_flooding_its_streams_leaves_the_server_bounded_and_serving_oth
     );
 
     // Another device is served all the while.
-    honest.ok(&[
-        "pick",
-        "--order",
-        "SO-1001",
-        "--line",
-        "1",
-        "--bin",
-        "A-01",
-        "--item",
-        "09506000134352",
-        "--qty",
-        "1",
-    ]);
+    honest.ok(&waybill_tests::pick("SO-1001", "1", "A-01", "09506000134352", "1"));
     let started = Instant::now();
     let report = honest.sync();
     println!("another device's sync during the attack: {:?}", started.elapsed());

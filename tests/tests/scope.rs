@@ -58,19 +58,7 @@ fn a_device_offline_through_an_amendment_a_hold_and_a_cancel_gets_all_three_and_
 
     // Its tasks drop the order, and picking it is refused.
     assert_eq!(offered(&picker), BTreeSet::from(["SO-1002".to_owned()]));
-    let err = picker.fails(&[
-        "pick",
-        "--order",
-        "SO-1001",
-        "--line",
-        "1",
-        "--bin",
-        "A-01",
-        "--item",
-        "09506000134352",
-        "--qty",
-        "1",
-    ]);
+    let err = picker.fails(&waybill_tests::pick("SO-1001", "1", "A-01", "09506000134352", "1"));
     assert!(err.contains("cancelled"), "{err}");
 
     // It has synced the closing: the order leaves its scope, and it may go.

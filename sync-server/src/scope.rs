@@ -99,8 +99,9 @@ pub fn scope(c: &Connection, device: &Device, with_closed: bool) -> rusqlite::Re
 /// of them, its closing included.
 fn unsettled_orders(c: &Connection, device: &str) -> rusqlite::Result<Vec<String>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT s.doc, s.state, d.heads FROM sync_states s JOIN docs d ON d.id = s.doc
-         JOIN orders o ON s.doc = 'order/' || o.id WHERE s.device = ?1 AND o.status IN ({CLOSED})"
+        "SELECT s.doc, s.state, d.heads FROM sync_states s JOIN orders o ON o.id = substr(s.doc, 7)
+         JOIN docs d ON d.id = s.doc
+         WHERE s.device = ?1 AND s.doc LIKE 'order/%' AND o.status IN ({CLOSED})"
     ))?;
     let rows = stmt.query_map([device], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
     let mut out = Vec::new();

@@ -130,6 +130,9 @@ pub const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX outbox_due ON outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
      CREATE TABLE arrivals (doc TEXT NOT NULL, event TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (doc, event));",
+    // 4: who holds a document, for pushes to devices that have not seen a
+    //    closed order's closing (scope::audience).
+    "CREATE INDEX sync_states_doc ON sync_states (doc);",
 ];
 
 /// The schema version this build writes.

@@ -5,8 +5,9 @@
 //! then syncs every document whose heads differ, many at once on their own
 //! streams, and beside them uploads the blobs the server lacks (resuming any
 //! upload a broken link cut short). A blob never holds up documents: one
-//! that cannot go (damaged here, or refused) is reported and the rest syncs. What arrives is stored in one transaction per document,
-//! with the sync state, so a reconnect sends only what is missing; events the
+//! that cannot go (damaged here, or refused) is reported and the rest syncs.
+//! What arrives is stored in one transaction, with the sync states, so a
+//! reconnect sends only what is missing; events the
 //! server now holds stop counting as pending. A change the server refuses is
 //! taken out: its events are kept in the quarantine, shown in the status,
 //! and the device's later work in that document is written again on top of
@@ -326,8 +327,7 @@ impl Agent {
         for entry in manifest {
             let server: Vec<ChangeHash> = entry.heads.iter().map(|h| ChangeHash(*h)).collect();
             let doc = if held.contains(&entry.doc) {
-                let doc = self.doc(&entry.doc)?.clone();
-                let mut doc = doc;
+                let mut doc = self.doc(&entry.doc)?.clone();
                 if !server.is_empty() && same(&doc.get_heads(), &server) {
                     // The server holds all of it: nothing pending is left.
                     let w = self.store.write()?;

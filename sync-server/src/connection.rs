@@ -316,9 +316,8 @@ async fn doc_stream(
         role: device.role,
         scope: if device.role == Role::Office { Scope::All } else { Scope::Docs([id.clone()].into()) },
     };
-    let saved = shared.storage.sync_state(&device.id, &id).map_err(storage_err)?.unwrap_or_default();
+    let mut saved = shared.storage.sync_state(&device.id, &id).map_err(storage_err)?.unwrap_or_default();
     let mut session = ServerSession::new(who, id.clone(), sync::State::decode(&saved).unwrap_or_default());
-    let mut saved = saved;
     let state_op = |state: &sync::State| WriteOp::SyncState {
         device: device.id.clone(),
         doc: id.clone(),

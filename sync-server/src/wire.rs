@@ -18,6 +18,10 @@ use quinn::{RecvStream, SendStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use waybill_shared::sync::{FrameError, Message, RefuseReason, decode_payload, encode};
 
+/// How long a stream with an idle timeout waits for room in its
+/// connection's budget.
+pub const BUSY: Duration = Duration::from_secs(30);
+
 /// A stream that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -30,6 +34,9 @@ pub enum WireError {
     /// The peer sent nothing for this long while a frame was awaited.
     #[error("no bytes for {0:?}")]
     Idle(Duration),
+    /// The connection's other streams held its whole budget for this long.
+    #[error("no room for a frame for {0:?}: the connection's other streams hold it")]
+    Busy(Duration),
     /// Writing failed.
     #[error("write: {0}")]
     Write(String),
@@ -92,15 +99,15 @@ impl Reader {
         if declared as usize > self.limit {
             return Err(too_large.into());
         }
-        // Room for the body, waited for as long as it takes: the stream holds
-        // nothing meanwhile, and the wait ends with the connection.
-        let permit = self
-            .budget
-            .0
-            .clone()
-            .acquire_many_owned(declared)
-            .await
-            .map_err(|_| WireError::Read("the connection is closing".into()))?;
+        // Room for the body: the stream holds nothing while it waits. A
+        // stream with an idle timeout waits at most BUSY for it (the peer's
+        // own streams holding the budget cannot keep it forever).
+        let room = self.budget.0.clone().acquire_many_owned(declared);
+        let permit = match self.idle {
+            Some(_) => tokio::time::timeout(BUSY, room).await.map_err(|_| WireError::Busy(BUSY))?,
+            None => room.await,
+        }
+        .map_err(|_| WireError::Read("the connection is closing".into()))?;
         let declared = declared as usize;
         let mut payload = Vec::new();
         while payload.len() < declared {

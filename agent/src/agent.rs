@@ -247,6 +247,7 @@ impl Agent {
         }
         w.set_meta(RECORDER, &recorder)?;
         w.commit()?;
+        self.store.work_recorded();
         Ok(event)
     }
 

@@ -11,6 +11,7 @@
 //! transaction.
 
 pub mod schema;
+mod wake;
 
 use std::path::Path;
 
@@ -22,6 +23,7 @@ use waybill_shared::blob::BlobHash;
 use waybill_shared::doc::DocId;
 
 use crate::error::AgentError;
+use wake::Wake;
 
 /// Change rows a document may gather before it is saved whole again.
 pub const COMPACT_AFTER: i64 = 64;
@@ -29,6 +31,7 @@ pub const COMPACT_AFTER: i64 = 64;
 /// The store.
 pub struct Store {
     conn: Connection,
+    wake: Wake,
 }
 
 /// One write transaction.
@@ -45,7 +48,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
-        Ok(Self { conn })
+        Ok(Self { conn, wake: Wake::of(path) })
     }
 
     /// A setting, if set.
@@ -58,6 +61,18 @@ impl Store {
     /// may be stale. Own commits leave it as it is.
     pub fn data_version(&self) -> Result<i64, AgentError> {
         data_version(&self.conn)
+    }
+
+    /// Tells whoever watches this store file in this process (a watching
+    /// sync) that work was recorded.
+    pub(crate) fn work_recorded(&self) {
+        self.wake.ring();
+    }
+
+    /// Resolves `changed()` each time work is recorded through any handle on
+    /// this store file in this process ([`Store::work_recorded`]).
+    pub(crate) fn watch_work(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.wake.subscribe()
     }
 
     /// Starts the one write transaction.

@@ -32,7 +32,7 @@ use waybill_shared::policy::{Refusal, actor_of};
 use waybill_shared::sync::handshake::{self, ClientHandshake, Enrolment, HandshakeError};
 use waybill_shared::sync::session::{ClientOutcome, ClientSession, SessionError};
 use waybill_shared::sync::upload::{CHUNK, ClientUpload, UploadError, UploadStep, chunk};
-use waybill_shared::sync::{ManifestEntry, Message, SERVER_NAME};
+use waybill_shared::sync::{ManifestEntry, SERVER_NAME};
 
 use crate::agent::{Agent, LAST_SYNC, Profile, RECORDER, stored_recorder};
 use crate::error::AgentError;
@@ -43,8 +43,9 @@ const CREDENTIALS: &str = "credentials";
 const PEER: &str = "server";
 /// Documents synced at once.
 const PARALLEL: usize = 128;
-/// How often a watching sync looks for work recorded through other handles.
-const LOOK_FOR_WORK: Duration = Duration::from_secs(1);
+/// How often a watching sync looks for work another process recorded in
+/// its store (work recorded in this process wakes it at once).
+const OTHER_PROCESSES: Duration = Duration::from_secs(5);
 /// How long a sync waits for a silent server by default
 /// ([`Agent::set_timeout`]).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -201,8 +202,9 @@ impl Agent {
 
     /// Stays connected and syncs each document the server announces, until
     /// `stop` resolves or the link drops. Syncs everything first. Work
-    /// recorded meanwhile through other handles on the store (the app's,
-    /// another process's) goes up within a second. Calls `synced` with each
+    /// recorded meanwhile through any handle on the store in this process
+    /// (the app's) goes up at once; work another process records in it,
+    /// within 5 s. Calls `synced` with each
     /// document the sync brought up to date (so a UI can refresh): those the
     /// first full sync changed, then each one a push announced.
     pub async fn sync_watch_with(
@@ -223,6 +225,8 @@ impl Agent {
         stop: impl std::future::Future<Output = ()>,
         on: &mut impl FnMut(SyncEvent),
     ) -> Result<(), AgentError> {
+        // Subscribed first: work recorded while connecting goes up after.
+        let mut work = self.store.watch_work();
         let (endpoint, conn) = self.connect().await?;
         let (_tx, mut rx) = hello(&conn).await?;
         let manifest = handshake(&mut rx).await?;
@@ -232,41 +236,39 @@ impl Agent {
         }
         on(SyncEvent::State(SyncState::Connected));
         tokio::pin!(stop);
-        let mut look = tokio::time::interval(LOOK_FOR_WORK);
+        let mut look = tokio::time::interval(OTHER_PROCESSES);
         look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seen = self.store.data_version()?;
         loop {
-            tokio::select! {
+            let woken = tokio::select! {
                 () = &mut stop => break,
-                _ = look.tick() => {
-                    // Work recorded meanwhile through another handle on the
-                    // store (the app's, another process's) goes up now.
-                    let version = self.store.data_version()?;
-                    if version != seen {
-                        seen = version;
-                        let entries: Vec<ManifestEntry> = self
-                            .store
-                            .pending_docs()?
-                            .into_iter()
-                            .map(|doc| ManifestEntry { doc, heads: Vec::new() })
-                            .collect();
-                        if !entries.is_empty() {
-                            let report = self.sync_manifest(&conn, &entries, false).await?;
-                            if !report.changed.is_empty() {
-                                on(SyncEvent::Changed(report.changed));
-                            }
-                        }
+                // Work recorded through a handle in this process: at once.
+                Ok(()) = work.changed() => true,
+                // Work another process recorded: seen in the store's data
+                // version, which this process's other handles move too.
+                _ = look.tick() => self.store.data_version()? != seen,
+                msg = rx.next() => {
+                    let doc = handshake::announced(msg?).map_err(handshake_error)?;
+                    let entry = ManifestEntry { doc: doc.clone(), heads: Vec::new() };
+                    self.sync_manifest(&conn, &[entry], false).await?;
+                    on(SyncEvent::Changed(vec![doc]));
+                    false
+                }
+            };
+            if woken {
+                seen = self.store.data_version()?;
+                let entries: Vec<ManifestEntry> = self
+                    .store
+                    .pending_docs()?
+                    .into_iter()
+                    .map(|doc| ManifestEntry { doc, heads: Vec::new() })
+                    .collect();
+                if !entries.is_empty() {
+                    let report = self.sync_manifest(&conn, &entries, false).await?;
+                    if !report.changed.is_empty() {
+                        on(SyncEvent::Changed(report.changed));
                     }
                 }
-                msg = rx.next() => match msg? {
-                    Some(Message::Changed { doc }) => {
-                        let entry = ManifestEntry { doc: doc.clone(), heads: Vec::new() };
-                        self.sync_manifest(&conn, &[entry], false).await?;
-                        on(SyncEvent::Changed(vec![doc]));
-                    }
-                    Some(other) => return Err(AgentError::Protocol(format!("unexpected {other:?} on the control stream"))),
-                    None => return Err(AgentError::Offline("the server closed the connection".into())),
-                },
             }
         }
         close(&endpoint, &conn, b"bye").await;

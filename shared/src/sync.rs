@@ -110,12 +110,14 @@
 //! - Input that is not a frame or not a message is a [`FrameError`], never a
 //!   panic; the decoder is what the fuzz target drives.
 
+pub mod download;
 pub mod frame;
 pub mod handshake;
 pub mod message;
 pub mod session;
 #[cfg(test)]
 mod strategy;
+pub mod stream;
 pub mod upload;
 
 pub use frame::{FrameDecoder, FrameError, MAX_DEVICE_FRAME, MAX_FRAME, decode_payload, encode};

@@ -12,16 +12,14 @@ use quinn::SendStream;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use waybill_shared::blob::BlobHash;
 use waybill_shared::role::Role;
+use waybill_shared::sync::download::ServerDownload;
+use waybill_shared::sync::stream;
 use waybill_shared::sync::upload::{Held, Offer, ServerUpload};
-use waybill_shared::sync::{Message, RefuseReason};
 
 use crate::scope::Device;
 use crate::server::Shared;
 use crate::storage::WriteOp;
 use crate::wire::{self, Reader, WireError};
-
-/// Bytes per chunk sent.
-pub const CHUNK: usize = 64 * 1024;
 
 fn io(e: std::io::Error) -> WireError {
     WireError::Write(format!("blob storage: {e}"))
@@ -85,12 +83,7 @@ pub async fn upload(
         receiving = Receiving::start(shared, hash);
     }
     let Some(_receiving) = receiving else {
-        return wire::refuse(
-            &mut send,
-            RefuseReason::Malformed,
-            format!("{hash} is being uploaded already; retry"),
-        )
-        .await;
+        return wire::refuse(&mut send, &stream::busy(&hash)).await;
     };
     let partial = shared.blob_dir.join("partial").join(hash.hex());
     let mut file =
@@ -181,8 +174,8 @@ async fn stored(shared: &Arc<Shared>, device: &Device, hash: &BlobHash, size: u6
     crate::ingest::blob_arrived(shared, hash).await.map_err(|e| WireError::Write(e.to_string()))
 }
 
-/// Sends a blob to a device allowed to see it: the office, or the device
-/// that uploaded it.
+/// Sends a blob to a device allowed to see it (the office, or the device
+/// that uploaded it), as the shared [`ServerDownload`] says.
 pub async fn download(
     shared: &Arc<Shared>,
     device: &Device,
@@ -190,33 +183,43 @@ pub async fn download(
     offset: u64,
     mut send: SendStream,
 ) -> Result<(), WireError> {
-    let uploader: Option<String> = shared
+    let uploaded: Option<(String, i64)> = shared
         .storage
         .read(|c| {
             use rusqlite::OptionalExtension;
-            c.query_row("SELECT device FROM blobs WHERE hash = ?1", [hash.to_string()], |r| r.get(0))
-                .optional()
+            c.query_row("SELECT device, size FROM blobs WHERE hash = ?1", [hash.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
         })
         .map_err(|e| WireError::Read(e.to_string()))?;
-    let allowed = uploader.is_some_and(|u| device.role == Role::Office || u == device.id);
-    if !allowed {
-        return wire::refuse(
-            &mut send,
-            RefuseReason::OutOfScope,
-            format!("{hash} is not available to this device"),
-        )
-        .await;
-    }
+    let size = uploaded
+        .filter(|(by, _)| device.role == Role::Office || *by == device.id)
+        .map(|(_, size)| u64::try_from(size).unwrap_or(0));
+    let mut download = match ServerDownload::new(hash, offset, size) {
+        Ok(download) => download,
+        Err(refusal) => return wire::refuse(&mut send, &refusal).await,
+    };
     let mut file = tokio::fs::File::open(shared.blob_dir.join(hash.hex())).await.map_err(io)?;
-    file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = file.read(&mut buf).await.map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        wire::write(&mut send, &Message::BlobChunk { data: buf[..n].to_vec() }).await?;
+    let mut buf = Vec::new();
+    while let Some((at, len)) = download.next_read() {
+        file.seek(std::io::SeekFrom::Start(at)).await.map_err(io)?;
+        buf.resize(len, 0);
+        let n = read_up_to(&mut file, &mut buf).await?;
+        wire::write(&mut send, &download.handle_read(&buf[..n])).await?;
     }
     let _ = send.finish();
     Ok(())
+}
+
+/// Reads until `buf` is full or the file ends: the bytes read.
+async fn read_up_to(file: &mut tokio::fs::File, buf: &mut [u8]) -> Result<usize, WireError> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]).await.map_err(io)? {
+            0 => break,
+            more => n += more,
+        }
+    }
+    Ok(n)
 }

@@ -16,6 +16,7 @@ use waybill_shared::policy::{DeviceIdentity, Scope};
 use waybill_shared::role::Role;
 use waybill_shared::sync::handshake::{self, Enrolment};
 use waybill_shared::sync::session::ServerSession;
+use waybill_shared::sync::stream::{self, Opened};
 use waybill_shared::sync::{ManifestEntry, Message, RefuseReason};
 
 use crate::devices;
@@ -127,8 +128,9 @@ async fn enrol(
     let msg = tokio::time::timeout(HANDSHAKE, recv.next())
         .await
         .map_err(|_| WireError::Read("no enrolment".into()))??;
-    let Some(Message::Enrol { code, public_key }) = msg else {
-        return refuse(send, conn, handshake::refusal(RefuseReason::NotEnrolled)).await;
+    let (code, public_key) = match handshake::enrolment_request(msg) {
+        Ok(request) => request,
+        Err(refusal) => return refuse(send, conn, refusal).await,
     };
     let path = shared.db_path.clone();
     let shared2 = shared.clone();
@@ -195,7 +197,7 @@ async fn session(
     let announcer = tokio::spawn(async move {
         loop {
             for doc in pending.take().await {
-                if wire::write(&mut send, &Message::Changed { doc }).await.is_err() {
+                if wire::write(&mut send, &handshake::changed(doc)).await.is_err() {
                     return;
                 }
             }
@@ -248,26 +250,19 @@ async fn stream_task(
     mut recv: Reader,
 ) -> Result<(), WireError> {
     let first = match recv.next().await {
-        Err(WireError::Frame(e)) => {
-            let reason = match e {
-                waybill_shared::sync::FrameError::TooLarge { .. } => RefuseReason::TooLarge,
-                _ => RefuseReason::Malformed,
-            };
-            return wire::refuse(&mut send, reason, e.to_string()).await;
-        }
-        other => other?,
+        Err(WireError::Frame(e)) => Err(e),
+        other => Ok(other?),
     };
-    match first {
-        Some(Message::Open { doc }) => doc_stream(shared, conn_id, device, doc, send, recv).await,
-        Some(Message::BlobPut { hash, size }) => {
+    match stream::opened(first) {
+        Ok(Some(Opened::Doc(doc))) => doc_stream(shared, conn_id, device, doc, send, recv).await,
+        Ok(Some(Opened::Upload { hash, size })) => {
             crate::blobs::upload(shared, device, hash, size, send, recv).await
         }
-        Some(Message::BlobGet { hash, offset }) => {
+        Ok(Some(Opened::Download { hash, offset })) => {
             crate::blobs::download(shared, device, hash, offset, send).await
         }
-        _ => {
-            wire::refuse(&mut send, RefuseReason::Malformed, "expected Open, BlobPut or BlobGet".into()).await
-        }
+        Ok(None) => Ok(()),
+        Err(refusal) => wire::refuse(&mut send, &refusal).await,
     }
 }
 
@@ -303,13 +298,7 @@ async fn doc_stream(
         None
     };
     let Some(entry) = entry else {
-        // Out of scope and unknown get the same answer: nothing is revealed.
-        return wire::refuse(
-            &mut send,
-            RefuseReason::OutOfScope,
-            format!("{id} is not in this device's scope"),
-        )
-        .await;
+        return wire::refuse(&mut send, &stream::out_of_scope(&id)).await;
     };
     let who = DeviceIdentity {
         device: device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?,
@@ -330,16 +319,14 @@ async fn doc_stream(
             Err(e) => {
                 // Whatever Automerge took in before failing is not stored.
                 shared.docs.forget(&id);
-                wire::refuse(&mut send, RefuseReason::Malformed, e.to_string()).await?;
+                wire::refuse(&mut send, &stream::malformed(e)).await?;
                 break;
             }
         };
         let added: usize = answer.accepted.iter().map(|c| c.raw_bytes().len()).sum();
         if loaded.bytes + added > shared.limits.max_doc_bytes {
             shared.docs.forget(&id);
-            let limit = shared.limits.max_doc_bytes;
-            wire::refuse(&mut send, RefuseReason::TooLarge, format!("{id} would be over {limit} bytes"))
-                .await?;
+            wire::refuse(&mut send, &stream::too_large(&id, shared.limits.max_doc_bytes)).await?;
             break;
         }
         let mut quarantine = Vec::new();

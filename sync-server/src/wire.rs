@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use quinn::{RecvStream, SendStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use waybill_shared::sync::{FrameError, Message, RefuseReason, decode_payload, encode};
+use waybill_shared::sync::{FrameError, Message, decode_payload, encode};
 
 /// How long a stream with an idle timeout waits for room in its
 /// connection's budget.
@@ -148,9 +148,9 @@ pub async fn write(send: &mut SendStream, msg: &Message) -> Result<(), WireError
     send.write_all(&bytes).await.map_err(|e| WireError::Write(e.to_string()))
 }
 
-/// Answers with a typed refusal and ends the stream.
-pub async fn refuse(send: &mut SendStream, reason: RefuseReason, message: String) -> Result<(), WireError> {
-    write(send, &Message::Refused { reason, message }).await?;
+/// Sends a refusal (or any last word) and ends the stream.
+pub async fn refuse(send: &mut SendStream, refusal: &Message) -> Result<(), WireError> {
+    write(send, refusal).await?;
     let _ = send.finish();
     Ok(())
 }

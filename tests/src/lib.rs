@@ -284,6 +284,7 @@ pub mod raw {
     use std::time::Duration;
 
     use quinn::{Connection, ConnectionError, Endpoint, RecvStream, SendStream};
+    use waybill_shared::sync::handshake::ClientHandshake;
     use waybill_shared::sync::{
         FrameDecoder, FrameError, ManifestEntry, Message, PROTOCOL_VERSION, SERVER_NAME, encode,
     };
@@ -452,11 +453,13 @@ pub mod raw {
         /// stream and the manifest.
         pub async fn session(&self) -> (Stream, Vec<ManifestEntry>) {
             let mut control = self.hello(PROTOCOL_VERSION).await;
-            let welcome = control.next().await;
-            assert!(matches!(welcome, Ok(Message::Welcome { .. })), "expected Welcome, got {welcome:?}");
-            match control.next().await {
-                Ok(Message::Manifest { docs }) => (control, docs),
-                other => panic!("expected Manifest, got {other:?}"),
+            let mut handshake = ClientHandshake::default();
+            loop {
+                match handshake.handle(control.next().await.ok()) {
+                    Ok(Some(docs)) => return (control, docs),
+                    Ok(None) => {}
+                    Err(e) => panic!("the handshake failed: {e}"),
+                }
             }
         }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use waybill_shared::blob::BlobHash;
+use waybill_shared::sync::download::{ClientDownload, DownloadStep};
 use waybill_shared::sync::{Message, RefuseReason};
 use waybill_tests::raw::{Client, End, Stream};
 use waybill_tests::{Device, SEED, Server};
@@ -80,16 +81,17 @@ async fn upload(client: &Client, hash: BlobHash, bytes: &[u8]) -> Message {
 /// Downloads a blob from `offset`: its bytes, any other messages, and how
 /// the stream ended.
 async fn download(client: &Client, hash: BlobHash, offset: u64) -> (Vec<u8>, Vec<Message>, End) {
+    let (mut machine, get) = ClientDownload::new(hash, offset);
     let mut stream = client.open().await;
-    stream.send(&Message::BlobGet { hash, offset }).await;
+    stream.send(&get).await;
     stream.finish();
     let (msgs, end) = stream.rest().await;
     let mut data = Vec::new();
     let mut other = Vec::new();
     for m in msgs {
-        match m {
-            Message::BlobChunk { data: d } => data.extend_from_slice(&d),
-            m => other.push(m),
+        match machine.handle(Some(m.clone())) {
+            Ok(DownloadStep::Append(d)) => data.extend_from_slice(&d),
+            _ => other.push(m),
         }
     }
     (data, other, end)
@@ -143,6 +145,8 @@ async fn an_upload_cut_mid_blob_resumes_where_the_server_stopped() {
     assert_eq!(BlobHash::of(&data), hash);
     let (data, _, _) = download(&second, hash, 100_000).await;
     assert_eq!(data, &blob[100_000..]);
+    let resumed = [&blob[..100_000], &data].concat();
+    assert_eq!(ClientDownload::new(hash, 100_000).0.verify(&resumed), Ok(()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

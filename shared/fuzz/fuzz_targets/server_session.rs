@@ -5,6 +5,8 @@
 //! within its round cap.
 #![no_main]
 
+use std::sync::LazyLock;
+
 use automerge::AutoCommit;
 use libfuzzer_sys::fuzz_target;
 use waybill_shared::doc::{self, DocId};
@@ -14,8 +16,9 @@ use waybill_shared::role::Role;
 use waybill_shared::sync::session::{MAX_ROUNDS, ServerSession};
 use waybill_shared::sync::{FrameDecoder, handshake};
 
-fuzz_target!(|data: &[u8]| {
-    let _ = handshake::check_hello(data);
+/// The order document every input syncs against, built once: making it
+/// per input cost more than the session under test.
+static ORDER: LazyLock<AutoCommit> = LazyLock::new(|| {
     let id: DocId = "order/SO-1".parse().unwrap();
     let header = serde_json::json!({
         "id": "SO-1", "customer": "c",
@@ -23,7 +26,13 @@ fuzz_target!(|data: &[u8]| {
         "lines": [{"line": 1, "gtin": "09506000134352", "description": "d", "quantity": 5}],
         "created_at": "2026-01-01T00:00:00Z"
     });
-    let mut d: AutoCommit = doc::create(actor_of(&DeviceId::new("office").unwrap()), &id, &header);
+    doc::create(actor_of(&DeviceId::new("office").unwrap()), &id, &header)
+});
+
+fuzz_target!(|data: &[u8]| {
+    let _ = handshake::check_hello(data);
+    let id: DocId = "order/SO-1".parse().unwrap();
+    let mut d = ORDER.clone();
     let who = DeviceIdentity {
         device: DeviceId::new("hh-1").unwrap(),
         role: Role::Picker,

@@ -1,11 +1,14 @@
-//! The control stream's opening, sans-IO, for both sides: the client says
-//! `Hello` (then `Enrol`, for a device with no certificate yet); the server
-//! checks the version before anything else and answers `Welcome` and the
-//! `Manifest`, or a typed refusal with words a person can act on.
+//! The control stream, sans-IO, for both sides. Its opening: the client
+//! says `Hello` (then `Enrol`, for a device with no certificate yet); the
+//! server checks the version before anything else and answers `Welcome`
+//! and the `Manifest`, or a typed refusal with words a person can act on.
+//! Then, for as long as the connection lasts, the server announces each
+//! document in the device's scope that changed elsewhere (`Changed`).
 //!
 //! The runtimes read and write the frames; what is said, and what an answer
 //! means, is decided here.
 
+use crate::doc::DocId;
 use crate::id::DeviceId;
 use crate::role::Role;
 use crate::sync::{ManifestEntry, Message, PROTOCOL_VERSION, RefuseReason, decode_payload, peek_protocol};
@@ -57,6 +60,20 @@ impl ClientHandshake {
     }
 }
 
+/// Server: announces that `doc`, in the device's scope, has new changes.
+pub fn changed(doc: DocId) -> Message {
+    Message::Changed { doc }
+}
+
+/// Client: reads the control stream after the handshake: the document the
+/// server announced (`None`: the stream ended).
+pub fn announced(msg: Option<Message>) -> Result<DocId, HandshakeError> {
+    match msg {
+        Some(Message::Changed { doc }) => Ok(doc),
+        other => Err(unexpected(other)),
+    }
+}
+
 /// What enrolment gave a device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrolment {
@@ -90,6 +107,16 @@ pub fn manifest(docs: Vec<ManifestEntry>) -> Message {
 /// public key.
 pub fn enrol(code: &str, public_key: Vec<u8>) -> Message {
     Message::Enrol { code: code.trim().to_owned(), public_key }
+}
+
+/// Server: reads what a device with no certificate says after `Hello`:
+/// the one-time code and the public key it enrols with, or the refusal to
+/// send (it must enrol, or present a certificate).
+pub fn enrolment_request(msg: Option<Message>) -> Result<(String, Vec<u8>), Message> {
+    match msg {
+        Some(Message::Enrol { code, public_key }) => Ok((code, public_key)),
+        _ => Err(refusal(RefuseReason::NotEnrolled)),
+    }
 }
 
 /// Client: what the server answered to `Enrol` (`None`: the stream ended).
@@ -199,5 +226,24 @@ mod tests {
         );
         assert_eq!(ClientHandshake::default().handle(None), Err(HandshakeError::Closed));
         assert_eq!(enrolled(None), Err(HandshakeError::Closed));
+    }
+
+    #[test]
+    fn the_server_takes_an_enrolment_and_refuses_anything_else_from_a_device_with_no_certificate() {
+        assert_eq!(enrolment_request(Some(enrol(" 1234 ", vec![7]))), Ok(("1234".into(), vec![7])));
+        for other in [None, Some(Message::Idle)] {
+            assert!(matches!(
+                enrolment_request(other),
+                Err(Message::Refused { reason: RefuseReason::NotEnrolled, .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn after_the_handshake_the_client_takes_announcements_and_nothing_else() {
+        let doc: DocId = "order/SO-1".parse().unwrap();
+        assert_eq!(announced(Some(changed(doc.clone()))), Ok(doc));
+        assert_eq!(announced(Some(Message::Idle)), Err(HandshakeError::Unexpected("message")));
+        assert_eq!(announced(None), Err(HandshakeError::Closed));
     }
 }

@@ -19,6 +19,7 @@ mod docs;
 pub mod http;
 mod hub;
 pub mod identity;
+pub mod import;
 pub mod ingest;
 pub mod metrics;
 pub mod office;

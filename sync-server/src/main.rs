@@ -12,13 +12,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rusqlite::OptionalExtension;
 use waybill_shared::id::{DeviceId, LocationId, OrderId};
-use waybill_shared::recorder::Recorder;
 use waybill_shared::role::Role;
-use waybill_shared::seed::{self, Seed};
-use waybill_sync_server::storage::{self, WriteOp};
-use waybill_sync_server::{
-    Config, Limits, Server, devices, identity::Identity, ingest, office, server::db_path, users,
-};
+use waybill_sync_server::storage;
+use waybill_sync_server::{Config, Limits, Server, devices, identity::Identity, server::db_path, users};
 
 /// The Waybill sync server.
 #[derive(Debug, Parser)]
@@ -370,33 +366,27 @@ fn open(data: &Path) -> anyhow::Result<rusqlite::Connection> {
 }
 
 fn import(data: &Path, file: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let seed: Seed =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a seed file", file.display()))?;
-    let c = open(data)?;
-    // A damaged recorder is refused rather than started afresh: that would
-    // reuse the office's event ids.
-    let mut office: Recorder = office::load_recorder(&c)?;
-    let held = |id: &waybill_shared::doc::DocId| {
-        c.query_row("SELECT 1 FROM docs WHERE id = ?1", [id.to_string()], |_| Ok(())).is_ok()
-    };
-    let docs = seed::build(&seed, &mut office, chrono::Utc::now(), held)?;
-    let blob_dir = data.join("blobs");
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    let (_, writer) = storage::open(&db_path(data))?;
-    let mut ops = Vec::new();
-    let mut created = Vec::new();
-    for (id, mut doc) in docs {
-        ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: doc.save(), heads: doc.get_heads() });
-        ops.extend(ingest::project(&blob_dir, &id, &mut doc)?);
-        created.push(id.to_string());
-    }
-    ops.push(office::recorder_op(&office)?);
-    runtime.block_on(writer.write(ops))?;
-    if created.is_empty() {
+    let done = waybill_sync_server::import::import(data, file, |p, secs| {
+        if p.created + p.skipped >= 10 * waybill_sync_server::import::BATCH as u64 {
+            eprintln!(
+                "{} document(s) imported, {} skipped, {:.0} s, {:.0}/s",
+                p.created,
+                p.skipped,
+                secs,
+                p.created as f64 / secs.max(1e-3)
+            );
+        }
+    })?;
+    if done.created == 0 {
         println!("nothing imported: every document in {} is held already", file.display());
     } else {
-        println!("imported {} document(s): {}", created.len(), created.join(", "));
+        let named: Vec<String> = done.first.iter().map(ToString::to_string).collect();
+        let more = if done.created > named.len() as u64 {
+            format!(" and {} more", done.created - named.len() as u64)
+        } else {
+            String::new()
+        };
+        println!("imported {} document(s): {}{more}", done.created, named.join(", "));
     }
     Ok(())
 }

@@ -123,3 +123,54 @@ fn a_taken_port_is_said_once_and_a_log_file_has_no_colour() {
     assert!(logged.contains("waybill-server listening"), "{logged}");
     assert!(!logged.contains('\u{1b}'), "colour codes in a log file: {logged:?}");
 }
+
+/// A seed of `n` one-line orders; order `bad`, if any, is assigned for
+/// picking with no location to pick at.
+fn big_seed(n: usize, bad: Option<usize>) -> String {
+    let orders: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let mut o = serde_json::json!({
+                "id": format!("SO-{i}"), "customer": "c", "created_at": "2026-11-23T08:00:00Z",
+                "ship_to": {"name": "n", "line1": "1 Main St", "city": "Town", "postcode": "1000", "country": "GB"},
+                "lines": [{"line": 1, "gtin": "09506000134352", "description": "Gear", "quantity": 1}],
+            });
+            if bad == Some(i) {
+                o["pick_device"] = "hh-1".into();
+            }
+            o
+        })
+        .collect();
+    serde_json::json!({ "orders": orders }).to_string()
+}
+
+#[test]
+fn a_large_import_streams_in_batches_stops_at_a_bad_order_saying_where_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("srv");
+    let file = dir.path().join("orders.json");
+    std::fs::write(&file, big_seed(2500, Some(1700))).unwrap();
+
+    // Order 1,700 stops it; the first batch of 1,000 is in, and nothing of
+    // the second.
+    let err = fails(&data, &["import", file.to_str().unwrap()]);
+    assert!(err.contains("orders[1700]: order SO-1700 is assigned for picking but has no location"), "{err}");
+    assert!(err.contains("1000 document(s) before it are imported"), "{err}");
+    let count = |data: &std::path::Path| {
+        let out = ok(data, &["--json", "orders"]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().len()
+    };
+    assert_eq!(count(&data), 1000);
+
+    // Fixed, and run again: it takes up where it stopped.
+    std::fs::write(&file, big_seed(2500, None)).unwrap();
+    let out = ok(&data, &["import", file.to_str().unwrap()]);
+    assert!(out.starts_with("imported 1500 document(s): order/SO-1000, order/SO-1001"), "{out}");
+    assert!(out.trim_end().ends_with("and 1480 more"), "{out}");
+    assert_eq!(count(&data), 2500);
+    assert!(ok(&data, &["import", file.to_str().unwrap()]).starts_with("nothing imported"));
+
+    // Not a seed file: said, with where.
+    std::fs::write(&file, r#"{"orders": [], "oders": []}"#).unwrap();
+    let err = fails(&data, &["import", file.to_str().unwrap()]);
+    assert!(err.contains("unknown field `oders`") && err.contains("line 1"), "{err}");
+}

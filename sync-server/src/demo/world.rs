@@ -253,7 +253,7 @@ mod tests {
         assert_eq!(a.locations.len(), 2);
         assert_eq!(format!("{:?}", a.orders[17].header), format!("{:?}", b.orders[17].header));
         for o in &a.orders {
-            crate::office::validate_header(&o.header).unwrap();
+            waybill_sync_server::office::validate_header(&o.header).unwrap();
             assert!(o.header.ship_to.geo.is_some());
         }
     }

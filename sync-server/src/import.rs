@@ -1,0 +1,194 @@
+//! Bulk import of a seed file, streamed: the file is read one order (or
+//! location, or route) at a time and written in batches of [`BATCH`]
+//! documents, each one durable transaction with its projections and the
+//! office's recorder, so memory stays bounded however large the file.
+//!
+//! It resumes: documents held already are skipped, so an import stopped
+//! by an error, a `kill -9` or a full disk is run again as it was and takes
+//! up where it stopped. An error names where in the file it is and how many
+//! documents went in before it.
+
+use std::collections::HashSet;
+use std::io::BufReader;
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::Utc;
+use rusqlite::OptionalExtension;
+use waybill_shared::doc::DocId;
+use waybill_shared::recorder::Recorder;
+use waybill_shared::seed::{self, Item};
+
+use crate::ingest;
+use crate::office;
+use crate::server::db_path;
+use crate::storage::{self, StorageError, WriteOp, Writer};
+
+/// Documents per transaction.
+pub const BATCH: usize = 1000;
+
+/// An import that stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file cannot be read.
+    #[error("cannot read {file}: {error}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file is not a seed file, or an item in it cannot be taken.
+    #[error(
+        "{file} stopped the import: {error}; {done} document(s) before it are imported, and running the same import again skips them"
+    )]
+    Invalid {
+        /// The file.
+        file: String,
+        /// What is wrong, and where in the file.
+        error: serde_json::Error,
+        /// Documents imported before it.
+        done: u64,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The office's recorder does not read.
+    #[error(transparent)]
+    Office(#[from] office::OfficeError),
+}
+
+/// How far an import is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Documents written.
+    pub created: u64,
+    /// Documents skipped: held already (an earlier import, or twice in the file).
+    pub skipped: u64,
+    /// The first few documents written, to name them.
+    pub first: Vec<DocId>,
+}
+
+/// Documents named in [`Progress::first`].
+const NAMED: usize = 20;
+
+/// Imports the seed file `file` into the data directory `data`, calling
+/// `progress` after each batch.
+pub fn import(
+    data: &Path,
+    file: &Path,
+    mut progress: impl FnMut(&Progress, f64),
+) -> Result<Progress, ImportError> {
+    let name = file.display().to_string();
+    let input = std::fs::File::open(file).map_err(|error| ImportError::Read { file: name.clone(), error })?;
+    let c = storage::prepare(&db_path(data))?;
+    // A damaged recorder is refused rather than started afresh: that would
+    // reuse the office's event ids.
+    let office = office::load_recorder(&c)?;
+    let (_, writer) = storage::open(&db_path(data))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|error| ImportError::Read { file: name.clone(), error })?;
+    let mut batch =
+        Batch { c, writer, runtime, office, blobs: data.join("blobs"), ops: Vec::new(), ids: HashSet::new() };
+    let mut done = Progress::default();
+    let started = Instant::now();
+    let mut failed = None;
+    let mut reader = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, input));
+    let read = seed::stream(&mut reader, |item| {
+        let step = batch.add(&item, &mut done).and_then(|()| {
+            if batch.ids.len() >= BATCH {
+                batch.flush().map_err(Stop::Failed)?;
+                progress(&done, started.elapsed().as_secs_f64());
+            }
+            Ok(())
+        });
+        step.map_err(|stop| match stop {
+            // Said by the reader, with where in the file.
+            Stop::Item(why) => why,
+            Stop::Failed(e) => {
+                let why = e.to_string();
+                failed = Some(e);
+                why
+            }
+        })
+    })
+    .and_then(|()| reader.end());
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let before = done.created - batch.ids.len() as u64;
+    read.map_err(|error| ImportError::Invalid { file: name, error, done: before })?;
+    batch.flush()?;
+    progress(&done, started.elapsed().as_secs_f64());
+    Ok(done)
+}
+
+/// Why an item stopped the import.
+enum Stop {
+    /// The item cannot be taken: this is why.
+    Item(String),
+    /// Something else failed.
+    Failed(ImportError),
+}
+
+impl<E: Into<ImportError>> From<E> for Stop {
+    fn from(e: E) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+/// The documents of the batch being built, and what writes them.
+struct Batch {
+    c: rusqlite::Connection,
+    writer: Writer,
+    runtime: tokio::runtime::Runtime,
+    office: Recorder,
+    blobs: std::path::PathBuf,
+    ops: Vec<WriteOp>,
+    /// The documents in `ops`.
+    ids: HashSet<DocId>,
+}
+
+impl Batch {
+    fn add(&mut self, item: &Item, done: &mut Progress) -> Result<(), Stop> {
+        let id = item.id();
+        let held = self
+            .c
+            .query_row("SELECT 1 FROM docs WHERE id = ?1", [id.to_string()], |_| Ok(()))
+            .optional()
+            .map_err(StorageError::from)?
+            .is_some();
+        if held || self.ids.contains(&id) {
+            done.skipped += 1;
+            return Ok(());
+        }
+        let mut doc = item.doc(&mut self.office, Utc::now()).map_err(|e| Stop::Item(e.to_string()))?;
+        // Uncompressed: a small document gains little from DEFLATE, whose
+        // state (380 KB per save) cost more than the rest of the import.
+        self.ops.push(WriteOp::PutDoc {
+            id: id.clone(),
+            snapshot: doc.save_nocompress(),
+            heads: doc.get_heads(),
+        });
+        self.ops.extend(ingest::project(&self.blobs, &id, &mut doc)?);
+        if done.first.len() < NAMED {
+            done.first.push(id.clone());
+        }
+        done.created += 1;
+        self.ids.insert(id);
+        Ok(())
+    }
+
+    /// Writes the batch, with the recorder that wrote it, in one transaction.
+    fn flush(&mut self) -> Result<(), ImportError> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let mut ops = std::mem::take(&mut self.ops);
+        ops.push(office::recorder_op(&self.office)?);
+        self.runtime.block_on(self.writer.write(ops))?;
+        self.ids.clear();
+        Ok(())
+    }
+}

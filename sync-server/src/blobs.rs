@@ -14,7 +14,7 @@ use waybill_shared::blob::BlobHash;
 use waybill_shared::role::Role;
 use waybill_shared::sync::download::ServerDownload;
 use waybill_shared::sync::stream;
-use waybill_shared::sync::upload::{Held, Offer, ServerUpload};
+use waybill_shared::sync::upload::{Offer, ServerUpload};
 
 use crate::scope::Device;
 use crate::server::Shared;
@@ -55,22 +55,17 @@ pub async fn upload(
     mut send: SendStream,
     mut recv: Reader,
 ) -> Result<(), WireError> {
-    let limit = shared.limits.max_blob_bytes;
-    // Refused before any room is made for it.
-    if let refused @ Offer::Refuse(_) = ServerUpload::offer(hash, size, limit, Held::Partial(0)) {
-        return answer(shared, device, hash, size, &mut send, refused).await;
-    }
     let done = shared.blob_dir.join(hash.hex());
-    if done.exists() {
-        return answer(
-            shared,
-            device,
-            hash,
-            size,
-            &mut send,
-            ServerUpload::offer(hash, size, limit, Held::Whole),
-        )
-        .await;
+    // Refused before any room is made for it.
+    match ServerUpload::offer(hash, size, shared.limits.max_blob_bytes, done.exists()) {
+        Offer::Refuse(refusal) => return wire::end_with(&mut send, &refusal).await,
+        Offer::Stored(answer) => {
+            // Recorded for this device too (and again if a crash came
+            // between the rename and the record).
+            stored(shared, device, &hash, size).await?;
+            return wire::end_with(&mut send, &answer).await;
+        }
+        Offer::Receive => {}
     }
     // Another upload of the same blob (a link that dropped and came back
     // before the server noticed) gets a moment to end first.
@@ -83,16 +78,13 @@ pub async fn upload(
         receiving = Receiving::start(shared, hash);
     }
     let Some(_receiving) = receiving else {
-        return wire::refuse(&mut send, &stream::busy(&hash)).await;
+        return wire::end_with(&mut send, &stream::busy(&hash)).await;
     };
     let partial = shared.blob_dir.join("partial").join(hash.hex());
     let mut file =
         tokio::fs::OpenOptions::new().create(true).append(true).open(&partial).await.map_err(io)?;
-    let held = Held::Partial(file.metadata().await.map_err(io)?.len());
-    let (mut upload, from, reply) = match ServerUpload::offer(hash, size, limit, held) {
-        Offer::Receive { upload, from, reply } => (upload, from, reply),
-        other => return answer(shared, device, hash, size, &mut send, other).await,
-    };
+    let held = file.metadata().await.map_err(io)?.len();
+    let (mut upload, from, reply) = ServerUpload::resume(hash, size, held);
     file.set_len(from).await.map_err(io)?;
     wire::write(&mut send, &reply).await?;
     while !upload.is_complete() {
@@ -131,29 +123,6 @@ pub async fn upload(
     }
     stored(shared, device, &hash, size).await?;
     wire::write(&mut send, &stored_answer).await?;
-    let _ = send.finish();
-    Ok(())
-}
-
-/// Answers an offer that needs no bytes: a refusal, or a blob held already
-/// (recorded for this device too, and again if a crash came between the
-/// rename and the record).
-async fn answer(
-    shared: &Arc<Shared>,
-    device: &Device,
-    hash: BlobHash,
-    size: u64,
-    send: &mut SendStream,
-    offer: Offer,
-) -> Result<(), WireError> {
-    let msg = match offer {
-        Offer::Stored(msg) => {
-            stored(shared, device, &hash, size).await?;
-            msg
-        }
-        Offer::Refuse(msg) | Offer::Receive { reply: msg, .. } => msg,
-    };
-    wire::write(send, &msg).await?;
     let _ = send.finish();
     Ok(())
 }
@@ -198,7 +167,7 @@ pub async fn download(
         .map(|(_, size)| u64::try_from(size).unwrap_or(0));
     let mut download = match ServerDownload::new(hash, offset, size) {
         Ok(download) => download,
-        Err(refusal) => return wire::refuse(&mut send, &refusal).await,
+        Err(refusal) => return wire::end_with(&mut send, &refusal).await,
     };
     let mut file = tokio::fs::File::open(shared.blob_dir.join(hash.hex())).await.map_err(io)?;
     let mut buf = Vec::new();

@@ -262,7 +262,7 @@ async fn stream_task(
             crate::blobs::download(shared, device, hash, offset, send).await
         }
         Ok(None) => Ok(()),
-        Err(refusal) => wire::refuse(&mut send, &refusal).await,
+        Err(refusal) => wire::end_with(&mut send, &refusal).await,
     }
 }
 
@@ -298,7 +298,7 @@ async fn doc_stream(
         None
     };
     let Some(entry) = entry else {
-        return wire::refuse(&mut send, &stream::out_of_scope(&id)).await;
+        return wire::end_with(&mut send, &stream::out_of_scope(&id)).await;
     };
     let who = DeviceIdentity {
         device: device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?,
@@ -319,14 +319,14 @@ async fn doc_stream(
             Err(e) => {
                 // Whatever Automerge took in before failing is not stored.
                 shared.docs.forget(&id);
-                wire::refuse(&mut send, &stream::malformed(e)).await?;
+                wire::end_with(&mut send, &stream::malformed(e)).await?;
                 break;
             }
         };
         let added: usize = answer.accepted.iter().map(|c| c.raw_bytes().len()).sum();
         if loaded.bytes + added > shared.limits.max_doc_bytes {
             shared.docs.forget(&id);
-            wire::refuse(&mut send, &stream::too_large(&id, shared.limits.max_doc_bytes)).await?;
+            wire::end_with(&mut send, &stream::too_large(&id, shared.limits.max_doc_bytes)).await?;
             break;
         }
         let mut quarantine = Vec::new();

@@ -89,8 +89,16 @@ pub fn import(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|error| ImportError::Read { file: name.clone(), error })?;
-    let mut batch =
-        Batch { c, writer, runtime, office, blobs: data.join("blobs"), ops: Vec::new(), ids: HashSet::new() };
+    let mut batch = Batch {
+        c,
+        writer,
+        runtime,
+        office,
+        blobs: data.join("blobs"),
+        ops: Vec::new(),
+        ids: HashSet::new(),
+        in_flight: None,
+    };
     let mut done = Progress::default();
     let started = Instant::now();
     let mut failed = None;
@@ -118,8 +126,12 @@ pub fn import(
         return Err(e);
     }
     let before = done.created - batch.ids.len() as u64;
-    read.map_err(|error| ImportError::Invalid { file: name, error, done: before })?;
+    let read = read.map_err(|error| ImportError::Invalid { file: name, error, done: before });
+    // What went to the writer is durable before anything is said.
+    batch.wait()?;
+    read?;
     batch.flush()?;
+    batch.wait()?;
     progress(&done, started.elapsed().as_secs_f64());
     Ok(done)
 }
@@ -148,7 +160,11 @@ struct Batch {
     ops: Vec<WriteOp>,
     /// The documents in `ops`.
     ids: HashSet<DocId>,
+    /// The batch the writer is writing while the next is built.
+    in_flight: Option<Pending>,
 }
+
+type Pending = std::pin::Pin<Box<dyn Future<Output = Result<(), StorageError>>>>;
 
 impl Batch {
     fn add(&mut self, item: &Item, done: &mut Progress) -> Result<(), Stop> {
@@ -180,15 +196,26 @@ impl Batch {
         Ok(())
     }
 
-    /// Writes the batch, with the recorder that wrote it, in one transaction.
+    /// Hands the batch, with the recorder that wrote it, to the writer as
+    /// one transaction, once the one before it is durable: one batch is
+    /// written while the next is built, and no more are held.
     fn flush(&mut self) -> Result<(), ImportError> {
         if self.ids.is_empty() {
             return Ok(());
         }
+        self.wait()?;
         let mut ops = std::mem::take(&mut self.ops);
         ops.push(office::recorder_op(&self.office)?);
-        self.runtime.block_on(self.writer.write(ops))?;
+        self.in_flight = Some(Box::pin(self.writer.submit(ops)?));
         self.ids.clear();
         Ok(())
+    }
+
+    /// Waits until what was handed to the writer is durable.
+    fn wait(&mut self) -> Result<(), ImportError> {
+        match self.in_flight.take() {
+            Some(pending) => Ok(self.runtime.block_on(pending)?),
+            None => Ok(()),
+        }
     }
 }

@@ -112,9 +112,19 @@ impl Writer {
     /// Writes `ops` in one transaction (shared with whatever else is waiting)
     /// and returns once it is durable.
     pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StorageError> {
+        self.submit(ops)?.await
+    }
+
+    /// Hands `ops` to the writer now, as [`write`](Self::write) does; the
+    /// returned future resolves once they are durable. What is submitted
+    /// is written in the order submitted.
+    pub fn submit(
+        &self,
+        ops: Vec<WriteOp>,
+    ) -> Result<impl Future<Output = Result<(), StorageError>> + use<>, StorageError> {
         let (done, wait) = oneshot::channel();
         self.tx.send((ops, done)).map_err(|_| StorageError::Closed)?;
-        wait.await.map_err(|_| StorageError::Closed)?.map_err(StorageError::Corrupt)
+        Ok(async move { wait.await.map_err(|_| StorageError::Closed)?.map_err(StorageError::Corrupt) })
     }
 }
 

@@ -148,9 +148,10 @@ pub async fn write(send: &mut SendStream, msg: &Message) -> Result<(), WireError
     send.write_all(&bytes).await.map_err(|e| WireError::Write(e.to_string()))
 }
 
-/// Sends a refusal (or any last word) and ends the stream.
-pub async fn refuse(send: &mut SendStream, refusal: &Message) -> Result<(), WireError> {
-    write(send, refusal).await?;
+/// Sends a stream's last word (a refusal, or the answer that ends it) and
+/// ends the stream.
+pub async fn end_with(send: &mut SendStream, last: &Message) -> Result<(), WireError> {
+    write(send, last).await?;
     let _ = send.finish();
     Ok(())
 }

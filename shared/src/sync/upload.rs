@@ -75,15 +75,6 @@ pub fn chunk(data: &[u8]) -> Message {
     Message::BlobChunk { data: data.to_vec() }
 }
 
-/// What the server holds of a blob a device offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Held {
-    /// All of it, checked.
-    Whole,
-    /// This many bytes of an upload cut short (0 for a new blob).
-    Partial(u64),
-}
-
 /// What the server does with a device's `BlobPut`.
 #[derive(Debug)]
 pub enum Offer {
@@ -91,16 +82,8 @@ pub enum Offer {
     Refuse(Message),
     /// It is held already: record it for the device, send this, end.
     Stored(Message),
-    /// Receive it: drop any partial bytes past `from`, send `reply`, then
-    /// feed the device's chunks to the [`ServerUpload`].
-    Receive {
-        /// The upload.
-        upload: ServerUpload,
-        /// Keep this many partial bytes, no more.
-        from: u64,
-        /// The answer to send.
-        reply: Message,
-    },
+    /// Receive it: see what is held of it, then [`ServerUpload::resume`].
+    Receive,
 }
 
 /// Server: one blob being received.
@@ -113,23 +96,28 @@ pub struct ServerUpload {
 
 impl ServerUpload {
     /// Answers a device's offer of blob `hash` of `size` bytes, given the
-    /// largest blob taken (`limit`) and what is `held` of it already.
-    pub fn offer(hash: BlobHash, size: u64, limit: u64, held: Held) -> Offer {
+    /// largest blob taken (`limit`) and whether the whole blob is held.
+    pub fn offer(hash: BlobHash, size: u64, limit: u64, whole: bool) -> Offer {
         if size > limit {
-            return Offer::Refuse(Message::Refused {
+            Offer::Refuse(Message::Refused {
                 reason: RefuseReason::TooLarge,
                 message: format!("blob of {size} bytes is over the {limit}-byte limit"),
-            });
+            })
+        } else if whole {
+            Offer::Stored(Message::BlobStored { hash })
+        } else {
+            Offer::Receive
         }
-        match held {
-            Held::Whole => Offer::Stored(Message::BlobStored { hash }),
-            Held::Partial(n) => {
-                // More than the size declared: what was held is not this blob.
-                let from = if n > size { 0 } else { n };
-                let upload = Self { hash, size, received: from };
-                Offer::Receive { upload, from, reply: Message::BlobResume { offset: from } }
-            }
-        }
+    }
+
+    /// Receives an offered blob of which `held` bytes are kept from an
+    /// upload cut short (0 for a new one): the upload, how many of those
+    /// bytes to keep (drop any past it), and the answer to send; then feed
+    /// it the device's chunks.
+    pub fn resume(hash: BlobHash, size: u64, held: u64) -> (Self, u64, Message) {
+        // More than the size declared: what was held is not this blob.
+        let from = if held > size { 0 } else { held };
+        (Self { hash, size, received: from }, from, Message::BlobResume { offset: from })
     }
 
     /// Takes in one of the device's messages: the bytes to append, or the
@@ -179,13 +167,9 @@ mod tests {
         let (mut client, put) = ClientUpload::new(hash, sent_as.len() as u64);
         let Message::BlobPut { size, .. } = put else { panic!("{put:?}") };
         let mut server_bytes = blob[..held].to_vec();
-        let (mut server, reply) = match ServerUpload::offer(hash, size, 1 << 20, Held::Partial(held as u64)) {
-            Offer::Receive { upload, from, reply } => {
-                server_bytes.truncate(usize::try_from(from).unwrap());
-                (upload, reply)
-            }
-            other => panic!("{other:?}"),
-        };
+        assert!(matches!(ServerUpload::offer(hash, size, 1 << 20, false), Offer::Receive));
+        let (mut server, from, reply) = ServerUpload::resume(hash, size, held as u64);
+        server_bytes.truncate(usize::try_from(from).unwrap());
         let Ok(UploadStep::SendFrom(from)) = client.handle(Some(reply)) else { panic!() };
         let mut sent = 0;
         for piece in sent_as[usize::try_from(from).unwrap()..].chunks(CHUNK) {
@@ -214,15 +198,10 @@ mod tests {
     #[test]
     fn the_server_refuses_too_large_and_too_many_bytes_and_answers_a_held_blob_at_once() {
         let hash = BlobHash::of(b"x");
-        assert!(matches!(ServerUpload::offer(hash, 11, 10, Held::Partial(0)), Offer::Refuse(_)));
-        assert!(matches!(
-            ServerUpload::offer(hash, 1, 10, Held::Whole),
-            Offer::Stored(Message::BlobStored { .. })
-        ));
-        let Offer::Receive { mut upload, from, .. } = ServerUpload::offer(hash, 4, 10, Held::Partial(9))
-        else {
-            panic!()
-        };
+        assert!(matches!(ServerUpload::offer(hash, 11, 10, false), Offer::Refuse(_)));
+        assert!(matches!(ServerUpload::offer(hash, 11, 10, true), Offer::Refuse(_)));
+        assert!(matches!(ServerUpload::offer(hash, 1, 10, true), Offer::Stored(Message::BlobStored { .. })));
+        let (mut upload, from, _) = ServerUpload::resume(hash, 4, 9);
         assert_eq!(from, 0, "a partial longer than the blob is dropped");
         assert!(upload.handle(chunk(b"abc")).is_ok());
         assert!(upload.handle(chunk(b"de")).is_err());

@@ -284,6 +284,12 @@ fn epcis_event(
             set("destinationList", json!([{"type": "location", "destination": bin_uri(&t.to, &t.to_bin)}]));
             ("ObjectEvent", "OBSERVE", "shipping", None)
         }
+        Payload::Sold(s) => {
+            set("quantityList", quantity(&s.gtin, None, s.quantity.into()));
+            place(&mut set, here, Some(&s.bin));
+            ("ObjectEvent", "OBSERVE", "retail_selling", Some("retail_sold"))
+        }
+        Payload::QuotaGranted(_) | Payload::QuotaReleased(_) => return None,
         Payload::OrderCreated(_)
         | Payload::AddressAmended(_)
         | Payload::Held(_)

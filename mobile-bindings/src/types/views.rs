@@ -342,6 +342,24 @@ pub enum ExceptionKind {
         /// The balance.
         on_hand: i64,
     },
+    /// A device promised more of an item than its quota held.
+    QuotaExceeded {
+        /// The device.
+        device: String,
+        /// The item.
+        gtin: String,
+        /// Its quota now (below zero).
+        remaining: i64,
+    },
+    /// Devices hold quotas for more of an item than the location has.
+    QuotaUncovered {
+        /// The item.
+        gtin: String,
+        /// Units on hand, all bins.
+        on_hand: i64,
+        /// Units held in quotas.
+        held: i64,
+    },
 }
 
 impl From<fold::ExceptionKind> for ExceptionKind {
@@ -368,6 +386,12 @@ impl From<fold::ExceptionKind> for ExceptionKind {
             K::ProofBlobMissing { blob } => Self::ProofBlobMissing { blob: blob.to_string() },
             K::StockBelowZero { bin, gtin, on_hand } => {
                 Self::StockBelowZero { bin: bin.to_string(), gtin: gtin.to_string(), on_hand }
+            }
+            K::QuotaExceeded { device, gtin, remaining } => {
+                Self::QuotaExceeded { device: device.to_string(), gtin: gtin.to_string(), remaining }
+            }
+            K::QuotaUncovered { gtin, on_hand, held } => {
+                Self::QuotaUncovered { gtin: gtin.to_string(), on_hand, held }
             }
         }
     }

@@ -96,6 +96,19 @@ pub enum Refusal {
         /// The event's id.
         id: String,
     },
+    /// A device promised or handed back more of an item than its quota at
+    /// this location holds.
+    #[error("event {id} spends {asked} unit(s) of {gtin} but this device's quota holds {remaining}")]
+    OverQuota {
+        /// The event.
+        id: String,
+        /// The item.
+        gtin: String,
+        /// Units it spends.
+        asked: u32,
+        /// Units the device's quota held before it.
+        remaining: i64,
+    },
     /// The change builds on a change that was refused.
     #[error("change builds on refused change {hash}")]
     DependsOnRefused {

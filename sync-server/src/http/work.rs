@@ -88,6 +88,7 @@ pub async fn create_location(
         epoch: 0,
         opening: n.opening,
         cutoff: Default::default(),
+        quotas: Vec::new(),
     };
     let made = office::import(&app.shared, &Seed { locations: vec![header], ..Seed::default() }).await?;
     if made.is_empty() {

@@ -14,6 +14,7 @@ use serde_json::json;
 use waybill_shared::doc::DocId;
 use waybill_shared::doc::location::{Balance, Bin, LocationHeader};
 use waybill_shared::event::Payload;
+use waybill_shared::event::quota::QuotaGranted;
 use waybill_shared::event::stock::Received;
 use waybill_shared::geo::Geo;
 use waybill_shared::gs1::Gtin;
@@ -24,6 +25,7 @@ use super::{ApiError, ApiResult, App, SignedIn, body};
 use crate::csv_orders;
 use crate::office;
 use crate::planning;
+use crate::quota;
 
 fn location_id(id: &str) -> Result<LocationId, ApiError> {
     id.parse().map_err(|e| ApiError::bad("location", format!("{e}")))
@@ -159,6 +161,77 @@ pub async fn receive(
     });
     let event = office::office_event(&app.shared, &doc, payload, Some(by)).await?;
     Ok((StatusCode::CREATED, Json(json!({ "doc": doc, "event": event }))).into_response())
+}
+
+/// A quota target: units of an item each driver or picker enrolled at the
+/// location should hold (0 clears it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaTarget {
+    gtin: Gtin,
+    target: u32,
+}
+
+/// `POST /api/locations/{id}/quotas`: sets a quota target; connected
+/// devices at the location are topped up at once, the others when they
+/// next connect.
+pub async fn set_quota_target(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    b: Result<Json<QuotaTarget>, JsonRejection>,
+) -> ApiResult {
+    let location = location_id(&id)?;
+    let t = body(b)?;
+    // The location must exist.
+    planning::location_contents(&app.shared, &location).await?;
+    app.shared.writer.write(vec![quota::set_target(&location, &t.gtin, t.target)]).await?;
+    let granted = quota::top_up_connected(&app.shared, &location).await?;
+    let granted: Vec<_> = granted
+        .into_iter()
+        .map(|(device, g)| json!({ "device": device, "granted": g.into_iter().map(|(gtin, quantity)| json!({ "gtin": gtin, "quantity": quantity })).collect::<Vec<_>>() }))
+        .collect();
+    Ok(Json(json!({ "location": location, "gtin": t.gtin, "target": t.target, "granted": granted }))
+        .into_response())
+}
+
+/// A grant by hand.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    device: DeviceId,
+    gtin: Gtin,
+    quantity: u32,
+}
+
+/// `POST /api/locations/{id}/quotas/grant`: grants a device units of an
+/// item out of free stock (refused beyond it).
+pub async fn grant_quota(
+    State(app): State<App>,
+    axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
+    Path(id): Path<String>,
+    b: Result<Json<Grant>, JsonRejection>,
+) -> ApiResult {
+    let location = location_id(&id)?;
+    let g = body(b)?;
+    let role = app.shared.storage.read(|c| crate::devices::active(c, g.device.as_str()))?;
+    match role.and_then(|(r, _)| r.parse().ok()) {
+        Some(r) if quota::holds_quota(r) => {}
+        Some(r) => {
+            return Err(ApiError::bad("device", format!("device: a {r} does not promise stock offline")));
+        }
+        None => return Err(ApiError::bad("device", format!("device: no enrolled device {}", g.device))),
+    }
+    let (doc, _) = planning::location_contents(&app.shared, &location).await?;
+    let payload =
+        Payload::QuotaGranted(QuotaGranted { device: g.device, gtin: g.gtin, quantity: g.quantity });
+    let event = office::office_event(&app.shared, &doc, payload, Some(by)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "doc": doc, "event": event }))).into_response())
+}
+
+/// `GET /api/quotas`: each device's quota per location and item.
+pub async fn list_quotas(State(app): State<App>) -> ApiResult {
+    let list = app.shared.storage.read(quota::list)?;
+    Ok(Json(list).into_response())
 }
 
 /// Which orders to allocate (all waiting, if none are named).

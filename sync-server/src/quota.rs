@@ -1,0 +1,172 @@
+//! Escrow quotas on the server: how much of a location's free stock each
+//! device that promises offline (a driver selling from the van, a store
+//! handheld) holds (see `waybill_shared::event::quota`).
+//!
+//! The office sets a **target** per location and item
+//! (`quota_targets`): the units each driver or picker enrolled at that
+//! location should hold. When such a device connects, before its manifest
+//! is sent, [`top_up`] grants it what it lacks of each target, out of free
+//! stock, as `quota_granted` events from the office; so the device leaves
+//! with its grant from the same sync. Rebalancing is the bounded counter's:
+//! a device hands unused units back (`quota_released`, from the device,
+//! never taken from it, because it may have spent them offline), they are
+//! free stock again, and the next device to connect short of its target
+//! gets them. Free stock is checked again under the office lock when the
+//! grant is written ([`crate::office::office_event`]), so two devices
+//! connecting at once never get the same units.
+
+use std::sync::Arc;
+
+use rusqlite::params;
+use waybill_shared::doc;
+use waybill_shared::event::Payload;
+use waybill_shared::event::quota::QuotaGranted;
+use waybill_shared::fold;
+use waybill_shared::gs1::Gtin;
+use waybill_shared::id::{DeviceId, LocationId};
+use waybill_shared::role::Role;
+
+use crate::office::{self, OfficeError};
+use crate::scope::Device;
+use crate::server::Shared;
+use crate::storage::{StorageError, WriteOp};
+
+/// Whether `role` promises stock offline, and so may hold a quota.
+pub fn holds_quota(role: Role) -> bool {
+    matches!(role, Role::Driver | Role::Picker)
+}
+
+/// The targets set at `location`: item and units per device.
+pub fn targets(c: &rusqlite::Connection, location: &str) -> rusqlite::Result<Vec<(String, u32)>> {
+    let mut stmt =
+        c.prepare_cached("SELECT gtin, target FROM quota_targets WHERE location = ?1 ORDER BY gtin")?;
+    let rows = stmt.query_map([location], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// The write that sets (or, with 0, clears) the target of `gtin` at `location`.
+pub fn set_target(location: &LocationId, gtin: &Gtin, target: u32) -> WriteOp {
+    if target == 0 {
+        return WriteOp::Exec {
+            sql: "DELETE FROM quota_targets WHERE location = ?1 AND gtin = ?2",
+            params: vec![location.to_string().into(), gtin.to_string().into()],
+        };
+    }
+    WriteOp::Exec {
+        sql: "INSERT INTO quota_targets (location, gtin, target) VALUES (?1, ?2, ?3)
+              ON CONFLICT (location, gtin) DO UPDATE SET target = ?3",
+        params: vec![location.to_string().into(), gtin.to_string().into(), i64::from(target).into()],
+    }
+}
+
+/// Grants `device` what it lacks of each target at its location, as far as
+/// free stock goes. Returns the units granted per item. A device that does
+/// not hold quotas, or has no location, or whose location has no targets,
+/// gets nothing and costs one query at most.
+pub async fn top_up(shared: &Arc<Shared>, device: &Device) -> Result<Vec<(Gtin, u32)>, OfficeError> {
+    let Some(location) = device.location.as_deref().filter(|_| holds_quota(device.role)) else {
+        return Ok(Vec::new());
+    };
+    let targets = shared.storage.read(|c| targets(c, location))?;
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let location: LocationId = location
+        .parse()
+        .map_err(|e| StorageError::Corrupt(format!("device {}'s location: {e}", device.id)))?;
+    let who: DeviceId =
+        device.id.parse().map_err(|e| StorageError::Corrupt(format!("device id {}: {e}", device.id)))?;
+    let (doc_id, contents) = crate::planning::location_contents(shared, &location).await?;
+    let view = fold::stock::fold(&contents);
+    let mut granted = Vec::new();
+    for (gtin, target) in targets {
+        let Ok(gtin) = gtin.parse::<Gtin>() else { continue };
+        let held = u32::try_from(view.quota(&who, &gtin)).unwrap_or(u32::MAX);
+        let free = u32::try_from(view.free(&gtin)).unwrap_or(0);
+        let quantity = target.saturating_sub(held).min(free);
+        if quantity == 0 {
+            continue;
+        }
+        let payload =
+            Payload::QuotaGranted(QuotaGranted { device: who.clone(), gtin: gtin.clone(), quantity });
+        match office::office_event(shared, &doc_id, payload, Some("quota top-up".into())).await {
+            Ok(_) => granted.push((gtin, quantity)),
+            // Free stock went meanwhile (another device's grant): the next
+            // connection tries again.
+            Err(OfficeError::Invalid { message, .. }) => {
+                tracing::debug!(device = %who, %gtin, message, "no quota granted");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(granted)
+}
+
+/// Checks a grant against the location's free stock as stored now: called
+/// under the office lock, so grants never overlap.
+pub fn check_grant(doc: &automerge::Automerge, g: &QuotaGranted) -> Result<(), OfficeError> {
+    let contents = doc::location::read(doc).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let view = fold::stock::fold(&contents);
+    let free = view.free(&g.gtin);
+    if i64::from(g.quantity) > free {
+        return Err(OfficeError::Invalid {
+            field: "quantity".into(),
+            message: format!(
+                "only {free} unit(s) of {} are free at {} (on hand {}, held in quotas {})",
+                g.gtin,
+                view.location,
+                view.total(&g.gtin),
+                view.held(&g.gtin)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Rows for the office: each device's quota per location and item.
+pub fn list(c: &rusqlite::Connection) -> rusqlite::Result<Vec<serde_json::Value>> {
+    let mut stmt = c.prepare(
+        "SELECT q.location, q.device, q.gtin, q.granted, q.released, q.sold, q.remaining,
+                (SELECT target FROM quota_targets t WHERE t.location = q.location AND t.gtin = q.gtin)
+         FROM quotas q ORDER BY q.location, q.device, q.gtin",
+    )?;
+    let rows = stmt.query_map(params![], |r| {
+        Ok(serde_json::json!({
+            "location": r.get::<_, String>(0)?,
+            "device": r.get::<_, String>(1)?,
+            "gtin": r.get::<_, String>(2)?,
+            "granted": r.get::<_, i64>(3)?,
+            "released": r.get::<_, i64>(4)?,
+            "sold": r.get::<_, i64>(5)?,
+            "remaining": r.get::<_, i64>(6)?,
+            "target": r.get::<_, Option<i64>>(7)?,
+        }))
+    })?;
+    rows.collect()
+}
+
+/// Tops up every connected device enrolled at `location`: after the office
+/// sets a target, or frees stock, devices online get their grant pushed at
+/// once. Returns the grants made, per device.
+pub async fn top_up_connected(
+    shared: &Arc<Shared>,
+    location: &LocationId,
+) -> Result<Vec<(String, Vec<(Gtin, u32)>)>, OfficeError> {
+    let mut ids: Vec<String> = shared.hub.connected().into_iter().map(|(_, id, _)| id).collect();
+    ids.sort();
+    ids.dedup();
+    let mut out = Vec::new();
+    for id in ids {
+        let Some((role, at)) = shared.storage.read(|c| crate::devices::active(c, &id))? else { continue };
+        let Ok(role) = role.parse::<Role>() else { continue };
+        if at.as_deref() != Some(location.as_str()) {
+            continue;
+        }
+        let device = Device { id: id.clone(), role, location: at };
+        let granted = top_up(shared, &device).await?;
+        if !granted.is_empty() {
+            out.push((id, granted));
+        }
+    }
+    Ok(out)
+}

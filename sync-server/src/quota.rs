@@ -59,6 +59,25 @@ pub fn set_target(location: &LocationId, gtin: &Gtin, target: u32) -> WriteOp {
     }
 }
 
+/// Sets a target at once on connection `c` (the `waybill-server` command
+/// line, beside a running server: it reads targets at each connection).
+pub fn store_target(
+    c: &rusqlite::Connection,
+    location: &LocationId,
+    gtin: &Gtin,
+    target: u32,
+) -> Result<(), OfficeError> {
+    if crate::scope::latest_location(c, location.as_str()).map_err(StorageError::from)?.is_none() {
+        return Err(OfficeError::Invalid {
+            field: "location".into(),
+            message: format!("no location {location}"),
+        });
+    }
+    let WriteOp::Exec { sql, params } = set_target(location, gtin, target) else { return Ok(()) };
+    c.execute(sql, rusqlite::params_from_iter(params)).map_err(StorageError::from)?;
+    Ok(())
+}
+
 /// Grants `device` what it lacks of each target at its location, as far as
 /// free stock goes. Returns the units granted per item. A device that does
 /// not hold quotas, or has no location, or whose location has no targets,

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use waybill_shared::doc::order as order_doc;
-use waybill_shared::fold::{self, order, route, stock};
+use waybill_shared::fold::{self, order, quota, route, stock};
 
 use super::input::{FailReason, Gps, Relation};
 use super::{all, mirror_enum, strings};
@@ -472,6 +472,36 @@ pub struct StockLine {
     pub on_hand: i64,
 }
 
+/// What one device may still promise of one item at a location.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Quota {
+    /// The device.
+    pub device: String,
+    /// The item (GTIN).
+    pub gtin: String,
+    /// Units granted (carried over included).
+    pub granted: i64,
+    /// Units sold.
+    pub sold: i64,
+    /// Units handed back.
+    pub released: i64,
+    /// Units it may still promise.
+    pub remaining: i64,
+}
+
+impl From<quota::Quota> for Quota {
+    fn from(q: quota::Quota) -> Self {
+        Self {
+            device: q.device.to_string(),
+            gtin: q.gtin.to_string(),
+            granted: q.opening + q.granted,
+            sold: q.sold,
+            released: q.released,
+            remaining: q.remaining,
+        }
+    }
+}
+
 /// The merged stock of a location.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct StockView {
@@ -479,6 +509,8 @@ pub struct StockView {
     pub location: String,
     /// Units per bin and item.
     pub stock: Vec<StockLine>,
+    /// What each device may still promise here, per item.
+    pub quotas: Vec<Quota>,
     /// Every exception, open or resolved.
     pub exceptions: Vec<OrderException>,
 }
@@ -493,6 +525,7 @@ impl From<stock::StockView> for StockView {
         Self {
             location: v.location.to_string(),
             stock: v.stock.into_iter().map(line).collect(),
+            quotas: all(v.quotas),
             exceptions: all(v.exceptions),
         }
     }

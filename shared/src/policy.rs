@@ -17,7 +17,9 @@
 //! A device spends only its own quota of a location's stock (see
 //! [`crate::event::quota`]): a `sold` or `quota_released` event is refused
 //! unless the location's fold, with the batch's earlier events and this
-//! one, still leaves the device's quota of the item at or above zero. The
+//! one, still leaves the device's quota of the item at or above zero; and an
+//! office device's `quota_granted` unless it fits in free stock (the
+//! server's own grants are checked the same way before they are written). The
 //! server holds every grant and every earlier event of the device, so it
 //! never refuses what the device's own view allowed. That check folds the
 //! location epoch once per such event: epochs keep it bounded.
@@ -226,6 +228,7 @@ impl Batch {
         let (gtin, asked) = match &event.payload {
             Payload::Sold(s) => (&s.gtin, s.quantity),
             Payload::QuotaReleased(r) => (&r.gtin, r.quantity),
+            Payload::QuotaGranted(g) => (&g.gtin, g.quantity),
             _ => return Ok(()),
         };
         if self.location.is_none() {
@@ -241,7 +244,21 @@ impl Batch {
         events.extend(in_change.iter().cloned());
         events.push(event.clone());
         let contents = Contents { header: stored.header.clone(), events, unreadable: Vec::new() };
-        let after = crate::fold::stock::fold(&contents)
+        let view = crate::fold::stock::fold(&contents);
+        if let Payload::QuotaGranted(_) = &event.payload {
+            // A grant comes out of free stock: on hand less quotas held.
+            let free_after = view.total(gtin) - view.held(gtin);
+            if free_after < 0 {
+                return Err(Refusal::BeyondFreeStock {
+                    id: event.id.to_string(),
+                    gtin: gtin.to_string(),
+                    asked,
+                    free: (free_after + i64::from(asked)).max(0),
+                });
+            }
+            return Ok(());
+        }
+        let after = view
             .quotas
             .iter()
             .find(|q| q.device == who.device && &q.gtin == gtin)

@@ -109,6 +109,18 @@ pub enum Refusal {
         /// Units the device's quota held before it.
         remaining: i64,
     },
+    /// The office granted more quota than the location has free.
+    #[error("event {id} grants {asked} unit(s) of {gtin} but only {free} are free")]
+    BeyondFreeStock {
+        /// The event.
+        id: String,
+        /// The item.
+        gtin: String,
+        /// Units granted.
+        asked: u32,
+        /// Units free before it.
+        free: i64,
+    },
     /// The change builds on a change that was refused.
     #[error("change builds on refused change {hash}")]
     DependsOnRefused {

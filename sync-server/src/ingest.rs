@@ -9,6 +9,7 @@ use automerge::{AutoCommit, Change};
 use waybill_shared::blob::BlobHash;
 use waybill_shared::doc::{self, DocId};
 use waybill_shared::fold::{self, OrderView};
+use waybill_shared::id::LocationId;
 
 use crate::docs::Loaded;
 use crate::projection;
@@ -74,7 +75,27 @@ pub async fn store(
     }
     loaded.appended = Some(appended);
     push(shared, id, from);
+    // A device's work on a location may have handed quota back: devices
+    // connected there short of their target get it now. On a task of its
+    // own, since this document stays locked until the caller is done.
+    if from != u64::MAX
+        && let DocId::Location { id: location, .. } = id
+    {
+        top_up_later(shared.clone(), location.clone(), from);
+    }
     Ok(())
+}
+
+/// Spawns [`crate::quota::top_up_connected`]. Its future writes through
+/// [`store`] again, so it is boxed here: the compiler cannot see through
+/// that cycle that it is `Send`.
+fn top_up_later(shared: Arc<Shared>, location: LocationId, from: u64) {
+    let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = Box::pin(async move {
+        if let Err(e) = crate::quota::top_up_connected(&shared, &location, Some(from)).await {
+            tracing::warn!(%location, error = %e, "quota top-up failed");
+        }
+    });
+    tokio::spawn(task);
 }
 
 /// Tells connected devices holding `id` (or newly entitled to it) to sync it.

@@ -124,9 +124,9 @@ enum Command {
     Stock,
     /// Changes the write policy refused.
     Quarantine,
-    /// Set the quota target of an item at a location: units each driver or
-    /// picker enrolled there holds to sell offline, granted out of free
-    /// stock when it next connects (0 clears it).
+    /// Set the quota target of an item at a location: units each device of a
+    /// role (drivers by default) enrolled there holds to sell offline,
+    /// granted out of free stock when it next connects (0 clears it).
     QuotaTarget {
         /// The location.
         #[arg(long)]
@@ -137,6 +137,9 @@ enum Command {
         /// Units per device.
         #[arg(long)]
         target: u32,
+        /// The devices it is for: driver or picker.
+        #[arg(long, default_value = "driver")]
+        role: Role,
     },
     /// Each device's quota per location and item.
     Quotas,
@@ -291,13 +294,16 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             &["device", "doc", "change", "refusal", "at"],
             "nothing quarantined",
         ),
-        Command::QuotaTarget { location, gtin, target } => {
+        Command::QuotaTarget { location, gtin, target, role } => {
             let c = open(&data)?;
-            waybill_sync_server::quota::store_target(&c, &location, &gtin, target)?;
+            waybill_sync_server::quota::store_target(&c, &location, &gtin, role, target)?;
             if cli.json {
-                println!("{}", serde_json::json!({ "location": location, "gtin": gtin, "target": target }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "location": location, "gtin": gtin, "role": role, "target": target })
+                );
             } else {
-                println!("quota target at {location}: {target} unit(s) of {gtin} per device");
+                println!("quota target at {location}: {target} unit(s) of {gtin} per {role}");
             }
             Ok(())
         }

@@ -2,9 +2,10 @@
 //! device that promises offline (a driver selling from the van, a store
 //! handheld) holds (see `waybill_shared::event::quota`).
 //!
-//! The office sets a **target** per location and item
-//! (`quota_targets`): the units each driver or picker enrolled at that
-//! location should hold. When such a device connects, before its manifest
+//! The office sets a **target** per location, item and role
+//! (`quota_targets`): the units each driver (or picker: a store handheld
+//! taking walk-in orders) enrolled at that location should hold. Per role,
+//! so a warehouse's pickers hold nothing unless the office says so. When such a device connects, before its manifest
 //! is sent, [`top_up`] grants it what it lacks of each target, out of free
 //! stock, as `quota_granted` events from the office; so the device leaves
 //! with its grant from the same sync. Rebalancing is the bounded counter's:
@@ -36,27 +37,43 @@ pub fn holds_quota(role: Role) -> bool {
     matches!(role, Role::Driver | Role::Picker)
 }
 
-/// The targets set at `location`: item and units per device.
-pub fn targets(c: &rusqlite::Connection, location: &str) -> rusqlite::Result<Vec<(String, u32)>> {
-    let mut stmt =
-        c.prepare_cached("SELECT gtin, target FROM quota_targets WHERE location = ?1 ORDER BY gtin")?;
-    let rows = stmt.query_map([location], |r| Ok((r.get(0)?, r.get(1)?)))?;
+/// The targets set at `location` for devices of `role`: item and units per device.
+pub fn targets(c: &rusqlite::Connection, location: &str, role: Role) -> rusqlite::Result<Vec<(String, u32)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT gtin, target FROM quota_targets WHERE location = ?1 AND role = ?2 ORDER BY gtin",
+    )?;
+    let rows = stmt.query_map([location, role.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
 
-/// The write that sets (or, with 0, clears) the target of `gtin` at `location`.
-pub fn set_target(location: &LocationId, gtin: &Gtin, target: u32) -> WriteOp {
+/// The write that sets (or, with 0, clears) the target of `gtin` at
+/// `location` for devices of `role`.
+pub fn set_target(location: &LocationId, gtin: &Gtin, role: Role, target: u32) -> WriteOp {
+    let mut params =
+        vec![location.to_string().into(), gtin.to_string().into(), role.as_str().to_owned().into()];
     if target == 0 {
         return WriteOp::Exec {
-            sql: "DELETE FROM quota_targets WHERE location = ?1 AND gtin = ?2",
-            params: vec![location.to_string().into(), gtin.to_string().into()],
+            sql: "DELETE FROM quota_targets WHERE location = ?1 AND gtin = ?2 AND role = ?3",
+            params,
         };
     }
+    params.push(i64::from(target).into());
     WriteOp::Exec {
-        sql: "INSERT INTO quota_targets (location, gtin, target) VALUES (?1, ?2, ?3)
-              ON CONFLICT (location, gtin) DO UPDATE SET target = ?3",
-        params: vec![location.to_string().into(), gtin.to_string().into(), i64::from(target).into()],
+        sql: "INSERT INTO quota_targets (location, gtin, role, target) VALUES (?1, ?2, ?3, ?4)
+              ON CONFLICT (location, gtin, role) DO UPDATE SET target = ?4",
+        params,
     }
+}
+
+/// Fails unless devices of `role` may hold quotas.
+pub fn check_role(role: Role) -> Result<(), OfficeError> {
+    if holds_quota(role) {
+        return Ok(());
+    }
+    Err(OfficeError::Invalid {
+        field: "role".into(),
+        message: format!("a {role} does not promise stock offline: drivers and pickers do"),
+    })
 }
 
 /// Sets a target at once on connection `c` (the `waybill-server` command
@@ -65,15 +82,17 @@ pub fn store_target(
     c: &rusqlite::Connection,
     location: &LocationId,
     gtin: &Gtin,
+    role: Role,
     target: u32,
 ) -> Result<(), OfficeError> {
+    check_role(role)?;
     if crate::scope::latest_location(c, location.as_str()).map_err(StorageError::from)?.is_none() {
         return Err(OfficeError::Invalid {
             field: "location".into(),
             message: format!("no location {location}"),
         });
     }
-    let WriteOp::Exec { sql, params } = set_target(location, gtin, target) else { return Ok(()) };
+    let WriteOp::Exec { sql, params } = set_target(location, gtin, role, target) else { return Ok(()) };
     c.execute(sql, rusqlite::params_from_iter(params)).map_err(StorageError::from)?;
     Ok(())
 }
@@ -86,7 +105,7 @@ pub async fn top_up(shared: &Arc<Shared>, device: &Device) -> Result<Vec<(Gtin, 
     let Some(location) = device.location.as_deref().filter(|_| holds_quota(device.role)) else {
         return Ok(Vec::new());
     };
-    let targets = shared.storage.read(|c| targets(c, location))?;
+    let targets = shared.storage.read(|c| targets(c, location, device.role))?;
     if targets.is_empty() {
         return Ok(Vec::new());
     }
@@ -146,7 +165,8 @@ pub fn check_grant(doc: &automerge::Automerge, g: &QuotaGranted) -> Result<(), O
 pub fn list(c: &rusqlite::Connection) -> rusqlite::Result<Vec<serde_json::Value>> {
     let mut stmt = c.prepare(
         "SELECT q.location, q.device, q.gtin, q.granted, q.released, q.sold, q.remaining,
-                (SELECT target FROM quota_targets t WHERE t.location = q.location AND t.gtin = q.gtin)
+                (SELECT target FROM quota_targets t JOIN devices d ON d.role = t.role
+                 WHERE t.location = q.location AND t.gtin = q.gtin AND d.id = q.device)
          FROM quotas q ORDER BY q.location, q.device, q.gtin",
     )?;
     let rows = stmt.query_map(params![], |r| {
@@ -164,24 +184,44 @@ pub fn list(c: &rusqlite::Connection) -> rusqlite::Result<Vec<serde_json::Value>
     rows.collect()
 }
 
-/// Tops up every connected device enrolled at `location`: after the office
-/// sets a target, or frees stock, devices online get their grant pushed at
-/// once. Returns the grants made, per device.
+/// Tops up every connected device enrolled at `location` but the one on
+/// connection `except`: after the office sets a target or receives stock,
+/// or a device hands quota back, the devices online get their grant pushed
+/// at once. The device whose upload freed the stock is left out: its own
+/// release is not handed straight back to it (it is topped up when it next
+/// connects, like everyone). Returns the grants made, per device.
 pub async fn top_up_connected(
     shared: &Arc<Shared>,
     location: &LocationId,
+    except: Option<u64>,
 ) -> Result<Vec<(String, Vec<(Gtin, u32)>)>, OfficeError> {
-    let mut ids: Vec<String> = shared.hub.connected().into_iter().map(|(_, id, _)| id).collect();
-    ids.sort();
-    ids.dedup();
+    let here: Vec<(String, String)> = shared.storage.read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT d.id, d.role FROM devices d WHERE d.location = ?1 AND d.revoked_at IS NULL
+             AND EXISTS (SELECT 1 FROM quota_targets t WHERE t.location = d.location AND t.role = d.role)",
+        )?;
+        let rows = stmt.query_map([location.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    })?;
+    if here.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut online: Vec<String> = shared
+        .hub
+        .connected()
+        .into_iter()
+        .filter(|(conn, ..)| Some(*conn) != except)
+        .map(|(_, id, _)| id)
+        .collect();
+    online.sort();
+    online.dedup();
     let mut out = Vec::new();
-    for id in ids {
-        let Some((role, at)) = shared.storage.read(|c| crate::devices::active(c, &id))? else { continue };
+    for (id, role) in here {
         let Ok(role) = role.parse::<Role>() else { continue };
-        if at.as_deref() != Some(location.as_str()) {
+        if online.binary_search(&id).is_err() {
             continue;
         }
-        let device = Device { id: id.clone(), role, location: at };
+        let device = Device { id: id.clone(), role, location: Some(location.to_string()) };
         let granted = top_up(shared, &device).await?;
         if !granted.is_empty() {
             out.push((id, granted));

@@ -2,11 +2,16 @@
 //! quotas of its free stock when they connect, go offline, sell at the door
 //! up to their quotas (and are refused beyond), sync, and the office sees
 //! every sale, the stock down by exactly what was sold, and each driver's
-//! quota.
+//! quota. Quota one driver hands back goes to another connected at once.
 
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use waybill_agent::{Agent, BackgroundSync, SyncEvent};
+use waybill_shared::doc::DocId;
 use waybill_tests::{Device, SEED, Server, api, free_port, free_tcp_port};
 
 /// The item: 12 units in bin A-01 of wh-1 in the demo seed.
@@ -111,4 +116,61 @@ fn drivers_sell_offline_within_their_quotas_and_the_stock_is_never_oversold() {
     // Nothing is free: the next sync grants nothing more.
     van1.sync();
     assert_eq!(quota(&van1), 0);
+}
+
+/// The next sync event that changed `doc`, within 20 s.
+async fn changed(events: &mut mpsc::UnboundedReceiver<SyncEvent>, doc: &DocId) {
+    let wait = async {
+        loop {
+            if let Some(SyncEvent::Changed(docs)) = events.recv().await
+                && docs.contains(doc)
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait).await.expect("no change pushed in 20 s");
+}
+
+fn remaining(agent: &mut Agent) -> i64 {
+    agent.quotas().unwrap().iter().find(|q| q.gtin.as_str() == ITEM).map_or(0, |q| q.remaining)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_handed_back_by_one_driver_goes_to_another_connected_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    server.ok(&["import", SEED]);
+    server.ok(&["quota-target", "--location", "wh-1", "--gtin", ITEM, "--target", "8"]);
+    let van1 = Device::enrol(dir.path(), &server, "van-1", "driver", Some("wh-1"));
+    let van2 = Device::enrol(dir.path(), &server, "van-2", "driver", Some("wh-1"));
+    van1.sync();
+    assert_eq!(quota(&van1), 8);
+
+    // van-2 stays connected; it gets the 4 left when it connects.
+    let stock: DocId = "location/wh-1/0".parse().unwrap();
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let agent = Agent::open(&van2.store).unwrap();
+    let sync = BackgroundSync::start(agent, &tokio::runtime::Handle::current(), move |e| {
+        let _ = tx.send(e);
+    });
+    changed(&mut events, &stock).await;
+    let mut app = Agent::open(&van2.store).unwrap();
+    assert_eq!(remaining(&mut app), 4);
+
+    // van-1 hands 5 back: van-2, online, is topped up to its target at once
+    // (4 more), and van-1 is not given its own units back on that sync.
+    van1.ok(&["quota-release", "--item", ITEM, "--qty", "5"]);
+    van1.sync();
+    // Pushed twice: van-1's release, then the grant.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while remaining(&mut app) != 8 {
+        assert!(tokio::time::Instant::now() < deadline, "van-2 was not topped up: {}", remaining(&mut app));
+        let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
+    }
+    assert_eq!(quota(&van1), 3);
+    // On its next connection van-1 gets what is still free: 12 - 8 - 3 = 1.
+    van1.sync();
+    assert_eq!(quota(&van1), 4);
+    sync.stop().await;
 }

@@ -214,10 +214,11 @@ fn work() -> Vec<(&'static str, Value)> {
             "/api/locations/{id}/quotas",
             json!({ "post": {
                 "summary": "Set the quota target of an item at a location",
-                "description": "Units of the item each driver or picker enrolled at the location should hold to promise offline (0 clears it). Connected devices are topped up out of free stock at once, the others when they next connect.",
+                "description": "Units of the item each device of the role (drivers by default, or pickers: store handhelds) enrolled at the location should hold to promise offline (0 clears it). Connected devices are topped up out of free stock at once, the others when they next connect.",
                 "parameters": [loc()],
                 "requestBody": body(object(&["gtin", "target"], json!({
-                    "gtin": { "type": "string" }, "target": { "type": "integer", "minimum": 0 } }))),
+                    "gtin": { "type": "string" }, "target": { "type": "integer", "minimum": 0 },
+                    "role": { "type": "string", "enum": ["driver", "picker"], "default": "driver" } }))),
                 "responses": { "200": ok("The target, and the grants made to connected devices", json!({ "type": "object" })),
                     "400": err("A field is invalid"), "401": err("Not signed in") }
             }}),

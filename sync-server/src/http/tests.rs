@@ -579,6 +579,8 @@ async fn the_page_is_served_at_the_root() {
     let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
     let page = String::from_utf8(bytes.to_vec()).unwrap();
     assert!(page.contains("<title>Waybill office</title>"), "{page}");
+    // Quotas per device have their table, filled from /api/quotas.
+    assert!(page.contains(r#"<tbody id="quotas">"#) && page.contains(r#"api("GET", "/api/quotas")"#));
 }
 
 #[tokio::test]
@@ -876,7 +878,11 @@ async fn quotas_are_granted_out_of_free_stock_and_listed_per_device() {
     let (status, body) = f.call("POST", url, &[], grant("van-2", 3)).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "quantity");
 
-    // A target of 4: nobody connected, so no grant yet.
+    // Targets are per role: packers promise nothing offline.
+    let target = Some(json!({ "gtin": G, "target": 4, "role": "packer" }));
+    let (status, body) = f.call("POST", "/api/locations/wh-1/quotas", &[], target).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "role");
+    // A target of 4 for drivers: nobody connected, so no grant yet.
     let target = Some(json!({ "gtin": G, "target": 4 }));
     let (status, body) = f.call("POST", "/api/locations/wh-1/quotas", &[], target).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -888,6 +894,10 @@ async fn quotas_are_granted_out_of_free_stock_and_listed_per_device() {
         role: waybill_shared::role::Role::Driver,
         location: Some("wh-1".into()),
     };
+    // A picker at the location gets nothing, though 2 are free: the target
+    // is the drivers'.
+    let picker = crate::scope::Device { role: waybill_shared::role::Role::Picker, ..device("hh-1") };
+    assert_eq!(crate::quota::top_up(&f.shared, &picker).await.unwrap(), vec![]);
     let granted = crate::quota::top_up(&f.shared, &device("van-2")).await.unwrap();
     assert_eq!(granted, vec![(G.parse().unwrap(), 2)]);
     let granted = crate::quota::top_up(&f.shared, &device("van-1")).await.unwrap();

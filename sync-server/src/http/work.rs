@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use waybill_shared::doc::DocId;
 use waybill_shared::doc::location::{Balance, Bin, LocationHeader};
 use waybill_shared::event::Payload;
@@ -19,6 +19,7 @@ use waybill_shared::event::stock::Received;
 use waybill_shared::geo::Geo;
 use waybill_shared::gs1::Gtin;
 use waybill_shared::id::{BinId, DeviceId, LocationId, OrderId, VanId};
+use waybill_shared::role::Role;
 use waybill_shared::seed::Seed;
 
 use super::{ApiError, ApiResult, App, SignedIn, body};
@@ -160,16 +161,20 @@ pub async fn receive(
         expiry: r.expiry,
     });
     let event = office::office_event(&app.shared, &doc, payload, Some(by)).await?;
+    // New stock is free stock: devices online short of a target get it.
+    quota::top_up_connected(&app.shared, &location, None).await?;
     Ok((StatusCode::CREATED, Json(json!({ "doc": doc, "event": event }))).into_response())
 }
 
-/// A quota target: units of an item each driver or picker enrolled at the
-/// location should hold (0 clears it).
+/// A quota target: units of an item each device of a role (driver by
+/// default, or picker) enrolled at the location should hold (0 clears it).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaTarget {
     gtin: Gtin,
     target: u32,
+    #[serde(default)]
+    role: Option<String>,
 }
 
 /// `POST /api/locations/{id}/quotas`: sets a quota target; connected
@@ -182,16 +187,25 @@ pub async fn set_quota_target(
 ) -> ApiResult {
     let location = location_id(&id)?;
     let t = body(b)?;
+    let role = match t.role.as_deref() {
+        None => Role::Driver,
+        Some(r) => r.parse().map_err(|e: String| ApiError::bad("role", format!("role: {e}")))?,
+    };
+    quota::check_role(role)?;
     // The location must exist.
     planning::location_contents(&app.shared, &location).await?;
-    app.shared.writer.write(vec![quota::set_target(&location, &t.gtin, t.target)]).await?;
-    let granted = quota::top_up_connected(&app.shared, &location).await?;
-    let granted: Vec<_> = granted
+    app.shared.writer.write(vec![quota::set_target(&location, &t.gtin, role, t.target)]).await?;
+    let granted = quota::top_up_connected(&app.shared, &location, None).await?;
+    let each = |(gtin, quantity): (Gtin, u32)| json!({ "gtin": gtin, "quantity": quantity });
+    let granted: Vec<Value> = granted
         .into_iter()
-        .map(|(device, g)| json!({ "device": device, "granted": g.into_iter().map(|(gtin, quantity)| json!({ "gtin": gtin, "quantity": quantity })).collect::<Vec<_>>() }))
+        .map(
+            |(device, g)| json!({ "device": device, "granted": g.into_iter().map(each).collect::<Vec<_>>() }),
+        )
         .collect();
-    Ok(Json(json!({ "location": location, "gtin": t.gtin, "target": t.target, "granted": granted }))
-        .into_response())
+    let body =
+        json!({ "location": location, "gtin": t.gtin, "role": role, "target": t.target, "granted": granted });
+    Ok(Json(body).into_response())
 }
 
 /// A grant by hand.

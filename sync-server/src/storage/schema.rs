@@ -134,7 +134,8 @@ pub const MIGRATIONS: &[&str] = &[
     //    closed order's closing (scope::audience).
     "CREATE INDEX sync_states_doc ON sync_states (doc);",
     // 5: escrow quotas: what each device holds per location and item (a
-    //    projection of the stock fold), and the office's target per item.
+    //    projection of the stock fold), and the office's target per item
+    //    for the devices of a role (drivers, pickers) enrolled there.
     "CREATE TABLE quotas (
          location TEXT NOT NULL, device TEXT NOT NULL, gtin TEXT NOT NULL,
          granted INTEGER NOT NULL, released INTEGER NOT NULL, sold INTEGER NOT NULL,
@@ -142,8 +143,8 @@ pub const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (location, device, gtin)
      );
      CREATE TABLE quota_targets (
-         location TEXT NOT NULL, gtin TEXT NOT NULL, target INTEGER NOT NULL,
-         PRIMARY KEY (location, gtin)
+         location TEXT NOT NULL, gtin TEXT NOT NULL, role TEXT NOT NULL, target INTEGER NOT NULL,
+         PRIMARY KEY (location, gtin, role)
      );",
 ];
 

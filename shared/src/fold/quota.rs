@@ -43,8 +43,9 @@ pub struct Quota {
     pub remaining: i64,
 }
 
-/// How an event changes quotas: the device, the item, the change to its
-/// remaining quota, and whether units leave the shelf with it (a sale).
+/// How an event changes quotas: the device, the item, and the change to its
+/// remaining quota. (A sale's units leave the shelf too: `fold::stock`
+/// counts that as a stock move.)
 pub(crate) fn quota_move(e: &Event) -> Option<(DeviceId, Gtin, i64)> {
     match &e.payload {
         Payload::QuotaGranted(g) => Some((g.device.clone(), g.gtin.clone(), g.quantity.into())),

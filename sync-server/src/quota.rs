@@ -32,6 +32,9 @@ use crate::scope::Device;
 use crate::server::Shared;
 use crate::storage::{StorageError, WriteOp};
 
+/// Serialises [`top_up`].
+static TOP_UP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Whether `role` promises stock offline, and so may hold a quota.
 pub fn holds_quota(role: Role) -> bool {
     matches!(role, Role::Driver | Role::Picker)
@@ -114,6 +117,10 @@ pub async fn top_up(shared: &Arc<Shared>, device: &Device) -> Result<Vec<(Gtin, 
         .map_err(|e| StorageError::Corrupt(format!("device {}'s location: {e}", device.id)))?;
     let who: DeviceId =
         device.id.parse().map_err(|e| StorageError::Corrupt(format!("device id {}: {e}", device.id)))?;
+    // One top-up at a time: what a device lacks is read and granted before
+    // the next looks, so two (its connection, another's upload) never both
+    // fill the same gap.
+    let _one = TOP_UP.lock().await;
     let (doc_id, contents) = crate::planning::location_contents(shared, &location).await?;
     let view = fold::stock::fold(&contents);
     let mut granted = Vec::new();
@@ -186,10 +193,12 @@ pub fn list(c: &rusqlite::Connection) -> rusqlite::Result<Vec<serde_json::Value>
 
 /// Tops up every connected device enrolled at `location` but the one on
 /// connection `except`: after the office sets a target or receives stock,
-/// or a device hands quota back, the devices online get their grant pushed
-/// at once. The device whose upload freed the stock is left out: its own
-/// release is not handed straight back to it (it is topped up when it next
-/// connects, like everyone). Returns the grants made, per device.
+/// or a device's upload spent or handed back quota, the devices online get
+/// their grant pushed at once (a phone on background sync is refilled
+/// while it works). A device that handed quota back is left out of the
+/// top-up its upload causes: its own release is not handed straight back
+/// to it (it is topped up when it next connects). Returns the grants made,
+/// per device.
 pub async fn top_up_connected(
     shared: &Arc<Shared>,
     location: &LocationId,

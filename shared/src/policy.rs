@@ -216,8 +216,9 @@ impl Batch {
     }
 
     /// A device's `sold` or `quota_released` must leave its quota of the
-    /// item at or above zero, counting the batch's earlier events
-    /// (`in_change`: those of this change so far).
+    /// item at or above zero, and a `quota_granted` (only an office device
+    /// may write one) must fit in free stock, counting the batch's earlier
+    /// events (`in_change`: those of this change so far).
     fn check_quota(
         &mut self,
         who: &DeviceIdentity,

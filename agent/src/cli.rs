@@ -346,6 +346,34 @@ pub enum Command {
         #[arg(long, value_parser = word::<AdjustReason>)]
         reason: AdjustReason,
     },
+    /// Sell units from a bin out of this device's quota (a van sale at the
+    /// door, a walk-in order): works offline, refused beyond the quota.
+    #[command(alias = "van-sale")]
+    Sell {
+        /// Bin label scanned (or bin id) at this device's location.
+        #[arg(long)]
+        bin: String,
+        /// Item barcode scanned (GTIN).
+        #[arg(long)]
+        item: String,
+        /// Units, or cases if the item label carries a count (37).
+        #[arg(long)]
+        qty: u32,
+        /// Who bought.
+        #[arg(long)]
+        customer: Option<String>,
+    },
+    /// This device's quotas: what it may still promise, per item.
+    Quota,
+    /// Hand unused quota back to the location's free stock.
+    QuotaRelease {
+        /// Item barcode scanned (GTIN).
+        #[arg(long)]
+        item: String,
+        /// Units to hand back.
+        #[arg(long)]
+        qty: u32,
+    },
     /// An order's merged view and its exceptions.
     Order {
         /// The order's id.

@@ -76,6 +76,19 @@ pub enum AgentError {
         /// What is left.
         remaining: u32,
     },
+    /// More than this device's quota lets it promise at its location: sync,
+    /// so the server can top the quota up, or sell less.
+    #[error(
+        "{asked} unit(s) of {gtin} is more than the {remaining} this device may still promise: sync for more quota, or sell less"
+    )]
+    OverQuota {
+        /// The item.
+        gtin: Gtin,
+        /// Units asked for.
+        asked: u32,
+        /// Units the device's quota still holds.
+        remaining: u32,
+    },
     /// The package is not on this van.
     #[error("package {0} is not on this van")]
     NotOnVan(String),

@@ -223,6 +223,11 @@ fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
         Command::Adjust { bin, item, delta, reason } => {
             recorded!(agent, agent.adjust(&bin, &item, delta, reason)?)
         }
+        Command::Sell { bin, item, qty, customer } => {
+            recorded!(agent, agent.sell(&bin, &item, qty, customer)?)
+        }
+        Command::Quota => output::quotas(&agent.quotas()?),
+        Command::QuotaRelease { item, qty } => recorded!(agent, agent.release_quota(&item, qty)?),
         Command::Order { id } => output::order(&agent.order_view(&id)?),
         Command::Stock { location } => {
             let location = location

@@ -5,6 +5,7 @@
 pub mod delivery;
 pub mod packing;
 pub mod picking;
+pub mod quota;
 pub mod stock;
 
 use waybill_shared::fold::OrderView;

@@ -308,6 +308,29 @@ impl Device {
         Ok(self.agent().adjust(&bin, &item, delta, reason.into())?.into())
     }
 
+    /// Sells `quantity` units of `item` from `bin` to `customer` out of this
+    /// device's quota (a van sale at the door): works offline; throws
+    /// `TooMany` beyond what the quota still holds.
+    pub fn sell(
+        &self,
+        bin: String,
+        item: String,
+        quantity: u32,
+        customer: Option<String>,
+    ) -> Result<Recorded, WaybillError> {
+        Ok(self.agent().sell(&bin, &item, quantity, customer)?.into())
+    }
+
+    /// Hands `quantity` unused units of this device's quota of `item` back.
+    pub fn release_quota(&self, item: String, quantity: u32) -> Result<Recorded, WaybillError> {
+        Ok(self.agent().release_quota(&item, quantity)?.into())
+    }
+
+    /// This device's quotas at its location: what it may still sell.
+    pub fn quotas(&self) -> Result<Vec<Quota>, WaybillError> {
+        Ok(crate::types::all(self.agent().quotas()?))
+    }
+
     /// An order's merged view, with its exceptions.
     pub fn order(&self, order: String) -> Result<Order, WaybillError> {
         Ok(self.agent().order_view(&id(&order)?)?.into())

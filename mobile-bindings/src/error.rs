@@ -26,7 +26,8 @@ pub enum WaybillError {
     /// An order, line, package, bin, route or location not on this device.
     #[error("{0}")]
     NotFound(String),
-    /// More than is left to do; a supervisor's override may allow a pick.
+    /// More than is left to do (a supervisor's override may allow a pick),
+    /// or more than this device's quota lets it sell (sync for more).
     #[error("{0}")]
     TooMany(String),
     /// The delivery needs proof that was not given (photo, signature, name,
@@ -71,7 +72,7 @@ impl From<AgentError> for WaybillError {
             }
             AgentError::NotAllowed { .. } => Self::NotAllowed(message),
             AgentError::NotFound { .. } => Self::NotFound(message),
-            AgentError::TooMany { .. } => Self::TooMany(message),
+            AgentError::TooMany { .. } | AgentError::OverQuota { .. } => Self::TooMany(message),
             AgentError::ProofMissing(_) => Self::ProofMissing(message),
             AgentError::Invalid(_) | AgentError::File { .. } => Self::Invalid(message),
             AgentError::Offline(_) => Self::Offline(message),

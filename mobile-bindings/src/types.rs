@@ -11,7 +11,7 @@ pub use input::{AdjustReason, Dimensions, Disposition, FailReason, Gps, Image, L
 pub use input::{Delivery, ShortReason};
 pub use sync::{FailedBlob, FailedDocument, RefusedChange, SyncReport, SyncState, SyncStatus};
 pub use views::{Address, DeliveryProof, ExceptionKind, Line, Order, OrderException, OrderStatus};
-pub use views::{Package, Route, StockLine, StockView, Stop, StopState, Whereabouts};
+pub use views::{Package, Quota, Route, StockLine, StockView, Stop, StopState, Whereabouts};
 pub use work::{DeviceProfile, ItemScan, PackTask, PickTask, Recorded, Role, RouteTask, Scanned};
 pub use work::{StopTask, Tasks};
 

@@ -104,6 +104,7 @@ fn main() -> Res<()> {
         epoch: 0,
         opening: Vec::new(),
         cutoff: Default::default(),
+        quotas: Vec::new(),
     };
     let mut stock =
         doc::create(actor_of(&office_id), &DocId::Location { id: location.id.clone(), epoch: 0 }, &location);

@@ -24,10 +24,11 @@
 //! | `adjusted` | ObjectEvent | OBSERVE | inspecting | by reason (damaged, unknown, expired, ...) |
 //! | `counted` | ObjectEvent | OBSERVE | cycle_counting | (none) |
 //! | `transferred` | ObjectEvent with source and destination | OBSERVE | shipping | (none) |
+//! | `sold` | ObjectEvent | OBSERVE | retail_selling | retail_sold |
 //!
 //! Office decisions (intake, holds, allocation, assignments, resolutions,
-//! return authorisations, refunds) and `short_picked` move nothing and are
-//! not exported. A `voided` event is not exported itself: the event it voids
+//! return authorisations, refunds), quota grants and releases, and
+//! `short_picked` move nothing and are not exported. A `voided` event is not exported itself: the event it voids
 //! carries an EPCIS `errorDeclaration` (reason `did_not_occur`: in Waybill a
 //! voided event no longer counts) with the void's time and reason.
 //!
@@ -284,6 +285,12 @@ fn epcis_event(
             set("destinationList", json!([{"type": "location", "destination": bin_uri(&t.to, &t.to_bin)}]));
             ("ObjectEvent", "OBSERVE", "shipping", None)
         }
+        Payload::Sold(s) => {
+            set("quantityList", quantity(&s.gtin, None, s.quantity.into()));
+            place(&mut set, here, Some(&s.bin));
+            ("ObjectEvent", "OBSERVE", "retail_selling", Some("retail_sold"))
+        }
+        Payload::QuotaGranted(_) | Payload::QuotaReleased(_) => return None,
         Payload::OrderCreated(_)
         | Payload::AddressAmended(_)
         | Payload::Held(_)

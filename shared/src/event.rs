@@ -13,6 +13,7 @@
 
 pub mod delivery;
 pub mod office;
+pub mod quota;
 pub mod returns;
 pub mod stock;
 pub mod warehouse;
@@ -27,6 +28,7 @@ use crate::role::Role;
 
 use delivery::*;
 use office::*;
+use quota::*;
 use returns::*;
 use stock::*;
 use warehouse::*;
@@ -128,6 +130,9 @@ pub enum Payload {
     Adjusted(Adjusted),
     Counted(Counted),
     Transferred(Transferred),
+    QuotaGranted(QuotaGranted),
+    QuotaReleased(QuotaReleased),
+    Sold(Sold),
 }
 
 impl Payload {
@@ -165,6 +170,9 @@ impl Payload {
             Adjusted(_) => "adjusted",
             Counted(_) => "counted",
             Transferred(_) => "transferred",
+            QuotaGranted(_) => "quota_granted",
+            QuotaReleased(_) => "quota_released",
+            Sold(_) => "sold",
         }
     }
 
@@ -185,6 +193,10 @@ impl Payload {
             | ReturnedToDepot(_) => role == Driver,
             ReturnReceived(_) => true,
             Received(_) | PutAway(_) | Adjusted(_) | Counted(_) | Transferred(_) => warehouse,
+            QuotaGranted(_) => role == Office,
+            // The devices that promise stock offline: a driver selling from
+            // the van, a store handheld taking a walk-in order.
+            QuotaReleased(_) | Sold(_) => matches!(role, Driver | Picker),
         }
     }
 
@@ -203,10 +215,19 @@ impl Payload {
             (DocId::Order(o), ReturnReceived(r)) => &r.order == o,
             (DocId::Order(_), p) => !matches!(
                 p,
-                ArrivedAtStop(_) | Received(_) | PutAway(_) | Adjusted(_) | Counted(_) | Transferred(_)
+                ArrivedAtStop(_)
+                    | Received(_)
+                    | PutAway(_)
+                    | Adjusted(_)
+                    | Counted(_)
+                    | Transferred(_)
+                    | QuotaGranted(_)
+                    | QuotaReleased(_)
+                    | Sold(_)
             ),
             (DocId::Location { id, .. }, p) => match p {
                 Received(_) | PutAway(_) | Adjusted(_) | Counted(_) => true,
+                QuotaGranted(_) | QuotaReleased(_) | Sold(_) => true,
                 Transferred(t) => &t.from == id || &t.to == id,
                 Picked(p) => &p.location == id,
                 PutBack(p) => &p.location == id,

@@ -11,6 +11,7 @@
 pub mod address;
 pub mod exception;
 pub mod order;
+pub mod quota;
 pub mod route;
 pub mod status;
 pub mod stock;

@@ -14,6 +14,16 @@
 //! sequence numbers, not contents) per batch to find the device's last
 //! change.
 //!
+//! A device spends only its own quota of a location's stock (see
+//! [`crate::event::quota`]): a `sold` or `quota_released` event is refused
+//! unless the location's fold, with the batch's earlier events and this
+//! one, still leaves the device's quota of the item at or above zero; and an
+//! office device's `quota_granted` unless it fits in free stock (the
+//! server's own grants are checked the same way before they are written). The
+//! server holds every grant and every earlier event of the device, so it
+//! never refuses what the device's own view allowed. That check folds the
+//! location epoch once per such event: epochs keep it bounded.
+//!
 //! A device's changes must also number on from its last one, each built on
 //! the one before: Automerge refuses to apply a change that reuses a sequence
 //! number, and panics on one that skips ahead, so the policy must not let
@@ -27,7 +37,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ReadDoc, ScalarValue};
 
-use crate::doc::{DocId, EVENTS, events_obj};
+use crate::doc::location::LocationHeader;
+use crate::doc::{Contents, DocId, EVENTS, events_obj};
 use crate::event::{Event, Payload};
 use crate::role::Role;
 
@@ -63,6 +74,8 @@ pub fn check_changes(who: &DeviceIdentity, doc_id: &DocId, doc: &Automerge, chan
         new_keys: BTreeSet::new(),
         next_seq: None,
         last_accepted: None,
+        location: None,
+        appended: Vec::new(),
     };
     // A change sent again is already stored: checking it again would find its
     // own events and refuse it (and everything built on it) as a duplicate.
@@ -116,6 +129,10 @@ struct Batch {
     next_seq: Option<u64>,
     /// The device's last change accepted in this batch.
     last_accepted: Option<ChangeHash>,
+    /// The location document as stored, read at the first quota event.
+    location: Option<Contents<LocationHeader>>,
+    /// Events appended by accepted changes of this batch.
+    appended: Vec<Event>,
 }
 
 impl Batch {
@@ -133,11 +150,15 @@ impl Batch {
         let expanded = change.decode();
         let office = who.role == Role::Office;
         let mut keys = Vec::new();
+        let mut appended = Vec::new();
         let mut created_events = None;
         for (i, op) in expanded.operations.iter().enumerate() {
             let in_events = matches!(&op.obj, ObjectId::Id(id) if Some(id) == self.events.as_ref().or(created_events.as_ref()));
             if in_events {
-                keys.push(self.check_append(who, doc_id, doc, op)?);
+                let (key, event) = self.check_append(who, doc_id, doc, op)?;
+                self.check_quota(who, doc, &appended, &event)?;
+                keys.push(key);
+                appended.push(event);
                 continue;
             }
             if !office {
@@ -162,6 +183,7 @@ impl Batch {
             self.events = created_events;
         }
         self.new_keys.extend(keys);
+        self.appended.extend(appended);
         self.next_seq = Some(change.seq() + 1);
         self.last_accepted = Some(change.hash());
         Ok(())
@@ -193,13 +215,73 @@ impl Batch {
         Ok(())
     }
 
+    /// A device's `sold` or `quota_released` must leave its quota of the
+    /// item at or above zero, and a `quota_granted` (only an office device
+    /// may write one) must fit in free stock, counting the batch's earlier
+    /// events (`in_change`: those of this change so far).
+    fn check_quota(
+        &mut self,
+        who: &DeviceIdentity,
+        doc: &Automerge,
+        in_change: &[Event],
+        event: &Event,
+    ) -> Result<(), Refusal> {
+        let (gtin, asked) = match &event.payload {
+            Payload::Sold(s) => (&s.gtin, s.quantity),
+            Payload::QuotaReleased(r) => (&r.gtin, r.quantity),
+            Payload::QuotaGranted(g) => (&g.gtin, g.quantity),
+            _ => return Ok(()),
+        };
+        if self.location.is_none() {
+            let stored = crate::doc::location::read(doc).map_err(|e| Refusal::NotAnEvent {
+                key: event.id.to_string(),
+                why: format!("the location it spends quota at cannot be read: {e}"),
+            })?;
+            self.location = Some(stored);
+        }
+        let Some(stored) = &self.location else { return Ok(()) };
+        let mut events = stored.events.clone();
+        events.extend(self.appended.iter().cloned());
+        events.extend(in_change.iter().cloned());
+        events.push(event.clone());
+        let contents = Contents { header: stored.header.clone(), events, unreadable: Vec::new() };
+        let view = crate::fold::stock::fold(&contents);
+        if let Payload::QuotaGranted(_) = &event.payload {
+            // A grant comes out of free stock: on hand less quotas held.
+            let free_after = view.total(gtin) - view.held(gtin);
+            if free_after < 0 {
+                return Err(Refusal::BeyondFreeStock {
+                    id: event.id.to_string(),
+                    gtin: gtin.to_string(),
+                    asked,
+                    free: (free_after + i64::from(asked)).max(0),
+                });
+            }
+            return Ok(());
+        }
+        let after = view
+            .quotas
+            .iter()
+            .find(|q| q.device == who.device && &q.gtin == gtin)
+            .map_or(-i64::from(asked), |q| q.remaining);
+        if after < 0 {
+            return Err(Refusal::OverQuota {
+                id: event.id.to_string(),
+                gtin: gtin.to_string(),
+                asked,
+                remaining: (after + i64::from(asked)).max(0),
+            });
+        }
+        Ok(())
+    }
+
     fn check_append(
         &self,
         who: &DeviceIdentity,
         doc_id: &DocId,
         doc: &Automerge,
         op: &automerge::legacy::Op,
-    ) -> Result<String, Refusal> {
+    ) -> Result<(String, Event), Refusal> {
         let Key::Map(key) = &op.key else {
             return Err(Refusal::NotAnAppend { what: "the events map as a list".into() });
         };
@@ -249,7 +331,7 @@ impl Batch {
         if exists {
             return Err(Refusal::DuplicateEvent { id });
         }
-        Ok(key)
+        Ok((key, event))
     }
 }
 

@@ -206,3 +206,21 @@ fn a_location_exports_its_stock_moves() {
     assert_eq!(list[1]["bizStep"], "picking");
     assert_eq!(list[1]["bizTransactionList"][0]["type"], "po");
 }
+
+#[test]
+fn a_van_sale_exports_as_retail_selling_and_quotas_do_not_export() {
+    use waybill_shared::event::quota::{QuotaGranted, Sold};
+    let (mut office, mut van) = (Device::new("office-1"), Device::new("van-1"));
+    let mut doc = new_location(&office, &location_header("wh-1", 1));
+    let grant = QuotaGranted { device: van.id(), gtin: gtin(1), quantity: 3 };
+    office.append(&mut doc, Payload::QuotaGranted(grant));
+    let sale = Sold { bin: "A-1".parse().unwrap(), gtin: gtin(1), quantity: 2, customer: None };
+    let sold = van.append(&mut doc, Payload::Sold(sale));
+    let document = epcis::location_document(&doc::location::read(doc.document()).unwrap(), created());
+    let list = events(&document);
+    assert_eq!(list.len(), 1, "{document}");
+    assert_eq!(list[0]["eventID"], format!("urn:waybill:event:{}", sold.id));
+    assert_eq!(list[0]["bizStep"], "retail_selling");
+    assert_eq!(list[0]["disposition"], "retail_sold");
+    assert_eq!(list[0]["quantityList"][0]["quantity"], 2);
+}

@@ -181,6 +181,10 @@ async fn session(
     let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
     let id_of = device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?;
     wire::write(&mut send, &handshake::welcome(id_of, device.role, now_ms)).await?;
+    // Quotas first, so the device leaves this sync with its grant.
+    if let Err(e) = crate::quota::top_up(shared, &device).await {
+        tracing::warn!(device = %device.id, error = %e, "quota top-up failed");
+    }
     let scope = scope_of(shared, &device, false)?;
     let mut docs = Vec::with_capacity(scope.len());
     for doc in &scope {

@@ -5,10 +5,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use automerge::{AutoCommit, Change};
+use automerge::legacy::OpType;
+use automerge::{AutoCommit, Change, ScalarValue};
 use waybill_shared::blob::BlobHash;
 use waybill_shared::doc::{self, DocId};
+use waybill_shared::event::{Event, Payload};
 use waybill_shared::fold::{self, OrderView};
+use waybill_shared::id::LocationId;
 
 use crate::docs::Loaded;
 use crate::projection;
@@ -74,7 +77,40 @@ pub async fn store(
     }
     loaded.appended = Some(appended);
     push(shared, id, from);
+    // A device's work on a location may have spent its quota or handed it
+    // back: devices connected there short of their target get some now,
+    // the uploader too unless it handed quota back (its own release is not
+    // handed straight back to it). On a task of its own, since this document
+    // stays locked until the caller is done.
+    if from != u64::MAX
+        && let DocId::Location { id: location, .. } = id
+    {
+        let except = accepted.iter().any(releases_quota).then_some(from);
+        top_up_later(shared.clone(), location.clone(), except);
+    }
     Ok(())
+}
+
+/// Whether a change holds a `quota_released` event.
+fn releases_quota(change: &Change) -> bool {
+    change.decode().operations.iter().any(|op| match &op.action {
+        OpType::Put(ScalarValue::Str(text)) => {
+            Event::from_json(text).is_ok_and(|e| matches!(e.payload, Payload::QuotaReleased(_)))
+        }
+        _ => false,
+    })
+}
+
+/// Spawns [`crate::quota::top_up_connected`]. Its future writes through
+/// [`store`] again, so it is boxed here: the compiler cannot see through
+/// that cycle that it is `Send`.
+fn top_up_later(shared: Arc<Shared>, location: LocationId, except: Option<u64>) {
+    let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = Box::pin(async move {
+        if let Err(e) = crate::quota::top_up_connected(&shared, &location, except).await {
+            tracing::warn!(%location, error = %e, "quota top-up failed");
+        }
+    });
+    tokio::spawn(task);
 }
 
 /// Tells connected devices holding `id` (or newly entitled to it) to sync it.

@@ -26,6 +26,7 @@ pub mod office;
 pub mod outbox;
 pub mod planning;
 pub mod projection;
+pub mod quota;
 pub mod scope;
 pub mod server;
 pub mod storage;

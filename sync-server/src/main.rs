@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rusqlite::OptionalExtension;
+use waybill_shared::gs1::Gtin;
 use waybill_shared::id::{DeviceId, LocationId, OrderId};
 use waybill_shared::role::Role;
 use waybill_sync_server::storage;
@@ -119,6 +120,25 @@ enum Command {
     Stock,
     /// Changes the write policy refused.
     Quarantine,
+    /// Set the quota target of an item at a location: units each device of a
+    /// role (drivers by default) enrolled there holds to sell offline,
+    /// granted out of free stock when it next connects (0 clears it).
+    QuotaTarget {
+        /// The location.
+        #[arg(long)]
+        location: LocationId,
+        /// The item (GTIN).
+        #[arg(long)]
+        gtin: Gtin,
+        /// Units per device.
+        #[arg(long)]
+        target: u32,
+        /// The devices it is for: driver or picker.
+        #[arg(long, default_value = "driver")]
+        role: Role,
+    },
+    /// Each device's quota per location and item.
+    Quotas,
     /// The fingerprint devices pin.
     Fingerprint,
 }
@@ -269,6 +289,27 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             "SELECT device, doc, change, refusal, at FROM quarantine ORDER BY at",
             &["device", "doc", "change", "refusal", "at"],
             "nothing quarantined",
+        ),
+        Command::QuotaTarget { location, gtin, target, role } => {
+            let c = open(&data)?;
+            waybill_sync_server::quota::store_target(&c, &location, &gtin, role, target)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "location": location, "gtin": gtin, "role": role, "target": target })
+                );
+            } else {
+                println!("quota target at {location}: {target} unit(s) of {gtin} per {role}");
+            }
+            Ok(())
+        }
+        Command::Quotas => query(
+            &data,
+            cli.json,
+            "SELECT q.location, q.device, q.gtin, q.granted, q.sold, q.released, q.remaining FROM quotas q
+             ORDER BY q.location, q.device, q.gtin",
+            &["location", "device", "gtin", "granted", "sold", "released", "remaining"],
+            "no quotas yet: set a target with `quota-target`",
         ),
         Command::Fingerprint => {
             println!("{}", Identity::load_or_create(&data)?.ca_fingerprint());

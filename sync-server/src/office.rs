@@ -207,7 +207,8 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
 /// Appends an office event, made by the signed-in user `by`, to a stored
 /// document and stores it, so devices holding the document get it pushed.
 /// Only hold, release, cancel, address amendment, exception resolution,
-/// allocation, pick assignment and stock receipts are taken here.
+/// allocation, pick assignment, stock receipts and quota grants (out of free
+/// stock only) are taken here.
 pub async fn office_event(
     shared: &Arc<Shared>,
     doc_id: &DocId,
@@ -219,6 +220,10 @@ pub async fn office_event(
     let entry =
         shared.docs.get(&shared.storage, doc_id)?.ok_or_else(|| OfficeError::NotFound(doc_id.clone()))?;
     let mut loaded = entry.lock().await;
+    // A grant comes out of free stock as it is now, under the office lock.
+    if let Payload::QuotaGranted(g) = &payload {
+        crate::quota::check_grant(loaded.doc.document(), g)?;
+    }
     let mut office = shared.storage.read(|c| Ok(load_recorder(c)))??;
     let now = Utc::now();
     // The office's event sorts after everything the document holds.
@@ -345,11 +350,15 @@ fn validate_payload(doc_id: &DocId, payload: &Payload) -> Result<(), OfficeError
         Payload::Received(r) if r.quantity == 0 => {
             return Err(OfficeError::invalid("quantity", "must be at least 1"));
         }
+        Payload::QuotaGranted(g) if g.quantity == 0 => {
+            return Err(OfficeError::invalid("quantity", "must be at least 1"));
+        }
         Payload::Held(_)
         | Payload::Cancelled(_)
         | Payload::Released(_)
         | Payload::PickAssigned(_)
-        | Payload::Received(_) => {}
+        | Payload::Received(_)
+        | Payload::QuotaGranted(_) => {}
         other => {
             return Err(OfficeError::invalid(
                 "type",

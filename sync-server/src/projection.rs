@@ -1,5 +1,5 @@
 //! Projections: the fold's views written to SQL tables the office queries
-//! (orders, lines, packages, stock, routes, exceptions) and the server uses
+//! (orders, lines, packages, stock and quotas, routes, exceptions) and the server uses
 //! to decide each device's scope. They are rewritten for a document in the
 //! same transaction as the changes that moved it.
 
@@ -129,6 +129,22 @@ pub fn stock(doc: &DocId, v: &StockView) -> Vec<WriteOp> {
         ops.push(exec(
             "INSERT INTO stock (location, bin, gtin, on_hand) VALUES (?1, ?2, ?3, ?4)",
             vec![loc.clone(), text(&s.bin), text(&s.gtin), int(s.on_hand)],
+        ));
+    }
+    ops.push(exec("DELETE FROM quotas WHERE location = ?1", vec![loc.clone()]));
+    for q in &v.quotas {
+        ops.push(exec(
+            "INSERT INTO quotas (location, device, gtin, granted, released, sold, remaining)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            vec![
+                loc.clone(),
+                text(&q.device),
+                text(&q.gtin),
+                int(q.opening + q.granted),
+                int(q.released),
+                int(q.sold),
+                int(q.remaining),
+            ],
         ));
     }
     exceptions(doc, &v.exceptions, &mut ops);

@@ -5,7 +5,9 @@
 //!   assigned to it for picking;
 //! - packer: its location's current stock epoch, and the orders at its
 //!   location being picked or packed;
-//! - driver: its routes, and the open orders on them;
+//! - driver: its routes, and the open orders on them; and, if enrolled at a
+//!   location (its van, or the depot it sells from), that location's current
+//!   stock epoch, where its quota is;
 //! - office: everything.
 //!
 //! Scope follows what the device knows, not only today's open work: an
@@ -88,7 +90,8 @@ pub fn scope(c: &Connection, device: &Device, with_closed: bool) -> rusqlite::Re
     if device.role != Role::Office {
         ids.extend(unsettled_orders(c, &device.id)?);
     }
-    if matches!(device.role, Role::Picker | Role::Packer) && device.location.is_some() {
+    // A driver enrolled at a location (a van, a depot) sells from its stock.
+    if matches!(device.role, Role::Picker | Role::Packer | Role::Driver) && device.location.is_some() {
         ids.extend(latest_location(c, &location)?);
     }
     Ok(ids.into_iter().filter_map(|s| s.parse().ok()).collect())
@@ -197,7 +200,7 @@ pub fn audience(c: &Connection, doc: &DocId) -> rusqlite::Result<BTreeSet<String
         DocId::Route(r) => query("SELECT driver FROM routes WHERE id = ?1", &[&r.as_str()])?,
         DocId::Location { id, .. } => {
             query(
-                "SELECT id FROM devices WHERE role IN ('picker', 'packer') AND location = ?1",
+                "SELECT id FROM devices WHERE role IN ('picker', 'packer', 'driver') AND location = ?1",
                 &[&id.as_str()],
             )?;
         }

@@ -9,6 +9,7 @@ use waybill_agent::{Imported, Scanned, Status, SyncReport, Tasks};
 use waybill_shared::doc::DocId;
 use waybill_shared::event::Event;
 use waybill_shared::fold::order::Whereabouts;
+use waybill_shared::fold::quota::Quota;
 use waybill_shared::fold::{OrderView, RouteView, StockView};
 
 /// One command's output.
@@ -262,11 +263,41 @@ pub fn stock(v: &StockView) -> Reply {
     for s in &v.stock {
         let _ = write!(t, "\n  {:<10} {:<14} {:>7}", s.bin.to_string(), s.gtin.to_string(), s.on_hand);
     }
+    for q in &v.quotas {
+        let _ = write!(
+            t,
+            "\n  quota {} {}: {} left of {} granted",
+            q.device,
+            q.gtin,
+            q.remaining,
+            q.opening + q.granted
+        );
+    }
     for e in &v.exceptions {
         let state = if e.is_open() { "OPEN" } else { "resolved" };
         let _ = write!(t, "\n  {state:<8} {}", e.id);
     }
     reply(v, t)
+}
+
+/// This device's quotas.
+pub fn quotas(qs: &[Quota]) -> Reply {
+    let mut t = String::from("quotas:");
+    if qs.is_empty() {
+        t.push_str(" none: the server grants them when this device syncs");
+    }
+    for q in qs {
+        let _ = write!(
+            t,
+            "\n  {}: {} left (granted {}, sold {}, handed back {})",
+            q.gtin,
+            q.remaining.max(0),
+            q.opening + q.granted,
+            q.sold,
+            q.released
+        );
+    }
+    Reply { json: serde_json::json!({ "quotas": qs }), text: t }
 }
 
 pub fn route(v: &RouteView) -> Reply {

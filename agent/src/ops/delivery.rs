@@ -845,6 +845,7 @@ mod tests {
                 epoch: 0,
                 opening: Vec::new(),
                 cutoff: Default::default(),
+                quotas: Vec::new(),
             }],
             orders: Vec::new(),
             routes: vec![

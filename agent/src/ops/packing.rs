@@ -286,6 +286,7 @@ mod tests {
                     Balance { bin, gtin: gtin(ITEM_B), quantity: 10 },
                 ],
                 cutoff: Default::default(),
+                quotas: Vec::new(),
             }],
             orders: vec![order("SO-1"), order("SO-2")],
             routes: vec![],

@@ -204,6 +204,7 @@ mod tests {
                     epoch: 0,
                     opening: vec![Balance { bin: bin("A-1"), gtin: gtin(ITEM), quantity: 10 }],
                     cutoff: Default::default(),
+                    quotas: Vec::new(),
                 },
                 LocationHeader {
                     id: LocationId::new("wh2").unwrap(),
@@ -213,6 +214,7 @@ mod tests {
                     epoch: 0,
                     opening: vec![],
                     cutoff: Default::default(),
+                    quotas: Vec::new(),
                 },
             ],
             orders: vec![],

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use waybill_shared::doc::order as order_doc;
-use waybill_shared::fold::{self, order, route, stock};
+use waybill_shared::fold::{self, order, quota, route, stock};
 
 use super::input::{FailReason, Gps, Relation};
 use super::{all, mirror_enum, strings};
@@ -342,6 +342,24 @@ pub enum ExceptionKind {
         /// The balance.
         on_hand: i64,
     },
+    /// A device promised more of an item than its quota held.
+    QuotaExceeded {
+        /// The device.
+        device: String,
+        /// The item.
+        gtin: String,
+        /// Its quota now (below zero).
+        remaining: i64,
+    },
+    /// Devices hold quotas for more of an item than the location has.
+    QuotaUncovered {
+        /// The item.
+        gtin: String,
+        /// Units on hand, all bins.
+        on_hand: i64,
+        /// Units held in quotas.
+        held: i64,
+    },
 }
 
 impl From<fold::ExceptionKind> for ExceptionKind {
@@ -368,6 +386,12 @@ impl From<fold::ExceptionKind> for ExceptionKind {
             K::ProofBlobMissing { blob } => Self::ProofBlobMissing { blob: blob.to_string() },
             K::StockBelowZero { bin, gtin, on_hand } => {
                 Self::StockBelowZero { bin: bin.to_string(), gtin: gtin.to_string(), on_hand }
+            }
+            K::QuotaExceeded { device, gtin, remaining } => {
+                Self::QuotaExceeded { device: device.to_string(), gtin: gtin.to_string(), remaining }
+            }
+            K::QuotaUncovered { gtin, on_hand, held } => {
+                Self::QuotaUncovered { gtin: gtin.to_string(), on_hand, held }
             }
         }
     }
@@ -448,6 +472,36 @@ pub struct StockLine {
     pub on_hand: i64,
 }
 
+/// What one device may still promise of one item at a location.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Quota {
+    /// The device.
+    pub device: String,
+    /// The item (GTIN).
+    pub gtin: String,
+    /// Units granted (carried over included).
+    pub granted: i64,
+    /// Units sold.
+    pub sold: i64,
+    /// Units handed back.
+    pub released: i64,
+    /// Units it may still promise.
+    pub remaining: i64,
+}
+
+impl From<quota::Quota> for Quota {
+    fn from(q: quota::Quota) -> Self {
+        Self {
+            device: q.device.to_string(),
+            gtin: q.gtin.to_string(),
+            granted: q.opening + q.granted,
+            sold: q.sold,
+            released: q.released,
+            remaining: q.remaining,
+        }
+    }
+}
+
 /// The merged stock of a location.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct StockView {
@@ -455,6 +509,8 @@ pub struct StockView {
     pub location: String,
     /// Units per bin and item.
     pub stock: Vec<StockLine>,
+    /// What each device may still promise here, per item.
+    pub quotas: Vec<Quota>,
     /// Every exception, open or resolved.
     pub exceptions: Vec<OrderException>,
 }
@@ -469,6 +525,7 @@ impl From<stock::StockView> for StockView {
         Self {
             location: v.location.to_string(),
             stock: v.stock.into_iter().map(line).collect(),
+            quotas: all(v.quotas),
             exceptions: all(v.exceptions),
         }
     }

@@ -1,6 +1,7 @@
 // The whole flow through the generated Kotlin bindings, as an Android app
 // would drive it: a picker, a packer and a driver enrol, get their tasks,
-// pick, pack and deliver with a photo while the server is down, then sync.
+// pick, pack, deliver with a photo and sell from the van's quota while the
+// server is down, then sync.
 // Run on the JVM by mobile-bindings/tests/kotlin.rs (see flow/harness.rs
 // for the protocol).
 
@@ -13,6 +14,7 @@ val server = env.getValue("WAYBILL_SERVER")
 val fingerprint = env.getValue("WAYBILL_FINGERPRINT")
 val dir = File(env.getValue("WAYBILL_DIR"))
 const val PACKAGE = "106141411234567897"
+const val VAN_ITEM = "09506000134352"
 
 fun say(line: String) = println(line).also { System.out.flush() }
 
@@ -113,7 +115,15 @@ suspend fun deliver() {
     driver.outForDelivery("R-7")
     driver.syncNow()
 
+    val quotas = driver.quotas()
+    check(quotas.map { it.gtin to it.remaining } == listOf(VAN_ITEM to 3L)) { quotas }
+
     ask("STOP SERVER")
+    val sold = driver.sell("A-01", VAN_ITEM, 2u, "Corner shop")
+    say("driver: van sale ${sold.kind} ${sold.id} with the server down")
+    val over = fails<WaybillException.TooMany> { driver.sell("A-01", VAN_ITEM, 2u, null) }
+    say("driver: beyond the quota: $over")
+    check(driver.quotas()[0].remaining == 1L)
     driver.arrive("R-7", 1u)
     val signature = File(dir, "signature.png").apply { writeBytes(byteArrayOf(0x89.toByte(), 0x50, 0x4e, 0x47)) }
     val missing = fails<WaybillException.ProofMissing> {
@@ -144,6 +154,7 @@ suspend fun deliver() {
     val report = driver.syncNow()
     check(report.blobsUploaded == 2uL && report.pendingEvents == 0L) { report }
     say("driver: synced the delivery and its photo and signature")
+    driver.syncNow() // the server tops the quota up to its target
     driver.close()
 }
 

@@ -1,6 +1,7 @@
 """The whole flow through the generated Python bindings, as an app would
 drive it: a picker, a packer and a driver enrol, get their tasks, pick, pack
-and deliver with a photo while the server is down, then sync. Run by
+and deliver with a photo and sell from the van's quota while the server is
+down, then sync. Run by
 mobile-bindings/tests/python.rs (see flow/harness.rs for the protocol)."""
 
 import asyncio
@@ -17,6 +18,7 @@ from waybill_mobile import (
 ENV = os.environ
 SERVER, FINGERPRINT, DIR = ENV["WAYBILL_SERVER"], ENV["WAYBILL_FINGERPRINT"], ENV["WAYBILL_DIR"]
 PACKAGE = "106141411234567897"
+VAN_ITEM = "09506000134352"
 
 
 def say(line):
@@ -118,7 +120,15 @@ async def deliver():
     driver.out_for_delivery("R-7")
     await driver.sync_now()
 
+    quotas = driver.quotas()
+    assert [(q.gtin, q.remaining) for q in quotas] == [(VAN_ITEM, 3)], quotas
+
     ask("STOP SERVER")
+    sold = driver.sell("A-01", VAN_ITEM, 2, "Corner shop")
+    say(f"driver: van sale {sold.kind} {sold.id} with the server down")
+    over = fails(WaybillError.TooMany, lambda: driver.sell("A-01", VAN_ITEM, 2, None))
+    say(f"driver: beyond the quota: {over}")
+    assert driver.quotas()[0].remaining == 1
     driver.arrive("R-7", 1)
     signature = os.path.join(DIR, "signature.png")
     with open(signature, "wb") as f:
@@ -142,6 +152,7 @@ async def deliver():
     report = await driver.sync_now()
     assert report.blobs_uploaded == 2 and report.pending_events == 0, report
     say("driver: synced the delivery and its photo and signature")
+    await driver.sync_now()  # the server tops the quota up to its target
 
 
 async def main():

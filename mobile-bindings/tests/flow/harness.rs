@@ -1,7 +1,7 @@
 //! The harness of the binding tests: builds the library and generates its
 //! bindings (under the target directory), starts a real `waybill-server`
 //! with the demo seed and enrolment codes for a picker, a packer and a
-//! driver, runs a program in the foreign language through the whole flow,
+//! driver (at the depot, with a quota of one item to sell from), runs a program in the foreign language through the whole flow,
 //! stops and restarts the server when the program asks, and checks the
 //! server's merged view at the end.
 //!
@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use waybill_tests::{SEED, Server};
+
+/// The item the driver sells from its quota in the flow.
+const VAN_ITEM: &str = "09506000134352";
 
 /// The directory holding the test binary's build: `target/debug`.
 pub fn build_dir() -> PathBuf {
@@ -68,7 +71,9 @@ pub fn run_flow(mut program: Command) {
     let port = server.port;
     let (picker, fingerprint) = server.enrol("hh-1", "picker", Some("wh-1"));
     let (packer, _) = server.enrol("pk-1", "packer", Some("wh-1"));
-    let (driver, _) = server.enrol("drv-1", "driver", None);
+    // The driver sells from the depot's stock too: 3 units of an item each.
+    server.ok(&["quota-target", "--location", "wh-1", "--gtin", VAN_ITEM, "--target", "3"]);
+    let (driver, _) = server.enrol("drv-1", "driver", Some("wh-1"));
     let stores = dir.path().join("stores");
     std::fs::create_dir_all(&stores).unwrap();
 
@@ -106,4 +111,13 @@ pub fn run_flow(mut program: Command) {
     assert!(proof["proof"]["photo"].is_string() && proof["proof"]["signature"].is_string(), "{view}");
     assert_eq!(proof["missing_blobs"].as_array().unwrap().len(), 0, "{view}");
     assert!(view["exceptions"].as_array().unwrap().is_empty(), "{view}");
+    // The van sale made with the server down is in, within the quota, and
+    // the quota was topped up to its target again (3 + 2 granted).
+    let quotas = server.ok(&["quotas"]);
+    let row = &quotas[0];
+    assert_eq!((row["device"].as_str(), row["gtin"].as_str()), (Some("drv-1"), Some(VAN_ITEM)), "{quotas}");
+    assert_eq!(
+        (row["granted"].as_i64(), row["sold"].as_i64(), row["remaining"].as_i64()),
+        (Some(5), Some(2), Some(3))
+    );
 }

@@ -12,7 +12,9 @@
 //! A void written after the rollover of an event the cutoff covers goes into
 //! the new epoch together with a copy of its target: the stock fold then takes
 //! the target's move back out of the opening balance (once, however many
-//! voids name it). Old epochs can then be dropped from devices.
+//! voids name it). Quotas devices hold (see [`crate::event::quota`]) carry
+//! forward the same way, in `quotas`. Old epochs can then be dropped from
+//! devices.
 
 use std::collections::BTreeMap;
 
@@ -47,6 +49,18 @@ pub struct Balance {
     pub quantity: i64,
 }
 
+/// Units of an item's quota a device still held when the epoch opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaBalance {
+    /// The device holding it.
+    pub device: DeviceId,
+    /// The item.
+    pub gtin: Gtin,
+    /// Units it may still promise; negative only if it promised more than
+    /// it held, which the fold reports.
+    pub quantity: i64,
+}
+
 /// The location header of one epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocationHeader {
@@ -68,6 +82,10 @@ pub struct LocationHeader {
     /// this sequence number.
     #[serde(default)]
     pub cutoff: BTreeMap<DeviceId, u64>,
+    /// Quotas carried forward from the previous epoch (see
+    /// [`crate::event::quota`]), counted like `opening` up to `cutoff`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quotas: Vec<QuotaBalance>,
 }
 
 impl LocationHeader {
@@ -94,6 +112,12 @@ pub fn next_epoch(contents: &Contents<LocationHeader>) -> LocationHeader {
             .map(|s| Balance { bin: s.bin, gtin: s.gtin, quantity: s.on_hand })
             .collect(),
         cutoff,
+        quotas: view
+            .quotas
+            .into_iter()
+            .filter(|q| q.remaining != 0)
+            .map(|q| QuotaBalance { device: q.device, gtin: q.gtin, quantity: q.remaining })
+            .collect(),
         ..contents.header.clone()
     }
 }

@@ -8,7 +8,7 @@ use crate::blob::BlobHash;
 use crate::event::office::Decision;
 use crate::event_id::EventId;
 use crate::gs1::{Gtin, Sscc};
-use crate::id::{BinId, VanId};
+use crate::id::{BinId, DeviceId, VanId};
 
 /// What went wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -104,6 +104,28 @@ pub enum ExceptionKind {
         gtin: Gtin,
         /// The balance.
         on_hand: i64,
+    },
+    /// A device promised or handed back more of an item than its quota
+    /// held. The write policy refuses such events, so this means a bug or
+    /// a device that got round the server.
+    QuotaExceeded {
+        /// The device.
+        device: DeviceId,
+        /// The item.
+        gtin: Gtin,
+        /// Its quota now (below zero).
+        remaining: i64,
+    },
+    /// Devices hold quotas for more units of an item than the location has:
+    /// stock left by another way (a pick, an adjustment) while the office
+    /// granted, or after. Promises within quota may then not be kept.
+    QuotaUncovered {
+        /// The item.
+        gtin: Gtin,
+        /// Units on hand, all bins.
+        on_hand: i64,
+        /// Units held in quotas.
+        held: i64,
     },
 }
 

@@ -376,7 +376,10 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
             | Payload::PutAway(_)
             | Payload::Adjusted(_)
             | Payload::Counted(_)
-            | Payload::Transferred(_) => {}
+            | Payload::Transferred(_)
+            | Payload::QuotaGranted(_)
+            | Payload::QuotaReleased(_)
+            | Payload::Sold(_) => {}
         }
     }
 

@@ -1,5 +1,6 @@
 //! The stock view of one location epoch: units per (bin, item), from the
-//! opening balance and every stock move since.
+//! opening balance and every stock move since, and the quotas devices hold
+//! ([`crate::fold::quota`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,8 +11,10 @@ use crate::doc::location::LocationHeader;
 use crate::event::returns::Disposition;
 use crate::event::{Event, Payload};
 use crate::event_id::EventId;
+use crate::fold::quota::{Quota, Tally, unvoidable};
 use crate::fold::{Exception, ExceptionKind, order_events, resolve};
 use crate::gs1::Gtin;
+use crate::id::DeviceId;
 use crate::id::{BinId, LocationId};
 
 /// Units of one item in one bin.
@@ -34,6 +37,9 @@ pub struct StockView {
     pub epoch: u32,
     /// Units per bin and item, sorted.
     pub stock: Vec<StockLine>,
+    /// What each device may still promise, per item (see
+    /// [`crate::event::quota`]), sorted by device and item.
+    pub quotas: Vec<Quota>,
     /// Every exception, open or resolved.
     pub exceptions: Vec<Exception>,
     /// Events folded in this epoch.
@@ -46,6 +52,28 @@ impl StockView {
     /// Units of `gtin` in `bin`.
     pub fn on_hand(&self, bin: &BinId, gtin: &Gtin) -> i64 {
         self.stock.iter().find(|s| &s.bin == bin && &s.gtin == gtin).map_or(0, |s| s.on_hand)
+    }
+
+    /// Units of `gtin` at the location, all bins together.
+    pub fn total(&self, gtin: &Gtin) -> i64 {
+        self.stock.iter().filter(|s| &s.gtin == gtin).map(|s| s.on_hand).sum()
+    }
+
+    /// Units of `gtin` `device` may still promise here (zero if it has no
+    /// quota, or spent more than it had).
+    pub fn quota(&self, device: &DeviceId, gtin: &Gtin) -> i64 {
+        self.quotas.iter().find(|q| &q.device == device && &q.gtin == gtin).map_or(0, |q| q.remaining.max(0))
+    }
+
+    /// Units of `gtin` held in quotas, all devices together.
+    pub fn held(&self, gtin: &Gtin) -> i64 {
+        self.quotas.iter().filter(|q| &q.gtin == gtin).map(|q| q.remaining.max(0)).sum()
+    }
+
+    /// Units of `gtin` the office may still grant: on hand, less what
+    /// devices hold in quotas. The office grants only out of this.
+    pub fn free(&self, gtin: &Gtin) -> i64 {
+        (self.total(gtin) - self.held(gtin)).max(0)
     }
 }
 
@@ -87,6 +115,7 @@ fn moves(e: &Event, here: &LocationId) -> Vec<(BinId, Gtin, i64)> {
             }
             out
         }
+        Payload::Sold(s) => vec![mv(&s.bin, &s.gtin, -i64::from(s.quantity))],
         Payload::Picked(p) if &p.location == here => vec![mv(&p.bin, &p.gtin, -i64::from(p.quantity))],
         Payload::PutBack(p) if &p.location == here => vec![mv(&p.bin, &p.gtin, p.quantity.into())],
         Payload::ReturnReceived(r) if &r.location == here && r.disposition == Disposition::Restock => {
@@ -129,23 +158,40 @@ pub fn fold(contents: &Contents<LocationHeader>) -> StockView {
     for b in &header.opening {
         slots.entry((b.bin.clone(), b.gtin.clone())).or_default().on_hand += b.quantity;
     }
+    let mut tally =
+        Tally::opening(header.opening.iter().map(|b| (b.gtin.clone(), b.quantity)), &header.quotas);
+    // Voided grants and releases still count for quotas (see fold::quota):
+    // walk every event, in the same order, and skip the other voided ones.
+    let live: BTreeSet<&EventId> = ordered.live.iter().map(|e| &e.id).collect();
+    let mut all: Vec<&Event> = contents.events.iter().collect();
+    all.sort_by(|a, b| (a.hlc, &a.id).cmp(&(b.hlc, &b.id)));
+    all.dedup_by(|a, b| a.id == b.id);
     let mut folded = 0;
-    for e in ordered.live.iter().filter(|e| !header.covers(e)) {
+    for e in all.into_iter().filter(|e| !header.covers(e)) {
+        if !live.contains(&e.id) {
+            if unvoidable(e) {
+                tally.apply(&e.id, &[], Some((e, 1)));
+            }
+            continue;
+        }
         folded += 1;
-        let moved = match &e.payload {
+        let (moved, quota) = match &e.payload {
             Payload::Voided(v) => match by_id.get(&v.target) {
-                Some(target) if header.covers(target) && undone.insert(&v.target) => {
-                    moves(target, here).into_iter().map(|(bin, gtin, delta)| (bin, gtin, -delta)).collect()
-                }
-                _ => Vec::new(),
+                Some(target) if header.covers(target) && undone.insert(&v.target) => (
+                    moves(target, here).into_iter().map(|(bin, gtin, delta)| (bin, gtin, -delta)).collect(),
+                    Some(*target).filter(|t| !unvoidable(t)).map(|t| (t, -1)),
+                ),
+                _ => (Vec::new(), None),
             },
-            _ => moves(e, here),
+            _ => (moves(e, here), Some((e, 1))),
         };
+        let units: Vec<(Gtin, i64)> = moved.iter().map(|(_, gtin, delta)| (gtin.clone(), *delta)).collect();
+        tally.apply(&e.id, &units, quota);
         for (bin, gtin, delta) in moved {
             slots.entry((bin, gtin)).or_default().add(delta, &e.id);
         }
     }
-    let mut found = Vec::new();
+    let (quotas, mut found) = tally.finish();
     for ((bin, gtin), slot) in &slots {
         // A balance this epoch opened below zero, with no move of its own
         // since, was reported (and perhaps resolved) in the epoch that made
@@ -166,6 +212,7 @@ pub fn fold(contents: &Contents<LocationHeader>) -> StockView {
             .filter(|(_, s)| s.on_hand != 0)
             .map(|((bin, gtin), s)| StockLine { bin, gtin, on_hand: s.on_hand })
             .collect(),
+        quotas,
         exceptions: resolve(found, &ordered.live),
         events: folded,
         unreadable: contents.unreadable.clone(),

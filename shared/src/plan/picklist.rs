@@ -221,6 +221,7 @@ mod tests {
             epoch: 0,
             opening: Vec::new(),
             cutoff: Default::default(),
+            quotas: Vec::new(),
         }
     }
 
@@ -232,6 +233,7 @@ mod tests {
                 .iter()
                 .map(|&(b, g, on_hand)| StockLine { bin: bin(b), gtin: gtin(g), on_hand })
                 .collect(),
+            quotas: Vec::new(),
             exceptions: Vec::new(),
             events: 0,
             unreadable: Vec::new(),

@@ -96,6 +96,31 @@ pub enum Refusal {
         /// The event's id.
         id: String,
     },
+    /// A device promised or handed back more of an item than its quota at
+    /// this location holds.
+    #[error("event {id} spends {asked} unit(s) of {gtin} but this device's quota holds {remaining}")]
+    OverQuota {
+        /// The event.
+        id: String,
+        /// The item.
+        gtin: String,
+        /// Units it spends.
+        asked: u32,
+        /// Units the device's quota held before it.
+        remaining: i64,
+    },
+    /// The office granted more quota than the location has free.
+    #[error("event {id} grants {asked} unit(s) of {gtin} but only {free} are free")]
+    BeyondFreeStock {
+        /// The event.
+        id: String,
+        /// The item.
+        gtin: String,
+        /// Units granted.
+        asked: u32,
+        /// Units free before it.
+        free: i64,
+    },
     /// The change builds on a change that was refused.
     #[error("change builds on refused change {hash}")]
     DependsOnRefused {

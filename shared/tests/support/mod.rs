@@ -124,6 +124,7 @@ pub fn location_header(id: &str, bins: u32) -> LocationHeader {
         epoch: 0,
         opening: Vec::new(),
         cutoff: Default::default(),
+        quotas: Vec::new(),
     }
 }
 

@@ -210,6 +210,41 @@ fn work() -> Vec<(&'static str, Value)> {
                     "400": err("A field is invalid"), "401": err("Not signed in") }
             }}),
         ),
+        (
+            "/api/locations/{id}/quotas",
+            json!({ "post": {
+                "summary": "Set the quota target of an item at a location",
+                "description": "Units of the item each device of the role (drivers by default, or pickers: store handhelds) enrolled at the location should hold to promise offline (0 clears it). Connected devices are topped up out of free stock at once, the others when they next connect.",
+                "parameters": [loc()],
+                "requestBody": body(object(&["gtin", "target"], json!({
+                    "gtin": { "type": "string" }, "target": { "type": "integer", "minimum": 0 },
+                    "role": { "type": "string", "enum": ["driver", "picker"], "default": "driver" } }))),
+                "responses": { "200": ok("The target, and the grants made to connected devices", json!({ "type": "object" })),
+                    "400": err("A field is invalid"), "401": err("Not signed in") }
+            }}),
+        ),
+        (
+            "/api/locations/{id}/quotas/grant",
+            json!({ "post": {
+                "summary": "Grant a device a quota of an item, out of free stock",
+                "parameters": [loc()],
+                "requestBody": body(object(&["device", "gtin", "quantity"], json!({
+                    "device": { "type": "string" }, "gtin": { "type": "string" }, "quantity": { "type": "integer", "minimum": 1 } }))),
+                "responses": { "201": ok("The quota_granted event", json!({ "type": "object" })),
+                    "400": err("A field is invalid, or not that much stock is free"), "401": err("Not signed in") }
+            }}),
+        ),
+        (
+            "/api/quotas",
+            json!({ "get": {
+                "summary": "Each device's quota per location and item",
+                "responses": { "200": ok("Quotas", json!({ "type": "array", "items": { "type": "object", "properties": {
+                    "location": { "type": "string" }, "device": { "type": "string" }, "gtin": { "type": "string" },
+                    "target": { "type": ["integer", "null"] }, "granted": { "type": "integer" }, "sold": { "type": "integer" },
+                    "released": { "type": "integer" }, "remaining": { "type": "integer" } } } })),
+                    "401": err("Not signed in") }
+            }}),
+        ),
     ]
 }
 

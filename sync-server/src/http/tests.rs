@@ -147,6 +147,9 @@ async fn every_api_route_wants_the_token_and_openapi_is_public() {
         ("POST", "/api/locations/wh-1/picklists"),
         ("POST", "/api/locations/wh-1/routes"),
         ("GET", "/api/locations/wh-1/epcis"),
+        ("POST", "/api/locations/wh-1/quotas"),
+        ("POST", "/api/locations/wh-1/quotas/grant"),
+        ("GET", "/api/quotas"),
         ("POST", "/api/allocate"),
         ("GET", "/api/routes"),
         ("GET", "/api/metrics"),
@@ -576,6 +579,8 @@ async fn the_page_is_served_at_the_root() {
     let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
     let page = String::from_utf8(bytes.to_vec()).unwrap();
     assert!(page.contains("<title>Waybill office</title>"), "{page}");
+    // Quotas per device have their table, filled from /api/quotas.
+    assert!(page.contains(r#"<tbody id="quotas">"#) && page.contains(r#"api("GET", "/api/quotas")"#));
 }
 
 #[tokio::test]
@@ -833,4 +838,81 @@ async fn locations_receipts_csv_allocation_and_pick_lists() {
     assert_error(status, &body, StatusCode::BAD_REQUEST, "hash");
     let (status, body) = f.call("GET", &format!("/api/blobs/sha256:{}", "ab".repeat(32)), &[], None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "hash");
+}
+
+#[tokio::test]
+async fn quotas_are_granted_out_of_free_stock_and_listed_per_device() {
+    let f = start();
+    const G: &str = "09506000134352";
+    let location = json!({
+        "id": "wh-1", "name": "Depot", "bins": [{ "id": "VAN", "walk": 1 }],
+        "opening": [{ "bin": "VAN", "gtin": G, "quantity": 5 }]
+    });
+    let (status, body) = f.call("POST", "/api/locations", &[], Some(location)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (device, role) in [("van-1", "driver"), ("van-2", "driver"), ("pk-1", "packer")] {
+        let enrol = json!({ "device": device, "role": role, "location": "wh-1" });
+        let (status, body) = f.call("POST", "/api/devices", &[], Some(enrol)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let grant =
+        |device: &str, quantity: u32| Some(json!({ "device": device, "gtin": G, "quantity": quantity }));
+    let url = "/api/locations/wh-1/quotas/grant";
+    // More than is free, nothing, a packer, a stranger: refused, naming the field.
+    let (status, body) = f.call("POST", url, &[], grant("van-1", 6)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "quantity");
+    assert!(body["error"].as_str().unwrap().contains("only 5 unit(s)"), "{body}");
+    let (status, body) = f.call("POST", url, &[], grant("van-1", 0)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "quantity");
+    let (status, body) = f.call("POST", url, &[], grant("pk-1", 1)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "device");
+    let (status, body) = f.call("POST", url, &[], grant("nobody", 1)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "device");
+    let (status, body) = f.call("POST", "/api/locations/nowhere/quotas/grant", &[], grant("van-1", 1)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "location");
+
+    let (status, body) = f.call("POST", url, &[], grant("van-1", 3)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["event"]["payload"]["type"], "quota_granted");
+    // 3 of 5 are held: 2 are free.
+    let (status, body) = f.call("POST", url, &[], grant("van-2", 3)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "quantity");
+
+    // Targets are per role: packers promise nothing offline.
+    let target = Some(json!({ "gtin": G, "target": 4, "role": "packer" }));
+    let (status, body) = f.call("POST", "/api/locations/wh-1/quotas", &[], target).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "role");
+    // A target of 4 for drivers: nobody connected, so no grant yet.
+    let target = Some(json!({ "gtin": G, "target": 4 }));
+    let (status, body) = f.call("POST", "/api/locations/wh-1/quotas", &[], target).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["granted"], json!([]));
+    // van-2 connects: it gets what is free (2), van-1 its missing 1 only if
+    // any is left (none is).
+    let device = |id: &str| crate::scope::Device {
+        id: id.into(),
+        role: waybill_shared::role::Role::Driver,
+        location: Some("wh-1".into()),
+    };
+    // A picker at the location gets nothing, though 2 are free: the target
+    // is the drivers'.
+    let picker = crate::scope::Device { role: waybill_shared::role::Role::Picker, ..device("hh-1") };
+    assert_eq!(crate::quota::top_up(&f.shared, &picker).await.unwrap(), vec![]);
+    let granted = crate::quota::top_up(&f.shared, &device("van-2")).await.unwrap();
+    assert_eq!(granted, vec![(G.parse().unwrap(), 2)]);
+    let granted = crate::quota::top_up(&f.shared, &device("van-1")).await.unwrap();
+    assert_eq!(granted, vec![]);
+
+    let (status, list) = f.call("GET", "/api/quotas", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        list,
+        json!([
+            { "location": "wh-1", "device": "van-1", "gtin": G, "target": 4, "granted": 3, "sold": 0, "released": 0, "remaining": 3 },
+            { "location": "wh-1", "device": "van-2", "gtin": G, "target": 4, "granted": 2, "sold": 0, "released": 0, "remaining": 2 },
+        ])
+    );
+    // The drivers enrolled at the location hold its stock document.
+    let docs = f.shared.storage.read(|c| crate::scope::scope(c, &device("van-1"), false)).unwrap();
+    assert!(docs.contains(&"location/wh-1/0".parse().unwrap()), "{docs:?}");
 }

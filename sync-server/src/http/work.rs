@@ -10,20 +10,23 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use waybill_shared::doc::DocId;
 use waybill_shared::doc::location::{Balance, Bin, LocationHeader};
 use waybill_shared::event::Payload;
+use waybill_shared::event::quota::QuotaGranted;
 use waybill_shared::event::stock::Received;
 use waybill_shared::geo::Geo;
 use waybill_shared::gs1::Gtin;
 use waybill_shared::id::{BinId, DeviceId, LocationId, OrderId, VanId};
+use waybill_shared::role::Role;
 use waybill_shared::seed::Seed;
 
 use super::{ApiError, ApiResult, App, SignedIn, body};
 use crate::csv_orders;
 use crate::office;
 use crate::planning;
+use crate::quota;
 
 fn location_id(id: &str) -> Result<LocationId, ApiError> {
     id.parse().map_err(|e| ApiError::bad("location", format!("{e}")))
@@ -88,6 +91,7 @@ pub async fn create_location(
         epoch: 0,
         opening: n.opening,
         cutoff: Default::default(),
+        quotas: Vec::new(),
     };
     let made = office::import(&app.shared, &Seed { locations: vec![header], ..Seed::default() }).await?;
     if made.is_empty() {
@@ -157,7 +161,91 @@ pub async fn receive(
         expiry: r.expiry,
     });
     let event = office::office_event(&app.shared, &doc, payload, Some(by)).await?;
+    // New stock is free stock: devices online short of a target get it.
+    quota::top_up_connected(&app.shared, &location, None).await?;
     Ok((StatusCode::CREATED, Json(json!({ "doc": doc, "event": event }))).into_response())
+}
+
+/// A quota target: units of an item each device of a role (driver by
+/// default, or picker) enrolled at the location should hold (0 clears it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaTarget {
+    gtin: Gtin,
+    target: u32,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// `POST /api/locations/{id}/quotas`: sets a quota target; connected
+/// devices at the location are topped up at once, the others when they
+/// next connect.
+pub async fn set_quota_target(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    b: Result<Json<QuotaTarget>, JsonRejection>,
+) -> ApiResult {
+    let location = location_id(&id)?;
+    let t = body(b)?;
+    let role = match t.role.as_deref() {
+        None => Role::Driver,
+        Some(r) => r.parse().map_err(|e: String| ApiError::bad("role", format!("role: {e}")))?,
+    };
+    quota::check_role(role)?;
+    // The location must exist.
+    planning::location_contents(&app.shared, &location).await?;
+    app.shared.writer.write(vec![quota::set_target(&location, &t.gtin, role, t.target)]).await?;
+    let granted = quota::top_up_connected(&app.shared, &location, None).await?;
+    let each = |(gtin, quantity): (Gtin, u32)| json!({ "gtin": gtin, "quantity": quantity });
+    let granted: Vec<Value> = granted
+        .into_iter()
+        .map(
+            |(device, g)| json!({ "device": device, "granted": g.into_iter().map(each).collect::<Vec<_>>() }),
+        )
+        .collect();
+    let body =
+        json!({ "location": location, "gtin": t.gtin, "role": role, "target": t.target, "granted": granted });
+    Ok(Json(body).into_response())
+}
+
+/// A grant by hand.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    device: DeviceId,
+    gtin: Gtin,
+    quantity: u32,
+}
+
+/// `POST /api/locations/{id}/quotas/grant`: grants a device units of an
+/// item out of free stock (refused beyond it).
+pub async fn grant_quota(
+    State(app): State<App>,
+    axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
+    Path(id): Path<String>,
+    b: Result<Json<Grant>, JsonRejection>,
+) -> ApiResult {
+    let location = location_id(&id)?;
+    let g = body(b)?;
+    let role = app.shared.storage.read(|c| crate::devices::active(c, g.device.as_str()))?;
+    match role.and_then(|(r, _)| r.parse().ok()) {
+        Some(r) if quota::holds_quota(r) => {}
+        Some(r) => {
+            return Err(ApiError::bad("device", format!("device: a {r} does not promise stock offline")));
+        }
+        None => return Err(ApiError::bad("device", format!("device: no enrolled device {}", g.device))),
+    }
+    let (doc, _) = planning::location_contents(&app.shared, &location).await?;
+    let payload =
+        Payload::QuotaGranted(QuotaGranted { device: g.device, gtin: g.gtin, quantity: g.quantity });
+    let event = office::office_event(&app.shared, &doc, payload, Some(by)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "doc": doc, "event": event }))).into_response())
+}
+
+/// `GET /api/quotas`: each device's quota per location and item.
+pub async fn list_quotas(State(app): State<App>) -> ApiResult {
+    let list = app.shared.storage.read(quota::list)?;
+    Ok(Json(list).into_response())
 }
 
 /// Which orders to allocate (all waiting, if none are named).

@@ -133,6 +133,19 @@ pub const MIGRATIONS: &[&str] = &[
     // 4: who holds a document, for pushes to devices that have not seen a
     //    closed order's closing (scope::audience).
     "CREATE INDEX sync_states_doc ON sync_states (doc);",
+    // 5: escrow quotas: what each device holds per location and item (a
+    //    projection of the stock fold), and the office's target per item
+    //    for the devices of a role (drivers, pickers) enrolled there.
+    "CREATE TABLE quotas (
+         location TEXT NOT NULL, device TEXT NOT NULL, gtin TEXT NOT NULL,
+         granted INTEGER NOT NULL, released INTEGER NOT NULL, sold INTEGER NOT NULL,
+         remaining INTEGER NOT NULL,
+         PRIMARY KEY (location, device, gtin)
+     );
+     CREATE TABLE quota_targets (
+         location TEXT NOT NULL, gtin TEXT NOT NULL, role TEXT NOT NULL, target INTEGER NOT NULL,
+         PRIMARY KEY (location, gtin, role)
+     );",
 ];
 
 /// The schema version this build writes.

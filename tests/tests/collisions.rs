@@ -72,6 +72,11 @@ impl Acked {
     }
 }
 
+/// The ids of the events in an order's view.
+fn timeline(view: &Value) -> BTreeSet<String> {
+    view["timeline"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect()
+}
+
 /// The quota of Z a driver still holds, as its own store says.
 fn quota(driver: &Device) -> i64 {
     let q = driver.ok(&["quota"]);
@@ -303,13 +308,7 @@ fn under_fire(fire: &Fire) {
     // Nothing acknowledged is lost: every device's event is in the server's
     // timeline of its order, and nothing is pending or quarantined.
     for order in ORDERS {
-        let view = server.order(order);
-        let timeline: BTreeSet<String> = view["timeline"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["id"].as_str().unwrap().to_owned())
-            .collect();
+        let timeline = timeline(&server.order(order));
         let missing: Vec<&String> = acked.0[order].difference(&timeline).collect();
         assert!(missing.is_empty(), "{order}: acknowledged but not on the server: {missing:?}");
     }
@@ -334,13 +333,25 @@ fn under_fire(fire: &Fire) {
         assert_eq!((status["pending_events"].as_i64(), status["quarantined"].as_i64()), (Some(0), Some(0)));
     }
 
-    // Every device that holds an order sees it as the server does.
+    // Every device that holds an order sees it as the server does; one that
+    // has synced the order's closing has it out of its scope from then on
+    // (docs/model.md), so it may lack work that reached the server later,
+    // but nothing it has differs.
     for d in devices {
         for order in ORDERS {
             let mine = d.run(&["order", order]);
-            if mine.status.success() {
-                let mine: Value = serde_json::from_slice(&mine.stdout).unwrap();
-                assert_eq!(mine, server.order(order), "{} sees {order} otherwise", d.store.display());
+            if !mine.status.success() {
+                continue;
+            }
+            let mine: Value = serde_json::from_slice(&mine.stdout).unwrap();
+            let theirs = server.order(order);
+            let closed = matches!(mine["status"].as_str(), Some("cancelled" | "completed"));
+            if mine != theirs && closed {
+                assert_eq!(mine["status"], theirs["status"], "{} sees {order} otherwise", d.store.display());
+                let (held, stored) = (timeline(&mine), timeline(&theirs));
+                assert!(held.is_subset(&stored), "{} holds events the server lacks", d.store.display());
+            } else {
+                assert_eq!(mine, theirs, "{} sees {order} otherwise", d.store.display());
             }
         }
     }

@@ -32,7 +32,7 @@ use waybill_shared::policy::{Refusal, actor_of};
 use waybill_shared::sync::handshake::{self, ClientHandshake, Enrolment, HandshakeError};
 use waybill_shared::sync::session::{ClientOutcome, ClientSession, SessionError};
 use waybill_shared::sync::upload::{CHUNK, ClientUpload, UploadError, UploadStep, chunk};
-use waybill_shared::sync::{ManifestEntry, SERVER_NAME};
+use waybill_shared::sync::{ManifestEntry, RefuseReason, SERVER_NAME};
 
 use crate::agent::{Agent, LAST_SYNC, Profile, RECORDER, stored_recorder};
 use crate::error::AgentError;
@@ -345,15 +345,18 @@ impl Agent {
             let state = self.sync_state(&entry.doc)?;
             work.push(ClientSession::new(entry.doc.clone(), doc, state, &server));
         }
+        // Held documents the server no longer lists, synced once more: the
+        // server answers with what the device lacks, or refuses one that
+        // is out of its scope (not a failure: it is not the device's).
+        let mut unlisted = BTreeSet::new();
         if full {
-            // Own work in documents the server no longer lists (an order that
-            // closed meanwhile) must still reach it.
             let listed: BTreeSet<&DocId> = manifest.iter().map(|e| &e.doc).collect();
             for id in held.iter().filter(|id| !listed.contains(id)) {
-                if self.store.has_pending(id)? {
+                if self.needs_unlisted(id)? {
                     let doc = self.doc(id)?.clone();
                     let state = self.sync_state(id)?;
                     work.push(ClientSession::new(id.clone(), doc, state, &[]));
+                    unlisted.insert(id.clone());
                 }
             }
         }
@@ -371,6 +374,11 @@ impl Agent {
             // the others; it is reported and tried again next time.
             let outcome = match result {
                 Ok(o) => o,
+                Err((id, AgentError::Refused { reason: RefuseReason::OutOfScope, .. }))
+                    if unlisted.contains(&id) =>
+                {
+                    continue;
+                }
                 Err((id, e)) => {
                     report.failed.push((id.to_string(), e.to_string()));
                     continue;
@@ -389,6 +397,23 @@ impl Agent {
         report.changed.extend(self.take_in(outcomes, &held)?);
         report.pending_events = self.store.pending_events()?;
         Ok(report)
+    }
+
+    /// Whether a held document the server's manifest leaves out is synced
+    /// anyway: one holding own work the server lacks (an order that closed
+    /// meanwhile: the work must still reach it), and an order still open
+    /// here. The server lists a closed order until the device has synced
+    /// its closing, going by what the device last said it holds; a device
+    /// killed before it stored what it had said would otherwise never
+    /// learn of the closing.
+    fn needs_unlisted(&mut self, id: &DocId) -> Result<bool, AgentError> {
+        if self.store.has_pending(id)? {
+            return Ok(true);
+        }
+        match id {
+            DocId::Order(order) => Ok(!self.order_view(order)?.status.is_closed()),
+            _ => Ok(false),
+        }
     }
 
     /// Stores what the sessions brought, all in one transaction (one sync

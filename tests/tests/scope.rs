@@ -68,3 +68,58 @@ fn a_device_offline_through_an_amendment_a_hold_and_a_cancel_gets_all_three_and_
     assert_eq!(evicted, json!(["order/SO-1001"]));
     assert_eq!(offered(&picker), BTreeSet::from(["SO-1002".to_owned()]));
 }
+
+/// A device killed after it told the server it held an order's closing, but
+/// before it stored it, still learns of the closing: the server (going by
+/// what the device said) no longer lists the order, and the device syncs the
+/// open order it holds anyway. Found by the soak (scripts/soak.sh).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_killed_before_storing_a_closing_it_acknowledged_still_learns_of_it() {
+    use automerge::{AutoCommit, ChangeHash, sync::State};
+    use waybill_shared::sync::session::ClientSession;
+    use waybill_tests::raw::Client;
+
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_tcp_port();
+    let server = Server::start_with(&dir.path().join("server"), free_port(), Some(http));
+    server.ok(&["import", SEED]);
+    let packer = Device::enrol(dir.path(), &server, "pk-1", "packer", Some("wh-1"));
+    packer.sync();
+    assert_eq!(packer.ok(&["order", "SO-1002"])["status"], "picking");
+    let cancel = move || api(http, "POST", "/api/orders/SO-1002/cancel", Some(&json!({ "reason": "asked" })));
+    let (status, view) = tokio::task::spawn_blocking(cancel).await.unwrap();
+    assert_eq!(status, 200, "{view}");
+
+    // The packer's sync takes the cancel in and says so, then dies before
+    // storing it: a session run here with its certificate, then dropped.
+    let client = Client::device(&server, &packer).await;
+    let (_control, manifest) = client.session().await;
+    let listed = |manifest: &[waybill_shared::sync::ManifestEntry]| {
+        manifest.iter().any(|e| e.doc.to_string() == "order/SO-1002")
+    };
+    let entry = manifest.iter().find(|e| e.doc.to_string() == "order/SO-1002").expect("SO-1002 unsettled");
+    let heads: Vec<ChangeHash> = entry.heads.iter().map(|h| ChangeHash(*h)).collect();
+    let mut session = ClientSession::new(entry.doc.clone(), AutoCommit::new(), State::new(), &heads);
+    let mut stream = client.open().await;
+    let mut out = session.start().unwrap();
+    while !session.is_done() {
+        for msg in &out {
+            stream.send(msg).await;
+        }
+        out = session.handle(stream.next().await.unwrap()).unwrap();
+    }
+    for msg in &out {
+        stream.send(msg).await;
+    }
+    stream.finish();
+    let _ = stream.rest().await;
+    drop((stream, client));
+    let (_control, manifest) = Client::device(&server, &packer).await.session().await;
+    assert!(!listed(&manifest), "the server still lists SO-1002: the setup did not settle it");
+
+    // Its next sync brings the cancel all the same.
+    let report = packer.sync();
+    assert_eq!(report["failed"], json!([]), "{report}");
+    assert_eq!(packer.ok(&["order", "SO-1002"]), server.order("SO-1002"));
+    assert_eq!(packer.ok(&["order", "SO-1002"])["status"], "cancelled");
+}

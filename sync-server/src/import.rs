@@ -98,6 +98,7 @@ pub fn import(
         ops: Vec::new(),
         ids: HashSet::new(),
         in_flight: None,
+        in_flight_ids: HashSet::new(),
     };
     let mut done = Progress::default();
     let started = Instant::now();
@@ -160,8 +161,10 @@ struct Batch {
     ops: Vec<WriteOp>,
     /// The documents in `ops`.
     ids: HashSet<DocId>,
-    /// The batch the writer is writing while the next is built.
+    /// The batch the writer is writing while the next is built, and its
+    /// documents (not yet seen by a query).
     in_flight: Option<Pending>,
+    in_flight_ids: HashSet<DocId>,
 }
 
 type Pending = std::pin::Pin<Box<dyn Future<Output = Result<(), StorageError>>>>;
@@ -175,7 +178,7 @@ impl Batch {
             .optional()
             .map_err(StorageError::from)?
             .is_some();
-        if held || self.ids.contains(&id) {
+        if held || self.ids.contains(&id) || self.in_flight_ids.contains(&id) {
             done.skipped += 1;
             return Ok(());
         }
@@ -207,7 +210,7 @@ impl Batch {
         let mut ops = std::mem::take(&mut self.ops);
         ops.push(office::recorder_op(&self.office)?);
         self.in_flight = Some(Box::pin(self.writer.submit(ops)?));
-        self.ids.clear();
+        self.in_flight_ids = std::mem::take(&mut self.ids);
         Ok(())
     }
 

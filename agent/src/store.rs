@@ -284,15 +284,19 @@ impl Write<'_> {
         Ok(())
     }
 
-    /// Records that the server holds a document up to `heads`; own events in
-    /// it are no longer pending.
-    pub fn confirm(&self, id: &DocId, heads: &[ChangeHash]) -> Result<(), AgentError> {
+    /// Records that the server holds a document up to `heads`, which hold
+    /// the `events` named: those stop being pending in it. Events recorded
+    /// since (through another handle, while a sync ran) stay pending.
+    pub fn confirm(&self, id: &DocId, heads: &[ChangeHash], events: &[String]) -> Result<(), AgentError> {
         let key = id.to_string();
         self.tx.execute(
             "UPDATE docs SET server_heads = ?2 WHERE id = ?1",
             params![key, waybill_shared::heads::encode(heads)],
         )?;
-        self.tx.execute("DELETE FROM outbox WHERE doc = ?1", [key])?;
+        let mut done = self.tx.prepare_cached("DELETE FROM outbox WHERE doc = ?1 AND event = ?2")?;
+        for e in events {
+            done.execute(params![key, e])?;
+        }
         Ok(())
     }
 
@@ -442,13 +446,14 @@ mod tests {
         w.set_meta("user", &"ana").unwrap();
         w.insert_doc(&id, &mut doc).unwrap();
         w.add_pending("hh-1:1", &id, "now").unwrap();
+        w.add_pending("hh-1:2", &id, "now").unwrap();
         w.commit().unwrap();
-        assert_eq!(store.pending_events().unwrap(), 1);
+        assert_eq!(store.pending_events().unwrap(), 2);
         let w = store.write().unwrap();
-        w.confirm(&id, &heads).unwrap();
+        w.confirm(&id, &heads, &["hh-1:1".into()]).unwrap();
         w.commit().unwrap();
         assert_eq!(store.server_heads(&id).unwrap(), heads);
-        assert_eq!(store.pending_events().unwrap(), 0);
+        assert_eq!(store.pending_events().unwrap(), 1, "an event the heads do not hold stays pending");
         assert_eq!(store.meta::<String>("user").unwrap().as_deref(), Some("ana"));
     }
 }

@@ -373,9 +373,10 @@ impl Agent {
     /// Records that the server holds `id` up to `heads` (called by sync).
     /// Own events in it stop being pending.
     pub fn confirm_synced(&mut self, id: &DocId, heads: &[ChangeHash]) -> Result<(), AgentError> {
-        let events = crate::sync::event_ids(id, self.doc(id)?);
+        let mut doc = self.doc(id)?.clone();
+        let held = doc.document();
         let w = self.store.write()?;
-        w.confirm(id, heads, &events)?;
+        w.confirm(id, heads, |e| doc::has_event(held, e))?;
         w.set_meta(LAST_SYNC, &Utc::now())?;
         w.commit()
     }

@@ -284,17 +284,28 @@ impl Write<'_> {
         Ok(())
     }
 
-    /// Records that the server holds a document up to `heads`, which hold
-    /// the `events` named: those stop being pending in it. Events recorded
-    /// since (through another handle, while a sync ran) stay pending.
-    pub fn confirm(&self, id: &DocId, heads: &[ChangeHash], events: &[String]) -> Result<(), AgentError> {
+    /// Records that the server holds a document up to `heads`: its pending
+    /// events those heads hold (`held` says which) stop being pending.
+    /// Events recorded since (through another handle, while a sync ran)
+    /// stay pending.
+    pub fn confirm(
+        &self,
+        id: &DocId,
+        heads: &[ChangeHash],
+        held: impl Fn(&str) -> bool,
+    ) -> Result<(), AgentError> {
         let key = id.to_string();
         self.tx.execute(
             "UPDATE docs SET server_heads = ?2 WHERE id = ?1",
             params![key, waybill_shared::heads::encode(heads)],
         )?;
+        let pending: Vec<String> = self
+            .tx
+            .prepare_cached("SELECT event FROM outbox WHERE doc = ?1")?
+            .query_map([&key], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         let mut done = self.tx.prepare_cached("DELETE FROM outbox WHERE doc = ?1 AND event = ?2")?;
-        for e in events {
+        for e in pending.iter().filter(|e| held(e)) {
             done.execute(params![key, e])?;
         }
         Ok(())
@@ -450,7 +461,7 @@ mod tests {
         w.commit().unwrap();
         assert_eq!(store.pending_events().unwrap(), 2);
         let w = store.write().unwrap();
-        w.confirm(&id, &heads, &["hh-1:1".into()]).unwrap();
+        w.confirm(&id, &heads, |e| e == "hh-1:1").unwrap();
         w.commit().unwrap();
         assert_eq!(store.server_heads(&id).unwrap(), heads);
         assert_eq!(store.pending_events().unwrap(), 1, "an event the heads do not hold stays pending");

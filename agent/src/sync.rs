@@ -333,7 +333,8 @@ impl Agent {
                 if !server.is_empty() && same(&doc.get_heads(), &server) {
                     // The server holds all of it: nothing pending is left.
                     let w = self.store.write()?;
-                    w.confirm(&entry.doc, &server, &event_ids(&entry.doc, &mut doc))?;
+                    let held = doc.document();
+                    w.confirm(&entry.doc, &server, |e| doc::has_event(held, e))?;
                     w.commit()?;
                     continue;
                 }
@@ -447,7 +448,8 @@ impl Agent {
             }
             w.set_sync_state(&id, PEER, &state.encode())?;
             if state.their_heads.as_ref().is_some_and(|theirs| same(theirs, &heads)) {
-                w.confirm(&id, &heads, &event_ids(&id, &mut doc))?;
+                let held = doc.document();
+                w.confirm(&id, &heads, |e| doc::has_event(held, e))?;
             }
             taken.push((id, doc));
         }
@@ -543,11 +545,6 @@ async fn handshake(rx: &mut Reader) -> Result<Vec<ManifestEntry>, AgentError> {
             return Ok(manifest);
         }
     }
-}
-
-/// The ids of the events a document holds.
-pub(crate) fn event_ids(id: &DocId, doc: &mut AutoCommit) -> Vec<String> {
-    doc::events(id, doc.document()).unwrap_or_default().iter().map(|e| e.id.to_string()).collect()
 }
 
 fn same(a: &[ChangeHash], b: &[ChangeHash]) -> bool {

@@ -197,6 +197,11 @@ pub fn events_obj(doc: &Automerge) -> Option<ObjId> {
     }
 }
 
+/// Whether the document holds the event with id `id`.
+pub fn has_event(doc: &Automerge, id: &str) -> bool {
+    events_obj(doc).is_some_and(|events| matches!(doc.get(&events, id), Ok(Some(_))))
+}
+
 /// Appends `event` as one change. Refuses an id already present.
 pub fn append(doc: &mut AutoCommit, event: &Event) -> Result<(), DocError> {
     let events = events_obj(doc.document()).ok_or(DocError::NotWaybill("no events map"))?;

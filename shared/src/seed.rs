@@ -89,9 +89,8 @@ impl Item {
 /// the item (`orders[1700]`) and where in the file the reading stopped.
 pub fn stream<'de, D: Deserializer<'de>>(
     input: D,
-    on: impl FnMut(Item) -> Result<(), String>,
+    mut on: impl FnMut(Item) -> Result<(), String>,
 ) -> Result<(), D::Error> {
-    let mut on = on;
     input.deserialize_map(Stream(&mut on))
 }
 

@@ -4,6 +4,7 @@
 //! command lines (`--json`).
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // a test harness: failing loudly is its job
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -174,6 +175,20 @@ impl Server {
     pub fn order(&self, id: &str) -> Value {
         self.ok(&["order", id])
     }
+
+    /// The open exceptions, (document, exception id) → the events named.
+    pub fn open_exceptions(&self) -> BTreeMap<(String, String), BTreeSet<String>> {
+        let rows = self.ok(&["exceptions"]);
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let events: Vec<String> = serde_json::from_str(r["events"].as_str().unwrap()).unwrap();
+                let key = (r["doc"].as_str().unwrap().to_owned(), r["id"].as_str().unwrap().to_owned());
+                (key, events.into_iter().collect())
+            })
+            .collect()
+    }
 }
 
 impl Drop for Server {
@@ -225,6 +240,17 @@ impl Device {
     /// Syncs once; the report.
     pub fn sync(&self) -> Value {
         self.ok(&["sync"])
+    }
+
+    /// The quota of item `gtin` this device still holds, as its store says.
+    pub fn quota(&self, gtin: &str) -> i64 {
+        let q = self.ok(&["quota"]);
+        q["quotas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["gtin"] == gtin)
+            .map_or(0, |q| q["remaining"].as_i64().unwrap())
     }
 }
 

@@ -77,31 +77,6 @@ fn timeline(view: &Value) -> BTreeSet<String> {
     view["timeline"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect()
 }
 
-/// The quota of Z a driver still holds, as its own store says.
-fn quota(driver: &Device) -> i64 {
-    let q = driver.ok(&["quota"]);
-    q["quotas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["gtin"] == Z)
-        .map_or(0, |q| q["remaining"].as_i64().unwrap())
-}
-
-/// The server's open exceptions, (doc, id) → the events named.
-fn open_exceptions(server: &Server) -> BTreeMap<(String, String), BTreeSet<String>> {
-    let rows = server.ok(&["exceptions"]);
-    rows.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let events: Vec<String> = serde_json::from_str(r["events"].as_str().unwrap()).unwrap();
-            let key = (r["doc"].as_str().unwrap().to_owned(), r["id"].as_str().unwrap().to_owned());
-            (key, events.into_iter().collect())
-        })
-        .collect()
-}
-
 /// Every device syncs at once, and the server is killed `delay` later and
 /// restarted on its port; with `agent`, that device's sync is killed
 /// `agent.1` in. Returns the new server; notes in `kills` what was killed
@@ -234,7 +209,7 @@ fn under_fire(fire: &Fire) {
     }
     for van in &vans {
         van.sync();
-        assert_eq!(quota(van), 10);
+        assert_eq!(van.quota(Z), 10);
     }
 
     // All offline. The office cancels SO-1002, which the picker goes on
@@ -357,7 +332,7 @@ fn under_fire(fire: &Fire) {
     }
 
     // Every seeded collision is an open exception naming its events.
-    let open = open_exceptions(&server);
+    let open = server.open_exceptions();
     let key = |doc: &str, id: &str| (doc.to_owned(), id.to_owned());
     let late = &open[&key("order/SO-1002", "work_after_cancel:order")];
     assert!(late.contains(&after_cancel), "the pick after the cancel is not named: {late:?}");

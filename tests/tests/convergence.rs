@@ -215,15 +215,7 @@ fn order_doc(id: &str) -> String {
 
 /// The server's open exceptions: id → the events named.
 fn open_exceptions(server: &Server) -> BTreeMap<String, BTreeSet<String>> {
-    let rows = server.ok(&["exceptions"]);
-    rows.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let events: Vec<String> = serde_json::from_str(r["events"].as_str().unwrap()).unwrap();
-            (r["id"].as_str().unwrap().to_owned(), events.into_iter().collect())
-        })
-        .collect()
+    server.open_exceptions().into_iter().map(|((_, id), events)| (id, events)).collect()
 }
 
 fn set(ids: &[&Value]) -> BTreeSet<String> {

@@ -17,17 +17,6 @@ use waybill_tests::{Device, SEED, Server, api, free_port, free_tcp_port};
 /// The item: 12 units in bin A-01 of wh-1 in the demo seed.
 const ITEM: &str = "09506000134352";
 
-/// The quota of ITEM a driver holds, as its own store says.
-fn quota(driver: &Device) -> i64 {
-    let q = driver.ok(&["quota"]);
-    q["quotas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["gtin"] == ITEM)
-        .map_or(0, |q| q["remaining"].as_i64().unwrap())
-}
-
 fn sell(driver: &Device, qty: u32) -> std::process::Output {
     driver.run(&[
         "van-sale",
@@ -65,7 +54,7 @@ fn drivers_sell_offline_within_their_quotas_and_the_stock_is_never_oversold() {
     // van-2 what is left of the 12 (4).
     van1.sync();
     van2.sync();
-    assert_eq!((quota(&van1), quota(&van2)), (8, 4));
+    assert_eq!((van1.quota(ITEM), van2.quota(ITEM)), (8, 4));
     let (status, quotas) = api(http, "GET", "/api/quotas", None);
     assert_eq!(status, 200, "{quotas}");
     assert_eq!(
@@ -84,7 +73,7 @@ fn drivers_sell_offline_within_their_quotas_and_the_stock_is_never_oversold() {
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("more than the 0 this device may still promise"), "{message}");
     assert!(sell(&van1, 1).status.code() != Some(0));
-    assert_eq!((quota(&van1), quota(&van2)), (0, 0));
+    assert_eq!((van1.quota(ITEM), van2.quota(ITEM)), (0, 0));
     assert_eq!(van1.ok(&["status"])["pending_events"], 2);
     assert_eq!(van2.ok(&["status"])["pending_events"], 1);
 
@@ -115,7 +104,7 @@ fn drivers_sell_offline_within_their_quotas_and_the_stock_is_never_oversold() {
     assert_eq!(server.ok(&["quarantine"]), Value::Array(vec![]));
     // Nothing is free: the next sync grants nothing more.
     van1.sync();
-    assert_eq!(quota(&van1), 0);
+    assert_eq!(van1.quota(ITEM), 0);
 }
 
 /// The next sync event that changed `doc`, within 20 s.
@@ -145,7 +134,7 @@ async fn quota_handed_back_by_one_driver_goes_to_another_connected_at_once() {
     let van1 = Device::enrol(dir.path(), &server, "van-1", "driver", Some("wh-1"));
     let van2 = Device::enrol(dir.path(), &server, "van-2", "driver", Some("wh-1"));
     van1.sync();
-    assert_eq!(quota(&van1), 8);
+    assert_eq!(van1.quota(ITEM), 8);
 
     // van-2 stays connected; it gets the 4 left when it connects.
     let stock: DocId = "location/wh-1/0".parse().unwrap();
@@ -168,9 +157,9 @@ async fn quota_handed_back_by_one_driver_goes_to_another_connected_at_once() {
         assert!(tokio::time::Instant::now() < deadline, "van-2 was not topped up: {}", remaining(&mut app));
         let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
     }
-    assert_eq!(quota(&van1), 3);
+    assert_eq!(van1.quota(ITEM), 3);
     // On its next connection van-1 gets what is still free: 12 - 8 - 3 = 1.
     van1.sync();
-    assert_eq!(quota(&van1), 4);
+    assert_eq!(van1.quota(ITEM), 4);
     sync.stop().await;
 }

@@ -78,6 +78,13 @@ pub enum Command {
     },
     /// Role, pending events, last sync.
     Status,
+    /// The server addresses this device syncs with; given addresses, sets
+    /// them (a server of several nodes: the first is tried first, the next
+    /// when it does not answer).
+    Servers {
+        /// host:port of each node.
+        addresses: Vec<std::net::SocketAddr>,
+    },
     /// This device's work list.
     Tasks,
     /// Tell what a scanned code is here.

@@ -145,6 +145,13 @@ fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
             output::imported(&agent.import(&seed)?)
         }
         Command::Status => output::status(&agent.status()?),
+        Command::Servers { addresses } => {
+            if !addresses.is_empty() {
+                agent.set_servers(&addresses)?;
+            }
+            let servers: Vec<String> = agent.servers()?.iter().map(ToString::to_string).collect();
+            Reply { text: servers.join("\n"), json: serde_json::json!({ "servers": servers }) }
+        }
         Command::Tasks => output::tasks(&agent.tasks()?),
         Command::Scan { code } => output::scanned(&agent.scan(&code)?),
         Command::Pick { order, line, bin, item, qty, override_reason } => {

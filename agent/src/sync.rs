@@ -50,10 +50,18 @@ const OTHER_PROCESSES: Duration = Duration::from_secs(5);
 /// ([`Agent::set_timeout`]).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a connection to one server address gets before the next
+/// address is tried beside it.
+const NEXT_SERVER_AFTER: Duration = Duration::from_millis(300);
+
 /// What enrolment gave the device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Credentials {
     server: String,
+    /// More addresses of the same server (its other nodes), tried after
+    /// `server` ([`Agent::set_servers`]).
+    #[serde(default)]
+    also: Vec<String>,
     certificate: Vec<u8>,
     key: Vec<u8>,
     ca: Vec<u8>,
@@ -117,10 +125,45 @@ async fn dial(
     }
 }
 
+/// Connects to the first of `servers` that answers: each address is
+/// tried [`NEXT_SERVER_AFTER`] after the one before it, so a device stays
+/// with its first node while it answers and moves on when it does not.
+async fn dial_any(
+    endpoint: &quinn::Endpoint,
+    config: quinn::ClientConfig,
+    servers: &[SocketAddr],
+) -> Result<quinn::Connection, AgentError> {
+    let mut tries = tokio::task::JoinSet::new();
+    for (i, &server) in servers.iter().enumerate() {
+        let (endpoint, config) = (endpoint.clone(), config.clone());
+        let wait = NEXT_SERVER_AFTER * u32::try_from(i).unwrap_or(u32::MAX);
+        tries.spawn(async move {
+            tokio::time::sleep(wait).await;
+            dial(&endpoint, config, server).await
+        });
+    }
+    let mut failed = AgentError::Offline("no server address".into());
+    while let Some(tried) = tries.join_next().await {
+        match tried {
+            Ok(Ok(conn)) => return Ok(conn),
+            Ok(Err(e)) => failed = e,
+            Err(e) => failed = offline(e),
+        }
+    }
+    Err(failed)
+}
+
 async fn hello(conn: &quinn::Connection) -> Result<(quinn::SendStream, Reader), AgentError> {
     let (mut tx, rx) = conn.open_bi().await.map_err(offline)?;
     send(&mut tx, &handshake::hello(format!("waybill-agent/{}", env!("CARGO_PKG_VERSION")))).await?;
     Ok((tx, Reader::new(rx)))
+}
+
+fn addresses(c: &Credentials) -> Result<Vec<SocketAddr>, AgentError> {
+    std::iter::once(&c.server)
+        .chain(&c.also)
+        .map(|a| a.parse().map_err(|_| AgentError::Corrupt(format!("server address {a}"))))
+        .collect()
 }
 
 fn handshake_error(e: HandshakeError) -> AgentError {
@@ -159,6 +202,7 @@ impl Agent {
             handshake::enrolled(answer).map_err(handshake_error)?;
         let credentials = Credentials {
             server: server.to_string(),
+            also: Vec::new(),
             certificate: certificate_der,
             key: key.serialize_der(),
             ca: ca_der,
@@ -169,14 +213,33 @@ impl Agent {
 
     async fn connect(&mut self) -> Result<(quinn::Endpoint, quinn::Connection), AgentError> {
         let c: Credentials = self.store.meta(CREDENTIALS)?.ok_or(AgentError::NotEnrolled)?;
-        let addr: SocketAddr =
-            c.server.parse().map_err(|_| AgentError::Corrupt(format!("server address {}", c.server)))?;
+        let servers = addresses(&c)?;
         let mut config =
             tls::device(&c.ca, &c.certificate, &c.key).map_err(|e| AgentError::Corrupt(e.to_string()))?;
         tls::set_timeout(&mut config, self.timeout);
         let endpoint = endpoint()?;
-        let conn = dial(&endpoint, config, addr).await?;
+        let conn = dial_any(&endpoint, config, &servers).await?;
         Ok((endpoint, conn))
+    }
+
+    /// The addresses this device syncs with, in the order it tries them:
+    /// the one it enrolled with first, unless [`set_servers`](Self::set_servers) said otherwise.
+    pub fn servers(&self) -> Result<Vec<SocketAddr>, AgentError> {
+        addresses(&self.store.meta(CREDENTIALS)?.ok_or(AgentError::NotEnrolled)?)
+    }
+
+    /// Sets the addresses of the server's nodes this device may sync with
+    /// (at least one), in the order to try them: a device whose node is
+    /// down finishes its sync on the next.
+    pub fn set_servers(&mut self, servers: &[SocketAddr]) -> Result<(), AgentError> {
+        let (first, rest) =
+            servers.split_first().ok_or_else(|| AgentError::Invalid("no server address".into()))?;
+        let mut c: Credentials = self.store.meta(CREDENTIALS)?.ok_or(AgentError::NotEnrolled)?;
+        c.server = first.to_string();
+        c.also = rest.iter().map(ToString::to_string).collect();
+        let w = self.store.write()?;
+        w.set_meta(CREDENTIALS, &c)?;
+        w.commit()
     }
 
     /// How long a sync waits for a server that says nothing (at connecting

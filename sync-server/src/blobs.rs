@@ -2,14 +2,16 @@
 //! broken link left them, are checked against their hash, and are stored
 //! by hash; downloads go only to devices allowed to see them.
 //!
-//! A blob being received is a file under `blobs/partial/`; its length is
-//! the offset to resume from. Once whole and hashing to its name it is synced
-//! and renamed to `blobs/<hex>`, and recorded.
+//! A blob being received is a partial upload in the [`BlobStore`], appended
+//! to durably a piece at a time; its length is the offset to resume from.
+//! Once whole and hashing to its name it becomes the stored blob, and is
+//! recorded.
+//!
+//! [`BlobStore`]: crate::blob_store::BlobStore
 
 use std::sync::Arc;
 
 use quinn::SendStream;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use waybill_shared::blob::BlobHash;
 use waybill_shared::role::Role;
 use waybill_shared::sync::download::ServerDownload;
@@ -18,11 +20,10 @@ use waybill_shared::sync::upload::{Offer, ServerUpload};
 
 use crate::scope::Device;
 use crate::server::Shared;
-use crate::storage::WriteOp;
 use crate::wire::{self, Reader, WireError};
 
-fn io(e: std::io::Error) -> WireError {
-    WireError::Write(format!("blob storage: {e}"))
+fn io(e: crate::storage::StorageError) -> WireError {
+    WireError::Write(e.to_string())
 }
 
 /// Marks a blob as being received, for as long as it lives.
@@ -55,13 +56,13 @@ pub async fn upload(
     mut send: SendStream,
     mut recv: Reader,
 ) -> Result<(), WireError> {
-    let done = shared.blob_dir.join(hash.hex());
+    let whole = shared.blobs.stored(&[hash]).await.map_err(io)?.contains(&hash);
     // Refused before any room is made for it.
-    match ServerUpload::offer(hash, size, shared.limits.max_blob_bytes, done.exists()) {
+    match ServerUpload::offer(hash, size, shared.limits.max_blob_bytes, whole) {
         Offer::Refuse(refusal) => return wire::end_with(&mut send, &refusal).await,
         Offer::Stored(answer) => {
             // Recorded for this device too (and again if a crash came
-            // between the rename and the record).
+            // between storing and recording).
             stored(shared, device, &hash, size).await?;
             return wire::end_with(&mut send, &answer).await;
         }
@@ -80,47 +81,39 @@ pub async fn upload(
     let Some(_receiving) = receiving else {
         return wire::end_with(&mut send, &stream::busy(&hash)).await;
     };
-    let partial = shared.blob_dir.join("partial").join(hash.hex());
-    let mut file =
-        tokio::fs::OpenOptions::new().create(true).append(true).open(&partial).await.map_err(io)?;
-    let held = file.metadata().await.map_err(io)?.len();
+    let held = shared.blobs.partial_len(&hash).await.map_err(io)?;
     let (mut upload, from, reply) = ServerUpload::resume(hash, size, held);
-    file.set_len(from).await.map_err(io)?;
+    shared.blobs.truncate(&hash, from).await.map_err(io)?;
     wire::write(&mut send, &reply).await?;
+    // What arrived is kept as it arrives, for a resume after a broken link.
+    let mut at = from;
     while !upload.is_complete() {
         match recv.next().await {
             Ok(Some(msg)) => match upload.handle(msg) {
-                Ok(data) => file.write_all(&data).await.map_err(io)?,
+                Ok(data) => {
+                    shared.blobs.append(&hash, at, &data).await.map_err(io)?;
+                    at += data.len() as u64;
+                }
                 Err(refusal) => {
-                    file.sync_all().await.map_err(io)?;
                     wire::write(&mut send, &refusal).await?;
                     let _ = send.finish();
                     return Ok(());
                 }
             },
-            // A broken link: keep what arrived, durably, for the resume.
-            Ok(None) | Err(_) => {
-                file.sync_all().await.map_err(io)?;
-                return Ok(());
-            }
+            Ok(None) | Err(_) => return Ok(()),
         }
     }
-    file.sync_all().await.map_err(io)?;
-    drop(file);
-    let bytes = tokio::fs::read(&partial).await.map_err(io)?;
+    let bytes = shared.blobs.partial_bytes(&hash).await.map_err(io)?;
     let stored_answer = match upload.verify(&bytes) {
         Ok(answer) => answer,
         Err(refusal) => {
-            tokio::fs::remove_file(&partial).await.map_err(io)?;
+            shared.blobs.discard(&hash).await.map_err(io)?;
             wire::write(&mut send, &refusal).await?;
             let _ = send.finish();
             return Ok(());
         }
     };
-    tokio::fs::rename(&partial, &done).await.map_err(io)?;
-    if let Ok(dir) = tokio::fs::File::open(&shared.blob_dir).await {
-        let _ = dir.sync_all().await;
-    }
+    shared.blobs.complete(&hash, bytes).await.map_err(io)?;
     stored(shared, device, &hash, size).await?;
     wire::write(&mut send, &stored_answer).await?;
     let _ = send.finish();
@@ -130,16 +123,11 @@ pub async fn upload(
 /// Records a stored blob as uploaded by `device`, and refreshes the
 /// proofs that were waiting for it.
 async fn stored(shared: &Arc<Shared>, device: &Device, hash: &BlobHash, size: u64) -> Result<(), WireError> {
-    let op = WriteOp::Exec {
-        sql: "INSERT OR IGNORE INTO blobs (hash, size, device, at) VALUES (?1, ?2, ?3, ?4)",
-        params: vec![
-            hash.to_string().into(),
-            (size as i64).into(),
-            device.id.clone().into(),
-            chrono::Utc::now().to_rfc3339().into(),
-        ],
-    };
-    shared.writer.write(vec![op]).await.map_err(|e| WireError::Write(e.to_string()))?;
+    shared
+        .storage
+        .record_blob(&hash.to_string(), size, &device.id, &chrono::Utc::now().to_rfc3339())
+        .await
+        .map_err(|e| WireError::Write(e.to_string()))?;
     crate::ingest::blob_arrived(shared, hash).await.map_err(|e| WireError::Write(e.to_string()))
 }
 
@@ -152,43 +140,20 @@ pub async fn download(
     offset: u64,
     mut send: SendStream,
 ) -> Result<(), WireError> {
-    let uploaded: Option<(String, i64)> = shared
-        .storage
-        .read(|c| {
-            use rusqlite::OptionalExtension;
-            c.query_row("SELECT device, size FROM blobs WHERE hash = ?1", [hash.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-        })
-        .map_err(|e| WireError::Read(e.to_string()))?;
-    let size = uploaded
-        .filter(|(by, _)| device.role == Role::Office || *by == device.id)
-        .map(|(_, size)| u64::try_from(size).unwrap_or(0));
+    let uploads =
+        shared.storage.blob_uploads(&hash.to_string()).await.map_err(|e| WireError::Read(e.to_string()))?;
+    let size = uploads
+        .into_iter()
+        .find(|(by, _)| device.role == Role::Office || *by == device.id)
+        .map(|(_, size)| size);
     let mut download = match ServerDownload::new(hash, offset, size) {
         Ok(download) => download,
         Err(refusal) => return wire::end_with(&mut send, &refusal).await,
     };
-    let mut file = tokio::fs::File::open(shared.blob_dir.join(hash.hex())).await.map_err(io)?;
-    let mut buf = Vec::new();
     while let Some((at, len)) = download.next_read() {
-        file.seek(std::io::SeekFrom::Start(at)).await.map_err(io)?;
-        buf.resize(len, 0);
-        let n = read_up_to(&mut file, &mut buf).await?;
-        wire::write(&mut send, &download.handle_read(&buf[..n])).await?;
+        let bytes = shared.blobs.read(&hash, at, len).await.map_err(io)?.unwrap_or_default();
+        wire::write(&mut send, &download.handle_read(&bytes)).await?;
     }
     let _ = send.finish();
     Ok(())
-}
-
-/// Reads until `buf` is full or the file ends: the bytes read.
-async fn read_up_to(file: &mut tokio::fs::File, buf: &mut [u8]) -> Result<usize, WireError> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]).await.map_err(io)? {
-            0 => break,
-            more => n += more,
-        }
-    }
-    Ok(n)
 }

@@ -95,10 +95,8 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
         .and_then(|id| id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
         .and_then(|chain| chain.first().map(|c| c.to_vec()));
     let Some(cert) = cert else { return enrol(shared, conn, &mut send, &mut recv).await };
-    let found = shared
-        .storage
-        .read(|c| devices::by_certificate(c, &cert))
-        .map_err(|e| WireError::Read(e.to_string()))?;
+    let found =
+        devices::by_certificate(&shared.storage, &cert).await.map_err(|e| WireError::Read(e.to_string()))?;
     let device = match found {
         None => return refuse(&mut send, conn, handshake::refusal(RefuseReason::NotEnrolled)).await,
         Some((_, Some(_))) => {
@@ -132,15 +130,8 @@ async fn enrol(
         Ok(request) => request,
         Err(refusal) => return refuse(send, conn, refusal).await,
     };
-    let path = shared.db_path.clone();
-    let shared2 = shared.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let mut c = crate::storage::connect(&path).map_err(|e| e.to_string())?;
-        devices::enrol(&mut c, &shared2.identity, &code, &public_key, chrono::Utc::now())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| WireError::Read(e.to_string()))?;
+    let result =
+        devices::enrol(&shared.storage, &shared.identity, &code, &public_key, chrono::Utc::now()).await;
     match result {
         Ok((device, cert)) => {
             tracing::info!(device = %device.id, role = %device.role, "enrolled");
@@ -156,12 +147,12 @@ async fn enrol(
             let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
             Ok(())
         }
-        Err(e) => refuse(send, conn, handshake::enrolment_refused(&e)).await,
+        Err(e) => refuse(send, conn, handshake::enrolment_refused(&e.to_string())).await,
     }
 }
 
-fn scope_of(shared: &Shared, device: &Device, with_closed: bool) -> Result<BTreeSet<DocId>, WireError> {
-    shared.storage.read(|c| scope::scope(c, device, with_closed)).map_err(|e| WireError::Read(e.to_string()))
+async fn scope_of(shared: &Shared, device: &Device, with_closed: bool) -> Result<BTreeSet<DocId>, WireError> {
+    scope::scope(&shared.storage, device, with_closed).await.map_err(|e| WireError::Read(e.to_string()))
 }
 
 #[allow(clippy::too_many_arguments)] // one connection's parts, each passed once
@@ -185,10 +176,10 @@ async fn session(
     if let Err(e) = crate::quota::top_up(shared, &device).await {
         tracing::warn!(device = %device.id, error = %e, "quota top-up failed");
     }
-    let scope = scope_of(shared, &device, false)?;
+    let scope = scope_of(shared, &device, false).await?;
     let mut docs = Vec::with_capacity(scope.len());
     for doc in &scope {
-        let heads = shared.storage.doc_heads(doc).map_err(|e| WireError::Read(e.to_string()))?;
+        let heads = shared.storage.doc_heads(doc).await.map_err(|e| WireError::Read(e.to_string()))?;
         let heads = heads.map(|(h, _)| h.iter().map(|h| h.0).collect()).unwrap_or_default();
         docs.push(ManifestEntry { doc: doc.clone(), heads });
     }
@@ -213,7 +204,7 @@ async fn session(
     refresh.tick().await;
     let result = loop {
         tokio::select! {
-            _ = refresh.tick() => shared.hub.set_scope(id, scope_of(shared, &device, false)?),
+            _ = refresh.tick() => shared.hub.set_scope(id, scope_of(shared, &device, false).await?),
             stream = conn.accept_bi() => match stream {
                 Ok((s, r)) => {
                     let (shared, device) = (shared.clone(), device.clone());
@@ -237,11 +228,7 @@ async fn session(
 }
 
 async fn seen(shared: &Shared, device: &str) {
-    let op = WriteOp::Exec {
-        sql: "UPDATE devices SET last_seen = ?2 WHERE id = ?1",
-        params: vec![device.to_owned().into(), chrono::Utc::now().to_rfc3339().into()],
-    };
-    if let Err(e) = shared.writer.write(vec![op]).await {
+    if let Err(e) = shared.storage.device_seen(device, &chrono::Utc::now().to_rfc3339()).await {
         tracing::warn!(error = %e, "cannot record last seen");
     }
 }
@@ -273,11 +260,11 @@ async fn stream_task(
 /// Whether `device` may sync `doc`: in its scope, or an order that closed
 /// while the device held it (its offline work there must still arrive, and
 /// collide visibly if it must).
-fn entitled(shared: &Shared, conn_id: u64, device: &Device, doc: &DocId) -> Result<bool, WireError> {
+async fn entitled(shared: &Shared, conn_id: u64, device: &Device, doc: &DocId) -> Result<bool, WireError> {
     if device.role == Role::Office || shared.hub.holds(conn_id, doc) {
         return Ok(true);
     }
-    Ok(scope_of(shared, device, true)?.contains(doc))
+    Ok(scope_of(shared, device, true).await?.contains(doc))
 }
 
 async fn doc_stream(
@@ -289,8 +276,8 @@ async fn doc_stream(
     mut recv: Reader,
 ) -> Result<(), WireError> {
     let storage_err = |e: crate::storage::StorageError| WireError::Read(e.to_string());
-    let entry = if entitled(shared, conn_id, device, &id)? {
-        match shared.docs.get(&shared.storage, &id).map_err(storage_err)? {
+    let entry = if entitled(shared, conn_id, device, &id).await? {
+        match shared.docs.get(&shared.storage, &id).await.map_err(storage_err)? {
             Some(e) => Some(e),
             // The office may create documents.
             None if device.role == Role::Office => {
@@ -309,7 +296,8 @@ async fn doc_stream(
         role: device.role,
         scope: if device.role == Role::Office { Scope::All } else { Scope::Docs([id.clone()].into()) },
     };
-    let mut saved = shared.storage.sync_state(&device.id, &id).map_err(storage_err)?.unwrap_or_default();
+    let mut saved =
+        shared.storage.sync_state(&device.id, &id).await.map_err(storage_err)?.unwrap_or_default();
     let mut session = ServerSession::new(who, id.clone(), sync::State::decode(&saved).unwrap_or_default());
     let state_op = |state: &sync::State| WriteOp::SyncState {
         device: device.id.clone(),

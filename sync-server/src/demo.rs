@@ -173,14 +173,20 @@ pub fn run(o: Options) -> anyhow::Result<()> {
 
 async fn demo(o: Options, claim: Claim) -> anyhow::Result<()> {
     let started = Instant::now();
-    let server =
-        Server::start(Config { data_dir: o.data.clone(), listen: o.listen, limits: Limits::default() })?;
+    let database = storage::Database::Sqlite(waybill_sync_server::server::db_path(&o.data));
+    let server = Server::start(Config {
+        data_dir: o.data.clone(),
+        database,
+        listen: o.listen,
+        limits: Limits::default(),
+    })
+    .await?;
     let addr = server.local_addr()?;
     let fingerprint = server.ca_fingerprint();
     let shared = server.shared();
     tokio::spawn(server.run());
-    let db = storage::prepare(&waybill_sync_server::server::db_path(&o.data))?;
-    users::add(&db, USER, PASSWORD, Utc::now())?;
+    let db = shared.storage.clone();
+    users::add(&db, USER, PASSWORD, Utc::now()).await?;
     let Claim { _lock, http } = claim;
     let listener = tokio::net::TcpListener::from_std(http)?;
     let dashboard = format!("http://{}", listener.local_addr()?);
@@ -194,7 +200,7 @@ async fn demo(o: Options, claim: Claim) -> anyhow::Result<()> {
     for (n, (id, role, location, _)) in FLEET.iter().enumerate() {
         let device = DeviceId::new(*id)?;
         let location = location.map(LocationId::new).transpose()?.filter(|_| *role != Role::Driver);
-        let code = devices::issue_code(&db, &device, *role, location.as_ref(), Utc::now())?;
+        let code = devices::issue_code(&db, &device, *role, location.as_ref(), Utc::now()).await?;
         let path = o.data.join("devices").join(format!("{id}.db"));
         let mut sim = Sim::enrol(&path, addr, &code, &fingerprint, n, o.seed).await?;
         sim.counts_scarce = *id == "hh-n1";
@@ -216,7 +222,7 @@ async fn demo(o: Options, claim: Claim) -> anyhow::Result<()> {
         let quiet = Duration::from_secs_f64((20.0 * o.pace).max(6.0));
         settle(&shared, quiet, Duration::from_secs(o.minutes * 60)).await?;
         office.abort();
-        summary(&shared)?;
+        summary(&shared).await?;
         println!("dashboard was at {dashboard}");
         return Ok(());
     }
@@ -297,7 +303,7 @@ async fn run_office(
                 );
             }
         }
-        let out: Vec<String> = status_ids(&shared, "out_for_delivery")?;
+        let out: Vec<String> = shared.storage.orders_in("out_for_delivery").await?;
         if !out.is_empty() && cancelled < 2 && rng.chance(0.3) {
             let id = rng.pick(&out).parse::<OrderId>()?;
             let payload = Payload::Cancelled(Cancelled { reason: "customer called to cancel".into() });
@@ -327,22 +333,6 @@ async fn run_office(
     }
 }
 
-fn status_ids(shared: &Shared, status: &str) -> anyhow::Result<Vec<String>> {
-    Ok(shared.storage.read(|c| {
-        let mut stmt = c.prepare("SELECT id FROM orders WHERE status = ?1 ORDER BY id")?;
-        let rows = stmt.query_map([status], |r| r.get(0))?;
-        rows.collect()
-    })?)
-}
-
-fn counts(shared: &Shared) -> anyhow::Result<BTreeMap<String, i64>> {
-    Ok(shared.storage.read(|c| {
-        let mut stmt = c.prepare("SELECT status, COUNT(*) FROM orders GROUP BY status")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect()
-    })?)
-}
-
 /// Waits until order statuses stop moving for `quiet` (with deliveries
 /// made), or `limit`.
 async fn settle(shared: &Shared, quiet: Duration, limit: Duration) -> anyhow::Result<()> {
@@ -350,7 +340,7 @@ async fn settle(shared: &Shared, quiet: Duration, limit: Duration) -> anyhow::Re
     let (mut last, mut since) = (BTreeMap::new(), Instant::now());
     while start.elapsed() < limit {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = counts(shared)?;
+        let now = shared.storage.orders_by_status().await?;
         if now != last {
             (last, since) = (now, Instant::now());
         } else if since.elapsed() > quiet && last.contains_key("completed") {
@@ -360,17 +350,11 @@ async fn settle(shared: &Shared, quiet: Duration, limit: Duration) -> anyhow::Re
     Ok(())
 }
 
-fn summary(shared: &Shared) -> anyhow::Result<()> {
+async fn summary(shared: &Shared) -> anyhow::Result<()> {
     let line =
         |m: BTreeMap<String, i64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
-    println!("orders by status: {}", line(counts(shared)?));
-    let open: BTreeMap<String, i64> = shared.storage.read(|c| {
-        let mut stmt = c.prepare("SELECT kind, COUNT(*) FROM exceptions WHERE open = 1 GROUP BY kind")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect()
-    })?;
-    println!("open exceptions: {}", line(open));
-    let proofs: i64 = shared.storage.read(|c| c.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0)))?;
-    println!("proof images received: {proofs}");
+    println!("orders by status: {}", line(shared.storage.orders_by_status().await?));
+    println!("open exceptions: {}", line(shared.storage.open_exceptions_by_kind().await?));
+    println!("proof images received: {}", shared.storage.blobs_received().await?);
     Ok(())
 }

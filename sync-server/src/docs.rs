@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use automerge::AutoCommit;
+use automerge::{AutoCommit, ChangeHash};
 use waybill_shared::doc::DocId;
 
 use crate::storage::{Storage, StorageError};
@@ -14,11 +14,34 @@ use crate::storage::{Storage, StorageError};
 pub struct Loaded {
     /// The document.
     pub doc: AutoCommit,
-    /// Change rows stored since the snapshot; `None` while nothing is stored
-    /// (a document the office is creating).
-    pub appended: Option<i64>,
+    /// What is stored of it; `None` while nothing is (a document the office
+    /// is creating).
+    pub stored: Option<Stored>,
     /// Bytes stored: the snapshot and the changes since.
     pub bytes: usize,
+}
+
+/// What storage holds of a document in memory.
+pub struct Stored {
+    /// The heads stored: a write goes over these or not at all.
+    pub heads: Vec<ChangeHash>,
+    /// Change rows stored since the snapshot.
+    pub appended: i64,
+}
+
+impl Loaded {
+    /// The document as `storage` holds it now, if it does.
+    pub async fn read(storage: &Storage, id: &DocId) -> Result<Option<Self>, StorageError> {
+        let Some(stored) = storage.load_doc(id).await? else { return Ok(None) };
+        let corrupt = |e: automerge::AutomergeError| StorageError::Corrupt(format!("{id}: {e}"));
+        let mut doc = AutoCommit::load(&stored.snapshot).map_err(corrupt)?;
+        for c in &stored.changes {
+            doc.load_incremental(c).map_err(corrupt)?;
+        }
+        let bytes = stored.snapshot.len() + stored.changes.iter().map(Vec::len).sum::<usize>();
+        let appended = stored.changes.len() as i64;
+        Ok(Some(Self { doc, stored: Some(Stored { heads: stored.heads, appended }), bytes }))
+    }
 }
 
 /// A shared, lockable document.
@@ -41,20 +64,16 @@ impl DocCache {
     }
 
     /// The document, loading it from `storage` if needed; `None` if not stored.
-    pub fn get(&self, storage: &Storage, id: &DocId) -> Result<Option<Entry>, StorageError> {
+    pub async fn get(&self, storage: &Storage, id: &DocId) -> Result<Option<Entry>, StorageError> {
         let now = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Some((e, used)) = self.lock()?.get_mut(id) {
+        let cached = self.lock()?.get_mut(id).map(|(e, used)| {
             *used = now;
-            return Ok(Some(e.clone()));
+            e.clone()
+        });
+        if cached.is_some() {
+            return Ok(cached);
         }
-        let Some((snapshot, changes)) = storage.load_doc(id)? else { return Ok(None) };
-        let corrupt = |e: automerge::AutomergeError| StorageError::Corrupt(format!("{id}: {e}"));
-        let mut doc = AutoCommit::load(&snapshot).map_err(corrupt)?;
-        for c in &changes {
-            doc.load_incremental(c).map_err(corrupt)?;
-        }
-        let bytes = snapshot.len() + changes.iter().map(Vec::len).sum::<usize>();
-        let loaded = Loaded { doc, appended: Some(changes.len() as i64), bytes };
+        let Some(loaded) = Loaded::read(storage, id).await? else { return Ok(None) };
         let entry = Arc::new(tokio::sync::Mutex::new(loaded));
         Ok(Some(self.insert(id.clone(), entry, now)?))
     }
@@ -62,7 +81,7 @@ impl DocCache {
     /// Adds a document being created, not stored yet.
     pub fn put(&self, id: DocId, doc: AutoCommit) -> Result<Entry, StorageError> {
         let now = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.insert(id, Arc::new(tokio::sync::Mutex::new(Loaded { doc, appended: None, bytes: 0 })), now)
+        self.insert(id, Arc::new(tokio::sync::Mutex::new(Loaded { doc, stored: None, bytes: 0 })), now)
     }
 
     /// Drops a document from memory, so its next use reloads what is stored
@@ -70,6 +89,14 @@ impl DocCache {
     pub fn forget(&self, id: &DocId) {
         if let Ok(mut map) = self.lock() {
             map.remove(id);
+        }
+    }
+
+    /// Drops every document from memory (another node may have changed
+    /// any of them).
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.lock() {
+            map.clear();
         }
     }
 

@@ -59,7 +59,7 @@ use crate::identity::sha256_hex;
 use crate::office::{self, OfficeError};
 use crate::outbox::{self, WebhookError};
 use crate::server::Shared;
-use crate::storage::{self, StorageError};
+use crate::storage::{self, Row, StorageError};
 use crate::users::{self, UserError};
 
 /// The office's web page: one self-contained file, no build step.
@@ -185,12 +185,6 @@ impl From<StorageError> for ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
-        StorageError::from(e).into()
-    }
-}
-
 impl From<OfficeError> for ApiError {
     fn from(e: OfficeError) -> Self {
         match e {
@@ -220,7 +214,7 @@ impl From<DeviceError> for ApiError {
             DeviceError::NeedsLocation(_) | DeviceError::UnknownLocation(..) => {
                 Self::bad("location", e.to_string().replace("--location", "\"location\""))
             }
-            DeviceError::Sql(e) => e.into(),
+            DeviceError::Storage(e) => e.into(),
             DeviceError::Identity(_) | DeviceError::Random => {
                 tracing::error!(error = %e, "office API: device operation failed");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None)
@@ -317,7 +311,7 @@ async fn require_sign_in(State(app): State<App>, mut request: Request, next: Nex
         if who.is_some() {
             break;
         }
-        match app.shared.storage.read(|c| users::session_user(c, &token, now)) {
+        match users::session_user(&app.shared.storage, &token, now).await {
             Ok(user) => who = user,
             Err(e) => return ApiError::from(e).into_response(),
         }
@@ -342,7 +336,7 @@ impl From<UserError> for ApiError {
                 Self::bad("user", e.to_string())
             }
             UserError::WeakPassword => Self::bad("password", e.to_string()),
-            UserError::Sql(e) => e.into(),
+            UserError::Storage(e) => e.into(),
             UserError::Random => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
         }
     }
@@ -355,20 +349,6 @@ struct Credentials {
     password: String,
 }
 
-/// Runs a blocking database job on its own connection, off the async threads.
-async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
-    shared: &Shared,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
-) -> Result<T, ApiError> {
-    let path = shared.db_path.clone();
-    tokio::task::spawn_blocking(move || {
-        let c = storage::connect(&path).map_err(ApiError::from)?;
-        f(&c).map_err(Into::into)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the request failed: {e}"), None))?
-}
-
 fn session_cookie(value: &str, max_age: i64) -> HeaderValue {
     let cookie = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}");
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
@@ -376,8 +356,7 @@ fn session_cookie(value: &str, max_age: i64) -> HeaderValue {
 
 async fn sign_in(State(app): State<App>, b: Result<Json<Credentials>, JsonRejection>) -> ApiResult {
     let Credentials { user, password } = body(b)?;
-    // PBKDF2 is slow on purpose: off the async threads.
-    let s = blocking(&app.shared, move |c| users::sign_in(c, &user, &password, Utc::now())).await?;
+    let s = users::sign_in(&app.shared.storage, &user, &password, Utc::now()).await?;
     let mut response = Json(&s).into_response();
     let max_age = (s.expires_at - Utc::now()).num_seconds();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&s.token, max_age));
@@ -391,7 +370,7 @@ async fn whoami(axum::Extension(SignedIn(user)): axum::Extension<SignedIn>) -> A
 async fn sign_out(State(app): State<App>, headers: HeaderMap) -> ApiResult {
     let (bearer, cookie) = presented(&headers);
     for token in [bearer, cookie].into_iter().flatten() {
-        blocking(&app.shared, move |c| users::sign_out(c, &token)).await?;
+        users::sign_out(&app.shared.storage, &token).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie("", 0));
@@ -408,35 +387,29 @@ fn order_id(id: &str) -> Result<OrderId, ApiError> {
     OrderId::new(id).map_err(|e| ApiError::bad("id", e.to_string()))
 }
 
-/// Rows of a query as JSON objects, integers and text as they are; columns
-/// named in `json_columns` hold JSON text and are parsed.
-fn rows(
-    shared: &Shared,
-    sql: &str,
-    params: &[&dyn rusqlite::ToSql],
-    json_columns: &[&str],
-) -> Result<Vec<Value>, ApiError> {
-    Ok(shared.storage.read(|c| {
-        let mut stmt = c.prepare(sql)?;
-        let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-        let rows = stmt.query_map(params, |r| {
-            let mut obj = serde_json::Map::new();
-            for (i, name) in names.iter().enumerate() {
-                let v = match r.get::<_, rusqlite::types::Value>(i)? {
-                    rusqlite::types::Value::Integer(n) => Value::from(n),
-                    rusqlite::types::Value::Real(f) => Value::from(f),
-                    rusqlite::types::Value::Text(t) if json_columns.contains(&name.as_str()) => {
-                        serde_json::from_str(&t).unwrap_or(Value::String(t))
-                    }
-                    rusqlite::types::Value::Text(t) => Value::String(t),
-                    _ => Value::Null,
-                };
-                obj.insert(name.clone(), v);
-            }
-            Ok(Value::Object(obj))
-        })?;
-        rows.collect()
-    })?)
+/// Rows as JSON objects, numbers and text as they are; columns named in
+/// `json_columns` hold JSON text and are parsed.
+fn json_rows(rows: &[Row], json_columns: &[&str]) -> Vec<Value> {
+    rows.iter()
+        .map(|r| {
+            let obj = r
+                .columns()
+                .map(|(name, v)| {
+                    let v = match v {
+                        storage::Value::Integer(n) => Value::from(*n),
+                        storage::Value::Real(f) => Value::from(*f),
+                        storage::Value::Text(t) if json_columns.contains(&name) => {
+                            serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.clone()))
+                        }
+                        storage::Value::Text(t) => Value::String(t.clone()),
+                        storage::Value::Null | storage::Value::Blob(_) => Value::Null,
+                    };
+                    (name.to_owned(), v)
+                })
+                .collect();
+            Value::Object(obj)
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -447,12 +420,9 @@ struct OrdersQuery {
 
 async fn list_orders(State(app): State<App>, q: Result<Query<OrdersQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
-    let sql = "SELECT id, status, customer, open_exceptions, updated_at FROM orders";
-    let list = match q.status.as_deref() {
-        None | Some("") => rows(&app.shared, &format!("{sql} ORDER BY id"), &[], &[])?,
-        Some(s) if STATUSES.contains(&s) => {
-            rows(&app.shared, &format!("{sql} WHERE status = ?1 ORDER BY id"), &[&s], &[])?
-        }
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) if STATUSES.contains(&s) => Some(s),
         Some(s) => {
             return Err(ApiError::bad(
                 "status",
@@ -460,30 +430,20 @@ async fn list_orders(State(app): State<App>, q: Result<Query<OrdersQuery>, Query
             ));
         }
     };
+    let list = json_rows(&app.shared.storage.order_rows(status).await?, &[]);
     Ok(Json(list).into_response())
-}
-
-/// The stored view of an order, as JSON text.
-fn stored_view(shared: &Shared, id: &OrderId) -> Result<Option<String>, ApiError> {
-    use rusqlite::OptionalExtension;
-    Ok(shared.storage.read(|c| {
-        c.query_row("SELECT view FROM orders WHERE id = ?1", [id.as_str()], |r| r.get(0)).optional()
-    })?)
 }
 
 /// The order's view, each timeline entry with `received_at`: when the
 /// event first reached the server.
-fn view_response(shared: &Shared, id: &OrderId) -> ApiResult {
-    let text = stored_view(shared, id)?.ok_or_else(|| {
+async fn view_response(shared: &Shared, id: &OrderId) -> ApiResult {
+    let text = shared.storage.order_view(id.as_str()).await?.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, format!("no order {id}: GET /api/orders lists them"), Some("id"))
     })?;
     let mut view: Value =
         serde_json::from_str(&text).map_err(|e| StorageError::Corrupt(format!("the view of {id}: {e}")))?;
-    let arrivals: std::collections::HashMap<String, String> = shared.storage.read(|c| {
-        let mut stmt = c.prepare("SELECT event, at FROM arrivals WHERE doc = ?1")?;
-        let rows = stmt.query_map([DocId::Order(id.clone()).to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect()
-    })?;
+    let arrivals: std::collections::HashMap<String, String> =
+        shared.storage.arrival_times(&DocId::Order(id.clone())).await?.into_iter().collect();
     if let Some(timeline) = view["timeline"].as_array_mut() {
         for e in timeline {
             let at = e["id"].as_str().and_then(|i| arrivals.get(i)).cloned();
@@ -494,7 +454,7 @@ fn view_response(shared: &Shared, id: &OrderId) -> ApiResult {
 }
 
 async fn get_order(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
-    view_response(&app.shared, &order_id(&id)?)
+    view_response(&app.shared, &order_id(&id)?).await
 }
 
 /// An order as the office hands it in: the header, with `created_at`
@@ -554,7 +514,7 @@ async fn create_order(
 async fn order_event(app: &App, by: SignedIn, id: &str, payload: Payload) -> ApiResult {
     let id = order_id(id)?;
     office::office_event(&app.shared, &DocId::Order(id.clone()), payload, Some(by.0)).await?;
-    view_response(&app.shared, &id)
+    view_response(&app.shared, &id).await
 }
 
 #[derive(Deserialize)]
@@ -608,12 +568,7 @@ async fn amend_address(
 }
 
 async fn list_exceptions(State(app): State<App>) -> ApiResult {
-    let list = rows(
-        &app.shared,
-        "SELECT doc, id, kind, events, detail FROM exceptions WHERE open = 1 ORDER BY doc, id",
-        &[],
-        &["events", "detail"],
-    )?;
+    let list = json_rows(&app.shared.storage.open_exception_rows().await?, &["events", "detail"]);
     Ok(Json(list).into_response())
 }
 
@@ -645,7 +600,7 @@ async fn resolve(
 }
 
 async fn list_devices(State(app): State<App>) -> ApiResult {
-    let list = app.shared.storage.read(devices::list)?;
+    let list = devices::list(&app.shared.storage).await?;
     Ok(Json(list).into_response())
 }
 
@@ -661,9 +616,7 @@ struct Enrol {
 async fn enrol_device(State(app): State<App>, b: Result<Json<Enrol>, JsonRejection>) -> ApiResult {
     let Enrol { device, role, location } = body(b)?;
     let role: Role = role.parse().map_err(|e: String| ApiError::bad("role", e))?;
-    let (d, l) = (device.clone(), location.clone());
-    let code =
-        blocking(&app.shared, move |c| devices::issue_code(c, &d, role, l.as_ref(), Utc::now())).await?;
+    let code = devices::issue_code(&app.shared.storage, &device, role, location.as_ref(), Utc::now()).await?;
     let body = json!({
         "device": device,
         "role": role,
@@ -677,18 +630,12 @@ async fn enrol_device(State(app): State<App>, b: Result<Json<Enrol>, JsonRejecti
 
 async fn revoke_device(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
     let now = Utc::now();
-    let d = id.clone();
-    blocking(&app.shared, move |c| devices::revoke(c, &d, now)).await?;
+    devices::revoke(&app.shared.storage, &id, now).await?;
     Ok(Json(json!({ "device": id, "revoked_at": now.to_rfc3339() })).into_response())
 }
 
 async fn list_stock(State(app): State<App>) -> ApiResult {
-    let list = rows(
-        &app.shared,
-        "SELECT location, bin, gtin, on_hand FROM stock ORDER BY location, bin, gtin",
-        &[],
-        &[],
-    )?;
+    let list = json_rows(&app.shared.storage.stock_rows().await?, &[]);
     Ok(Json(list).into_response())
 }
 
@@ -709,14 +656,14 @@ impl From<WebhookError> for ApiError {
         match e {
             WebhookError::BadUrl(_) => Self::bad("url", e.to_string()),
             WebhookError::Unknown(_) => Self::new(StatusCode::NOT_FOUND, e.to_string(), Some("id")),
-            WebhookError::Sql(e) => e.into(),
+            WebhookError::Storage(e) => e.into(),
             WebhookError::Random => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
         }
     }
 }
 
 async fn list_webhooks(State(app): State<App>) -> ApiResult {
-    Ok(Json(blocking(&app.shared, outbox::list).await?).into_response())
+    Ok(Json(outbox::list(&app.shared.storage).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -727,12 +674,12 @@ struct NewWebhook {
 
 async fn add_webhook(State(app): State<App>, b: Result<Json<NewWebhook>, JsonRejection>) -> ApiResult {
     let NewWebhook { url } = body(b)?;
-    let (hook, secret) = blocking(&app.shared, move |c| outbox::add(c, &url, Utc::now())).await?;
+    let (hook, secret) = outbox::add(&app.shared.storage, &url, Utc::now()).await?;
     let body = json!({ "webhook": hook, "secret": secret, "topics": outbox::TOPICS });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 async fn remove_webhook(State(app): State<App>, Path(id): Path<i64>) -> ApiResult {
-    blocking(&app.shared, move |c| outbox::remove(c, id)).await?;
+    outbox::remove(&app.shared.storage, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -14,15 +14,15 @@ use std::path::Path;
 use std::time::Instant;
 
 use chrono::Utc;
-use rusqlite::OptionalExtension;
+use tokio::runtime::Handle;
 use waybill_shared::doc::DocId;
 use waybill_shared::recorder::Recorder;
 use waybill_shared::seed::{self, Item};
 
+use crate::blob_store::BlobStore;
 use crate::ingest;
 use crate::office;
-use crate::server::db_path;
-use crate::storage::{self, StorageError, WriteOp, Writer};
+use crate::storage::{self, Database, Storage, StorageError, WriteOp, Writer};
 
 /// Documents per transaction.
 pub const BATCH: usize = 1000;
@@ -72,34 +72,52 @@ pub struct Progress {
 /// Documents named in [`Progress::first`].
 const NAMED: usize = 20;
 
-/// Imports the seed file `file` into the data directory `data`, calling
-/// `progress` after each batch.
-pub fn import(
-    data: &Path,
+/// Imports the seed file `file` into `database`, calling `progress` after
+/// each batch. The file is read and its documents built on a blocking
+/// thread; their writes go to the writer as before.
+pub async fn import(
+    database: &Database,
     file: &Path,
-    mut progress: impl FnMut(&Progress, f64),
+    progress: impl FnMut(&Progress, f64) + Send + 'static,
 ) -> Result<Progress, ImportError> {
     let name = file.display().to_string();
     let input = std::fs::File::open(file).map_err(|error| ImportError::Read { file: name.clone(), error })?;
-    let c = storage::prepare(&db_path(data))?;
+    let (storage, writer) = storage::open(database).await?;
+    // The office's recorder is this import's until it ends, on every node.
+    let _office = storage.lock(storage::Lock::Office).await?;
     // A damaged recorder is refused rather than started afresh: that would
     // reuse the office's event ids.
-    let office = office::load_recorder(&c)?;
-    let (_, writer) = storage::open(&db_path(data))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|error| ImportError::Read { file: name.clone(), error })?;
-    let mut batch = Batch {
-        c,
+    let office = office::load_recorder(&storage).await?;
+    // A seed holds no proof of delivery, so no blob is looked up.
+    let blobs = BlobStore::Database(storage.clone());
+    let batch = Batch {
+        storage,
+        handle: Handle::current(),
         writer,
-        runtime,
         office,
-        blobs: data.join("blobs"),
+        blobs,
         ops: Vec::new(),
         ids: HashSet::new(),
         in_flight: None,
         in_flight_ids: HashSet::new(),
     };
+    let failed =
+        |e: tokio::task::JoinError| ImportError::Read { file: name.clone(), error: std::io::Error::other(e) };
+    tokio::task::spawn_blocking({
+        let name = name.clone();
+        move || stream(batch, input, name, progress)
+    })
+    .await
+    .map_err(failed)?
+}
+
+/// Reads `input` item by item into batches for the writer.
+fn stream(
+    mut batch: Batch,
+    input: std::fs::File,
+    name: String,
+    mut progress: impl FnMut(&Progress, f64),
+) -> Result<Progress, ImportError> {
     let mut done = Progress::default();
     let started = Instant::now();
     let mut failed = None;
@@ -153,11 +171,12 @@ impl<E: Into<ImportError>> From<E> for Stop {
 
 /// The documents of the batch being built, and what writes them.
 struct Batch {
-    c: rusqlite::Connection,
+    storage: Storage,
+    /// The runtime the import was called on, to wait on it.
+    handle: Handle,
     writer: Writer,
-    runtime: tokio::runtime::Runtime,
     office: Recorder,
-    blobs: std::path::PathBuf,
+    blobs: BlobStore,
     ops: Vec<WriteOp>,
     /// The documents in `ops`.
     ids: HashSet<DocId>,
@@ -167,17 +186,12 @@ struct Batch {
     in_flight_ids: HashSet<DocId>,
 }
 
-type Pending = std::pin::Pin<Box<dyn Future<Output = Result<(), StorageError>>>>;
+type Pending = std::pin::Pin<Box<dyn Future<Output = Result<(), StorageError>> + Send>>;
 
 impl Batch {
     fn add(&mut self, item: &Item, done: &mut Progress) -> Result<(), Stop> {
         let id = item.id();
-        let held = self
-            .c
-            .query_row("SELECT 1 FROM docs WHERE id = ?1", [id.to_string()], |_| Ok(()))
-            .optional()
-            .map_err(StorageError::from)?
-            .is_some();
+        let held = self.handle.block_on(self.storage.holds_doc(&id))?;
         if held || self.ids.contains(&id) || self.in_flight_ids.contains(&id) {
             done.skipped += 1;
             return Ok(());
@@ -189,8 +203,9 @@ impl Batch {
             id: id.clone(),
             snapshot: doc.save_nocompress(),
             heads: doc.get_heads(),
+            stored: None,
         });
-        self.ops.extend(ingest::project(&self.blobs, &id, &mut doc)?);
+        self.ops.extend(self.handle.block_on(ingest::project(&self.blobs, &id, &mut doc))?);
         if done.first.len() < NAMED {
             done.first.push(id.clone());
         }
@@ -217,7 +232,7 @@ impl Batch {
     /// Waits until what was handed to the writer is durable.
     fn wait(&mut self) -> Result<(), ImportError> {
         match self.in_flight.take() {
-            Some(pending) => Ok(self.runtime.block_on(pending)?),
+            Some(pending) => Ok(self.handle.block_on(pending)?),
             None => Ok(()),
         }
     }

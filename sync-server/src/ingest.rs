@@ -2,7 +2,6 @@
 //! document's projections, in one durable batch, then push the document to
 //! every connected device that holds it (or that it has just come to).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use automerge::legacy::OpType;
@@ -13,7 +12,8 @@ use waybill_shared::event::{Event, Payload};
 use waybill_shared::fold::{self, OrderView};
 use waybill_shared::id::LocationId;
 
-use crate::docs::Loaded;
+use crate::blob_store::BlobStore;
+use crate::docs::{Loaded, Stored};
 use crate::projection;
 use crate::server::Shared;
 use crate::storage::{StorageError, WriteOp};
@@ -21,62 +21,102 @@ use crate::storage::{StorageError, WriteOp};
 /// Changes appended to a stored document before it is saved whole again.
 pub const COMPACT_AFTER: i64 = 256;
 
-/// The merged view of an order document, proof blobs looked up in `blob_dir`.
-pub fn order_view(blob_dir: &Path, id: &DocId, doc: &mut AutoCommit) -> Result<OrderView, StorageError> {
+/// The merged view of an order document, its proofs' blobs looked up in
+/// `blobs`.
+pub async fn order_view(
+    blobs: &BlobStore,
+    id: &DocId,
+    doc: &mut AutoCommit,
+) -> Result<OrderView, StorageError> {
     let contents =
         doc::order::read(doc.document()).map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
-    let has_blob = |h: &BlobHash| blob_dir.join(h.hex()).exists();
-    Ok(fold::order::fold(&contents, &has_blob))
+    // The fold asks about the blobs its proofs name: learn which, then ask
+    // the store about those only.
+    let named = std::sync::Mutex::new(Vec::new());
+    fold::order::fold(&contents, &|h: &BlobHash| named.lock().map(|mut n| n.push(*h)).is_ok());
+    let named = named.into_inner().unwrap_or_default();
+    let stored = if named.is_empty() { Default::default() } else { blobs.stored(&named).await? };
+    Ok(fold::order::fold(&contents, &|h: &BlobHash| stored.contains(h)))
 }
 
 /// The projection rows of a document as it is now.
-pub fn project(blob_dir: &Path, id: &DocId, doc: &mut AutoCommit) -> Result<Vec<WriteOp>, StorageError> {
+pub async fn project(
+    blobs: &BlobStore,
+    id: &DocId,
+    doc: &mut AutoCommit,
+) -> Result<Vec<WriteOp>, StorageError> {
     let corrupt = |e: doc::DocError| StorageError::Corrupt(format!("{id}: {e}"));
-    let d = doc.document();
     Ok(match id {
-        DocId::Order(_) => projection::order(&order_view(blob_dir, id, doc)?),
+        DocId::Order(_) => projection::order(&order_view(blobs, id, doc).await?),
         DocId::Location { .. } => {
-            projection::stock(id, &fold::stock::fold(&doc::location::read(d).map_err(corrupt)?))
+            projection::stock(id, &fold::stock::fold(&doc::location::read(doc.document()).map_err(corrupt)?))
         }
-        DocId::Route(_) => projection::route(&fold::route::fold(&doc::route::read(d).map_err(corrupt)?)),
+        DocId::Route(_) => {
+            projection::route(&fold::route::fold(&doc::route::read(doc.document()).map_err(corrupt)?))
+        }
     })
 }
 
+/// How often a write is tried again over a document another node stored
+/// meanwhile.
+const RETRIES: usize = 8;
+
 /// Stores accepted changes and the new projections, durably; then pushes.
+///
+/// If another node (or process) stored the document since `loaded` was
+/// read, what is stored now is read back, the changes are applied to it
+/// again and the write is tried again: nobody's changes are overwritten.
 pub async fn store(
     shared: &Arc<Shared>,
     id: &DocId,
     loaded: &mut Loaded,
     accepted: &[Change],
-    mut extra: Vec<WriteOp>,
+    extra: Vec<WriteOp>,
     from: u64,
 ) -> Result<(), StorageError> {
-    let heads = loaded.doc.get_heads();
-    let mut ops = Vec::with_capacity(accepted.len() + 16);
     let added: usize = accepted.iter().map(|c| c.raw_bytes().len()).sum();
-    let appended = match loaded.appended {
-        Some(n) if n + (accepted.len() as i64) < COMPACT_AFTER => {
-            let changes = accepted.iter().map(|c| c.raw_bytes().to_vec()).collect();
-            ops.push(WriteOp::AppendChanges { id: id.clone(), changes, heads });
-            loaded.bytes += added;
-            n + accepted.len() as i64
+    let mut retries = 0;
+    loop {
+        let heads = loaded.doc.get_heads();
+        let (op, appended, bytes) = match &loaded.stored {
+            Some(s) if s.appended + (accepted.len() as i64) < COMPACT_AFTER => {
+                let changes = accepted.iter().map(|c| c.raw_bytes().to_vec()).collect();
+                let stored = s.heads.clone();
+                let op = WriteOp::AppendChanges { id: id.clone(), changes, heads: heads.clone(), stored };
+                (op, s.appended + accepted.len() as i64, loaded.bytes + added)
+            }
+            // Not stored yet, or enough changes gathered: store it whole.
+            stored => {
+                let snapshot = loaded.doc.save();
+                let bytes = snapshot.len();
+                let stored = stored.as_ref().map(|s| s.heads.clone());
+                (WriteOp::PutDoc { id: id.clone(), snapshot, heads: heads.clone(), stored }, 0, bytes)
+            }
+        };
+        let mut ops = vec![op];
+        ops.extend(project(&shared.blobs, id, &mut loaded.doc).await?);
+        ops.extend(extra.iter().cloned());
+        match shared.writer.write(ops).await {
+            Ok(()) => {
+                (loaded.stored, loaded.bytes) = (Some(Stored { heads, appended }), bytes);
+                break;
+            }
+            Err(StorageError::Conflict) if retries < RETRIES => {
+                retries += 1;
+                tracing::debug!(doc = %id, retries, "stored meanwhile elsewhere: merging and writing again");
+                if let Some(now) = Loaded::read(&shared.storage, id).await? {
+                    *loaded = now;
+                }
+                let corrupt = |e: automerge::AutomergeError| StorageError::Corrupt(format!("{id}: {e}"));
+                loaded.doc.apply_changes(accepted.iter().cloned()).map_err(corrupt)?;
+            }
+            Err(e) => {
+                shared.docs.forget(id);
+                return Err(e);
+            }
         }
-        // Not stored yet, or enough changes gathered: store it whole.
-        _ => {
-            let snapshot = loaded.doc.save();
-            loaded.bytes = snapshot.len();
-            ops.push(WriteOp::PutDoc { id: id.clone(), snapshot, heads });
-            0
-        }
-    };
-    ops.extend(project(&shared.blob_dir, id, &mut loaded.doc)?);
-    ops.append(&mut extra);
-    if let Err(e) = shared.writer.write(ops).await {
-        shared.docs.forget(id);
-        return Err(e);
     }
-    loaded.appended = Some(appended);
-    push(shared, id, from);
+    push(shared, id, from).await;
     // A device's work on a location may have spent its quota or handed it
     // back: devices connected there short of their target get some now,
     // the uploader too unless it handed quota back (its own release is not
@@ -114,7 +154,7 @@ fn top_up_later(shared: Arc<Shared>, location: LocationId, except: Option<u64>) 
 }
 
 /// Tells connected devices holding `id` (or newly entitled to it) to sync it.
-pub fn push(shared: &Arc<Shared>, id: &DocId, from: u64) {
+pub async fn push(shared: &Arc<Shared>, id: &DocId, from: u64) {
     // Nobody listening is fine.
     let _ = shared.changes.send(id.to_string());
     let others = shared.hub.notify(id, from);
@@ -122,7 +162,7 @@ pub fn push(shared: &Arc<Shared>, id: &DocId, from: u64) {
         return;
     }
     // One query for who should hold it, however many are connected.
-    let Ok(audience) = shared.storage.read(|c| crate::scope::audience(c, id)) else { return };
+    let Ok(audience) = crate::scope::audience(&shared.storage, id).await else { return };
     for (conn, device) in others {
         if audience.contains(&device.id) {
             shared.hub.grant(conn, id);
@@ -133,18 +173,14 @@ pub fn push(shared: &Arc<Shared>, id: &DocId, from: u64) {
 /// A blob arrived: documents whose proof of delivery was missing it are
 /// projected again (their `proof_blob_missing` exception goes).
 pub async fn blob_arrived(shared: &Arc<Shared>, hash: &BlobHash) -> Result<(), StorageError> {
-    let docs: Vec<String> = shared.storage.read(|c| {
-        let mut stmt = c.prepare("SELECT DISTINCT doc FROM exceptions WHERE id = ?1")?;
-        let rows = stmt.query_map([format!("proof_blob_missing:{hash}")], |r| r.get(0))?;
-        rows.collect()
-    })?;
+    let docs = shared.storage.docs_with_exception(&format!("proof_blob_missing:{hash}")).await?;
     for doc in docs {
         let Ok(id) = doc.parse::<DocId>() else { continue };
-        let Some(entry) = shared.docs.get(&shared.storage, &id)? else { continue };
+        let Some(entry) = shared.docs.get(&shared.storage, &id).await? else { continue };
         let mut loaded = entry.lock().await;
-        let ops = project(&shared.blob_dir, &id, &mut loaded.doc)?;
+        let ops = project(&shared.blobs, &id, &mut loaded.doc).await?;
         shared.writer.write(ops).await?;
-        push(shared, &id, u64::MAX);
+        push(shared, &id, u64::MAX).await;
     }
     Ok(())
 }

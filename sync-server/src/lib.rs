@@ -11,6 +11,7 @@
 //! - the office signs in ([`users`]) to an HTTP API and page ([`http`]);
 //!   customers hear about their orders through webhooks ([`outbox`]).
 
+pub mod blob_store;
 pub mod blobs;
 mod connection;
 pub mod csv_orders;

@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use rusqlite::OptionalExtension;
 use waybill_shared::gs1::Gtin;
 use waybill_shared::id::{DeviceId, LocationId, OrderId};
 use waybill_shared::role::Role;
-use waybill_sync_server::storage;
+use waybill_sync_server::storage::{self, Database, Listing, Storage};
 use waybill_sync_server::{Config, Limits, Server, devices, identity::Identity, server::db_path, users};
 
 /// The Waybill sync server.
@@ -25,6 +24,11 @@ struct Cli {
     /// for `demo`: waybill-demo].
     #[arg(long, env = "WAYBILL_DATA", global = true)]
     data: Option<PathBuf>,
+    /// A PostgreSQL database shared by several server nodes
+    /// (`postgres://user@host/name`) [default: SQLite in the data
+    /// directory]. The data directory still holds the keys and blobs.
+    #[arg(long, env = "WAYBILL_DATABASE", global = true)]
+    database: Option<String>,
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -193,14 +197,37 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         std::fs::create_dir_all(&data)
             .with_context(|| format!("cannot create the data directory {}", data.display()))?;
     }
-    match cli.command {
-        Command::Serve { listen, http } => serve(&data, listen, http),
+    let database = match cli.database.take() {
+        None => Database::Sqlite(db_path(&data)),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Database::Postgres(url)
+        }
+        Some(other) => bail!(
+            "--database takes a postgres:// address, not {other:?}; without it the database is SQLite in --data"
+        ),
+    };
+    if let Command::Demo { listen, http, orders, seed, once, minutes, pace } = cli.command {
+        if matches!(database, Database::Postgres(_)) {
+            bail!("the demo runs on SQLite in its own folder; run `serve --database ...` for PostgreSQL");
+        }
+        return demo::run(demo::Options { data, listen, http, orders, seed, once, minutes, pace });
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(command(cli.command, cli.json, &data, database))
+}
+
+async fn command(command: Command, json: bool, data: &Path, database: Database) -> anyhow::Result<()> {
+    let data = data.to_path_buf();
+    let open = || async { anyhow::Ok(storage::open(&database).await?.0) };
+    match command {
+        Command::Serve { listen, http } => serve(&data, database.clone(), listen, http).await,
         Command::Enrol { device, role, location } => {
             let identity = Identity::load_or_create(&data)?;
-            let c = open(&data)?;
-            let code = devices::issue_code(&c, &device, role, location.as_ref(), chrono::Utc::now())?;
+            let code =
+                devices::issue_code(&open().await?, &device, role, location.as_ref(), chrono::Utc::now())
+                    .await?;
             let fp = identity.ca_fingerprint();
-            if cli.json {
+            if json {
                 println!(
                     "{}",
                     serde_json::json!({ "device": device, "role": role, "code": code, "fingerprint": fp })
@@ -211,7 +238,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Devices => {
-            let rows = devices::list(&open(&data)?)?;
+            let rows = devices::list(&open().await?).await?;
             let table: Vec<Vec<String>> = rows
                 .iter()
                 .map(|d| {
@@ -232,7 +259,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
                 })
                 .collect();
             print_rows(
-                cli.json,
+                json,
                 &rows,
                 &["device", "role", "location", "state", "last seen"],
                 table,
@@ -240,60 +267,69 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             )
         }
         Command::Revoke { device } => {
-            devices::revoke(&open(&data)?, &device, chrono::Utc::now()).map_err(|e| match e {
+            devices::revoke(&open().await?, &device, chrono::Utc::now()).await.map_err(|e| match e {
                 devices::DeviceError::Unknown(d) => anyhow::anyhow!("no device {d}: `devices` lists them"),
                 e => e.into(),
             })?;
             println!("revoked {device}");
             Ok(())
         }
-        Command::Import { file } => import(&data, &file),
-        Command::User { command } => user(&data, command),
-        Command::Demo { listen, http, orders, seed, once, minutes, pace } => {
-            demo::run(demo::Options { data, listen, http, orders, seed, once, minutes, pace })
+        Command::Import { file } => import(&database, &file).await,
+        Command::User { command } => user(&open().await?, &data, command).await,
+        Command::Demo { .. } => unreachable!("the demo ran above"),
+        Command::Orders => {
+            query(
+                &open().await?,
+                json,
+                Listing::Orders,
+                &["id", "status", "customer", "open_exceptions"],
+                "no orders yet: import some with `import FILE`",
+            )
+            .await
         }
-        Command::Orders => query(
-            &data,
-            cli.json,
-            "SELECT id, status, customer, open_exceptions FROM orders ORDER BY id",
-            &["id", "status", "customer", "open_exceptions"],
-            "no orders yet: import some with `import FILE`",
-        ),
         Command::Order { id } => {
-            let c = open(&data)?;
-            let view: String = c
-                .query_row("SELECT view FROM orders WHERE id = ?1", [id.as_str()], |r| r.get(0))
-                .optional()?
+            let view = open()
+                .await?
+                .order_view(id.as_str())
+                .await?
                 .with_context(|| format!("there is no order {id}: `orders` lists them"))?;
             let v: serde_json::Value = serde_json::from_str(&view)?;
-            println!("{}", if cli.json { v.to_string() } else { serde_json::to_string_pretty(&v)? });
+            println!("{}", if json { v.to_string() } else { serde_json::to_string_pretty(&v)? });
             Ok(())
         }
-        Command::Exceptions => query(
-            &data,
-            cli.json,
-            "SELECT doc, id, kind, events FROM exceptions WHERE open = 1 ORDER BY doc, id",
-            &["doc", "id", "kind", "events"],
-            "no open exceptions",
-        ),
-        Command::Stock => query(
-            &data,
-            cli.json,
-            "SELECT location, bin, gtin, on_hand FROM stock ORDER BY location, bin, gtin",
-            &["location", "bin", "gtin", "on_hand"],
-            "no stock yet: import locations with `import FILE`",
-        ),
-        Command::Quarantine => query(
-            &data,
-            cli.json,
-            "SELECT device, doc, change, refusal, at FROM quarantine ORDER BY at",
-            &["device", "doc", "change", "refusal", "at"],
-            "nothing quarantined",
-        ),
+        Command::Exceptions => {
+            query(
+                &open().await?,
+                json,
+                Listing::Exceptions,
+                &["doc", "id", "kind", "events"],
+                "no open exceptions",
+            )
+            .await
+        }
+        Command::Stock => {
+            query(
+                &open().await?,
+                json,
+                Listing::Stock,
+                &["location", "bin", "gtin", "on_hand"],
+                "no stock yet: import locations with `import FILE`",
+            )
+            .await
+        }
+        Command::Quarantine => {
+            query(
+                &open().await?,
+                json,
+                Listing::Quarantine,
+                &["device", "doc", "change", "refusal", "at"],
+                "nothing quarantined",
+            )
+            .await
+        }
         Command::QuotaTarget { location, gtin, target, role } => {
-            let c = open(&data)?;
-            waybill_sync_server::quota::store_target(&c, &location, &gtin, role, target)?;
-            if cli.json {
+            waybill_sync_server::quota::store_target(&open().await?, &location, &gtin, role, target).await?;
+            if json {
                 println!(
                     "{}",
                     serde_json::json!({ "location": location, "gtin": gtin, "role": role, "target": target })
@@ -303,14 +339,16 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Quotas => query(
-            &data,
-            cli.json,
-            "SELECT q.location, q.device, q.gtin, q.granted, q.sold, q.released, q.remaining FROM quotas q
-             ORDER BY q.location, q.device, q.gtin",
-            &["location", "device", "gtin", "granted", "sold", "released", "remaining"],
-            "no quotas yet: set a target with `quota-target`",
-        ),
+        Command::Quotas => {
+            query(
+                &open().await?,
+                json,
+                Listing::Quotas,
+                &["location", "device", "gtin", "granted", "sold", "released", "remaining"],
+                "no quotas yet: set a target with `quota-target`",
+            )
+            .await
+        }
         Command::Fingerprint => {
             println!("{}", Identity::load_or_create(&data)?.ca_fingerprint());
             Ok(())
@@ -318,17 +356,30 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn serve(data: &Path, listen: SocketAddr, http: Option<SocketAddr>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let server = Server::start(Config { data_dir: data.to_path_buf(), listen, limits: Limits::default() })?;
+async fn serve(
+    data: &Path,
+    database: Database,
+    listen: SocketAddr,
+    http: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    {
+        let server = Server::start(Config {
+            data_dir: data.to_path_buf(),
+            database,
+            listen,
+            limits: Limits::default(),
+        })
+        .await?;
         let addr = server.local_addr()?;
         tracing::info!(%addr, data = %data.display(), fingerprint = %server.ca_fingerprint(), "waybill-server listening");
         println!("listening on {addr}");
         if let Some(http) = http {
             let token = std::env::var("WAYBILL_OFFICE_TOKEN").unwrap_or_default();
-            if !users::any(&open(data)?)? && token.is_empty() {
-                println!("no office users yet: add one with `waybill-server --data {} user add NAME`", data.display());
+            if !users::any(&server.shared().storage).await? && token.is_empty() {
+                println!(
+                    "no office users yet: add one with `waybill-server --data {} user add NAME`",
+                    data.display()
+                );
             }
             let router = waybill_sync_server::http::router(server.shared(), token);
             let listener = tokio::net::TcpListener::bind(http).await.with_context(|| format!("cannot listen for HTTP on {http} (is another server on it? Pass --http with another port)"))?;
@@ -344,26 +395,25 @@ fn serve(data: &Path, listen: SocketAddr, http: Option<SocketAddr>) -> anyhow::R
             _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
         }
         Ok(())
-    })
+    }
 }
 
-fn user(data: &Path, command: UserCommand) -> anyhow::Result<()> {
-    let c = open(data)?;
+async fn user(c: &Storage, data: &Path, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Add { name } => {
             let password = password(&name)?;
-            users::add(&c, &name, &password, chrono::Utc::now())?;
+            users::add(c, &name, &password, chrono::Utc::now()).await?;
             println!("added {name}");
         }
         UserCommand::Remove { name } => {
-            users::remove(&c, &name).map_err(|e| match e {
+            users::remove(c, &name).await.map_err(|e| match e {
                 users::UserError::Unknown(n) => anyhow::anyhow!("no user {n}: `user list` lists them"),
                 e => e.into(),
             })?;
             println!("removed {name}");
         }
         UserCommand::List => {
-            let names = users::list(&c)?;
+            let names = users::list(c).await?;
             if names.is_empty() {
                 println!(
                     "no users yet: add one with `waybill-server --data {} user add NAME`",
@@ -402,12 +452,8 @@ fn password(name: &str) -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-fn open(data: &Path) -> anyhow::Result<rusqlite::Connection> {
-    Ok(storage::prepare(&db_path(data))?)
-}
-
-fn import(data: &Path, file: &Path) -> anyhow::Result<()> {
-    let done = waybill_sync_server::import::import(data, file, |p, secs| {
+async fn import(database: &Database, file: &Path) -> anyhow::Result<()> {
+    let done = waybill_sync_server::import::import(database, file, |p, secs| {
         if p.created + p.skipped >= 10 * waybill_sync_server::import::BATCH as u64 {
             eprintln!(
                 "{} document(s) imported, {} skipped, {:.0} s, {:.0}/s",
@@ -417,7 +463,8 @@ fn import(data: &Path, file: &Path) -> anyhow::Result<()> {
                 p.created as f64 / secs.max(1e-3)
             );
         }
-    })?;
+    })
+    .await?;
     if done.created == 0 {
         println!("nothing imported: every document in {} is held already", file.display());
     } else {
@@ -432,24 +479,24 @@ fn import(data: &Path, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn query(data: &Path, json: bool, sql: &str, columns: &[&str], empty: &str) -> anyhow::Result<()> {
-    let c = open(data)?;
-    let mut stmt = c.prepare(sql)?;
-    let rows = stmt.query_map([], |r| {
-        (0..columns.len()).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>()
-    })?;
+async fn query(
+    storage: &Storage,
+    json: bool,
+    listing: Listing,
+    columns: &[&str],
+    empty: &str,
+) -> anyhow::Result<()> {
     let mut out = Vec::new();
     let mut table = Vec::new();
-    for row in rows {
-        let row = row?;
+    for row in storage.listing(listing).await? {
         let obj: serde_json::Map<String, serde_json::Value> = columns
             .iter()
-            .zip(row)
-            .map(|(k, v)| {
+            .zip(row.columns())
+            .map(|(k, (_, v))| {
                 let v = match v {
-                    rusqlite::types::Value::Integer(i) => serde_json::Value::from(i),
-                    rusqlite::types::Value::Text(t) => serde_json::Value::from(t),
-                    rusqlite::types::Value::Real(f) => serde_json::Value::from(f),
+                    storage::Value::Integer(i) => serde_json::Value::from(*i),
+                    storage::Value::Text(t) => serde_json::Value::from(t.as_str()),
+                    storage::Value::Real(f) => serde_json::Value::from(*f),
                     _ => serde_json::Value::Null,
                 };
                 ((*k).to_owned(), v)

@@ -6,9 +6,9 @@
 //! sequence and clock) lives in the `meta` table under [`RECORDER_KEY`], the
 //! same key `waybill-server import` uses. It is saved in the same batch as the
 //! events it made, so a restart never reuses an event id. Office writes are
-//! serialised by one lock in this process, so two requests never take the
-//! same sequence number and two requests with one idempotency key never make
-//! two orders.
+//! serialised by [`Lock::Office`], held on every node sharing the database,
+//! so two requests never take the same sequence number and two requests with
+//! one idempotency key never make two orders.
 //!
 //! Everything a request writes goes in one [`Writer::write`] batch: the
 //! document, its projections, the recorder and the idempotency key are stored
@@ -17,7 +17,9 @@
 //!
 //! Idempotency keys live in a table `idempotency (key, order_id)`. A repeated key answers with the order it made, whatever the second body
 //! says (as Stripe does for a key reused within its lifetime, minus the
-//! body comparison).
+//! body comparison). The key and the new documents are claimed in the batch
+//! that writes them, so another node sharing the database that took either
+//! first makes the batch fail whole rather than make a second order.
 //!
 //! [`Writer::write`]: crate::storage::Writer::write
 
@@ -25,7 +27,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::Utc;
-use rusqlite::OptionalExtension;
 use waybill_shared::doc::order::{Address, OrderHeader};
 use waybill_shared::doc::{self, DocId};
 use waybill_shared::event::office::OrderCreated;
@@ -38,7 +39,7 @@ use waybill_shared::seed::{self, Seed};
 
 use crate::ingest;
 use crate::server::Shared;
-use crate::storage::{StorageError, WriteOp};
+use crate::storage::{self, Lock, Storage, StorageError, WriteOp};
 
 /// The `meta` key of the office's recorder.
 pub const RECORDER_KEY: &str = "office_recorder";
@@ -85,9 +86,6 @@ impl OfficeError {
     }
 }
 
-/// Serialises office writes (see the module docs).
-static OFFICE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Creates an order: its document with the header and an `order_created`
 /// event made by the signed-in user `by`. The same `idempotency_key` again returns the order it made, with
 /// `false`.
@@ -105,40 +103,52 @@ pub async fn create_order(
         ));
     }
     validate_header(&header)?;
-    let _office = OFFICE.lock().await;
-    let made: Option<String> = shared.storage.read(|c| {
-        c.query_row("SELECT order_id FROM idempotency WHERE key = ?1", [key], |r| r.get(0)).optional()
-    })?;
-    if let Some(order) = made {
-        let order = order.parse().map_err(|e| StorageError::Corrupt(format!("idempotency {key}: {e}")))?;
-        let id = DocId::Order(order);
-        let entry =
-            shared.docs.get(&shared.storage, &id)?.ok_or_else(|| OfficeError::NotFound(id.clone()))?;
-        let mut loaded = entry.lock().await;
-        return Ok((ingest::order_view(&shared.blob_dir, &id, &mut loaded.doc)?, false));
+    let _office = shared.storage.lock(Lock::Office).await?;
+    if let Some(made) = made_under(shared, key).await? {
+        return Ok((made, false));
     }
     let id = DocId::Order(header.id.clone());
-    if shared.storage.doc_heads(&id)?.is_some() {
+    if shared.storage.holds_doc(&id).await? {
         return Err(OfficeError::Exists(id));
     }
-    let mut office = shared.storage.read(|c| Ok(load_recorder(c)))??;
+    let mut office = load_recorder(&shared.storage).await?;
     let mut d = doc::create(actor_of(office.device()), &id, &header);
     let event = office.record(Utc::now(), by, Payload::OrderCreated(OrderCreated {}));
     doc::append(&mut d, &event).map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
-    let mut ops = vec![WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads() }];
-    let view = ingest::order_view(&shared.blob_dir, &id, &mut d)?;
+    let mut ops = vec![
+        storage::office::claim_idempotency_key(key, header.id.as_str()),
+        WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads(), stored: None },
+    ];
+    let view = ingest::order_view(&shared.blobs, &id, &mut d).await?;
     ops.extend(crate::projection::order(&view));
-    ops.push(WriteOp::Exec {
-        sql: "INSERT INTO idempotency (key, order_id) VALUES (?1, ?2)",
-        params: vec![key.to_owned().into(), header.id.to_string().into()],
-    });
     ops.push(recorder_op(&office)?);
-    shared.writer.write(ops).await?;
+    match shared.writer.write(ops).await {
+        Ok(()) => {}
+        // Another node took the key or made the order meanwhile.
+        Err(StorageError::Conflict) => {
+            return match made_under(shared, key).await? {
+                Some(made) => Ok((made, false)),
+                None => Err(OfficeError::Exists(id)),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    }
     // A stale entry (none is expected: the document was not stored) must not
     // shadow what is stored now.
     shared.docs.forget(&id);
-    ingest::push(shared, &id, u64::MAX);
+    ingest::push(shared, &id, u64::MAX).await;
     Ok((view, true))
+}
+
+/// The order made under idempotency key `key`, as it is now.
+async fn made_under(shared: &Arc<Shared>, key: &str) -> Result<Option<OrderView>, OfficeError> {
+    let Some(order) = shared.storage.idempotent_order(key).await? else { return Ok(None) };
+    let order = order.parse().map_err(|e| StorageError::Corrupt(format!("idempotency {key}: {e}")))?;
+    let id = DocId::Order(order);
+    let entry =
+        shared.docs.get(&shared.storage, &id).await?.ok_or_else(|| OfficeError::NotFound(id.clone()))?;
+    let mut loaded = entry.lock().await;
+    Ok(Some(ingest::order_view(&shared.blobs, &id, &mut loaded.doc).await?))
 }
 
 /// Stores what `seed` describes and the server does not hold yet:
@@ -173,23 +183,17 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
             ));
         }
     }
-    let _office = OFFICE.lock().await;
-    let mut office = shared.storage.read(|c| Ok(load_recorder(c)))??;
-    let mut held = BTreeSet::new();
-    shared.storage.read(|c| {
-        let mut stmt = c.prepare("SELECT id FROM docs")?;
-        for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            held.insert(id?);
-        }
-        Ok(())
-    })?;
+    let _office = shared.storage.lock(Lock::Office).await?;
+    let mut office = load_recorder(&shared.storage).await?;
+    let held: BTreeSet<String> = shared.storage.held_doc_ids().await?.into_iter().collect();
     let docs = seed::build(seed, &mut office, Utc::now(), |id| held.contains(&id.to_string()))
         .map_err(|e| OfficeError::invalid("orders", e.to_string()))?;
     let mut ops = Vec::new();
     let mut made = Vec::new();
     for (id, mut d) in docs {
-        ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads() });
-        ops.extend(ingest::project(&shared.blob_dir, &id, &mut d)?);
+        // Made meanwhile by another node: the seed is refused whole.
+        ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads(), stored: None });
+        ops.extend(ingest::project(&shared.blobs, &id, &mut d).await?);
         made.push(id);
     }
     if made.is_empty() {
@@ -199,7 +203,7 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
     shared.writer.write(ops).await?;
     for id in &made {
         shared.docs.forget(id);
-        ingest::push(shared, id, u64::MAX);
+        ingest::push(shared, id, u64::MAX).await;
     }
     Ok(made)
 }
@@ -216,15 +220,18 @@ pub async fn office_event(
     by: Option<String>,
 ) -> Result<Event, OfficeError> {
     validate_payload(doc_id, &payload)?;
-    let _office = OFFICE.lock().await;
-    let entry =
-        shared.docs.get(&shared.storage, doc_id)?.ok_or_else(|| OfficeError::NotFound(doc_id.clone()))?;
+    let _office = shared.storage.lock(Lock::Office).await?;
+    let entry = shared
+        .docs
+        .get(&shared.storage, doc_id)
+        .await?
+        .ok_or_else(|| OfficeError::NotFound(doc_id.clone()))?;
     let mut loaded = entry.lock().await;
     // A grant comes out of free stock as it is now, under the office lock.
     if let Payload::QuotaGranted(g) = &payload {
         crate::quota::check_grant(loaded.doc.document(), g)?;
     }
-    let mut office = shared.storage.read(|c| Ok(load_recorder(c)))??;
+    let mut office = load_recorder(&shared.storage).await?;
     let now = Utc::now();
     // The office's event sorts after everything the document holds.
     let events = doc::events(doc_id, loaded.doc.document())
@@ -257,12 +264,8 @@ pub async fn office_event(
 }
 
 /// The office's recorder as stored (a new one before the first office event).
-pub fn load_recorder(c: &rusqlite::Connection) -> Result<Recorder, OfficeError> {
-    let stored: Option<String> = c
-        .query_row("SELECT value FROM meta WHERE key = ?1", [RECORDER_KEY], |r| r.get(0))
-        .optional()
-        .map_err(StorageError::from)?;
-    match stored {
+pub async fn load_recorder(storage: &Storage) -> Result<Recorder, OfficeError> {
+    match storage.meta_text(RECORDER_KEY).await? {
         // A damaged recorder is an error, not a fresh start: a fresh one
         // would reuse event ids.
         Some(s) => serde_json::from_str(&s)
@@ -277,10 +280,7 @@ pub fn load_recorder(c: &rusqlite::Connection) -> Result<Recorder, OfficeError> 
 /// The write that stores the office's recorder.
 pub fn recorder_op(office: &Recorder) -> Result<WriteOp, OfficeError> {
     let json = serde_json::to_string(office).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-    Ok(WriteOp::Exec {
-        sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-        params: vec![RECORDER_KEY.to_owned().into(), json.into()],
-    })
+    Ok(storage::office::put_meta(RECORDER_KEY, json))
 }
 
 /// Checks what serde cannot: non-empty text, lines, quantities.

@@ -6,9 +6,9 @@
 //! failed (once per attempt). Each has a stable key (`SO-1:delivered`,
 //! `SO-1:attempt_failed:drv-1:12`). The projection of an order queues every
 //! notification for every webhook in the same transaction as the changes
-//! that caused it, with `INSERT OR IGNORE` on `(webhook, key)`: a
-//! notification is queued once, however often the order is projected, and a
-//! queued one survives any crash.
+//! that caused it, ignoring one queued already for the same `(webhook, key)`:
+//! a notification is queued once, however often the order is projected, and
+//! a queued one survives any crash.
 //!
 //! A webhook hears about what happened after it was registered: events
 //! whose device time is older than the webhook are not queued for it.
@@ -22,18 +22,25 @@
 //! delivery acknowledged and written down is never sent again, across
 //! restarts. The one gap is a crash between the receiver's answer and that
 //! write, which sends it once more: that is what `Waybill-Delivery` is for.
+//!
+//! Several nodes may run [`run`] against one database: before sending, a
+//! node claims the delivery, moving its `next_at` [`LEASE_SECS`] on only if
+//! the row is still as it read it (not delivered, tried or taken meanwhile).
+//! The claim is one write that changes the row or fails, so one node sends
+//! it; if that node dies before writing down the outcome, the delivery is
+//! due again when the lease runs out.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::Value;
 use serde::Serialize;
 use serde_json::json;
 use waybill_shared::fold::OrderView;
 
 use crate::server::Shared;
-use crate::storage::WriteOp;
+use crate::storage::outbox::DueRow;
+use crate::storage::{Storage, StorageError, WriteOp};
 
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 20;
@@ -43,6 +50,10 @@ const MAX_BACKOFF_SECS: i64 = 3600;
 
 /// Deliveries tried at once per pass.
 const BATCH: i64 = 32;
+
+/// How long a node holds a delivery it claimed before another may take it:
+/// well beyond a request's timeout (10 s).
+const LEASE_SECS: i64 = 60;
 
 /// Topics, as sent in `Waybill-Topic` and the payload.
 pub const TOPICS: &[&str] = &[
@@ -108,22 +119,7 @@ pub fn notifications(v: &OrderView) -> Vec<Notification> {
 /// The writes that queue the view's notifications for every webhook
 /// registered before the event.
 pub fn queue(v: &OrderView) -> Vec<WriteOp> {
-    let now = Utc::now().to_rfc3339();
-    notifications(v)
-        .into_iter()
-        .map(|n| WriteOp::Exec {
-            sql: "INSERT OR IGNORE INTO outbox (webhook, key, topic, order_id, payload, created_at, next_at)
-                  SELECT id, ?1, ?2, ?3, ?4, ?5, ?5 FROM webhooks WHERE created_at <= ?6",
-            params: vec![
-                Value::Text(n.key),
-                Value::Text(n.topic.to_owned()),
-                Value::Text(v.header.id.to_string()),
-                Value::Text(n.payload.to_string()),
-                Value::Text(now.clone()),
-                Value::Text(n.at.to_rfc3339()),
-            ],
-        })
-        .collect()
+    crate::storage::projection::queue(v.header.id.as_str(), notifications(v))
 }
 
 /// A webhook as listed.
@@ -144,8 +140,8 @@ pub struct Webhook {
 }
 
 /// Registers a webhook; returns it and the secret it signs with.
-pub fn add(
-    c: &rusqlite::Connection,
+pub async fn add(
+    storage: &Storage,
     url: &str,
     now: DateTime<Utc>,
 ) -> Result<(Webhook, String), WebhookError> {
@@ -158,50 +154,34 @@ pub fn add(
         .map_err(|_| WebhookError::Random)?;
     let secret = format!("whsec_{}", waybill_shared::blob::BlobHash::of(&raw).hex());
     let created_at = now.to_rfc3339();
-    c.execute(
-        "INSERT INTO webhooks (url, secret, created_at) VALUES (?1, ?2, ?3)",
-        rusqlite::params![parsed.as_str(), secret, created_at],
-    )?;
-    let hook = Webhook {
-        id: c.last_insert_rowid(),
-        url: parsed.to_string(),
-        created_at,
-        pending: 0,
-        delivered: 0,
-        failed: 0,
-    };
+    let id = storage.add_webhook(parsed.as_str(), &secret, &created_at).await?;
+    let hook = Webhook { id, url: parsed.to_string(), created_at, pending: 0, delivered: 0, failed: 0 };
     Ok((hook, secret))
 }
 
 /// Removes a webhook and what is still queued for it.
-pub fn remove(c: &rusqlite::Connection, id: i64) -> Result<(), WebhookError> {
-    c.execute("DELETE FROM outbox WHERE webhook = ?1 AND delivered_at IS NULL", [id])?;
-    if c.execute("DELETE FROM webhooks WHERE id = ?1", [id])? == 0 {
-        return Err(WebhookError::Unknown(id));
-    }
-    Ok(())
+pub async fn remove(storage: &Storage, id: i64) -> Result<(), WebhookError> {
+    storage.remove_webhook(id).await.map_err(|e| match e {
+        StorageError::Conflict => WebhookError::Unknown(id),
+        e => e.into(),
+    })
 }
 
 /// Webhooks with their delivery counts.
-pub fn list(c: &rusqlite::Connection) -> Result<Vec<Webhook>, WebhookError> {
-    let mut stmt = c.prepare(
-        "SELECT w.id, w.url, w.created_at,
-                COUNT(o.id) FILTER (WHERE o.delivered_at IS NULL AND o.failed_at IS NULL),
-                COUNT(o.id) FILTER (WHERE o.delivered_at IS NOT NULL),
-                COUNT(o.id) FILTER (WHERE o.failed_at IS NOT NULL)
-         FROM webhooks w LEFT JOIN outbox o ON o.webhook = w.id GROUP BY w.id ORDER BY w.id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Webhook {
-            id: r.get(0)?,
-            url: r.get(1)?,
-            created_at: r.get(2)?,
-            pending: r.get(3)?,
-            delivered: r.get(4)?,
-            failed: r.get(5)?,
+pub async fn list(storage: &Storage) -> Result<Vec<Webhook>, WebhookError> {
+    Ok(storage
+        .webhooks()
+        .await?
+        .into_iter()
+        .map(|(id, url, created_at, pending, delivered, failed)| Webhook {
+            id,
+            url,
+            created_at,
+            pending,
+            delivered,
+            failed,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        .collect())
 }
 
 /// A webhook request that cannot be done.
@@ -213,30 +193,12 @@ pub enum WebhookError {
     /// No such webhook.
     #[error("no webhook {0}")]
     Unknown(i64),
-    /// The database failed.
-    #[error("database: {0}")]
-    Sql(rusqlite::Error),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     /// Randomness was not available.
     #[error("no randomness available")]
     Random,
-}
-
-// By hand rather than `#[from]`: the message already holds the cause, so
-// it is not reported again as the source (an error chain says it once).
-impl From<rusqlite::Error> for WebhookError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Sql(e)
-    }
-}
-
-struct Due {
-    id: i64,
-    url: String,
-    secret: String,
-    key: String,
-    topic: String,
-    payload: String,
-    attempts: i64,
 }
 
 /// Delivers the outbox until the server stops: wakes on every stored change
@@ -255,7 +217,7 @@ pub async fn run(shared: Arc<Shared>) {
     };
     let mut changes = shared.changes.subscribe();
     loop {
-        match due(&shared) {
+        match shared.storage.due_deliveries(&Utc::now().to_rfc3339(), BATCH).await {
             Ok(list) => {
                 let full = list.len() as i64 >= BATCH;
                 let mut sends = tokio::task::JoinSet::new();
@@ -276,29 +238,6 @@ pub async fn run(shared: Arc<Shared>) {
     }
 }
 
-fn due(shared: &Shared) -> Result<Vec<Due>, crate::storage::StorageError> {
-    shared.storage.read(|c| {
-        let mut stmt = c.prepare(
-            "SELECT o.id, w.url, w.secret, o.key, o.topic, o.payload, o.attempts
-             FROM outbox o JOIN webhooks w ON w.id = o.webhook
-             WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_at <= ?1
-             ORDER BY o.id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(rusqlite::params![Utc::now().to_rfc3339(), BATCH], |r| {
-            Ok(Due {
-                id: r.get(0)?,
-                url: r.get(1)?,
-                secret: r.get(2)?,
-                key: r.get(3)?,
-                topic: r.get(4)?,
-                payload: r.get(5)?,
-                attempts: r.get(6)?,
-            })
-        })?;
-        rows.collect()
-    })
-}
-
 /// `t=<unix>,v1=<hex HMAC-SHA256("<t>.<body>")>`.
 pub fn signature(secret: &str, t: i64, body: &str) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
@@ -307,8 +246,18 @@ pub fn signature(secret: &str, t: i64, body: &str) -> String {
     format!("t={t},v1={hex}")
 }
 
-async fn deliver(shared: Arc<Shared>, client: reqwest::Client, d: Due) {
+async fn deliver(shared: Arc<Shared>, client: reqwest::Client, d: DueRow) {
     let now = Utc::now();
+    // Another node may have read it too: the one whose claim lands sends it.
+    let until = (now + chrono::Duration::seconds(LEASE_SECS)).to_rfc3339();
+    match shared.storage.claim_delivery(&d, &until).await {
+        Ok(()) => {}
+        Err(StorageError::Conflict) => return,
+        Err(e) => {
+            tracing::error!(error = %e, key = %d.key, "webhooks: claiming a delivery failed");
+            return;
+        }
+    }
     let result = client
         .post(&d.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -323,30 +272,21 @@ async fn deliver(shared: Arc<Shared>, client: reqwest::Client, d: Due) {
         Ok(r) => Some(format!("answered {}", r.status())),
         Err(e) => Some(format!("could not send: {e}")),
     };
-    let op = match error {
-        None => WriteOp::Exec {
-            sql: "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-            params: vec![Value::Integer(d.id), Value::Text(now.to_rfc3339())],
-        },
+    let written = match error {
+        None => shared.storage.delivered(d.id, &now.to_rfc3339()).await,
         Some(error) => {
             let attempts = d.attempts + 1;
             tracing::warn!(key = %d.key, url = %d.url, attempts, %error, "webhook delivery failed");
             let wait = 1i64.checked_shl(u32::try_from(attempts - 1).unwrap_or(31)).unwrap_or(i64::MAX);
             let next = now + chrono::Duration::seconds(wait.min(MAX_BACKOFF_SECS));
-            let failed = (attempts >= MAX_ATTEMPTS).then(|| Value::Text(now.to_rfc3339()));
-            WriteOp::Exec {
-                sql: "UPDATE outbox SET attempts = ?2, next_at = ?3, last_error = ?4, failed_at = ?5 WHERE id = ?1",
-                params: vec![
-                    Value::Integer(d.id),
-                    Value::Integer(attempts),
-                    Value::Text(next.to_rfc3339()),
-                    Value::Text(error),
-                    failed.unwrap_or(Value::Null),
-                ],
-            }
+            let failed = (attempts >= MAX_ATTEMPTS).then(|| now.to_rfc3339());
+            shared
+                .storage
+                .delivery_failed(d.id, attempts, &next.to_rfc3339(), &error, failed.as_deref())
+                .await
         }
     };
-    if let Err(e) = shared.writer.write(vec![op]).await {
+    if let Err(e) = written {
         tracing::error!(error = %e, key = %d.key, "webhooks: recording a delivery failed");
     }
 }

@@ -52,13 +52,8 @@ struct StoredLine {
 }
 
 /// Stored views of orders in `statuses`, by id.
-fn views(shared: &Shared, statuses: &[&str]) -> Result<Vec<Stored>, OfficeError> {
-    let list = statuses.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
-    let texts: Vec<String> = shared.storage.read(|c| {
-        let mut stmt = c.prepare(&format!("SELECT view FROM orders WHERE status IN ({list}) ORDER BY id"))?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect()
-    })?;
+async fn views(shared: &Shared, statuses: &[&str]) -> Result<Vec<Stored>, OfficeError> {
+    let texts = shared.storage.order_views_in(statuses).await?;
     texts
         .iter()
         .map(|t| {
@@ -84,7 +79,7 @@ pub async fn allocate(
     only: Option<&[OrderId]>,
     by: Option<String>,
 ) -> Result<AllocationReport, OfficeError> {
-    let waiting = views(shared, &["created"])?;
+    let waiting = views(shared, &["created"]).await?;
     if let Some(only) = only {
         for (i, id) in only.iter().enumerate() {
             if !waiting.iter().any(|v| &v.header.id == id) {
@@ -100,7 +95,7 @@ pub async fn allocate(
         .filter(|v| only.is_none_or(|o| o.contains(&v.header.id)))
         .map(|v| v.header)
         .collect();
-    let mut available = available(shared)?;
+    let mut available = available(shared).await?;
     let mut report = AllocationReport { allocated: BTreeMap::new(), backordered: BTreeMap::new() };
     for (order, plan) in allocate_orders(&headers, &mut available) {
         if !plan.allocations.is_empty() {
@@ -118,18 +113,13 @@ pub async fn allocate(
 /// Units per location and item free to allocate: on hand, less what open
 /// orders hold there and have not picked (a split line's picks count
 /// against its locations in proportion).
-fn available(shared: &Arc<Shared>) -> Result<Available, OfficeError> {
+async fn available(shared: &Arc<Shared>) -> Result<Available, OfficeError> {
     let mut free: BTreeMap<LocationId, BTreeMap<Gtin, i64>> = BTreeMap::new();
-    let stock: Vec<(String, String, i64)> = shared.storage.read(|c| {
-        let mut stmt = c.prepare("SELECT location, gtin, SUM(on_hand) FROM stock GROUP BY location, gtin")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect()
-    })?;
-    for (location, gtin, units) in stock {
+    for (location, gtin, units) in shared.storage.stock_totals().await? {
         let (Ok(location), Ok(gtin)) = (location.parse(), gtin.parse()) else { continue };
         *free.entry(location).or_default().entry(gtin).or_default() += units;
     }
-    for v in views(shared, &["allocated", "picking"])? {
+    for v in views(shared, &["allocated", "picking"]).await? {
         for l in &v.lines {
             let Some(gtin) = &l.gtin else { continue };
             let done = u64::from(l.picked + l.short);
@@ -173,7 +163,7 @@ pub async fn pick_lists(
         return Err(invalid("pickers".into(), "name at least one picker".into()));
     }
     for (i, p) in pickers.iter().enumerate() {
-        let found = shared.storage.read(|c| crate::devices::active(c, p.as_str()))?;
+        let found = crate::devices::active(&shared.storage, p.as_str()).await?;
         if found != Some((Role::Picker.as_str().to_owned(), Some(location.to_string()))) {
             return Err(invalid(format!("pickers[{i}]"), format!("{p} is not a picker at {location}")));
         }
@@ -181,7 +171,7 @@ pub async fn pick_lists(
     let (_, contents) = location_contents(shared, location).await?;
     let stock = fold::stock::fold(&contents);
     let mut requests = Vec::new();
-    for v in views(shared, &["allocated", "picking"])? {
+    for v in views(shared, &["allocated", "picking"]).await? {
         if v.pickers.iter().any(|p| &p.location == location) {
             continue;
         }
@@ -220,11 +210,12 @@ pub async fn location_contents(
     shared: &Shared,
     location: &LocationId,
 ) -> Result<(DocId, Contents<LocationHeader>), OfficeError> {
-    let doc_id = current_location(shared, location)?.ok_or_else(|| OfficeError::Invalid {
+    let doc_id = current_location(shared, location).await?.ok_or_else(|| OfficeError::Invalid {
         field: "location".into(),
         message: format!("no location {location}"),
     })?;
-    let entry = shared.docs.get(&shared.storage, &doc_id)?.ok_or(OfficeError::NotFound(doc_id.clone()))?;
+    let entry =
+        shared.docs.get(&shared.storage, &doc_id).await?.ok_or(OfficeError::NotFound(doc_id.clone()))?;
     let mut loaded = entry.lock().await;
     let contents = doc::location::read(loaded.doc.document())
         .map_err(|e| StorageError::Corrupt(format!("{doc_id}: {e}")))?;
@@ -232,8 +223,8 @@ pub async fn location_contents(
 }
 
 /// The newest stock epoch of `location`.
-fn current_location(shared: &Shared, location: &LocationId) -> Result<Option<DocId>, StorageError> {
-    let id = shared.storage.read(|c| crate::scope::latest_location(c, location.as_str()))?;
+async fn current_location(shared: &Shared, location: &LocationId) -> Result<Option<DocId>, StorageError> {
+    let id = crate::scope::latest_location(&shared.storage, location.as_str()).await?;
     id.map(|s| s.parse().map_err(|e| StorageError::Corrupt(format!("document id {s}: {e}")))).transpose()
 }
 
@@ -262,7 +253,7 @@ pub async fn routes(
         return Err(invalid("drivers".into(), "name at least one driver".into()));
     }
     for (i, (d, _)) in drivers.iter().enumerate() {
-        let found = shared.storage.read(|c| crate::devices::active(c, d.as_str()))?;
+        let found = crate::devices::active(&shared.storage, d.as_str()).await?;
         if found.is_none_or(|(role, _)| role != Role::Driver.as_str()) {
             return Err(invalid(format!("drivers[{i}].device"), format!("{d} is not an enrolled driver")));
         }
@@ -270,12 +261,9 @@ pub async fn routes(
     let depot = location_contents(shared, location).await?.1.header.geo.ok_or_else(|| {
         invalid("location".into(), format!("{location} has no coordinates (geo) to start routes from"))
     })?;
-    let routed: Vec<String> = shared.storage.read(|c| {
-        let mut stmt = c.prepare("SELECT order_id FROM route_orders")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect()
-    })?;
-    let deliveries: Vec<(OrderId, Address)> = views(shared, &["packed"])?
+    let routed = shared.storage.routed_orders().await?;
+    let deliveries: Vec<(OrderId, Address)> = views(shared, &["packed"])
+        .await?
         .into_iter()
         .filter(|v| !routed.contains(&v.header.id.to_string()))
         .filter(|v| {
@@ -284,11 +272,7 @@ pub async fn routes(
         })
         .map(|v| (v.header.id, v.ship_to))
         .collect();
-    let taken: Vec<String> = shared.storage.read(|c| {
-        let mut stmt = c.prepare("SELECT id FROM routes")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect()
-    })?;
+    let taken = shared.storage.route_ids().await?;
     let mut made = Vec::new();
     let mut n = 0;
     for (planned, (driver, van)) in plan_routes(depot, &deliveries, max_stops).into_iter().zip(drivers) {

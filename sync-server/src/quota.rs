@@ -18,7 +18,6 @@
 
 use std::sync::Arc;
 
-use rusqlite::params;
 use waybill_shared::doc;
 use waybill_shared::event::Payload;
 use waybill_shared::event::quota::QuotaGranted;
@@ -30,7 +29,7 @@ use waybill_shared::role::Role;
 use crate::office::{self, OfficeError};
 use crate::scope::Device;
 use crate::server::Shared;
-use crate::storage::{StorageError, WriteOp};
+use crate::storage::{self, Storage, StorageError, WriteOp};
 
 /// Serialises [`top_up`].
 static TOP_UP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -41,31 +40,18 @@ pub fn holds_quota(role: Role) -> bool {
 }
 
 /// The targets set at `location` for devices of `role`: item and units per device.
-pub fn targets(c: &rusqlite::Connection, location: &str, role: Role) -> rusqlite::Result<Vec<(String, u32)>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT gtin, target FROM quota_targets WHERE location = ?1 AND role = ?2 ORDER BY gtin",
-    )?;
-    let rows = stmt.query_map([location, role.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    rows.collect()
+pub async fn targets(
+    storage: &Storage,
+    location: &str,
+    role: Role,
+) -> Result<Vec<(String, u32)>, StorageError> {
+    storage.quota_targets(location, role.as_str()).await
 }
 
 /// The write that sets (or, with 0, clears) the target of `gtin` at
 /// `location` for devices of `role`.
 pub fn set_target(location: &LocationId, gtin: &Gtin, role: Role, target: u32) -> WriteOp {
-    let mut params =
-        vec![location.to_string().into(), gtin.to_string().into(), role.as_str().to_owned().into()];
-    if target == 0 {
-        return WriteOp::Exec {
-            sql: "DELETE FROM quota_targets WHERE location = ?1 AND gtin = ?2 AND role = ?3",
-            params,
-        };
-    }
-    params.push(i64::from(target).into());
-    WriteOp::Exec {
-        sql: "INSERT INTO quota_targets (location, gtin, role, target) VALUES (?1, ?2, ?3, ?4)
-              ON CONFLICT (location, gtin, role) DO UPDATE SET target = ?4",
-        params,
-    }
+    storage::quota::set_target(location.as_str(), &gtin.to_string(), role.as_str(), target)
 }
 
 /// Fails unless devices of `role` may hold quotas.
@@ -79,24 +65,23 @@ pub fn check_role(role: Role) -> Result<(), OfficeError> {
     })
 }
 
-/// Sets a target at once on connection `c` (the `waybill-server` command
+/// Sets a target at once through `storage` (the `waybill-server` command
 /// line, beside a running server: it reads targets at each connection).
-pub fn store_target(
-    c: &rusqlite::Connection,
+pub async fn store_target(
+    storage: &Storage,
     location: &LocationId,
     gtin: &Gtin,
     role: Role,
     target: u32,
 ) -> Result<(), OfficeError> {
     check_role(role)?;
-    if crate::scope::latest_location(c, location.as_str()).map_err(StorageError::from)?.is_none() {
+    if crate::scope::latest_location(storage, location.as_str()).await?.is_none() {
         return Err(OfficeError::Invalid {
             field: "location".into(),
             message: format!("no location {location}"),
         });
     }
-    let WriteOp::Exec { sql, params } = set_target(location, gtin, role, target) else { return Ok(()) };
-    c.execute(sql, rusqlite::params_from_iter(params)).map_err(StorageError::from)?;
+    storage.write(vec![set_target(location, gtin, role, target)]).await?;
     Ok(())
 }
 
@@ -108,7 +93,7 @@ pub async fn top_up(shared: &Arc<Shared>, device: &Device) -> Result<Vec<(Gtin, 
     let Some(location) = device.location.as_deref().filter(|_| holds_quota(device.role)) else {
         return Ok(Vec::new());
     };
-    let targets = shared.storage.read(|c| targets(c, location, device.role))?;
+    let targets = targets(&shared.storage, location, device.role).await?;
     if targets.is_empty() {
         return Ok(Vec::new());
     }
@@ -169,26 +154,8 @@ pub fn check_grant(doc: &automerge::Automerge, g: &QuotaGranted) -> Result<(), O
 }
 
 /// Rows for the office: each device's quota per location and item.
-pub fn list(c: &rusqlite::Connection) -> rusqlite::Result<Vec<serde_json::Value>> {
-    let mut stmt = c.prepare(
-        "SELECT q.location, q.device, q.gtin, q.granted, q.released, q.sold, q.remaining,
-                (SELECT target FROM quota_targets t JOIN devices d ON d.role = t.role
-                 WHERE t.location = q.location AND t.gtin = q.gtin AND d.id = q.device)
-         FROM quotas q ORDER BY q.location, q.device, q.gtin",
-    )?;
-    let rows = stmt.query_map(params![], |r| {
-        Ok(serde_json::json!({
-            "location": r.get::<_, String>(0)?,
-            "device": r.get::<_, String>(1)?,
-            "gtin": r.get::<_, String>(2)?,
-            "granted": r.get::<_, i64>(3)?,
-            "released": r.get::<_, i64>(4)?,
-            "sold": r.get::<_, i64>(5)?,
-            "remaining": r.get::<_, i64>(6)?,
-            "target": r.get::<_, Option<i64>>(7)?,
-        }))
-    })?;
-    rows.collect()
+pub async fn list(storage: &Storage) -> Result<Vec<serde_json::Value>, StorageError> {
+    storage.quota_rows().await
 }
 
 /// Tops up every connected device enrolled at `location` but the one on
@@ -204,14 +171,7 @@ pub async fn top_up_connected(
     location: &LocationId,
     except: Option<u64>,
 ) -> Result<Vec<(String, Vec<(Gtin, u32)>)>, OfficeError> {
-    let here: Vec<(String, String)> = shared.storage.read(|c| {
-        let mut stmt = c.prepare_cached(
-            "SELECT d.id, d.role FROM devices d WHERE d.location = ?1 AND d.revoked_at IS NULL
-             AND EXISTS (SELECT 1 FROM quota_targets t WHERE t.location = d.location AND t.role = d.role)",
-        )?;
-        let rows = stmt.query_map([location.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect()
-    })?;
+    let here = shared.storage.quota_devices(location.as_str()).await?;
     if here.is_empty() {
         return Ok(Vec::new());
     }

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::blob_store::BlobStore;
 use crate::docs::DocCache;
 use crate::hub::Hub;
 use crate::identity::{Identity, IdentityError};
-use crate::storage::{self, Storage, StorageError, Writer};
+use crate::storage::{self, Elsewhere, Storage, StorageError, Writer};
 
 /// Limits on what a device may send and hold open.
 #[derive(Debug, Clone)]
@@ -53,8 +54,11 @@ const STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
 /// Where and how to run.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The data directory: database, keys, blobs.
+    /// The data directory: keys, blobs, and the SQLite database unless
+    /// `database` names another.
     pub data_dir: PathBuf,
+    /// Where documents and everything else is stored.
+    pub database: storage::Database,
     /// The UDP address to listen on.
     pub listen: SocketAddr,
     /// Limits.
@@ -102,10 +106,8 @@ pub struct Shared {
     pub hub: Hub,
     /// Limits.
     pub limits: Limits,
-    /// The database file (enrolment writes use their own connection).
-    pub db_path: PathBuf,
-    /// The blob directory.
-    pub blob_dir: PathBuf,
+    /// Blob bytes.
+    pub blobs: BlobStore,
     /// Blobs being received now: one upload per blob at a time.
     pub uploads: std::sync::Mutex<std::collections::HashSet<waybill_shared::blob::BlobHash>>,
     /// The id of every document that changed and was stored, for the
@@ -127,14 +129,15 @@ pub fn db_path(data_dir: &std::path::Path) -> PathBuf {
 impl Server {
     /// Opens the data directory (making keys on first start) and binds the
     /// socket. Call inside a tokio runtime.
-    pub fn start(config: Config) -> Result<Self, ServerError> {
+    pub async fn start(config: Config) -> Result<Self, ServerError> {
         let dir = &config.data_dir;
-        let blob_dir = dir.join("blobs");
-        std::fs::create_dir_all(blob_dir.join("partial"))
-            .map_err(|error| ServerError::DataDir { path: dir.clone(), error })?;
         let identity = Identity::load_or_create(dir)?;
-        let db = db_path(dir);
-        let (storage, writer) = storage::open(&db)?;
+        let (storage, writer) = storage::open(&config.database).await?;
+        let blobs = match config.database {
+            storage::Database::Sqlite(_) => BlobStore::files(dir.join("blobs"))
+                .map_err(|error| ServerError::DataDir { path: dir.clone(), error })?,
+            storage::Database::Postgres(_) => BlobStore::Database(storage.clone()),
+        };
         let mut server_config = identity.quic_server_config()?;
         let mut transport = quinn::TransportConfig::default();
         transport.max_concurrent_bidi_streams(config.limits.streams_per_connection.into());
@@ -157,8 +160,7 @@ impl Server {
             docs: DocCache::new(config.limits.cached_docs),
             hub: Hub::default(),
             limits: config.limits,
-            db_path: db,
-            blob_dir,
+            blobs,
             uploads: Default::default(),
             changes: tokio::sync::broadcast::channel(1024).0,
         });
@@ -183,9 +185,30 @@ impl Server {
     /// Serves until the endpoint is closed.
     pub async fn run(self) {
         tokio::spawn(watch_revocations(self.shared.clone()));
+        tokio::spawn(follow_others(self.shared.clone()));
         tokio::spawn(crate::outbox::run(self.shared.clone()));
         while let Some(incoming) = self.endpoint.accept().await {
             tokio::spawn(crate::connection::handle(self.shared.clone(), incoming));
+        }
+    }
+}
+
+/// On a database several nodes share: a document another node stored is
+/// dropped from memory here (the next use reads what is stored) and pushed
+/// to the devices connected here and the office page served here.
+async fn follow_others(shared: Arc<Shared>) {
+    let Some(mut others) = shared.storage.others() else { return };
+    while let Some(heard) = others.recv().await {
+        match heard {
+            Elsewhere::Stored(doc) => {
+                let Ok(id) = doc.parse::<waybill_shared::doc::DocId>() else { continue };
+                shared.docs.forget(&id);
+                crate::ingest::push(&shared, &id, u64::MAX).await;
+            }
+            Elsewhere::Missed => {
+                tracing::warn!("other nodes' writes may have been missed: reading every document afresh");
+                shared.docs.clear();
+            }
         }
     }
 }
@@ -198,7 +221,7 @@ async fn watch_revocations(shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         for (id, device, conn) in shared.hub.connected() {
-            let revoked = shared.storage.read(|c| crate::devices::is_revoked(c, &device)).unwrap_or(false);
+            let revoked = crate::devices::is_revoked(&shared.storage, &device).await.unwrap_or(false);
             if revoked {
                 tracing::info!(%device, "revoked: closing its connection");
                 conn.close(crate::connection::CLOSE_REVOKED, b"revoked");

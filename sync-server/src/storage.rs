@@ -1,20 +1,43 @@
-//! The server's storage: one SQLite database in the data directory, WAL,
-//! `synchronous=FULL`.
+//! The server's storage: the one place that speaks SQL. Two backends sit
+//! behind it: SQLite in the data directory (the embedded default) and
+//! PostgreSQL (several nodes sharing one database). The statements are
+//! written once, in the SQL both accept.
 //!
-//! Writes are described as data ([`WriteOp`]) and go to one writer thread,
-//! which commits every batch waiting for it in one transaction (group
+//! Writes are described as data ([`WriteOp`]) and go to one writer per
+//! node, which commits every batch waiting for it in one transaction (group
 //! commit): many devices' changes share one fsync, and a caller hears back
-//! only once its batch is durable. Reads use their own connection.
+//! only once its batch is durable. Reads go through [`Storage`].
 
+mod blobs;
+mod devices;
+mod docs;
+mod listings;
+mod lock;
+mod metrics;
+pub(crate) mod office;
+mod orders;
+pub(crate) mod outbox;
+mod planning;
+mod postgres;
+pub(crate) mod projection;
+pub(crate) mod quota;
 pub mod schema;
+mod scope;
+mod sqlite;
+mod users;
+mod value;
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use automerge::ChangeHash;
-use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 use waybill_shared::doc::DocId;
+
+pub use listings::Listing;
+pub use lock::{Guard, Lock};
+pub(crate) use value::args;
+pub use value::{FromValue, Row, Value};
 
 /// Storage that failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +45,10 @@ pub enum StorageError {
     /// SQLite failed.
     #[error("database: {0}")]
     Sql(rusqlite::Error),
-    /// The data directory is from a newer build.
+    /// PostgreSQL failed.
+    #[error("database: {0}")]
+    Postgres(String),
+    /// The database is from a newer build.
     #[error(
         "the database has schema version {found}; this build reads up to {supported}: update waybill-server"
     )]
@@ -35,7 +61,16 @@ pub enum StorageError {
     /// Stored data does not read back.
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
-    /// The writer thread is gone (the server is shutting down).
+    /// The blob directory failed.
+    #[error("blob storage: {0}")]
+    Blobs(#[from] std::io::Error),
+    /// A write's claim found nothing to claim (someone else took it first).
+    #[error("already taken")]
+    Conflict,
+    /// A write failed; nothing of its batch was stored.
+    #[error("write failed: {0}")]
+    Write(String),
+    /// The writer is gone (the server is shutting down).
     #[error("storage is shut down")]
     Closed,
 }
@@ -48,8 +83,24 @@ impl From<rusqlite::Error> for StorageError {
     }
 }
 
+/// Where the data lives.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, as a `postgres://` address.
+    Postgres(String),
+}
+
 /// One write, as data.
-#[derive(Debug)]
+///
+/// A document is written only over the state it was read at: `PutDoc` and
+/// `AppendChanges` name the heads stored when the writer's copy was loaded
+/// (or last written), and the batch fails with [`StorageError::Conflict`]
+/// if another node, or another process, stored the document since. The
+/// writer then takes in what is stored and writes again
+/// ([`crate::ingest::store`]), so no node's changes are ever overwritten.
+#[derive(Clone, Debug)]
 pub enum WriteOp {
     /// Stores a document whole, dropping its appended changes.
     PutDoc {
@@ -59,6 +110,8 @@ pub enum WriteOp {
         snapshot: Vec<u8>,
         /// Its heads.
         heads: Vec<ChangeHash>,
+        /// The heads stored before; `None` for a document not stored yet.
+        stored: Option<Vec<ChangeHash>>,
     },
     /// Appends accepted changes to a document.
     AppendChanges {
@@ -68,6 +121,8 @@ pub enum WriteOp {
         changes: Vec<Vec<u8>>,
         /// The heads after them.
         heads: Vec<ChangeHash>,
+        /// The heads stored before.
+        stored: Vec<ChangeHash>,
     },
     /// A device's persisted sync state for a document.
     SyncState {
@@ -91,16 +146,121 @@ pub enum WriteOp {
         /// The change itself.
         bytes: Vec<u8>,
     },
-    /// Raw SQL with text parameters, for projections.
-    Exec {
-        /// The statement.
-        sql: &'static str,
-        /// Its parameters.
-        params: Vec<rusqlite::types::Value>,
-    },
+    /// A statement of the storage layer's own.
+    Exec(Statement),
 }
 
-type Batch = (Vec<WriteOp>, oneshot::Sender<Result<(), String>>);
+/// What a node hears of the other nodes' writes.
+#[derive(Debug)]
+pub enum Elsewhere {
+    /// Another node stored this document.
+    Stored(String),
+    /// The link that hears them was down: anything may have changed.
+    Missed,
+}
+
+/// One statement with its arguments.
+#[derive(Clone, Debug)]
+pub struct Statement {
+    pub(crate) sql: &'static str,
+    pub(crate) args: Vec<Value>,
+    /// The batch fails with [`StorageError::Conflict`] if this changes no row.
+    pub(crate) claim: bool,
+}
+
+impl Statement {
+    pub(crate) fn new(sql: &'static str, args: Vec<Value>) -> Self {
+        Self { sql, args, claim: false }
+    }
+
+    /// A statement that must change a row, or its batch fails.
+    pub(crate) fn claim(sql: &'static str, args: Vec<Value>) -> Self {
+        Self { sql, args, claim: true }
+    }
+}
+
+impl From<Statement> for WriteOp {
+    fn from(s: Statement) -> Self {
+        Self::Exec(s)
+    }
+}
+
+/// Why a batch was not stored.
+#[derive(Clone, Debug)]
+enum Failure {
+    Conflict,
+    Failed(String),
+}
+
+type Batch = (Vec<WriteOp>, oneshot::Sender<Result<(), Failure>>);
+
+/// On PostgreSQL, tells the other nodes that `doc` was stored, when the
+/// transaction commits; a lone SQLite node has no one to tell.
+fn announce(doc: &DocId, postgres: bool) -> Option<Statement> {
+    postgres.then(|| {
+        Statement::new(
+            // pg_notify's arguments, typed for PostgreSQL.
+            "SELECT pg_notify(CAST(?1 AS TEXT), CAST(?2 AS TEXT))",
+            args![postgres::CHANNEL, format!("{} {doc}", node())],
+        )
+    })
+}
+
+impl WriteOp {
+    /// The statements that make this write, on PostgreSQL or SQLite.
+    fn statements(&self, postgres: bool) -> Vec<Statement> {
+        let now = || Value::from(chrono::Utc::now().to_rfc3339());
+        match self {
+            Self::PutDoc { id, snapshot, heads, stored } => {
+                let (key, heads) = (id.to_string(), waybill_shared::heads::encode(heads));
+                let mut out = vec![match stored {
+                    None => Statement::claim(
+                        "INSERT INTO docs (id, kind, snapshot, heads, changes, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, 0, ?5) ON CONFLICT DO NOTHING",
+                        args![&key, id.kind(), snapshot.clone(), heads, now()],
+                    ),
+                    Some(before) => Statement::claim(
+                        "UPDATE docs SET snapshot = ?2, heads = ?3, changes = 0, updated_at = ?4
+                         WHERE id = ?1 AND heads = ?5",
+                        args![&key, snapshot.clone(), heads, now(), waybill_shared::heads::encode(before)],
+                    ),
+                }];
+                out.push(Statement::new("DELETE FROM doc_changes WHERE doc = ?1", args![&key]));
+                out.extend(announce(id, postgres));
+                out
+            }
+            Self::AppendChanges { id, changes, heads, stored } => {
+                let key = id.to_string();
+                let mut out = vec![Statement::claim(
+                    "UPDATE docs SET heads = ?2, changes = changes + ?3, updated_at = ?4 WHERE id = ?1 AND heads = ?5",
+                    args![
+                        &key,
+                        waybill_shared::heads::encode(heads),
+                        changes.len(),
+                        now(),
+                        waybill_shared::heads::encode(stored)
+                    ],
+                )];
+                out.extend(changes.iter().map(|c| {
+                    Statement::new("INSERT INTO doc_changes (doc, bytes) VALUES (?1, ?2)", args![&key, c.clone()])
+                }));
+                out.extend(announce(id, postgres));
+                out
+            }
+            Self::SyncState { device, doc, state } => vec![Statement::new(
+                "INSERT INTO sync_states (device, doc, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (device, doc) DO UPDATE SET state = ?3",
+                args![device, doc.to_string(), state.clone()],
+            )],
+            Self::Quarantine { device, doc, change, refusal, bytes } => vec![Statement::new(
+                "INSERT INTO quarantine (device, doc, change, refusal, bytes, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT DO NOTHING",
+                args![device, doc.to_string(), change.to_string(), refusal, bytes.clone(), now()],
+            )],
+            Self::Exec(s) => vec![Statement { sql: s.sql, args: s.args.clone(), claim: s.claim }],
+        }
+    }
+}
 
 /// A cloneable handle to the writer thread.
 #[derive(Clone)]
@@ -124,172 +284,119 @@ impl Writer {
     ) -> Result<impl Future<Output = Result<(), StorageError>> + use<>, StorageError> {
         let (done, wait) = oneshot::channel();
         self.tx.send((ops, done)).map_err(|_| StorageError::Closed)?;
-        Ok(async move { wait.await.map_err(|_| StorageError::Closed)?.map_err(StorageError::Corrupt) })
+        Ok(async move {
+            wait.await.map_err(|_| StorageError::Closed)?.map_err(|f| match f {
+                Failure::Conflict => StorageError::Conflict,
+                Failure::Failed(e) => StorageError::Write(e),
+            })
+        })
     }
 }
 
-/// A stored document: its snapshot and the changes appended since.
-pub type StoredDoc = (Vec<u8>, Vec<Vec<u8>>);
+/// A stored document as one state of the database holds it.
+#[derive(Debug)]
+pub struct StoredDoc {
+    /// `AutoCommit::save()` as last compacted.
+    pub snapshot: Vec<u8>,
+    /// Each change appended since, in order.
+    pub changes: Vec<Vec<u8>>,
+    /// The heads stored with them.
+    pub heads: Vec<ChangeHash>,
+}
 
-/// Read access.
+/// Read access, cloneable.
+#[derive(Clone)]
 pub struct Storage {
-    read: Mutex<Connection>,
+    backend: Arc<Backend>,
+    writer: Writer,
+    others: Arc<std::sync::Mutex<Option<mpsc::UnboundedReceiver<Elsewhere>>>>,
 }
 
-/// Opens (creating and migrating) the database at `path`, and starts the
-/// writer thread.
-pub fn open(path: &Path) -> Result<(Storage, Writer), StorageError> {
-    let conn = prepare(path)?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    std::thread::Builder::new()
-        .name("waybill-writer".into())
-        .spawn(move || write_loop(conn, rx))
-        .map_err(|e| StorageError::Corrupt(format!("cannot start the writer: {e}")))?;
-    Ok((Storage { read: Mutex::new(connect(path)?) }, Writer { tx }))
+/// This process's name among the nodes: random, so its own announcements
+/// are told from others'.
+fn node() -> &'static str {
+    static NODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NODE.get_or_init(|| {
+        let mut raw = [0u8; 8];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw);
+        raw.iter().map(|b| format!("{b:02x}")).collect()
+    })
 }
 
-/// A connection to a migrated database (for the command line).
-pub fn prepare(path: &Path) -> Result<Connection, StorageError> {
-    let mut conn = connect(path)?;
-    migrate(&mut conn)?;
-    Ok(conn)
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
 
-/// A connection with the server's settings.
-pub fn connect(path: &Path) -> Result<Connection, StorageError> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    Ok(conn)
-}
-
-fn write_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Batch>) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            batch.push(more);
+/// Opens (creating and migrating) the database, and starts the writer.
+pub async fn open(database: &Database) -> Result<(Storage, Writer), StorageError> {
+    let (backend, tx, others) = match database {
+        Database::Sqlite(path) => {
+            let (s, tx) = sqlite::open(path)?;
+            (Backend::Sqlite(s), tx, None)
         }
-        let result = apply(&mut conn, &batch).map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "write batch failed; nothing of it was stored");
+        Database::Postgres(url) => {
+            let (p, tx, others) = postgres::open(url, node()).await?;
+            (Backend::Postgres(p), tx, Some(others))
         }
-        for (_, done) in batch {
-            let _ = done.send(result.clone());
-        }
-    }
-}
-
-fn apply(conn: &mut Connection, batch: &[Batch]) -> Result<(), rusqlite::Error> {
-    let tx = conn.transaction()?;
-    let now = chrono::Utc::now().to_rfc3339();
-    for (ops, _) in batch {
-        for op in ops {
-            match op {
-                WriteOp::PutDoc { id, snapshot, heads } => {
-                    let key = id.to_string();
-                    tx.execute(
-                        "INSERT INTO docs (id, kind, snapshot, heads, changes, updated_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)
-                         ON CONFLICT (id) DO UPDATE SET snapshot = ?3, heads = ?4, changes = 0, updated_at = ?5",
-                        params![key, id.kind(), snapshot, waybill_shared::heads::encode(heads), now],
-                    )?;
-                    tx.execute("DELETE FROM doc_changes WHERE doc = ?1", [&key])?;
-                }
-                WriteOp::AppendChanges { id, changes, heads } => {
-                    let key = id.to_string();
-                    let mut stmt =
-                        tx.prepare_cached("INSERT INTO doc_changes (doc, bytes) VALUES (?1, ?2)")?;
-                    for c in changes {
-                        stmt.execute(params![key, c])?;
-                    }
-                    tx.execute(
-                        "UPDATE docs SET heads = ?2, changes = changes + ?3, updated_at = ?4 WHERE id = ?1",
-                        params![key, waybill_shared::heads::encode(heads), changes.len() as i64, now],
-                    )?;
-                }
-                WriteOp::SyncState { device, doc, state } => {
-                    tx.prepare_cached(
-                        "INSERT OR REPLACE INTO sync_states (device, doc, state) VALUES (?1, ?2, ?3)",
-                    )?
-                    .execute(params![device, doc.to_string(), state])?;
-                }
-                WriteOp::Quarantine { device, doc, change, refusal, bytes } => {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO quarantine (device, doc, change, refusal, bytes, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![device, doc.to_string(), change.to_string(), refusal, bytes, now],
-                    )?;
-                }
-                WriteOp::Exec { sql, params } => {
-                    tx.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params.iter()))?;
-                }
-            }
-        }
-    }
-    tx.commit()
+    };
+    let writer = Writer { tx };
+    let others = Arc::new(std::sync::Mutex::new(others));
+    Ok((Storage { backend: Arc::new(backend), writer: writer.clone(), others }, writer))
 }
 
 impl Storage {
-    /// Runs a read.
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StorageError> {
-        let conn = self.read.lock().map_err(|_| StorageError::Corrupt("read connection poisoned".into()))?;
-        Ok(f(&conn)?)
+    /// Writes `ops` in one transaction and returns once it is durable
+    /// ([`Writer::write`]).
+    pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StorageError> {
+        self.writer.write(ops).await
     }
 
-    /// A document's snapshot and appended changes, if stored.
-    pub fn load_doc(&self, id: &DocId) -> Result<Option<StoredDoc>, StorageError> {
-        let key = id.to_string();
-        self.read(|c| {
-            let Some(snapshot) = c
-                .query_row("SELECT snapshot FROM docs WHERE id = ?1", [&key], |r| r.get::<_, Vec<u8>>(0))
-                .optional()?
-            else {
-                return Ok(None);
-            };
-            let mut stmt = c.prepare_cached("SELECT bytes FROM doc_changes WHERE doc = ?1 ORDER BY seq")?;
-            let changes = stmt.query_map([&key], |r| r.get(0))?.collect::<Result<Vec<Vec<u8>>, _>>()?;
-            Ok(Some((snapshot, changes)))
-        })
+    /// The writer.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
     }
 
-    /// A document's stored heads and the number of changes appended since
-    /// its snapshot.
-    pub fn doc_heads(&self, id: &DocId) -> Result<Option<(Vec<ChangeHash>, i64)>, StorageError> {
-        let row = self.read(|c| {
-            c.query_row("SELECT heads, changes FROM docs WHERE id = ?1", [id.to_string()], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
-            })
-            .optional()
-        })?;
-        row.map(|(h, n)| {
-            Ok((waybill_shared::heads::decode(&h).map_err(|e| StorageError::Corrupt(e.to_string()))?, n))
-        })
-        .transpose()
+    /// What the other nodes on this database store, as they commit; once
+    /// (the first caller takes it), and `None` on SQLite (no other nodes).
+    pub fn others(&self) -> Option<mpsc::UnboundedReceiver<Elsewhere>> {
+        self.others.lock().ok()?.take()
     }
 
-    /// A device's persisted sync state for a document.
-    pub fn sync_state(&self, device: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StorageError> {
-        self.read(|c| {
-            c.query_row(
-                "SELECT state FROM sync_states WHERE device = ?1 AND doc = ?2",
-                params![device, doc.to_string()],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+    /// The rows `sql` reads.
+    pub(crate) async fn rows(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StorageError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.rows(sql, &args),
+            Backend::Postgres(p) => p.rows(sql, &args).await,
+        }
     }
-}
 
-fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
-    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let found = usize::try_from(found).unwrap_or(usize::MAX);
-    if found > schema::VERSION {
-        return Err(StorageError::NewerSchema { found, supported: schema::VERSION });
+    /// Several reads that see one state of the database, even while
+    /// others write.
+    pub(crate) async fn snapshot(&self, reads: &[(&str, Vec<Value>)]) -> Result<Vec<Vec<Row>>, StorageError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.snapshot(reads),
+            Backend::Postgres(p) => p.snapshot(reads).await,
+        }
     }
-    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        tx.commit()?;
+
+    /// Each row `sql` reads, mapped.
+    pub(crate) async fn query<T>(
+        &self,
+        sql: &str,
+        args: Vec<Value>,
+        map: impl Fn(&Row) -> Result<T, StorageError>,
+    ) -> Result<Vec<T>, StorageError> {
+        self.rows(sql, args).await?.iter().map(map).collect()
     }
-    Ok(())
+
+    /// The first row `sql` reads, mapped, if any.
+    pub(crate) async fn query_opt<T>(
+        &self,
+        sql: &str,
+        args: Vec<Value>,
+        map: impl Fn(&Row) -> Result<T, StorageError>,
+    ) -> Result<Option<T>, StorageError> {
+        self.rows(sql, args).await?.first().map(map).transpose()
+    }
 }

@@ -11,10 +11,10 @@
 use std::num::NonZeroU32;
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::identity::sha256_hex;
+use crate::storage::{Storage, StorageError};
 
 /// PBKDF2 rounds for new passwords.
 pub const ITERATIONS: u32 = 600_000;
@@ -43,9 +43,9 @@ pub enum UserError {
     /// Wrong name or password (which one is not said).
     #[error("wrong user name or password")]
     WrongPassword,
-    /// The database failed.
-    #[error("database: {0}")]
-    Sql(rusqlite::Error),
+    /// Storage failed.
+    #[error("{0}")]
+    Storage(StorageError),
     /// Randomness was not available.
     #[error("no randomness available")]
     Random,
@@ -53,9 +53,9 @@ pub enum UserError {
 
 // By hand rather than `#[from]`: the message already holds the cause, so
 // it is not reported again as the source (an error chain says it once).
-impl From<rusqlite::Error> for UserError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Sql(e)
+impl From<StorageError> for UserError {
+    fn from(e: StorageError) -> Self {
+        Self::Storage(e)
     }
 }
 
@@ -91,83 +91,92 @@ fn check_name(name: &str) -> Result<(), UserError> {
 }
 
 /// Adds a user.
-pub fn add(c: &Connection, name: &str, password: &str, now: DateTime<Utc>) -> Result<(), UserError> {
+pub async fn add(storage: &Storage, name: &str, password: &str, now: DateTime<Utc>) -> Result<(), UserError> {
     check_name(name)?;
     if password.chars().count() < MIN_PASSWORD {
         return Err(UserError::WeakPassword);
     }
     let salt = random::<16>()?;
-    let inserted = c.execute(
-        "INSERT OR IGNORE INTO users (name, salt, hash, iterations, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![name, &salt[..], &hash(password, &salt, ITERATIONS)[..], ITERATIONS, now.to_rfc3339()],
-    )?;
-    if inserted == 0 {
-        return Err(UserError::Exists(name.to_owned()));
+    let hashed = hash(password, &salt, ITERATIONS);
+    match storage.add_user(name, &salt, &hashed, ITERATIONS, &now.to_rfc3339()).await {
+        Ok(()) => Ok(()),
+        Err(StorageError::Conflict) => Err(UserError::Exists(name.to_owned())),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// Removes a user and ends their sessions.
-pub fn remove(c: &Connection, name: &str) -> Result<(), UserError> {
-    c.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
-    if c.execute("DELETE FROM users WHERE name = ?1", [name])? == 0 {
-        return Err(UserError::Unknown(name.to_owned()));
+pub async fn remove(storage: &Storage, name: &str) -> Result<(), UserError> {
+    match storage.remove_user(name).await {
+        Ok(()) => Ok(()),
+        Err(StorageError::Conflict) => Err(UserError::Unknown(name.to_owned())),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// User names, sorted.
-pub fn list(c: &Connection) -> Result<Vec<String>, UserError> {
-    let mut stmt = c.prepare("SELECT name FROM users ORDER BY name")?;
-    let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    Ok(names)
+pub async fn list(storage: &Storage) -> Result<Vec<String>, UserError> {
+    Ok(storage.user_names().await?)
 }
 
 /// Whether any user exists.
-pub fn any(c: &Connection) -> Result<bool, UserError> {
-    Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))?)
+pub async fn any(storage: &Storage) -> Result<bool, UserError> {
+    Ok(storage.any_user().await?)
 }
 
 /// Checks the password and makes a session.
-pub fn sign_in(c: &Connection, name: &str, password: &str, now: DateTime<Utc>) -> Result<Session, UserError> {
-    let stored: Option<(Vec<u8>, Vec<u8>, u32)> = c
-        .query_row("SELECT salt, hash, iterations FROM users WHERE name = ?1", [name], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()?;
-    let Some((salt, want, iterations)) = stored else {
-        // Spend the same time as a real check, so timing does not tell
-        // which names exist.
-        let _ = hash(password, b"no such user....", ITERATIONS);
+pub async fn sign_in(
+    storage: &Storage,
+    name: &str,
+    password: &str,
+    now: DateTime<Utc>,
+) -> Result<Session, UserError> {
+    let stored = storage.user_password(name).await?;
+    let password = password.to_owned();
+    // PBKDF2 is slow on purpose: off the async workers.
+    let matches = tokio::task::spawn_blocking(move || match stored {
+        Some((salt, want, iterations)) => {
+            let rounds = NonZeroU32::new(iterations).unwrap_or(NonZeroU32::MIN);
+            ring::pbkdf2::verify(ring::pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), &want)
+                .is_ok()
+        }
+        None => {
+            // Spend the same time as a real check, so timing does not tell
+            // which names exist.
+            let _ = hash(&password, b"no such user....", ITERATIONS);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if !matches {
         return Err(UserError::WrongPassword);
-    };
-    let rounds = NonZeroU32::new(iterations).unwrap_or(NonZeroU32::MIN);
-    ring::pbkdf2::verify(ring::pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), &want)
-        .map_err(|_| UserError::WrongPassword)?;
+    }
     let token = waybill_shared::blob::BlobHash::of(&random::<32>()?).hex();
     let expires_at = now + Duration::hours(SESSION_HOURS);
-    c.execute("DELETE FROM sessions WHERE expires_at < ?1", [now.to_rfc3339()])?;
-    c.execute(
-        "INSERT INTO sessions (token_sha256, user, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![sha256_hex(token.as_bytes()), name, now.to_rfc3339(), expires_at.to_rfc3339()],
-    )?;
-    Ok(Session { user: name.to_owned(), token, expires_at })
+    let made = storage
+        .add_session(&sha256_hex(token.as_bytes()), name, &now.to_rfc3339(), &expires_at.to_rfc3339())
+        .await;
+    match made {
+        Ok(()) => Ok(Session { user: name.to_owned(), token, expires_at }),
+        // Removed since the password was checked.
+        Err(StorageError::Conflict) => Err(UserError::WrongPassword),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The user a session token belongs to, if it is live.
-pub fn session_user(c: &Connection, token: &str, now: DateTime<Utc>) -> rusqlite::Result<Option<String>> {
-    c.query_row(
-        "SELECT user FROM sessions WHERE token_sha256 = ?1 AND expires_at > ?2",
-        params![sha256_hex(token.as_bytes()), now.to_rfc3339()],
-        |r| r.get(0),
-    )
-    .optional()
+pub async fn session_user(
+    storage: &Storage,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StorageError> {
+    storage.session_user(&sha256_hex(token.as_bytes()), &now.to_rfc3339()).await
 }
 
 /// Ends a session.
-pub fn sign_out(c: &Connection, token: &str) -> Result<(), UserError> {
-    c.execute("DELETE FROM sessions WHERE token_sha256 = ?1", [sha256_hex(token.as_bytes())])?;
-    Ok(())
+pub async fn sign_out(storage: &Storage, token: &str) -> Result<(), UserError> {
+    Ok(storage.remove_session(&sha256_hex(token.as_bytes())).await?)
 }
 
 #[cfg(test)]
@@ -175,45 +184,47 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::storage::Database;
 
-    fn db() -> (tempfile::TempDir, Connection) {
+    async fn db() -> (tempfile::TempDir, Storage) {
         let dir = tempfile::tempdir().unwrap();
-        let c = crate::storage::prepare(&dir.path().join("w.db")).unwrap();
-        (dir, c)
+        let (storage, _writer) =
+            crate::storage::open(&Database::Sqlite(dir.path().join("w.db"))).await.unwrap();
+        (dir, storage)
     }
 
-    #[test]
-    fn a_user_signs_in_with_the_right_password_only_and_sessions_expire() {
-        let (_dir, c) = db();
+    #[tokio::test]
+    async fn a_user_signs_in_with_the_right_password_only_and_sessions_expire() {
+        let (_dir, c) = db().await;
         let now = Utc::now();
-        add(&c, "ana", "correct horse", now).unwrap();
-        assert!(matches!(add(&c, "ana", "another one", now), Err(UserError::Exists(_))));
-        assert!(matches!(add(&c, "bo b", "long enough", now), Err(UserError::BadName)));
-        assert!(matches!(add(&c, "bob", "short", now), Err(UserError::WeakPassword)));
-        assert!(matches!(sign_in(&c, "ana", "wrong horse", now), Err(UserError::WrongPassword)));
-        assert!(matches!(sign_in(&c, "nobody", "correct horse", now), Err(UserError::WrongPassword)));
-        let s = sign_in(&c, "ana", "correct horse", now).unwrap();
-        assert_eq!(session_user(&c, &s.token, now).unwrap().as_deref(), Some("ana"));
-        assert_eq!(session_user(&c, "not a token", now).unwrap(), None);
+        add(&c, "ana", "correct horse", now).await.unwrap();
+        assert!(matches!(add(&c, "ana", "another one", now).await, Err(UserError::Exists(_))));
+        assert!(matches!(add(&c, "bo b", "long enough", now).await, Err(UserError::BadName)));
+        assert!(matches!(add(&c, "bob", "short", now).await, Err(UserError::WeakPassword)));
+        assert!(matches!(sign_in(&c, "ana", "wrong horse", now).await, Err(UserError::WrongPassword)));
+        assert!(matches!(sign_in(&c, "nobody", "correct horse", now).await, Err(UserError::WrongPassword)));
+        let s = sign_in(&c, "ana", "correct horse", now).await.unwrap();
+        assert_eq!(session_user(&c, &s.token, now).await.unwrap().as_deref(), Some("ana"));
+        assert_eq!(session_user(&c, "not a token", now).await.unwrap(), None);
         let later = now + Duration::hours(SESSION_HOURS) + Duration::seconds(1);
-        assert_eq!(session_user(&c, &s.token, later).unwrap(), None);
+        assert_eq!(session_user(&c, &s.token, later).await.unwrap(), None);
         // The password is not stored.
-        let stored: Vec<u8> = c.query_row("SELECT hash FROM users", [], |r| r.get(0)).unwrap();
+        let (_, stored, _) = c.user_password("ana").await.unwrap().unwrap();
         assert!(!String::from_utf8_lossy(&stored).contains("correct horse"));
     }
 
-    #[test]
-    fn signing_out_or_removing_the_user_ends_the_session() {
-        let (_dir, c) = db();
+    #[tokio::test]
+    async fn signing_out_or_removing_the_user_ends_the_session() {
+        let (_dir, c) = db().await;
         let now = Utc::now();
-        add(&c, "ana", "correct horse", now).unwrap();
-        let a = sign_in(&c, "ana", "correct horse", now).unwrap();
-        let b = sign_in(&c, "ana", "correct horse", now).unwrap();
-        sign_out(&c, &a.token).unwrap();
-        assert_eq!(session_user(&c, &a.token, now).unwrap(), None);
-        assert!(session_user(&c, &b.token, now).unwrap().is_some());
-        remove(&c, "ana").unwrap();
-        assert_eq!(session_user(&c, &b.token, now).unwrap(), None);
-        assert!(matches!(remove(&c, "ana"), Err(UserError::Unknown(_))));
+        add(&c, "ana", "correct horse", now).await.unwrap();
+        let a = sign_in(&c, "ana", "correct horse", now).await.unwrap();
+        let b = sign_in(&c, "ana", "correct horse", now).await.unwrap();
+        sign_out(&c, &a.token).await.unwrap();
+        assert_eq!(session_user(&c, &a.token, now).await.unwrap(), None);
+        assert!(session_user(&c, &b.token, now).await.unwrap().is_some());
+        remove(&c, "ana").await.unwrap();
+        assert_eq!(session_user(&c, &b.token, now).await.unwrap(), None);
+        assert!(matches!(remove(&c, "ana").await, Err(UserError::Unknown(_))));
     }
 }

@@ -9,9 +9,11 @@ use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use serde_json::Value;
+
+pub mod postgres;
 
 /// The demo seed: two orders, a location with stock, a route.
 pub const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/demo/seed.json");
@@ -92,6 +94,8 @@ pub struct Server {
     pub data: PathBuf,
     /// Its UDP port.
     pub port: u16,
+    /// Its PostgreSQL database, if it runs on one.
+    pub database: Option<Arc<postgres::Database>>,
 }
 
 impl Server {
@@ -108,8 +112,25 @@ impl Server {
     /// Starts a server on `port` with the office API on `http` (service
     /// token [`OFFICE_TOKEN`]), waiting until it listens.
     pub fn start_with(data: &Path, port: u16, http: Option<u16>) -> Self {
+        let database = postgres::everywhere().then(|| postgres::Database::of(data));
+        Self::node(data, port, http, database)
+    }
+
+    /// Starts a server on `port` (and `http`) with its data in `data` and
+    /// its database in `database` (SQLite in `data` if `None`): one node of
+    /// several when they share a database.
+    pub fn node(
+        data: &Path,
+        port: u16,
+        http: Option<u16>,
+        database: Option<Arc<postgres::Database>>,
+    ) -> Self {
         let mut command = Command::new(bin("waybill-server"));
-        command.arg("--data").arg(data).args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        command.arg("--data").arg(data);
+        if let Some(db) = &database {
+            command.args(["--database", &db.url]);
+        }
+        command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
         if let Some(http) = http {
             command.args(["--http", &format!("127.0.0.1:{http}")]).env("WAYBILL_OFFICE_TOKEN", OFFICE_TOKEN);
         }
@@ -127,7 +148,7 @@ impl Server {
         }
         // Keep reading, so the server never writes to a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        Self { child: Some(child), data: data.to_path_buf(), port }
+        Self { child: Some(child), data: data.to_path_buf(), port, database }
     }
 
     /// Its address.
@@ -145,13 +166,22 @@ impl Server {
 
     /// Runs `waybill-server --data <dir> --json <args>`.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(bin("waybill-server"))
-            .arg("--data")
-            .arg(&self.data)
-            .arg("--json")
-            .args(args)
-            .output()
-            .unwrap()
+        let mut command = Command::new(bin("waybill-server"));
+        command.arg("--data").arg(&self.data);
+        if let Some(db) = &self.database {
+            command.args(["--database", &db.url]);
+        }
+        command.arg("--json").args(args).output().unwrap()
+    }
+
+    /// Where its database is, for reading it in a test.
+    pub fn storage(&self) -> waybill_sync_server::storage::Database {
+        match &self.database {
+            Some(db) => waybill_sync_server::storage::Database::Postgres(db.url.clone()),
+            None => waybill_sync_server::storage::Database::Sqlite(waybill_sync_server::server::db_path(
+                &self.data,
+            )),
+        }
     }
 
     /// Runs a server command that must succeed; its JSON output (or Null).
@@ -195,6 +225,32 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Runs `f` to its end on a runtime of its own, on a thread of its own (so
+/// it works from sync tests and async ones alike).
+pub fn block_on<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    })
+    .join()
+    .unwrap()
+}
+
+/// A document as the server stores it, read from `database` (`None` if it
+/// is not stored).
+pub fn stored(database: &waybill_sync_server::storage::Database, id: &str) -> Option<automerge::AutoCommit> {
+    let id: waybill_shared::doc::DocId = id.parse().unwrap();
+    let database = database.clone();
+    let stored = block_on(async move {
+        let (storage, _writer) = waybill_sync_server::storage::open(&database).await.unwrap();
+        storage.load_doc(&id).await.unwrap()
+    })?;
+    let mut d = automerge::AutoCommit::load(&stored.snapshot).unwrap();
+    for c in &stored.changes {
+        d.load_incremental(c).unwrap();
+    }
+    Some(d)
 }
 
 /// A device: a `waybill-agent` store.

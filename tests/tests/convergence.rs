@@ -31,6 +31,7 @@ use waybill_shared::fold;
 use waybill_shared::id::DeviceId;
 use waybill_shared::recorder::Recorder;
 use waybill_shared::seed::{self, Seed};
+use waybill_sync_server::blob_store::BlobStore;
 use waybill_sync_server::ingest;
 use waybill_sync_server::server::db_path;
 use waybill_sync_server::storage::{self, WriteOp};
@@ -108,30 +109,26 @@ fn import(data: &Path, seed: &Seed, extra: &[(&str, &str)]) {
             PickAssigned { device: DeviceId::new(*device).unwrap(), location: "wh-1".parse().unwrap() };
         doc::append(d, &office.record(now, None, Payload::PickAssigned(assigned))).unwrap();
     }
-    let (_, writer) = storage::open(&db_path(data)).unwrap();
+    let blobs = BlobStore::files(data.join("blobs")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let mut ops = Vec::new();
     for (id, mut d) in docs {
-        ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads() });
-        ops.extend(ingest::project(&data.join("blobs"), &id, &mut d).unwrap());
+        ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads(), stored: None });
+        ops.extend(runtime.block_on(ingest::project(&blobs, &id, &mut d)).unwrap());
     }
-    ops.push(WriteOp::Exec {
-        sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-        params: vec!["office_recorder".to_owned().into(), serde_json::to_string(&office).unwrap().into()],
-    });
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    runtime.block_on(writer.write(ops)).unwrap();
+    ops.push(waybill_sync_server::office::recorder_op(&office).unwrap());
+    runtime
+        .block_on(async {
+            let (_, writer) = storage::open(&storage::Database::Sqlite(db_path(data))).await.unwrap();
+            writer.write(ops).await
+        })
+        .unwrap();
 }
 
 /// A document as the server stores it (read from its data directory).
 fn stored(data: &Path, id: &str) -> AutoCommit {
-    let id: DocId = id.parse().unwrap();
-    let (storage, _writer) = storage::open(&db_path(data)).unwrap();
-    let (snapshot, changes) = storage.load_doc(&id).unwrap().unwrap_or_else(|| panic!("server lacks {id}"));
-    let mut d = AutoCommit::load(&snapshot).unwrap();
-    for c in &changes {
-        d.load_incremental(c).unwrap();
-    }
-    d
+    let database = storage::Database::Sqlite(db_path(data));
+    waybill_tests::stored(&database, id).unwrap_or_else(|| panic!("server lacks {id}"))
 }
 
 /// The ids of the events in a stored document, with how often each occurs.

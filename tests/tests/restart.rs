@@ -19,15 +19,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use automerge::AutoCommit;
 use serde_json::{Value, json};
-use waybill_shared::doc::{self, DocId};
-use waybill_sync_server::server::db_path;
-use waybill_sync_server::storage;
+use waybill_shared::doc;
 use waybill_tests::{Device, Server, XorShift, bin, free_port};
 
 const X: &str = "09506000134352"; // received into A-01
@@ -84,14 +80,8 @@ fn run_script(device: &Device, lines: &[String]) -> Vec<Value> {
 
 /// The ids of the device events in a document as the server stores it,
 /// checking none is stored twice.
-fn stored_device_events(data: &Path, id: &str) -> BTreeSet<String> {
-    let doc_id: DocId = id.parse().unwrap();
-    let (storage, _writer) = storage::open(&db_path(data)).unwrap();
-    let (snapshot, changes) = storage.load_doc(&doc_id).unwrap().unwrap();
-    let mut d = AutoCommit::load(&snapshot).unwrap();
-    for c in &changes {
-        d.load_incremental(c).unwrap();
-    }
+fn stored_device_events(server: &Server, id: &str) -> BTreeSet<String> {
+    let mut d = waybill_tests::stored(&server.storage(), id).unwrap();
     let events = if id.starts_with("order/") {
         doc::order::read(d.document()).unwrap().events
     } else {
@@ -222,8 +212,8 @@ fn acknowledged_events_survive_server_crashes_mid_sync() {
             .filter(|i| i.starts_with("hh-1:"))
             .collect();
         assert_eq!(timeline, order_events, "round {round}");
-        assert_eq!(stored_device_events(&data, "order/SO-3001"), order_events, "round {round}");
-        assert_eq!(stored_device_events(&data, "location/wh-1/0"), stock_events, "round {round}");
+        assert_eq!(stored_device_events(&server, "order/SO-3001"), order_events, "round {round}");
+        assert_eq!(stored_device_events(&server, "location/wh-1/0"), stock_events, "round {round}");
         // The device's own view agrees.
         assert_eq!(device.ok(&["order", "SO-3001"]), view, "round {round}");
     }

@@ -11,29 +11,20 @@ use waybill_shared::blob::BlobHash;
 use waybill_shared::doc::{self, DocId};
 use waybill_shared::epcis;
 
-use super::{ApiError, ApiResult, App, order_id, rows};
+use super::{ApiError, ApiResult, App, json_rows, order_id};
 use crate::storage::StorageError;
 use crate::{metrics, planning};
 
 /// `GET /api/metrics`.
 pub async fn get_metrics(State(app): State<App>) -> ApiResult {
-    let views: Vec<String> = app.shared.storage.read(|c| {
-        let mut stmt = c.prepare("SELECT view FROM orders")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect()
-    })?;
+    let views = app.shared.storage.all_order_views().await?;
     let parsed: Vec<Value> = views.iter().filter_map(|v| serde_json::from_str(v).ok()).collect();
     Ok(Json(metrics::compute(&parsed)).into_response())
 }
 
 /// `GET /api/routes`.
 pub async fn list_routes(State(app): State<App>) -> ApiResult {
-    let list = rows(
-        &app.shared,
-        "SELECT id, driver, van, done, stops, view FROM routes ORDER BY id",
-        &[],
-        &["view"],
-    )?;
+    let list = json_rows(&app.shared.storage.route_rows().await?, &["view"]);
     Ok(Json(list).into_response())
 }
 
@@ -45,7 +36,8 @@ pub async fn order_epcis(State(app): State<App>, Path(id): Path<String>) -> ApiR
     let entry = app
         .shared
         .docs
-        .get(&app.shared.storage, &id)?
+        .get(&app.shared.storage, &id)
+        .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no {id}"), Some("id")))?;
     let contents = {
         let mut loaded = entry.lock().await;
@@ -87,12 +79,8 @@ fn sniff(bytes: &[u8]) -> &'static str {
 /// only be shown, never run: no scripts, no sniffing.
 pub async fn get_blob(State(app): State<App>, Path(hash): Path<String>) -> ApiResult {
     let hash: BlobHash = hash.parse().map_err(|e| ApiError::bad("hash", format!("hash: {e}")))?;
-    let bytes = match tokio::fs::read(app.shared.blob_dir.join(hash.hex())).await {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no blob {hash} (yet)"), Some("hash")));
-        }
-        Err(e) => return Err(StorageError::Corrupt(format!("blob {hash}: {e}")).into()),
+    let Some(bytes) = app.shared.blobs.read(&hash, 0, usize::MAX).await? else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no blob {hash} (yet)"), Some("hash")));
     };
     Ok((
         [

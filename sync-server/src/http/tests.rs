@@ -16,7 +16,7 @@ use waybill_shared::event::office::Replaces;
 
 use super::router;
 use crate::server::Shared;
-use crate::storage::WriteOp;
+use crate::storage::{WriteOp, args};
 use crate::{Config, Limits, Server, ingest};
 
 const TOKEN: &str = "s3cret-office-token";
@@ -28,13 +28,15 @@ struct Fixture {
     app: Router,
 }
 
-fn start() -> Fixture {
+async fn start() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(Config {
         data_dir: dir.path().to_path_buf(),
+        database: crate::storage::Database::Sqlite(crate::server::db_path(dir.path())),
         listen: "127.0.0.1:0".parse().unwrap(),
         limits: Limits::default(),
     })
+    .await
     .unwrap();
     let shared = server.shared();
     let app = router(shared.clone(), TOKEN.to_owned());
@@ -80,8 +82,7 @@ impl Fixture {
 
     /// Adds user `name` and signs in: the `Cookie` header to send.
     async fn session(&self, name: &str) -> String {
-        let c = crate::storage::connect(&self.shared.db_path).unwrap();
-        crate::users::add(&c, name, "correct horse", chrono::Utc::now()).unwrap();
+        crate::users::add(&self.shared.storage, name, "correct horse", chrono::Utc::now()).await.unwrap();
         let req = Request::post("/api/session")
             .header("content-type", "application/json")
             .body(Body::from(json!({ "user": name, "password": "correct horse" }).to_string()))
@@ -119,7 +120,7 @@ fn assert_error(status: StatusCode, body: &Value, want: StatusCode, field: &str)
 
 #[tokio::test]
 async fn every_api_route_wants_the_token_and_openapi_is_public() {
-    let f = start();
+    let f = start().await;
     let routes = [
         ("GET", "/api/orders"),
         ("POST", "/api/orders"),
@@ -189,7 +190,7 @@ async fn every_api_route_wants_the_token_and_openapi_is_public() {
 
 #[tokio::test]
 async fn create_order_is_idempotent_and_listed() {
-    let f = start();
+    let f = start().await;
     let (status, view) = f.create("key-1", order("SO-1")).await;
     assert_eq!(status, StatusCode::CREATED, "{view}");
     assert_eq!(view["header"]["id"], "SO-1");
@@ -235,17 +236,18 @@ async fn create_order_is_idempotent_and_listed() {
     assert_eq!(got["header"], view["header"]);
 
     // The document is stored, and the meta recorder with it.
-    let stored: i64 = f
+    let stored: Vec<i64> = f
         .shared
         .storage
-        .read(|c| c.query_row("SELECT COUNT(*) FROM docs WHERE kind = 'order'", [], |r| r.get(0)))
+        .query("SELECT COUNT(*) FROM docs WHERE kind = 'order'", args![], |r| r.get(0))
+        .await
         .unwrap();
-    assert_eq!(stored, 2);
+    assert_eq!(stored, [2]);
 }
 
 #[tokio::test]
 async fn create_order_refuses_bad_input_naming_the_field() {
-    let f = start();
+    let f = start().await;
     let (status, body) = f.call("POST", "/api/orders", &[], Some(order("SO-1"))).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "Idempotency-Key");
     let (status, body) = f.create("  ", order("SO-1")).await;
@@ -358,7 +360,7 @@ async fn create_order_refuses_bad_input_naming_the_field() {
 
 #[tokio::test]
 async fn unknown_and_invalid_orders() {
-    let f = start();
+    let f = start().await;
     let (status, body) = f.call("GET", "/api/orders/SO-404", &[], None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "id");
     assert_eq!(body["error"], "no order SO-404: GET /api/orders lists them");
@@ -378,7 +380,7 @@ async fn unknown_and_invalid_orders() {
 
 #[tokio::test]
 async fn hold_release_amend_cancel() {
-    let f = start();
+    let f = start().await;
     f.create("k", order("SO-1")).await;
 
     let (status, body) = f.call("POST", "/api/orders/SO-1/hold", &[], Some(json!({}))).await;
@@ -412,7 +414,7 @@ async fn hold_release_amend_cancel() {
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["exceptions"], json!([]));
     let id: DocId = "order/SO-1".parse().unwrap();
-    let entry = f.shared.docs.get(&f.shared.storage, &id).unwrap().unwrap();
+    let entry = f.shared.docs.get(&f.shared.storage, &id).await.unwrap().unwrap();
     let events = waybill_shared::doc::order::read(entry.lock().await.doc.document()).unwrap().events;
     let replaces: Vec<_> = events
         .iter()
@@ -449,7 +451,7 @@ async fn hold_release_amend_cancel() {
 
 #[tokio::test]
 async fn resolving_an_exception_is_an_office_event() {
-    let f = start();
+    let f = start().await;
     let (_, view) = f.create("k", order("SO-1")).await;
     let created = view["timeline"][0]["id"].clone();
 
@@ -493,7 +495,7 @@ async fn resolving_an_exception_is_an_office_event() {
 
 #[tokio::test]
 async fn devices_enrol_list_revoke() {
-    let f = start();
+    let f = start().await;
     let location = json!({ "id": "wh-1", "name": "Main", "bins": [{ "id": "A-01", "walk": 1 }] });
     assert_eq!(f.call("POST", "/api/locations", &[], Some(location)).await.0, StatusCode::CREATED);
     let (status, enrolled) = f
@@ -532,7 +534,7 @@ async fn devices_enrol_list_revoke() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, list) = f.call("GET", "/api/devices", &[], None).await;
     assert!(list[0]["revoked_at"].is_string(), "{list}");
-    let revoked = f.shared.storage.read(|c| crate::devices::is_revoked(c, "hh-1")).unwrap();
+    let revoked = crate::devices::is_revoked(&f.shared.storage, "hh-1").await.unwrap();
     assert!(revoked);
 
     let (status, body) = f.call("POST", "/api/devices/hh-9/revoke", &[], None).await;
@@ -541,7 +543,7 @@ async fn devices_enrol_list_revoke() {
 
 #[tokio::test]
 async fn stock_from_the_projection() {
-    let f = start();
+    let f = start().await;
     let (status, empty) = f.call("GET", "/api/stock", &[], None).await;
     assert_eq!((status, empty), (StatusCode::OK, json!([])));
 
@@ -555,8 +557,13 @@ async fn stock_from_the_projection() {
     for (id, mut doc) in
         waybill_shared::seed::build(&seed, &mut office, chrono::Utc::now(), |_| false).unwrap()
     {
-        ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: doc.save(), heads: doc.get_heads() });
-        ops.extend(ingest::project(&f.shared.blob_dir, &id, &mut doc).unwrap());
+        ops.push(WriteOp::PutDoc {
+            id: id.clone(),
+            snapshot: doc.save(),
+            heads: doc.get_heads(),
+            stored: None,
+        });
+        ops.extend(ingest::project(&f.shared.blobs, &id, &mut doc).await.unwrap());
     }
     f.shared.writer.write(ops).await.unwrap();
 
@@ -571,7 +578,7 @@ async fn stock_from_the_projection() {
 
 #[tokio::test]
 async fn the_page_is_served_at_the_root() {
-    let f = start();
+    let f = start().await;
     let res = f.app.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let kind = res.headers()["content-type"].to_str().unwrap().to_owned();
@@ -587,7 +594,7 @@ async fn the_page_is_served_at_the_root() {
 async fn events_stream_changes_to_signed_in_listeners() {
     use tokio_stream::StreamExt;
 
-    let f = start();
+    let f = start().await;
     let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
     for uri in ["/api/events", "/api/events?token=wrong", &format!("/api/events?token={TOKEN}")] {
         let res = f.app.clone().oneshot(get(uri)).await.unwrap();
@@ -627,9 +634,8 @@ async fn events_stream_changes_to_signed_in_listeners() {
 
 #[tokio::test]
 async fn office_users_sign_in_act_under_their_name_and_sign_out() {
-    let f = start();
-    let c = crate::storage::connect(&f.shared.db_path).unwrap();
-    crate::users::add(&c, "ana", "correct horse", chrono::Utc::now()).unwrap();
+    let f = start().await;
+    crate::users::add(&f.shared.storage, "ana", "correct horse", chrono::Utc::now()).await.unwrap();
     let sign_in = |password: &str| Some(json!({ "user": "ana", "password": password }));
     let (status, body) =
         f.raw("POST", "/api/session", &[], sign_in("wrong horse").map(|b| b.to_string())).await;
@@ -665,7 +671,7 @@ async fn office_users_sign_in_act_under_their_name_and_sign_out() {
 
 #[tokio::test]
 async fn webhooks_are_registered_listed_and_queue_notifications() {
-    let f = start();
+    let f = start().await;
     for (url, why) in
         [("not a url", "unparsable"), ("ftp://example.com/hook", "scheme"), ("http://", "no host")]
     {
@@ -686,10 +692,8 @@ async fn webhooks_are_registered_listed_and_queue_notifications() {
     let queued: Vec<(String, String)> = f
         .shared
         .storage
-        .read(|c| {
-            let mut s = c.prepare("SELECT key, topic FROM outbox WHERE webhook = ?1")?;
-            s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
-        })
+        .query("SELECT key, topic FROM outbox WHERE webhook = ?1", args![id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .await
         .unwrap();
     assert_eq!(queued, [("SO-1:confirmed".to_owned(), "order.confirmed".to_owned())]);
 
@@ -718,7 +722,7 @@ const CSV_HEAD: &str =
 
 #[tokio::test]
 async fn locations_receipts_csv_allocation_and_pick_lists() {
-    let f = start();
+    let f = start().await;
     let location = json!({
         "id": "wh-1", "name": "Main", "geo": { "lat": 51.5, "lon": -0.1 },
         "bins": [{ "id": "A-01", "walk": 1 }, { "id": "B-01", "walk": 2 }],
@@ -842,7 +846,7 @@ async fn locations_receipts_csv_allocation_and_pick_lists() {
 
 #[tokio::test]
 async fn quotas_are_granted_out_of_free_stock_and_listed_per_device() {
-    let f = start();
+    let f = start().await;
     const G: &str = "09506000134352";
     let location = json!({
         "id": "wh-1", "name": "Depot", "bins": [{ "id": "VAN", "walk": 1 }],
@@ -913,6 +917,6 @@ async fn quotas_are_granted_out_of_free_stock_and_listed_per_device() {
         ])
     );
     // The drivers enrolled at the location hold its stock document.
-    let docs = f.shared.storage.read(|c| crate::scope::scope(c, &device("van-1"), false)).unwrap();
+    let docs = crate::scope::scope(&f.shared.storage, &device("van-1"), false).await.unwrap();
     assert!(docs.contains(&"location/wh-1/0".parse().unwrap()), "{docs:?}");
 }

@@ -103,11 +103,7 @@ pub async fn create_location(
 
 /// `GET /api/locations`: every location's current header.
 pub async fn list_locations(State(app): State<App>) -> ApiResult {
-    let ids: Vec<String> = app.shared.storage.read(|c| {
-        let mut stmt = c.prepare("SELECT id FROM docs WHERE kind = 'location' ORDER BY id")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect()
-    })?;
+    let ids = app.shared.storage.location_doc_ids().await?;
     let mut names: Vec<LocationId> = ids
         .iter()
         .filter_map(|s| match s.parse::<DocId>() {
@@ -115,6 +111,9 @@ pub async fn list_locations(State(app): State<App>) -> ApiResult {
             _ => None,
         })
         .collect();
+    // Sorted here, not by the database: its collation may not keep one
+    // location's epochs together.
+    names.sort();
     names.dedup();
     let mut out = Vec::new();
     for l in names {
@@ -227,7 +226,7 @@ pub async fn grant_quota(
 ) -> ApiResult {
     let location = location_id(&id)?;
     let g = body(b)?;
-    let role = app.shared.storage.read(|c| crate::devices::active(c, g.device.as_str()))?;
+    let role = crate::devices::active(&app.shared.storage, g.device.as_str()).await?;
     match role.and_then(|(r, _)| r.parse().ok()) {
         Some(r) if quota::holds_quota(r) => {}
         Some(r) => {
@@ -244,7 +243,7 @@ pub async fn grant_quota(
 
 /// `GET /api/quotas`: each device's quota per location and item.
 pub async fn list_quotas(State(app): State<App>) -> ApiResult {
-    let list = app.shared.storage.read(quota::list)?;
+    let list = quota::list(&app.shared.storage).await?;
     Ok(Json(list).into_response())
 }
 

@@ -1,8 +1,12 @@
-//! The server's schema, as forward migrations counted by `PRAGMA
-//! user_version`. A data directory from a newer build is refused.
+//! The server's schema, as forward migrations: SQLite's counted by `PRAGMA
+//! user_version`, PostgreSQL's by the table `waybill_schema`. The two lists
+//! make the same tables, in each one's types (BLOB is BYTEA, INTEGER is
+//! BIGINT, and text compares byte by byte, `COLLATE "C"`, as in SQLite, so
+//! ids sort and RFC 3339 times compare the same on both); a database from a
+//! newer build is refused.
 
-/// Migration `i` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[
+/// SQLite: migration `i` takes the schema from version `i` to `i + 1`.
+pub const SQLITE: &[&str] = &[
     // 1: devices and enrolment, documents (snapshot + appended changes),
     //    per-device sync state, quarantined changes, blobs, and the
     //    projections of the fold the office reads.
@@ -146,7 +150,157 @@ pub const MIGRATIONS: &[&str] = &[
          location TEXT NOT NULL, gtin TEXT NOT NULL, role TEXT NOT NULL, target INTEGER NOT NULL,
          PRIMARY KEY (location, gtin, role)
      );",
+    // 6: blob bytes in the database, for nodes sharing one (SQLite keeps
+    //    them as files): stored blobs, and uploads under way in pieces.
+    "CREATE TABLE blob_data (hash TEXT PRIMARY KEY, bytes BLOB NOT NULL);
+     CREATE TABLE blob_parts (hash TEXT NOT NULL, at INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY (hash, at));",
+];
+
+/// PostgreSQL: the same migrations.
+pub const POSTGRES: &[&str] = &[
+    "CREATE TABLE meta (key TEXT COLLATE \"C\" PRIMARY KEY, value TEXT COLLATE \"C\" NOT NULL);
+     CREATE TABLE devices (
+         id          TEXT COLLATE \"C\" PRIMARY KEY,
+         role        TEXT COLLATE \"C\" NOT NULL,
+         location    TEXT COLLATE \"C\",
+         cert_sha256 TEXT COLLATE \"C\" UNIQUE,
+         enrolled_at TEXT COLLATE \"C\",
+         revoked_at  TEXT COLLATE \"C\",
+         last_seen   TEXT COLLATE \"C\",
+         pending     BIGINT NOT NULL DEFAULT 0
+     );
+     CREATE TABLE enrolments (
+         code_sha256 TEXT COLLATE \"C\" PRIMARY KEY,
+         device      TEXT COLLATE \"C\" NOT NULL,
+         role        TEXT COLLATE \"C\" NOT NULL,
+         location    TEXT COLLATE \"C\",
+         created_at  TEXT COLLATE \"C\" NOT NULL,
+         expires_at  TEXT COLLATE \"C\" NOT NULL,
+         used_at     TEXT COLLATE \"C\"
+     );
+     CREATE TABLE docs (
+         id         TEXT COLLATE \"C\" PRIMARY KEY,
+         kind       TEXT COLLATE \"C\" NOT NULL,
+         snapshot   BYTEA NOT NULL,
+         heads      BYTEA NOT NULL,
+         changes    BIGINT NOT NULL DEFAULT 0,
+         updated_at TEXT COLLATE \"C\" NOT NULL
+     );
+     CREATE TABLE doc_changes (
+         seq   BIGSERIAL PRIMARY KEY,
+         doc   TEXT COLLATE \"C\" NOT NULL,
+         bytes BYTEA NOT NULL
+     );
+     CREATE INDEX doc_changes_doc ON doc_changes (doc, seq);
+     CREATE TABLE sync_states (
+         device TEXT COLLATE \"C\" NOT NULL,
+         doc    TEXT COLLATE \"C\" NOT NULL,
+         state  BYTEA NOT NULL,
+         PRIMARY KEY (device, doc)
+     );
+     CREATE TABLE quarantine (
+         device  TEXT COLLATE \"C\" NOT NULL,
+         doc     TEXT COLLATE \"C\" NOT NULL,
+         change  TEXT COLLATE \"C\" NOT NULL,
+         refusal TEXT COLLATE \"C\" NOT NULL,
+         bytes   BYTEA NOT NULL,
+         at      TEXT COLLATE \"C\" NOT NULL,
+         PRIMARY KEY (device, change)
+     );
+     CREATE TABLE blobs (
+         hash   TEXT COLLATE \"C\" NOT NULL,
+         size   BIGINT NOT NULL,
+         device TEXT COLLATE \"C\" NOT NULL,
+         at     TEXT COLLATE \"C\" NOT NULL,
+         PRIMARY KEY (hash, device)
+     );
+     CREATE TABLE orders (
+         id              TEXT COLLATE \"C\" PRIMARY KEY,
+         status          TEXT COLLATE \"C\" NOT NULL,
+         customer        TEXT COLLATE \"C\" NOT NULL,
+         open_exceptions BIGINT NOT NULL,
+         view            TEXT COLLATE \"C\" NOT NULL,
+         updated_at      TEXT COLLATE \"C\" NOT NULL
+     );
+     CREATE TABLE order_lines (
+         order_id TEXT COLLATE \"C\" NOT NULL, line BIGINT NOT NULL, gtin TEXT COLLATE \"C\",
+         ordered BIGINT, allocated BIGINT, picked BIGINT, short BIGINT,
+         packed BIGINT, delivered BIGINT, returned BIGINT,
+         PRIMARY KEY (order_id, line)
+     );
+     CREATE TABLE packages (
+         sscc TEXT COLLATE \"C\" PRIMARY KEY, order_id TEXT COLLATE \"C\" NOT NULL, whereabouts TEXT COLLATE \"C\" NOT NULL, route TEXT COLLATE \"C\"
+     );
+     CREATE TABLE order_locations (order_id TEXT COLLATE \"C\" NOT NULL, location TEXT COLLATE \"C\" NOT NULL, PRIMARY KEY (order_id, location));
+     CREATE TABLE pick_assignments (order_id TEXT COLLATE \"C\" NOT NULL, device TEXT COLLATE \"C\" NOT NULL, PRIMARY KEY (order_id, device));
+     CREATE TABLE stock (
+         location TEXT COLLATE \"C\" NOT NULL, bin TEXT COLLATE \"C\" NOT NULL, gtin TEXT COLLATE \"C\" NOT NULL, on_hand BIGINT NOT NULL,
+         PRIMARY KEY (location, bin, gtin)
+     );
+     CREATE TABLE routes (
+         id TEXT COLLATE \"C\" PRIMARY KEY, driver TEXT COLLATE \"C\" NOT NULL, van TEXT COLLATE \"C\" NOT NULL, done BIGINT NOT NULL,
+         stops BIGINT NOT NULL, view TEXT COLLATE \"C\" NOT NULL
+     );
+     CREATE TABLE route_orders (route TEXT COLLATE \"C\" NOT NULL, order_id TEXT COLLATE \"C\" NOT NULL, PRIMARY KEY (route, order_id));
+     CREATE TABLE exceptions (
+         doc TEXT COLLATE \"C\" NOT NULL, id TEXT COLLATE \"C\" NOT NULL, kind TEXT COLLATE \"C\" NOT NULL, open BIGINT NOT NULL,
+         events TEXT COLLATE \"C\" NOT NULL, detail TEXT COLLATE \"C\" NOT NULL,
+         PRIMARY KEY (doc, id)
+     );",
+    "CREATE TABLE idempotency (key TEXT COLLATE \"C\" PRIMARY KEY, order_id TEXT COLLATE \"C\" NOT NULL);",
+    "CREATE TABLE users (
+         name TEXT COLLATE \"C\" PRIMARY KEY, salt BYTEA NOT NULL, hash BYTEA NOT NULL,
+         iterations BIGINT NOT NULL, created_at TEXT COLLATE \"C\" NOT NULL
+     );
+     CREATE TABLE sessions (
+         token_sha256 TEXT COLLATE \"C\" PRIMARY KEY, \"user\" TEXT COLLATE \"C\" NOT NULL,
+         created_at TEXT COLLATE \"C\" NOT NULL, expires_at TEXT COLLATE \"C\" NOT NULL
+     );
+     CREATE TABLE webhooks (
+         id BIGSERIAL PRIMARY KEY, url TEXT COLLATE \"C\" NOT NULL, secret TEXT COLLATE \"C\" NOT NULL,
+         created_at TEXT COLLATE \"C\" NOT NULL
+     );
+     CREATE TABLE outbox (
+         id           BIGSERIAL PRIMARY KEY,
+         webhook      BIGINT NOT NULL,
+         key          TEXT COLLATE \"C\" NOT NULL,
+         topic        TEXT COLLATE \"C\" NOT NULL,
+         order_id     TEXT COLLATE \"C\" NOT NULL,
+         payload      TEXT COLLATE \"C\" NOT NULL,
+         created_at   TEXT COLLATE \"C\" NOT NULL,
+         attempts     BIGINT NOT NULL DEFAULT 0,
+         next_at      TEXT COLLATE \"C\" NOT NULL,
+         delivered_at TEXT COLLATE \"C\",
+         failed_at    TEXT COLLATE \"C\",
+         last_error   TEXT COLLATE \"C\",
+         UNIQUE (webhook, key)
+     );
+     CREATE INDEX outbox_due ON outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
+     CREATE TABLE arrivals (doc TEXT COLLATE \"C\" NOT NULL, event TEXT COLLATE \"C\" NOT NULL, at TEXT COLLATE \"C\" NOT NULL, PRIMARY KEY (doc, event));",
+    "CREATE INDEX sync_states_doc ON sync_states (doc);",
+    "CREATE TABLE quotas (
+         location TEXT COLLATE \"C\" NOT NULL, device TEXT COLLATE \"C\" NOT NULL, gtin TEXT COLLATE \"C\" NOT NULL,
+         granted BIGINT NOT NULL, released BIGINT NOT NULL, sold BIGINT NOT NULL,
+         remaining BIGINT NOT NULL,
+         PRIMARY KEY (location, device, gtin)
+     );
+     CREATE TABLE quota_targets (
+         location TEXT COLLATE \"C\" NOT NULL, gtin TEXT COLLATE \"C\" NOT NULL, role TEXT COLLATE \"C\" NOT NULL, target BIGINT NOT NULL,
+         PRIMARY KEY (location, gtin, role)
+     );",
+    "CREATE TABLE blob_data (hash TEXT COLLATE \"C\" PRIMARY KEY, bytes BYTEA NOT NULL);
+     CREATE TABLE blob_parts (
+         hash TEXT COLLATE \"C\" NOT NULL, at BIGINT NOT NULL, bytes BYTEA NOT NULL, PRIMARY KEY (hash, at)
+     );",
 ];
 
 /// The schema version this build writes.
-pub const VERSION: usize = MIGRATIONS.len();
+pub const VERSION: usize = SQLITE.len();
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_databases_have_every_migration() {
+        assert_eq!(super::SQLITE.len(), super::POSTGRES.len());
+    }
+}

@@ -31,6 +31,7 @@ fn exe(name: &str) -> Res<PathBuf> {
 struct ServerProc {
     child: Child,
     data: PathBuf,
+    database: Option<String>,
     addr: std::net::SocketAddr,
     http: std::net::SocketAddr,
 }
@@ -39,12 +40,10 @@ struct ServerProc {
 const TOKEN: &str = "bench";
 
 impl ServerProc {
-    fn start(data: &Path) -> Res<Self> {
+    fn start(data: &Path, database: Option<&str>) -> Res<Self> {
         let port = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
         let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let mut child = Command::new(exe("waybill-server")?)
-            .arg("--data")
-            .arg(data)
+        let mut child = server_command(data, database)?
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--http", &http.to_string()])
             .env("RUST_LOG", "warn")
             .env("WAYBILL_OFFICE_TOKEN", TOKEN)
@@ -59,16 +58,18 @@ impl ServerProc {
                 return Err("the server did not start".into());
             }
         }
-        Ok(Self { child, data: data.to_path_buf(), addr: format!("127.0.0.1:{port}").parse()?, http })
+        let database = database.map(str::to_owned);
+        Ok(Self {
+            child,
+            data: data.to_path_buf(),
+            database,
+            addr: format!("127.0.0.1:{port}").parse()?,
+            http,
+        })
     }
 
     fn cli(&self, args: &[&str]) -> Res<serde_json::Value> {
-        let out = Command::new(exe("waybill-server")?)
-            .arg("--data")
-            .arg(&self.data)
-            .arg("--json")
-            .args(args)
-            .output()?;
+        let out = server_command(&self.data, self.database.as_deref())?.arg("--json").args(args).output()?;
         if !out.status.success() {
             return Err(format!("waybill-server {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into());
         }
@@ -79,15 +80,75 @@ impl ServerProc {
     fn peak_rss_mb(&self) -> Res<f64> {
         peak_rss_mib(self.child.id())
     }
+}
 
-    async fn enrol(&self, dir: &Path, device: &str, role: &str, location: Option<&str>) -> Res<Agent> {
+/// `waybill-server --data <data> [--database <database>]`.
+fn server_command(data: &Path, database: Option<&str>) -> Res<Command> {
+    let mut command = Command::new(exe("waybill-server")?);
+    command.arg("--data").arg(data);
+    if let Some(db) = database {
+        command.args(["--database", db]);
+    }
+    Ok(command)
+}
+
+/// Where the servers keep their data: SQLite in their data directory, or a
+/// PostgreSQL database of each workload's own on the server at `postgres`
+/// (its maintenance database), shared by `nodes` nodes.
+#[derive(Clone, Debug)]
+struct Backend {
+    postgres: Option<String>,
+    nodes: usize,
+}
+
+/// The server of one workload: one node, or several on one database.
+struct Cluster {
+    nodes: Vec<ServerProc>,
+    _database: Option<std::sync::Arc<waybill_tests::postgres::Database>>,
+}
+
+/// The keys every node of a cluster shares (docs/operations.md).
+const KEYS: [&str; 4] = ["ca.der", "ca.key.der", "server.der", "server.key.der"];
+
+impl Cluster {
+    fn start(dir: &Path, backend: &Backend) -> Res<Self> {
+        let database = backend.postgres.as_deref().map(waybill_tests::postgres::Database::create_on);
+        let url = database.as_ref().map(|d| d.url.clone());
+        let mut nodes = vec![ServerProc::start(&dir.join("node-0"), url.as_deref())?];
+        for i in 1..backend.nodes {
+            let data = dir.join(format!("node-{i}"));
+            std::fs::create_dir_all(&data)?;
+            for key in KEYS {
+                std::fs::copy(dir.join("node-0").join(key), data.join(key))?;
+            }
+            nodes.push(ServerProc::start(&data, url.as_deref())?);
+        }
+        Ok(Self { nodes, _database: database })
+    }
+
+    /// The first node, which the office and the command line use.
+    fn first(&self) -> &ServerProc {
+        &self.nodes[0]
+    }
+
+    /// Enrols device number `n` (of its workload) with node `n` modulo the
+    /// nodes: devices spread over them.
+    async fn enrol(
+        &self,
+        n: usize,
+        dir: &Path,
+        device: &str,
+        role: &str,
+        location: Option<&str>,
+    ) -> Res<Agent> {
         let mut args = vec!["enrol", "--device", device, "--role", role];
         if let Some(l) = location {
             args.extend(["--location", l]);
         }
-        let v = self.cli(&args)?;
+        let v = self.first().cli(&args)?;
         let (code, fp) = (v["code"].as_str().ok_or("no code")?, v["fingerprint"].as_str().ok_or("no fp")?);
-        Ok(Agent::enrol(&dir.join(format!("{device}.db")), self.addr, code, fp).await?)
+        let node = &self.nodes[n % self.nodes.len()];
+        Ok(Agent::enrol(&dir.join(format!("{device}.db")), node.addr, code, fp).await?)
     }
 }
 
@@ -191,13 +252,21 @@ impl Report {
 }
 
 /// W1/W2: one device with `orders` orders x 5 offline events catches up.
-async fn catch_up(root: &Path, orders: usize, rows: &mut Report, label: &str, target_ms: f64) -> Res<()> {
+async fn catch_up(
+    root: &Path,
+    backend: &Backend,
+    orders: usize,
+    rows: &mut Report,
+    label: &str,
+    target_ms: f64,
+) -> Res<()> {
     let dir = root.join(format!("catchup-{orders}"));
     std::fs::create_dir_all(&dir)?;
-    let server = ServerProc::start(&dir.join("server"))?;
+    let cluster = Cluster::start(&dir, backend)?;
+    let server = cluster.first();
     seed(&dir.join("seed.json"), orders, 5, |_| "bench-1".into())?;
     server.cli(&["import", dir.join("seed.json").to_str().ok_or("path")?])?;
-    let mut agent = server.enrol(&dir, "bench-1", "picker", Some("wh-1")).await?;
+    let mut agent = cluster.enrol(0, &dir, "bench-1", "picker", Some("wh-1")).await?;
     let t = Instant::now();
     let cold = agent.sync_once().await?;
     let cold_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -242,16 +311,16 @@ async fn catch_up(root: &Path, orders: usize, rows: &mut Report, label: &str, ta
 }
 
 /// W3: `devices` devices at once, each 20 orders x 10 events.
-async fn fleet(root: &Path, devices: usize, rows: &mut Report) -> Res<f64> {
+async fn fleet(root: &Path, backend: &Backend, devices: usize, rows: &mut Report) -> Res<f64> {
     let dir = root.join(format!("fleet-{devices}"));
     std::fs::create_dir_all(&dir)?;
-    let server = ServerProc::start(&dir.join("server"))?;
+    let cluster = Cluster::start(&dir, backend)?;
     seed(&dir.join("seed.json"), devices * 20, 10, |i| format!("dev-{}", i / 20))?;
-    server.cli(&["import", dir.join("seed.json").to_str().ok_or("path")?])?;
+    cluster.first().cli(&["import", dir.join("seed.json").to_str().ok_or("path")?])?;
     let mut agents = Vec::new();
     let mut events = 0;
     for d in 0..devices {
-        let mut a = server.enrol(&dir, &format!("dev-{d}"), "picker", Some("wh-1")).await?;
+        let mut a = cluster.enrol(d, &dir, &format!("dev-{d}"), "picker", Some("wh-1")).await?;
         a.sync_once().await?;
         events += work(&mut a, 10)?;
         agents.push(a);
@@ -280,17 +349,18 @@ async fn fleet(root: &Path, devices: usize, rows: &mut Report) -> Res<f64> {
 
 /// W4: 20 devices connected holding the same 20 orders; an office change to
 /// one order until every device has applied it.
-async fn push_latency(root: &Path, changes: usize, rows: &mut Report) -> Res<()> {
+async fn push_latency(root: &Path, backend: &Backend, changes: usize, rows: &mut Report) -> Res<()> {
     let dir = root.join("push");
     std::fs::create_dir_all(&dir)?;
-    let server = ServerProc::start(&dir.join("server"))?;
+    let cluster = Cluster::start(&dir, backend)?;
+    let server = cluster.first();
     seed(&dir.join("seed.json"), 20, 5, |_| "nobody".into())?;
     server.cli(&["import", dir.join("seed.json").to_str().ok_or("path")?])?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
     let stop = tokio_util_stop();
     let mut watchers = Vec::new();
     for d in 0..20 {
-        let mut a = server.enrol(&dir, &format!("office-{d}"), "office", None).await?;
+        let mut a = cluster.enrol(d, &dir, &format!("office-{d}"), "office", None).await?;
         a.sync_once().await?;
         let tx = tx.clone();
         let mut stop = stop.subscribe();
@@ -340,17 +410,15 @@ async fn push_latency(root: &Path, changes: usize, rows: &mut Report) -> Res<()>
 /// W5: `orders` orders imported from a seed file (throughput, and the
 /// import's peak memory), then a server holding them while a device with
 /// 200 of them in its scope syncs its work (the server's peak memory).
-async fn holding(root: &Path, orders: usize, rows: &mut Report) -> Res<()> {
+async fn holding(root: &Path, backend: &Backend, orders: usize, rows: &mut Report) -> Res<()> {
     let dir = root.join("holding");
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("seed.json");
     seed(&file, orders, 5, |i| if i < 200 { "bench-1".into() } else { "nobody".into() })?;
-    let data = dir.join("server");
-    std::fs::create_dir_all(&data)?;
+    let cluster = Cluster::start(&dir, backend)?;
+    let server = cluster.first();
     let t = Instant::now();
-    let mut import = Command::new(exe("waybill-server")?)
-        .arg("--data")
-        .arg(&data)
+    let mut import = server_command(&server.data, server.database.as_deref())?
         .arg("import")
         .arg(&file)
         .stdout(Stdio::null())
@@ -378,8 +446,7 @@ async fn holding(root: &Path, orders: usize, rows: &mut Report) -> Res<()> {
         target: ">= 5000 orders/s, <= 256 MB".into(),
         met: rate >= 5000.0 && peak <= 256.0,
     });
-    let server = ServerProc::start(&data)?;
-    let mut agent = server.enrol(&dir, "bench-1", "picker", Some("wh-1")).await?;
+    let mut agent = cluster.enrol(0, &dir, "bench-1", "picker", Some("wh-1")).await?;
     agent.sync_once().await?;
     work(&mut agent, 5)?;
     agent.sync_once().await?;
@@ -436,10 +503,19 @@ struct Args {
     /// Only these workloads (w1,w2,w3,w4,w5).
     #[arg(long, value_delimiter = ',', value_parser = ["w1", "w2", "w3", "w4", "w5"])]
     only: Vec<String>,
+    /// Run the servers on PostgreSQL: the address of a maintenance database
+    /// (e.g. postgres://postgres@127.0.0.1/postgres); each workload makes a
+    /// database of its own there and drops it after.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Server nodes per workload, sharing the database (needs --postgres);
+    /// devices are spread over them.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 /// What the figures were measured on.
-fn setting(dir: &Path) -> String {
+fn setting(dir: &Path, backend: &Backend) -> String {
     let commit = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output()
@@ -474,8 +550,26 @@ fn setting(dir: &Path) -> String {
         .max()
         .map_or_else(|| "unknown".into(), |(_, m)| m);
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let database = match &backend.postgres {
+        None => "SQLite synchronous=FULL".to_owned(),
+        Some(url) => {
+            let version = waybill_tests::block_on({
+                let url = url.clone();
+                async move {
+                    let (client, connection) =
+                        tokio_postgres::connect(&url, tokio_postgres::NoTls).await.ok()?;
+                    tokio::spawn(connection);
+                    let row = client.query_one("SELECT current_setting('server_version')", &[]).await.ok()?;
+                    Some(row.get::<_, String>(0))
+                }
+            });
+            let nodes =
+                if backend.nodes == 1 { "1 node".to_owned() } else { format!("{} nodes", backend.nodes) };
+            format!("PostgreSQL {} (its own data directory), {nodes}", version.as_deref().unwrap_or("?"))
+        }
+    };
     format!(
-        "commit {commit}; {cores} cores, {cpu}, {mem_gib:.0} GiB; data in {} on {storage}, SQLite synchronous=FULL; 127.0.0.1",
+        "commit {commit}; {cores} cores, {cpu}, {mem_gib:.0} GiB; data in {} on {storage}, {database}; 127.0.0.1",
         dir.display()
     )
 }
@@ -484,7 +578,12 @@ fn main() -> std::process::ExitCode {
     let args: Args = clap::Parser::parse();
     let run = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let quick = args.quick;
-    let setting = setting(&args.dir);
+    if args.nodes == 0 || (args.nodes > 1 && args.postgres.is_none()) {
+        eprintln!("--nodes must be 1, or more with --postgres: nodes share one PostgreSQL database");
+        return std::process::ExitCode::FAILURE;
+    }
+    let backend = Backend { postgres: args.postgres.clone(), nodes: args.nodes };
+    let setting = setting(&args.dir, &backend);
     println!("{setting}\n| workload | measured | target | met |\n|---|---|---|---|");
     let root = args.dir.join(format!("waybill-bench-{}", std::process::id()));
     let runtime = match std::fs::create_dir_all(&root)
@@ -500,17 +599,17 @@ fn main() -> std::process::ExitCode {
     runtime.block_on(async {
         let report = &mut report;
         if run("w1") {
-            let r = catch_up(&root, 200, report, "W1", 50.0).await;
+            let r = catch_up(&root, &backend, 200, report, "W1", 50.0).await;
             report.ended("W1", r);
         }
         if run("w2") {
-            let r = catch_up(&root, 2000, report, "W2", 500.0).await;
+            let r = catch_up(&root, &backend, 2000, report, "W2", 500.0).await;
             report.ended("W2", r);
         }
         if run("w3") {
-            let fifty = fleet(&root, 50, report).await;
+            let fifty = fleet(&root, &backend, 50, report).await;
             if !quick {
-                let two_hundred = fleet(&root, 200, report).await;
+                let two_hundred = fleet(&root, &backend, 200, report).await;
                 if let (Ok(fifty), Ok(two_hundred)) = (&fifty, &two_hundred) {
                     let ratio = two_hundred / fifty;
                     report.push(Row {
@@ -525,11 +624,11 @@ fn main() -> std::process::ExitCode {
             report.ended("W3 (50 devices)", fifty.map(drop));
         }
         if run("w5") {
-            let r = holding(&root, if quick { 100_000 } else { 1_000_000 }, report).await;
+            let r = holding(&root, &backend, if quick { 100_000 } else { 1_000_000 }, report).await;
             report.ended("W5", r);
         }
         if run("w4") {
-            let r = push_latency(&root, if quick { 50 } else { 200 }, report).await;
+            let r = push_latency(&root, &backend, if quick { 50 } else { 200 }, report).await;
             report.ended("W4", r);
         }
     });

@@ -1,0 +1,164 @@
+//! What a device may hold, read from the projections, and the devices
+//! that hold a document (its audience): the look-ups behind
+//! [`crate::scope`]. Closed orders are those completed or cancelled.
+
+use super::{Storage, StorageError, args};
+
+/// A sync state of a device's for a document, and the document's stored
+/// heads: (device or document id, state, heads).
+pub(crate) type HeldState = (String, Vec<u8>, Vec<u8>);
+
+impl Storage {
+    /// Every stored document's id.
+    pub(crate) async fn all_doc_ids(&self) -> Result<Vec<String>, StorageError> {
+        self.query("SELECT id FROM docs", args![], |r| r.get(0)).await
+    }
+
+    /// The orders assigned to picker `device` (as `order/<id>`): the open
+    /// ones, and the closed ones too if `with_closed`.
+    pub(crate) async fn picker_orders(
+        &self,
+        device: &str,
+        with_closed: bool,
+    ) -> Result<Vec<String>, StorageError> {
+        self.query(
+            "SELECT 'order/' || a.order_id FROM pick_assignments a JOIN orders o ON o.id = a.order_id
+             WHERE a.device = ?1 AND (CAST(?2 AS BIGINT) = 1 OR o.status NOT IN ('completed', 'cancelled'))",
+            args![device, with_closed],
+            |r| r.get(0),
+        )
+        .await
+    }
+
+    /// The orders at `location` (as `order/<id>`) being picked or packed,
+    /// or all of them if `with_closed`.
+    pub(crate) async fn packer_orders(
+        &self,
+        location: &str,
+        with_closed: bool,
+    ) -> Result<Vec<String>, StorageError> {
+        self.query(
+            "SELECT 'order/' || l.order_id FROM order_locations l JOIN orders o ON o.id = l.order_id
+             WHERE l.location = ?1 AND (CAST(?2 AS BIGINT) = 1 OR o.status IN ('picking', 'picked', 'packed'))",
+            args![location, with_closed],
+            |r| r.get(0),
+        )
+        .await
+    }
+
+    /// Driver `device`'s routes (as `route/<id>`).
+    pub(crate) async fn driver_routes(&self, device: &str) -> Result<Vec<String>, StorageError> {
+        self.query("SELECT 'route/' || id FROM routes WHERE driver = ?1", args![device], |r| r.get(0)).await
+    }
+
+    /// The orders on driver `device`'s routes (as `order/<id>`): the open
+    /// ones, and the closed ones too if `with_closed`.
+    pub(crate) async fn driver_orders(
+        &self,
+        device: &str,
+        with_closed: bool,
+    ) -> Result<Vec<String>, StorageError> {
+        self.query(
+            "SELECT 'order/' || ro.order_id FROM route_orders ro JOIN routes r ON r.id = ro.route
+             JOIN orders o ON o.id = ro.order_id
+             WHERE r.driver = ?1 AND (CAST(?2 AS BIGINT) = 1 OR o.status NOT IN ('completed', 'cancelled'))",
+            args![device, with_closed],
+            |r| r.get(0),
+        )
+        .await
+    }
+
+    /// `device`'s sync states of closed orders: (`order/<id>`, state, the
+    /// order's heads).
+    pub(crate) async fn closed_order_states(&self, device: &str) -> Result<Vec<HeldState>, StorageError> {
+        self.query(
+            "SELECT s.doc, s.state, d.heads FROM sync_states s JOIN orders o ON o.id = substr(s.doc, 7)
+             JOIN docs d ON d.id = s.doc
+             WHERE s.device = ?1 AND s.doc LIKE 'order/%' AND o.status IN ('completed', 'cancelled')",
+            args![device],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .await
+    }
+
+    /// The sync states of `order` if it is closed: (device, state, the
+    /// order's heads).
+    pub(crate) async fn closed_order_holders(&self, order: &str) -> Result<Vec<HeldState>, StorageError> {
+        self.query(
+            "SELECT s.device, s.state, d.heads FROM sync_states s JOIN docs d ON d.id = s.doc
+             JOIN orders o ON o.id = ?2 WHERE s.doc = ?1 AND o.status IN ('completed', 'cancelled')",
+            args![format!("order/{order}"), order],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .await
+    }
+
+    /// The id of `location`'s newest stock epoch document, if any is stored.
+    pub(crate) async fn latest_location_doc(&self, location: &str) -> Result<Option<String>, StorageError> {
+        self.query_opt(
+            "SELECT id FROM docs WHERE kind = 'location' AND substr(id, 1, length(CAST(?1 AS TEXT))) = ?1
+             ORDER BY CAST(substr(id, length(CAST(?1 AS TEXT)) + 1) AS BIGINT) DESC LIMIT 1",
+            args![format!("location/{location}/")],
+            |r| r.get(0),
+        )
+        .await
+    }
+
+    /// The office devices not revoked.
+    pub(crate) async fn office_devices(&self) -> Result<Vec<String>, StorageError> {
+        self.query("SELECT id FROM devices WHERE role = 'office' AND revoked_at IS NULL", args![], |r| {
+            r.get(0)
+        })
+        .await
+    }
+
+    /// The devices whose work holds the order `order`: its picker while it
+    /// is open, its locations' packers while it is picked or packed, its
+    /// drivers while it is open.
+    pub(crate) async fn order_workers(&self, order: &str) -> Result<Vec<String>, StorageError> {
+        let mut out = self
+            .query(
+                "SELECT a.device FROM pick_assignments a JOIN orders o ON o.id = a.order_id
+                 WHERE a.order_id = ?1 AND o.status NOT IN ('completed', 'cancelled')",
+                args![order],
+                |r| r.get(0),
+            )
+            .await?;
+        out.extend(
+            self.query(
+                "SELECT d.id FROM devices d JOIN order_locations l ON l.location = d.location
+                 JOIN orders o ON o.id = l.order_id
+                 WHERE d.role = 'packer' AND l.order_id = ?1 AND o.status IN ('picking', 'picked', 'packed')",
+                args![order],
+                |r| r.get(0),
+            )
+            .await?,
+        );
+        out.extend(
+            self.query(
+                "SELECT r.driver FROM route_orders ro JOIN routes r ON r.id = ro.route
+                 JOIN orders o ON o.id = ro.order_id
+                 WHERE ro.order_id = ?1 AND o.status NOT IN ('completed', 'cancelled')",
+                args![order],
+                |r| r.get(0),
+            )
+            .await?,
+        );
+        Ok(out)
+    }
+
+    /// The driver of route `route`.
+    pub(crate) async fn route_driver(&self, route: &str) -> Result<Vec<String>, StorageError> {
+        self.query("SELECT driver FROM routes WHERE id = ?1", args![route], |r| r.get(0)).await
+    }
+
+    /// The pickers, packers and drivers enrolled at `location`.
+    pub(crate) async fn location_devices(&self, location: &str) -> Result<Vec<String>, StorageError> {
+        self.query(
+            "SELECT id FROM devices WHERE role IN ('picker', 'packer', 'driver') AND location = ?1",
+            args![location],
+            |r| r.get(0),
+        )
+        .await
+    }
+}

@@ -1,0 +1,159 @@
+//! The embedded backend: one SQLite file in the data directory, WAL,
+//! `synchronous=FULL`; reads on one connection, writes on the writer
+//! thread's own.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ToSql};
+use tokio::sync::mpsc;
+
+use super::value::{Row, Value};
+use super::{Batch, Failure, Statement, StorageError, schema};
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(n) => ValueRef::Integer(*n),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// The read side.
+pub(super) struct Sqlite {
+    read: Mutex<Connection>,
+}
+
+/// Opens (creating and migrating) the database at `path` and starts the
+/// writer thread.
+pub(super) fn open(path: &Path) -> Result<(Sqlite, mpsc::UnboundedSender<Batch>), StorageError> {
+    let mut conn = connect(path)?;
+    migrate(&mut conn)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("waybill-writer".into())
+        .spawn(move || write_loop(conn, rx))
+        .map_err(|e| StorageError::Corrupt(format!("cannot start the writer: {e}")))?;
+    Ok((Sqlite { read: Mutex::new(connect(path)?) }, tx))
+}
+
+/// A connection with the server's settings.
+fn connect(path: &Path) -> Result<Connection, StorageError> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+impl Sqlite {
+    pub(super) fn rows(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StorageError> {
+        rows(&*self.lock()?, sql, args)
+    }
+
+    /// Reads that see one state of the database.
+    pub(super) fn snapshot(&self, reads: &[(&str, Vec<Value>)]) -> Result<Vec<Vec<Row>>, StorageError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let out = reads.iter().map(|(sql, args)| rows(&tx, sql, args)).collect();
+        tx.finish()?;
+        out
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StorageError> {
+        self.read.lock().map_err(|_| StorageError::Corrupt("read connection poisoned".into()))
+    }
+}
+
+fn rows(conn: &Connection, sql: &str, args: &[Value]) -> Result<Vec<Row>, StorageError> {
+    {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let names: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
+        let width = names.len();
+        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let values = (0..width).map(|i| r.get_ref(i).map(value)).collect::<Result<_, _>>()?;
+            out.push(Row::new(names.clone(), values));
+        }
+        Ok(out)
+    }
+}
+
+fn value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(n) => Value::Integer(n),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+fn write_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Batch>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            group.push(more);
+        }
+        let results = match apply(&mut conn, &group) {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::error!(error = %e, "write group failed; nothing of it was stored");
+                vec![Err(Failure::Failed(e.to_string())); group.len()]
+            }
+        };
+        for ((_, done), result) in group.into_iter().zip(results) {
+            let _ = done.send(result);
+        }
+    }
+}
+
+/// Writes a group in one transaction, each batch in a savepoint of its own
+/// so a batch whose claim fails leaves the others whole.
+fn apply(conn: &mut Connection, group: &[Batch]) -> Result<Vec<Result<(), Failure>>, rusqlite::Error> {
+    let tx = conn.transaction()?;
+    let mut results = Vec::with_capacity(group.len());
+    for (ops, _) in group {
+        tx.execute_batch("SAVEPOINT batch")?;
+        let result = ops.iter().flat_map(|op| op.statements(false)).try_for_each(|s| run(&tx, &s));
+        if result.is_err() {
+            tx.execute_batch("ROLLBACK TO batch")?;
+        }
+        tx.execute_batch("RELEASE batch")?;
+        results.push(result);
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+fn run(tx: &rusqlite::Transaction<'_>, s: &Statement) -> Result<(), Failure> {
+    let n = tx
+        .prepare_cached(s.sql)
+        .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(&s.args)))
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    if s.claim && n == 0 {
+        return Err(Failure::Conflict);
+    }
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let found = usize::try_from(found).unwrap_or(usize::MAX);
+    if found > schema::VERSION {
+        return Err(StorageError::NewerSchema { found, supported: schema::VERSION });
+    }
+    for (i, sql) in schema::SQLITE.iter().enumerate().skip(found) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

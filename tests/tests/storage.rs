@@ -1,0 +1,141 @@
+//! The storage layer on both databases: the schema migrates forward from
+//! nothing and from every earlier version, nodes starting together migrate
+//! once, a database from a newer build is refused, and SQLite and
+//! PostgreSQL end with the same tables and columns.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use waybill_sync_server::storage::{self, Database, StorageError, schema};
+use waybill_tests::block_on;
+use waybill_tests::postgres::Database as Postgres;
+
+/// Each table's columns, in order.
+type Tables = BTreeMap<String, Vec<String>>;
+
+fn open(database: &Database) -> Result<(), StorageError> {
+    let database = database.clone();
+    block_on(async move { storage::open(&database).await.map(drop) })
+}
+
+fn sqlite_tables(path: &std::path::Path) -> Tables {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap();
+    let names: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    names
+        .into_iter()
+        .map(|t| {
+            let mut cols = c.prepare(&format!("SELECT name FROM pragma_table_info('{t}')")).unwrap();
+            let cols = cols.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+            (t, cols)
+        })
+        .collect()
+}
+
+fn postgres(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    block_on(async move {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client.query(&sql, &[]).await.unwrap()
+    })
+}
+
+fn postgres_tables(url: &str) -> Tables {
+    let rows = postgres(
+        url,
+        "SELECT table_name::text, column_name::text FROM information_schema.columns
+         WHERE table_schema = 'public' AND table_name <> 'waybill_schema' ORDER BY table_name, ordinal_position",
+    );
+    let mut out = Tables::new();
+    for r in rows {
+        out.entry(r.get(0)).or_default().push(r.get(1));
+    }
+    out
+}
+
+#[test]
+fn sqlite_and_postgresql_migrate_to_the_same_tables_and_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("waybill.db");
+    open(&Database::Sqlite(file.clone())).unwrap();
+    let pg = Postgres::create();
+    open(&Database::Postgres(pg.url.clone())).unwrap();
+    let (sqlite, postgres) = (sqlite_tables(&file), postgres_tables(&pg.url));
+    assert!(sqlite.contains_key("docs") && sqlite.contains_key("blob_parts"), "{sqlite:?}");
+    assert_eq!(sqlite, postgres);
+}
+
+#[test]
+fn sqlite_migrates_forward_from_every_earlier_version() {
+    for from in 0..schema::VERSION {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("waybill.db");
+        let c = rusqlite::Connection::open(&file).unwrap();
+        for sql in &schema::SQLITE[..from] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", from as i64).unwrap();
+        drop(c);
+        open(&Database::Sqlite(file.clone())).unwrap_or_else(|e| panic!("from version {from}: {e}"));
+        let c = rusqlite::Connection::open(&file).unwrap();
+        let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version as usize, schema::VERSION, "from version {from}");
+    }
+}
+
+#[test]
+fn postgresql_migrates_forward_from_every_earlier_version_and_nodes_starting_together_migrate_once() {
+    for from in 0..schema::VERSION {
+        let pg = Postgres::create();
+        let mut setup = String::from("CREATE TABLE waybill_schema (version BIGINT NOT NULL);");
+        for (i, sql) in schema::POSTGRES[..from].iter().enumerate() {
+            setup.push_str(sql);
+            setup.push_str(&format!(";INSERT INTO waybill_schema VALUES ({});", i + 1));
+        }
+        postgres(&pg.url, "SELECT 1");
+        let url = pg.url.clone();
+        block_on(async move {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client.batch_execute(&setup).await.unwrap();
+        });
+        // Three nodes start at once.
+        let url = pg.url.clone();
+        block_on(async move {
+            let db = Database::Postgres(url);
+            let (a, b, c) = tokio::join!(storage::open(&db), storage::open(&db), storage::open(&db));
+            for opened in [a, b, c] {
+                opened.unwrap_or_else(|e| panic!("from version {from}: {e}"));
+            }
+        });
+        let versions: Vec<i64> = postgres(&pg.url, "SELECT version FROM waybill_schema ORDER BY version")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let want: Vec<i64> = (1..=schema::VERSION as i64).collect();
+        assert_eq!(versions, want, "from version {from}: each migration once");
+    }
+}
+
+#[test]
+fn a_database_from_a_newer_build_is_refused() {
+    let newer = schema::VERSION as i64 + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("waybill.db");
+    let sqlite = Database::Sqlite(file.clone());
+    open(&sqlite).unwrap();
+    rusqlite::Connection::open(&file).unwrap().pragma_update(None, "user_version", newer).unwrap();
+    let refused = open(&sqlite).unwrap_err().to_string();
+    assert!(refused.contains("update waybill-server"), "{refused}");
+
+    let pg = Postgres::create();
+    let database = Database::Postgres(pg.url.clone());
+    open(&database).unwrap();
+    postgres(&pg.url, &format!("INSERT INTO waybill_schema VALUES ({newer}) RETURNING version"));
+    let refused = open(&database).unwrap_err().to_string();
+    assert!(refused.contains("update waybill-server"), "{refused}");
+}

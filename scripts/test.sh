@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The tests, as the README and CI run them: installs what the tests need and
-# is missing, then runs every test (the workspace's Rust tests, which include
-# the Kotlin and Python binding tests in mobile-bindings/tests/ and the office
-# page in headless Chromium in tests/tests/browser.rs).
+# is missing (and starts PostgreSQL if none runs on 127.0.0.1:5432), then
+# runs every test (the workspace's Rust tests, which include the Kotlin and
+# Python binding tests in mobile-bindings/tests/, the office page in headless
+# Chromium in tests/tests/browser.rs, and several server nodes on one
+# PostgreSQL in tests/tests/nodes.rs), then the end-to-end tests that concern
+# storage again with every server on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,3 +74,8 @@ export WAYBILL_TEST_POSTGRES="${WAYBILL_TEST_POSTGRES:-postgres://postgres@127.0
 # ---------------------------------------------------------------------------
 export KOTLIN_HOME="$PWD/.tools/node_modules/kotlin-compiler"
 cargo test --workspace --locked "$@"
+# The end-to-end tests that concern storage once more, every server on
+# PostgreSQL (a database of each server's own). tests/nodes.rs and
+# tests/storage.rs use PostgreSQL in the run above already.
+pg_tests=(attacks background blobs browser collisions flow restart scope vansale webhooks)
+WAYBILL_TEST_BACKEND=postgres cargo test --locked -p waybill-tests "${pg_tests[@]/#/--test=}" "$@"

@@ -94,6 +94,8 @@ pub struct Server {
     pub data: PathBuf,
     /// Its UDP port.
     pub port: u16,
+    /// Its office API's TCP port, if it serves one.
+    pub http: Option<u16>,
     /// Its PostgreSQL database, if it runs on one.
     pub database: Option<Arc<postgres::Database>>,
 }
@@ -148,7 +150,7 @@ impl Server {
         }
         // Keep reading, so the server never writes to a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        Self { child: Some(child), data: data.to_path_buf(), port, database }
+        Self { child: Some(child), data: data.to_path_buf(), port, http, database }
     }
 
     /// Its address.
@@ -166,12 +168,32 @@ impl Server {
 
     /// Runs `waybill-server --data <dir> --json <args>`.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.command().arg("--json").args(args).output().unwrap()
+    }
+
+    /// `waybill-server --data <dir>`, and `--database` if it runs on
+    /// PostgreSQL: a command on this server's data.
+    pub fn command(&self) -> Command {
         let mut command = Command::new(bin("waybill-server"));
         command.arg("--data").arg(&self.data);
         if let Some(db) = &self.database {
             command.args(["--database", &db.url]);
         }
-        command.arg("--json").args(args).output().unwrap()
+        command
+    }
+
+    /// A blob's bytes as the server stores them, if it does.
+    pub fn blob(&self, hash: &waybill_shared::blob::BlobHash) -> Option<Vec<u8>> {
+        let (database, dir, hash) = (self.storage(), self.data.join("blobs"), *hash);
+        block_on(async move { blob_store(database, dir).await.read(&hash, 0, usize::MAX).await.unwrap() })
+    }
+
+    /// How many bytes of an upload of a blob cut short the server holds
+    /// (`None`: none).
+    pub fn blob_partial(&self, hash: &waybill_shared::blob::BlobHash) -> Option<u64> {
+        let (database, dir, hash) = (self.storage(), self.data.join("blobs"), *hash);
+        let held = block_on(async move { blob_store(database, dir).await.partial_len(&hash).await.unwrap() });
+        Some(held).filter(|n| *n > 0)
     }
 
     /// Where its database is, for reading it in a test.
@@ -237,6 +259,28 @@ pub fn block_on<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) 
     .unwrap()
 }
 
+/// The keys every node of one server shares: the device CA (which signs
+/// enrolled devices' certificates) and the server certificate devices pin.
+pub const KEYS: [&str; 4] = ["ca.der", "ca.key.der", "server.der", "server.key.der"];
+
+/// `n` server nodes on one new PostgreSQL database, each with the office
+/// API if `http`; the first makes the keys and the others are given copies
+/// (docs/operations.md).
+pub fn nodes(dir: &Path, n: usize, http: bool) -> (Arc<postgres::Database>, Vec<Server>) {
+    let db = postgres::Database::create();
+    let http = || http.then(free_tcp_port);
+    let mut all = vec![Server::node(&dir.join("node-0"), free_port(), http(), Some(db.clone()))];
+    for i in 1..n {
+        let data = dir.join(format!("node-{i}"));
+        std::fs::create_dir_all(&data).unwrap();
+        for key in KEYS {
+            std::fs::copy(all[0].data.join(key), data.join(key)).unwrap();
+        }
+        all.push(Server::node(&data, free_port(), http(), Some(db.clone())));
+    }
+    (db, all)
+}
+
 /// A document as the server stores it, read from `database` (`None` if it
 /// is not stored).
 pub fn stored(database: &waybill_sync_server::storage::Database, id: &str) -> Option<automerge::AutoCommit> {
@@ -251,6 +295,18 @@ pub fn stored(database: &waybill_sync_server::storage::Database, id: &str) -> Op
         d.load_incremental(c).unwrap();
     }
     Some(d)
+}
+
+/// A server's blob store, as the server opens it.
+async fn blob_store(
+    database: waybill_sync_server::storage::Database,
+    dir: PathBuf,
+) -> waybill_sync_server::blob_store::BlobStore {
+    use waybill_sync_server::blob_store::BlobStore;
+    match &database {
+        waybill_sync_server::storage::Database::Sqlite(_) => BlobStore::files(dir).unwrap(),
+        postgres => BlobStore::Database(waybill_sync_server::storage::open(postgres).await.unwrap().0),
+    }
 }
 
 /// A device: a `waybill-agent` store.

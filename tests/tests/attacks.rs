@@ -756,10 +756,8 @@ async fn frames_over_the_servers_limit_are_refused_and_the_server_stays_up() {
     stream.finish();
     let (got, _) = stream.rest().await;
     assert!(!got.iter().any(|m| matches!(m, Message::BlobStored { .. })), "{got:?}");
-    let blobs = server.data.join("blobs");
-    assert!(!blobs.join(hash.hex()).exists());
-    let partial = blobs.join("partial").join(hash.hex());
-    assert_eq!(std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0), 0);
+    assert_eq!(server.blob(&hash), None);
+    assert_eq!(server.blob_partial(&hash), None);
     // The same blob in chunks under the limit is stored.
     let mut stream = client.open().await;
     stream.send(&Message::BlobPut { hash, size }).await;
@@ -768,7 +766,7 @@ async fn frames_over_the_servers_limit_are_refused_and_the_server_stays_up() {
         stream.send(&Message::BlobChunk { data: chunk.to_vec() }).await;
     }
     assert_eq!(stream.next().await, Ok(Message::BlobStored { hash }));
-    assert_eq!(std::fs::read(blobs.join(hash.hex())).unwrap(), blob);
+    assert_eq!(server.blob(&hash), Some(blob));
 
     // An oversized first frame on a new stream.
     let mut stream = client.open().await;

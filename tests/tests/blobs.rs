@@ -41,11 +41,11 @@ fn bytes(n: usize, seed: u32) -> Vec<u8> {
 }
 
 fn stored(server: &Server, hash: &BlobHash) -> Option<Vec<u8>> {
-    std::fs::read(server.data.join("blobs").join(hash.hex())).ok()
+    server.blob(hash)
 }
 
 fn partial(server: &Server, hash: &BlobHash) -> Option<u64> {
-    std::fs::metadata(server.data.join("blobs").join("partial").join(hash.hex())).ok().map(|m| m.len())
+    server.blob_partial(hash)
 }
 
 /// An enrolled session of `device`: the client and its control stream,

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use waybill_tests::{OFFICE_TOKEN, SEED, Server, bin, free_port, free_tcp_port, out_for_delivery};
+use waybill_tests::{OFFICE_TOKEN, SEED, Server, free_port, free_tcp_port, out_for_delivery};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -241,13 +241,8 @@ fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
 
 /// Adds an office user through the server's command line.
 fn add_user(server: &Server, name: &str, password: &str) {
-    let out = Command::new(bin("waybill-server"))
-        .arg("--data")
-        .arg(&server.data)
-        .args(["user", "add", name])
-        .env("WAYBILL_PASSWORD", password)
-        .output()
-        .unwrap();
+    let out =
+        server.command().args(["user", "add", name]).env("WAYBILL_PASSWORD", password).output().unwrap();
     assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
 }
 

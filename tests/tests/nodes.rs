@@ -5,37 +5,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::sync::Arc;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use waybill_tests::postgres::Database;
-use waybill_tests::{Device, SEED, Server, free_port, pick};
-
-/// The keys every node shares: the device CA (which signs enrolled
-/// devices' certificates) and the server certificate devices pin.
-const KEYS: [&str; 4] = ["ca.der", "ca.key.der", "server.der", "server.key.der"];
-
-/// `n` nodes on one new database, the first making the keys and the
-/// others given copies of them (docs/operations.md).
-fn nodes(dir: &Path, n: usize) -> (Arc<Database>, Vec<Server>) {
-    let db = Database::create();
-    let first = Server::node(&dir.join("node-0"), free_port(), None, Some(db.clone()));
-    let mut all = vec![first];
-    for i in 1..n {
-        let data = dir.join(format!("node-{i}"));
-        std::fs::create_dir_all(&data).unwrap();
-        for key in KEYS {
-            std::fs::copy(all[0].data.join(key), data.join(key)).unwrap();
-        }
-        all.push(Server::node(&data, free_port(), None, Some(db.clone())));
-    }
-    (db, all)
-}
+use waybill_tests::raw::Client;
+use waybill_tests::{Device, SEED, bin, nodes, pick};
 
 #[test]
 fn devices_on_different_nodes_work_on_one_merged_state() {
     let dir = tempfile::tempdir().unwrap();
-    let (_db, nodes) = nodes(dir.path(), 2);
+    let (_db, nodes) = nodes(dir.path(), 2, false);
     let (a, b) = (&nodes[0], &nodes[1]);
     a.ok(&["import", SEED]);
 
@@ -74,7 +54,7 @@ fn devices_on_different_nodes_work_on_one_merged_state() {
 #[test]
 fn an_enrolment_code_works_once_whichever_node_sees_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (_db, nodes) = nodes(dir.path(), 2);
+    let (_db, nodes) = nodes(dir.path(), 2, false);
     let (a, b) = (&nodes[0], &nodes[1]);
     a.ok(&["import", SEED]);
     let (code, fingerprint) = a.enrol("hh-1", "picker", Some("wh-1"));
@@ -87,28 +67,36 @@ fn an_enrolment_code_works_once_whichever_node_sees_it() {
     first.sync();
 }
 
-#[test]
-fn a_revocation_on_one_node_stops_the_device_on_another() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_node_cuts_the_device_off_on_another_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (_db, nodes) = nodes(dir.path(), 2);
+    let (_db, nodes) = nodes(dir.path(), 2, false);
     let (a, b) = (&nodes[0], &nodes[1]);
     a.ok(&["import", SEED]);
     let picker = Device::enrol(dir.path(), b, "hh-1", "picker", Some("wh-1"));
-    picker.sync();
+    // Connected to B, mid-session, when A revokes it.
+    let client = Client::device(b, &picker).await;
+    let (_control, _) = client.session().await;
     a.ok(&["revoke", "--device", "hh-1"]);
+    let revoked = Instant::now();
+    let closed = client.closed_within(Duration::from_secs(3)).await;
+    let took = revoked.elapsed();
+    assert!(
+        matches!(&closed, Some(quinn::ConnectionError::ApplicationClosed(c)) if c.reason.as_ref() == b"revoked"),
+        "{closed:?}"
+    );
+    assert!(took < Duration::from_secs(1), "closed {took:?} after the revocation on the other node");
     let refused = picker.fails(&["sync"]);
     assert!(refused.contains("revoked"), "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_stored_through_one_node_is_pushed_to_a_device_on_another() {
-    use std::time::{Duration, Instant};
-
     use tokio::sync::mpsc;
     use waybill_agent::{Agent, BackgroundSync, SyncEvent, SyncState};
 
     let dir = tempfile::tempdir().unwrap();
-    let (_db, nodes) = nodes(dir.path(), 2);
+    let (_db, nodes) = nodes(dir.path(), 2, false);
     let (a, b) = (&nodes[0], &nodes[1]);
     a.ok(&["import", SEED]);
     let receiver = Device::enrol(dir.path(), a, "pk-1", "packer", Some("wh-1"));
@@ -169,7 +157,7 @@ async fn work_stored_through_one_node_is_pushed_to_a_device_on_another() {
 #[test]
 fn a_device_whose_node_is_killed_mid_sync_finishes_on_another() {
     let dir = tempfile::tempdir().unwrap();
-    let (_db, mut nodes) = nodes(dir.path(), 2);
+    let (_db, mut nodes) = nodes(dir.path(), 2, false);
     nodes[0].ok(&["import", SEED]);
     let packer = Device::enrol(dir.path(), &nodes[0], "pk-1", "packer", Some("wh-1"));
     packer.ok(&["servers", &nodes[0].addr(), &nodes[1].addr()]);
@@ -191,4 +179,59 @@ fn a_device_whose_node_is_killed_mid_sync_finishes_on_another() {
     let stock = nodes[1].ok(&["stock"]);
     let a01 = stock.as_array().unwrap().iter().find(|r| r["bin"] == "A-01").unwrap();
     assert_eq!(a01["on_hand"], 12 + 20, "{stock}");
+}
+
+#[test]
+fn devices_writing_one_document_through_two_nodes_at_once_lose_nothing() {
+    const ROUNDS: usize = 10;
+    const PER_ROUND: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, nodes) = nodes(dir.path(), 2, false);
+    nodes[0].ok(&["import", SEED]);
+    let devices: Vec<Device> = (0..4)
+        .map(|i| Device::enrol(dir.path(), &nodes[i % 2], &format!("pk-{i}"), "packer", Some("wh-1")))
+        .collect();
+    for d in &devices {
+        d.sync();
+    }
+    // Each device receives stock into one bin and syncs, round after round,
+    // all four at once: the location's document is written through both
+    // nodes together, and compacted (every 256 changes) on the way.
+    let receipts = "receive --bin A-01 --item 09506000134352 --qty 1\n".repeat(PER_ROUND);
+    let running: Vec<_> = devices
+        .iter()
+        .map(|d| {
+            let (device, receipts) = (Device { store: d.store.clone() }, receipts.clone());
+            std::thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    let mut child = Command::new(bin("waybill-agent"))
+                        .arg("--store")
+                        .arg(&device.store)
+                        .args(["--json", "run"])
+                        .stdin(Stdio::piped())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap();
+                    child.stdin.take().unwrap().write_all(receipts.as_bytes()).unwrap();
+                    let out = child.wait_with_output().unwrap();
+                    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                    device.sync();
+                }
+            })
+        })
+        .collect();
+    for r in running {
+        r.join().unwrap();
+    }
+    for d in &devices {
+        assert_eq!(d.sync()["pending_events"], 0);
+    }
+    // Every receipt counts, once, whichever node stored it.
+    let received = (devices.len() * ROUNDS * PER_ROUND) as i64;
+    for node in &nodes {
+        let stock = node.ok(&["stock"]);
+        let a01 = stock.as_array().unwrap().iter().find(|r| r["bin"] == "A-01").unwrap();
+        assert_eq!(a01["on_hand"], 12 + received, "{stock}");
+    }
 }

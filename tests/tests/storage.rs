@@ -139,3 +139,64 @@ fn a_database_from_a_newer_build_is_refused() {
     let refused = open(&database).unwrap_err().to_string();
     assert!(refused.contains("update waybill-server"), "{refused}");
 }
+
+/// A document is written only over the heads it was read at: a write from
+/// a copy another node has moved past fails whole, on both databases.
+#[test]
+fn a_document_write_over_heads_no_longer_stored_fails_whole() {
+    use automerge::transaction::Transactable;
+    use waybill_sync_server::storage::WriteOp;
+
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::create();
+    for database in [Database::Sqlite(dir.path().join("waybill.db")), Database::Postgres(pg.url.clone())] {
+        let outcome = block_on(async move {
+            let (storage, writer) = storage::open(&database).await.unwrap();
+            let id: waybill_shared::doc::DocId = "order/SO-1".parse().unwrap();
+            let mut doc = automerge::AutoCommit::new();
+            doc.put(automerge::ROOT, "n", 0).unwrap();
+            let (first, snapshot) = (doc.get_heads(), doc.save());
+            let put = |stored| WriteOp::PutDoc {
+                id: id.clone(),
+                snapshot: snapshot.clone(),
+                heads: first.clone(),
+                stored,
+            };
+            writer.write(vec![put(None)]).await.unwrap();
+            // Made again as new: taken already.
+            let again = writer.write(vec![put(None)]).await;
+            // One node appends over the heads it read...
+            let mut a = doc.fork();
+            a.put(automerge::ROOT, "n", 1).unwrap();
+            let change = a.get_last_local_change().unwrap().raw_bytes().to_vec();
+            let append = |changes: Vec<Vec<u8>>, heads, stored| WriteOp::AppendChanges {
+                id: id.clone(),
+                changes,
+                heads,
+                stored,
+            };
+            writer.write(vec![append(vec![change], a.get_heads(), first.clone())]).await.unwrap();
+            // ...and another, from the same old heads, cannot append or compact.
+            let mut b = doc.fork();
+            b.put(automerge::ROOT, "n", 2).unwrap();
+            let change = b.get_last_local_change().unwrap().raw_bytes().to_vec();
+            let stale_append = writer.write(vec![append(vec![change], b.get_heads(), first.clone())]).await;
+            let stale_put = writer
+                .write(vec![WriteOp::PutDoc {
+                    id: id.clone(),
+                    snapshot: b.save(),
+                    heads: b.get_heads(),
+                    stored: Some(first.clone()),
+                }])
+                .await;
+            let stored = storage.load_doc(&id).await.unwrap().unwrap();
+            (again, stale_append, stale_put, stored.changes.len(), stored.heads == a.get_heads())
+        });
+        let (again, stale_append, stale_put, changes, heads_are_a) = outcome;
+        assert!(matches!(again, Err(StorageError::Conflict)), "{again:?}");
+        assert!(matches!(stale_append, Err(StorageError::Conflict)), "{stale_append:?}");
+        assert!(matches!(stale_put, Err(StorageError::Conflict)), "{stale_put:?}");
+        assert_eq!(changes, 1, "only the first node's change is stored");
+        assert!(heads_are_a);
+    }
+}

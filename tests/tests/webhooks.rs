@@ -150,3 +150,33 @@ fn notifications_survive_a_crash_and_none_acknowledged_is_sent_twice() {
     let (_, hooks) = api(http, "GET", "/api/webhooks", None);
     assert_eq!((hooks[0]["delivered"].as_i64(), hooks[0]["pending"].as_i64()), (Some(6), Some(0)), "{hooks}");
 }
+
+#[test]
+fn with_several_nodes_each_notification_is_delivered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, nodes) = waybill_tests::nodes(dir.path(), 3, true);
+    let http: Vec<u16> = nodes.iter().map(|n| n.http.unwrap()).collect();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/waybill", listener.local_addr().unwrap());
+    let receiver = Arc::new(Receiver::default());
+    let r = receiver.clone();
+    std::thread::spawn(move || receive(listener, r));
+    let (status, hook) = api(http[0], "POST", "/api/webhooks", Some(&json!({ "url": url })));
+    assert_eq!(status, 201, "{hook}");
+
+    // Orders come in through every node while the receiver is down, so
+    // every node's outbox finds them due, and retries them, at once.
+    for i in 1..=12 {
+        create(http[i % 3], &format!("SO-{i}"));
+    }
+    wait_for("refused deliveries", Duration::from_secs(20), || receiver.refused.load(Ordering::SeqCst) >= 12);
+    receiver.up.store(true, Ordering::SeqCst);
+    wait_for("all twelve", Duration::from_secs(60), || receiver.acked.lock().unwrap().len() >= 12);
+    std::thread::sleep(Duration::from_secs(2));
+    let mut keys: Vec<String> = receiver.acked.lock().unwrap().iter().map(|(k, _, _)| k.clone()).collect();
+    let sent = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(sent, keys.len(), "a notification was delivered twice: {keys:?}");
+    assert_eq!(keys.len(), 12);
+}

@@ -91,6 +91,9 @@ impl Storage {
     ) -> Result<Option<Vec<u8>>, StorageError> {
         let sql =
             "SELECT substr(bytes, CAST(?2 AS INTEGER), CAST(?3 AS INTEGER)) FROM blob_data WHERE hash = ?1";
+        // substr counts from 1, in 32-bit integers on PostgreSQL (blobs are
+        // far smaller).
+        let len = len.min(i32::MAX as usize);
         self.query_opt(sql, args![hash, at + 1, len], |r| r.get(0)).await
     }
 }

@@ -52,7 +52,12 @@ impl ToSql for Value {
 
 impl From<tokio_postgres::Error> for StorageError {
     fn from(e: tokio_postgres::Error) -> Self {
-        Self::Postgres(e.as_db_error().map_or_else(|| e.to_string(), |d| d.to_string()))
+        let message = match (e.as_db_error(), std::error::Error::source(&e)) {
+            (Some(db), _) => db.to_string(),
+            (None, Some(cause)) => format!("{e}: {cause}"),
+            (None, None) => e.to_string(),
+        };
+        Self::Postgres(message)
     }
 }
 

@@ -133,7 +133,7 @@ impl BlobStore {
                     Err(e) => return Err(e.into()),
                 };
                 file.seek(std::io::SeekFrom::Start(at)).await?;
-                let mut buf = Vec::with_capacity(len);
+                let mut buf = Vec::new();
                 file.take(len as u64).read_to_end(&mut buf).await?;
                 Ok(Some(buf))
             }

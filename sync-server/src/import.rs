@@ -16,7 +16,6 @@ use std::time::Instant;
 use chrono::Utc;
 use tokio::runtime::Handle;
 use waybill_shared::doc::DocId;
-use waybill_shared::recorder::Recorder;
 use waybill_shared::seed::{self, Item};
 
 use crate::blob_store::BlobStore;
@@ -87,7 +86,7 @@ pub async fn import(
     let _office = storage.lock(storage::Lock::Office).await?;
     // A damaged recorder is refused rather than started afresh: that would
     // reuse the office's event ids.
-    let office = office::load_recorder(&storage).await?;
+    let office = office::OfficeRecorder::load(&storage).await?;
     // A seed holds no proof of delivery, so no blob is looked up.
     let blobs = BlobStore::Database(storage.clone());
     let batch = Batch {
@@ -175,7 +174,7 @@ struct Batch {
     /// The runtime the import was called on, to wait on it.
     handle: Handle,
     writer: Writer,
-    office: Recorder,
+    office: office::OfficeRecorder,
     blobs: BlobStore,
     ops: Vec<WriteOp>,
     /// The documents in `ops`.
@@ -223,7 +222,7 @@ impl Batch {
         }
         self.wait()?;
         let mut ops = std::mem::take(&mut self.ops);
-        ops.push(office::recorder_op(&self.office)?);
+        ops.push(self.office.write()?);
         self.in_flight = Some(Box::pin(self.writer.submit(ops)?));
         self.in_flight_ids = std::mem::take(&mut self.ids);
         Ok(())

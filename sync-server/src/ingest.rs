@@ -101,7 +101,7 @@ pub async fn store(
                 (loaded.stored, loaded.bytes) = (Some(Stored { heads, appended }), bytes);
                 break;
             }
-            Err(StorageError::Conflict) if retries < RETRIES => {
+            Err(StorageError::Conflict | StorageError::Busy) if retries < RETRIES => {
                 retries += 1;
                 tracing::debug!(doc = %id, retries, "stored meanwhile elsewhere: merging and writing again");
                 if let Some(now) = Loaded::read(&shared.storage, id).await? {
@@ -176,8 +176,8 @@ pub async fn blob_arrived(shared: &Arc<Shared>, hash: &BlobHash) -> Result<(), S
     let docs = shared.storage.docs_with_exception(&format!("proof_blob_missing:{hash}")).await?;
     for doc in docs {
         let Ok(id) = doc.parse::<DocId>() else { continue };
-        let Some(entry) = shared.docs.get(&shared.storage, &id).await? else { continue };
-        let mut loaded = entry.lock().await;
+        // As stored now, not as a copy in memory may still have it.
+        let Some(mut loaded) = Loaded::read(&shared.storage, &id).await? else { continue };
         let ops = project(&shared.blobs, &id, &mut loaded.doc).await?;
         shared.writer.write(ops).await?;
         push(shared, &id, u64::MAX).await;

@@ -5,16 +5,18 @@
 //!   the sync protocol of `waybill_shared::sync`;
 //! - every incoming change passes the shared write policy before it is
 //!   stored or relayed; refused ones are quarantined;
-//! - storage is SQLite in a data directory (WAL, one writer with group
-//!   commit), holding documents, sync states and projections of the fold;
+//! - [`storage`] is the one place that speaks SQL: SQLite in a data
+//!   directory, or PostgreSQL shared by several stateless nodes (one writer
+//!   per node with group commit), holding documents, sync states and
+//!   projections of the fold;
 //! - [`devices`] enrols (one-time codes), lists and revokes devices;
 //! - the office signs in ([`users`]) to an HTTP API and page ([`http`]);
-//!   customers hear about their orders through webhooks ([`outbox`]).
+//!   customers hear about their orders through webhooks (`outbox`).
 
 pub mod blob_store;
-pub mod blobs;
+pub(crate) mod blobs;
 mod connection;
-pub mod csv_orders;
+pub(crate) mod csv_orders;
 pub mod devices;
 mod docs;
 pub mod http;
@@ -22,13 +24,13 @@ mod hub;
 pub mod identity;
 pub mod import;
 pub mod ingest;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod office;
-pub mod outbox;
+pub(crate) mod outbox;
 pub mod planning;
-pub mod projection;
+pub(crate) mod projection;
 pub mod quota;
-pub mod scope;
+pub(crate) mod scope;
 pub mod server;
 pub mod storage;
 pub mod users;

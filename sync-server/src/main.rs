@@ -223,9 +223,11 @@ async fn command(command: Command, json: bool, data: &Path, database: Database) 
         Command::Serve { listen, http } => serve(&data, database.clone(), listen, http).await,
         Command::Enrol { device, role, location } => {
             let identity = Identity::load_or_create(&data)?;
+            let storage = open().await?;
+            // The fingerprint printed must be the one every node serves.
+            waybill_sync_server::server::same_keys(&storage, &identity, &data).await?;
             let code =
-                devices::issue_code(&open().await?, &device, role, location.as_ref(), chrono::Utc::now())
-                    .await?;
+                devices::issue_code(&storage, &device, role, location.as_ref(), chrono::Utc::now()).await?;
             let fp = identity.ca_fingerprint();
             if json {
                 println!(

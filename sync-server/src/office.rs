@@ -111,7 +111,7 @@ pub async fn create_order(
     if shared.storage.holds_doc(&id).await? {
         return Err(OfficeError::Exists(id));
     }
-    let mut office = load_recorder(&shared.storage).await?;
+    let mut office = OfficeRecorder::load(&shared.storage).await?;
     let mut d = doc::create(actor_of(office.device()), &id, &header);
     let event = office.record(Utc::now(), by, Payload::OrderCreated(OrderCreated {}));
     doc::append(&mut d, &event).map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
@@ -121,7 +121,7 @@ pub async fn create_order(
     ];
     let view = ingest::order_view(&shared.blobs, &id, &mut d).await?;
     ops.extend(crate::projection::order(&view));
-    ops.push(recorder_op(&office)?);
+    ops.push(office.write()?);
     match shared.writer.write(ops).await {
         Ok(()) => {}
         // Another node took the key or made the order meanwhile.
@@ -184,7 +184,7 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
         }
     }
     let _office = shared.storage.lock(Lock::Office).await?;
-    let mut office = load_recorder(&shared.storage).await?;
+    let mut office = OfficeRecorder::load(&shared.storage).await?;
     let held: BTreeSet<String> = shared.storage.held_doc_ids().await?.into_iter().collect();
     let docs = seed::build(seed, &mut office, Utc::now(), |id| held.contains(&id.to_string()))
         .map_err(|e| OfficeError::invalid("orders", e.to_string()))?;
@@ -199,7 +199,7 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
     if made.is_empty() {
         return Ok(made);
     }
-    ops.push(recorder_op(&office)?);
+    ops.push(office.write()?);
     shared.writer.write(ops).await?;
     for id in &made {
         shared.docs.forget(id);
@@ -227,11 +227,19 @@ pub async fn office_event(
         .await?
         .ok_or_else(|| OfficeError::NotFound(doc_id.clone()))?;
     let mut loaded = entry.lock().await;
-    // A grant comes out of free stock as it is now, under the office lock.
+    // Decided on the document as stored now (another node may have moved
+    // it since this copy was read): a grant comes out of free stock as it
+    // is, under the office's lock.
+    let stored = shared.storage.doc_heads(doc_id).await?.map(|(heads, _)| heads);
+    if stored != loaded.stored.as_ref().map(|s| s.heads.clone())
+        && let Some(now) = crate::docs::Loaded::read(&shared.storage, doc_id).await?
+    {
+        *loaded = now;
+    }
     if let Payload::QuotaGranted(g) = &payload {
         crate::quota::check_grant(loaded.doc.document(), g)?;
     }
-    let mut office = load_recorder(&shared.storage).await?;
+    let mut office = OfficeRecorder::load(&shared.storage).await?;
     let now = Utc::now();
     // The office's event sorts after everything the document holds.
     let events = doc::events(doc_id, loaded.doc.document())
@@ -245,7 +253,7 @@ pub async fn office_event(
         a.replaces.get_or_insert_with(|| fold::address::in_force(&events));
     }
     let event = office.record(now, by, payload);
-    let extra = vec![recorder_op(&office)?];
+    let extra = vec![office.write()?];
     loaded.doc.set_actor(actor_of(office.device()));
     let change = match doc::append(&mut loaded.doc, &event) {
         Ok(()) => loaded.doc.get_last_local_change(),
@@ -263,24 +271,57 @@ pub async fn office_event(
     Ok(event)
 }
 
-/// The office's recorder as stored (a new one before the first office event).
-pub async fn load_recorder(storage: &Storage) -> Result<Recorder, OfficeError> {
-    match storage.meta_text(RECORDER_KEY).await? {
-        // A damaged recorder is an error, not a fresh start: a fresh one
-        // would reuse event ids.
-        Some(s) => serde_json::from_str(&s)
-            .map_err(|e| StorageError::Corrupt(format!("meta {RECORDER_KEY}: {e}")).into()),
-        None => {
-            let device = DeviceId::new(OFFICE_DEVICE).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-            Ok(Recorder::new(device))
-        }
+/// The office's recorder, with what is stored of it: it is written only
+/// over that, so even two writers that both thought they held the office's
+/// lock could never both hand out the same event ids.
+pub struct OfficeRecorder {
+    recorder: Recorder,
+    stored: Option<String>,
+}
+
+impl OfficeRecorder {
+    /// The recorder as stored (a new one before the first office event).
+    pub async fn load(storage: &Storage) -> Result<Self, OfficeError> {
+        let stored = storage.meta_text(RECORDER_KEY).await?;
+        let recorder = match &stored {
+            // A damaged recorder is an error, not a fresh start: a fresh one
+            // would reuse event ids.
+            Some(s) => serde_json::from_str(s)
+                .map_err(|e| StorageError::Corrupt(format!("meta {RECORDER_KEY}: {e}")))?,
+            None => {
+                Recorder::new(DeviceId::new(OFFICE_DEVICE).map_err(|e| StorageError::Corrupt(e.to_string()))?)
+            }
+        };
+        Ok(Self { recorder, stored })
+    }
+
+    /// A recorder to store where none is (a test's world, written before
+    /// any server runs).
+    pub fn new(recorder: Recorder) -> Self {
+        Self { recorder, stored: None }
+    }
+
+    /// The write that stores the recorder as it is now, over what was read
+    /// (or written by this value's last write).
+    pub fn write(&mut self) -> Result<WriteOp, OfficeError> {
+        let now = serde_json::to_string(&self.recorder).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let op = storage::office::put_meta(RECORDER_KEY, self.stored.as_deref(), now.clone());
+        self.stored = Some(now);
+        Ok(op)
     }
 }
 
-/// The write that stores the office's recorder.
-pub fn recorder_op(office: &Recorder) -> Result<WriteOp, OfficeError> {
-    let json = serde_json::to_string(office).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-    Ok(storage::office::put_meta(RECORDER_KEY, json))
+impl std::ops::Deref for OfficeRecorder {
+    type Target = Recorder;
+    fn deref(&self) -> &Recorder {
+        &self.recorder
+    }
+}
+
+impl std::ops::DerefMut for OfficeRecorder {
+    fn deref_mut(&mut self) -> &mut Recorder {
+        &mut self.recorder
+    }
 }
 
 /// Checks what serde cannot: non-empty text, lines, quantities.

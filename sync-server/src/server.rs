@@ -82,6 +82,19 @@ pub enum ServerError {
     /// The TLS identity failed.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// This node's keys are not those of the nodes sharing its database.
+    #[error(
+        "the keys in {dir} (device CA {here}) are not those of the other nodes on this database (device CA \
+         {shared}): copy ca.der, ca.key.der, server.der and server.key.der from a node (docs/operations.md)"
+    )]
+    OtherKeys {
+        /// The data directory.
+        dir: PathBuf,
+        /// This node's CA fingerprint.
+        here: String,
+        /// The database's.
+        shared: String,
+    },
     /// The socket could not be bound.
     #[error("cannot listen on {addr}: {error}. Is another server on it? Pass --listen with another port")]
     Bind {
@@ -121,6 +134,29 @@ pub struct Server {
     shared: Arc<Shared>,
 }
 
+/// Checks that `identity` is the one every node on `storage` uses (the
+/// first to start records its CA's fingerprint): a node with keys of its own
+/// would enrol devices the others refuse, and serve a certificate devices
+/// enrolled elsewhere do not trust.
+pub async fn same_keys(
+    storage: &Storage,
+    identity: &Identity,
+    dir: &std::path::Path,
+) -> Result<(), ServerError> {
+    const KEY: &str = "ca_fingerprint";
+    let here = identity.ca_fingerprint();
+    let shared = match storage.meta_text(KEY).await? {
+        Some(shared) => shared,
+        None => match storage.write(vec![storage::office::put_meta(KEY, None, here.clone())]).await {
+            Ok(()) => return Ok(()),
+            // Another node recorded its own at the same moment.
+            Err(StorageError::Conflict) => storage.meta_text(KEY).await?.unwrap_or_default(),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    if shared == here { Ok(()) } else { Err(ServerError::OtherKeys { dir: dir.to_path_buf(), here, shared }) }
+}
+
 /// The database file in a data directory.
 pub fn db_path(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("waybill.db")
@@ -133,6 +169,7 @@ impl Server {
         let dir = &config.data_dir;
         let identity = Identity::load_or_create(dir)?;
         let (storage, writer) = storage::open(&config.database).await?;
+        same_keys(&storage, &identity, dir).await?;
         let blobs = match config.database {
             storage::Database::Sqlite(_) => BlobStore::files(dir.join("blobs"))
                 .map_err(|error| ServerError::DataDir { path: dir.clone(), error })?,

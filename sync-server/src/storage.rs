@@ -67,6 +67,10 @@ pub enum StorageError {
     /// A write's claim found nothing to claim (someone else took it first).
     #[error("already taken")]
     Conflict,
+    /// Another node's transaction was in the way (PostgreSQL broke a
+    /// deadlock); nothing of the batch was stored and it may be tried again.
+    #[error("the database was busy with another node's writes: try again")]
+    Busy,
     /// A write failed; nothing of its batch was stored.
     #[error("write failed: {0}")]
     Write(String),
@@ -189,6 +193,7 @@ impl From<Statement> for WriteOp {
 #[derive(Clone, Debug)]
 enum Failure {
     Conflict,
+    Busy,
     Failed(String),
 }
 
@@ -287,6 +292,7 @@ impl Writer {
         Ok(async move {
             wait.await.map_err(|_| StorageError::Closed)?.map_err(|f| match f {
                 Failure::Conflict => StorageError::Conflict,
+                Failure::Busy => StorageError::Busy,
                 Failure::Failed(e) => StorageError::Write(e),
             })
         })

@@ -116,7 +116,7 @@ fn import(data: &Path, seed: &Seed, extra: &[(&str, &str)]) {
         ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads(), stored: None });
         ops.extend(runtime.block_on(ingest::project(&blobs, &id, &mut d)).unwrap());
     }
-    ops.push(waybill_sync_server::office::recorder_op(&office).unwrap());
+    ops.push(waybill_sync_server::office::OfficeRecorder::new(office).write().unwrap());
     runtime
         .block_on(async {
             let (_, writer) = storage::open(&storage::Database::Sqlite(db_path(data))).await.unwrap();

@@ -235,3 +235,18 @@ fn devices_writing_one_document_through_two_nodes_at_once_lose_nothing() {
         assert_eq!(a01["on_hand"], 12 + received, "{stock}");
     }
 }
+
+#[test]
+fn a_node_with_keys_of_its_own_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _nodes) = nodes(dir.path(), 1, false);
+    let out = Command::new(bin("waybill-server"))
+        .arg("--data")
+        .arg(dir.path().join("stray"))
+        .args(["--database", &db.url, "serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("are not those of the other nodes") && said.contains("ca.key.der"), "{said}");
+}

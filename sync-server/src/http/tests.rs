@@ -842,6 +842,20 @@ async fn locations_receipts_csv_allocation_and_pick_lists() {
     assert_error(status, &body, StatusCode::BAD_REQUEST, "hash");
     let (status, body) = f.call("GET", &format!("/api/blobs/sha256:{}", "ab".repeat(32)), &[], None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "hash");
+    // A stored proof is served whole, as it is.
+    let blob = b"\x89PNG\r\n\x1a\n a photo at the door".to_vec();
+    let hash = waybill_shared::blob::BlobHash::of(&blob);
+    f.shared.blobs.truncate(&hash, 0).await.unwrap();
+    f.shared.blobs.append(&hash, 0, &blob).await.unwrap();
+    f.shared.blobs.complete(&hash, blob.clone()).await.unwrap();
+    let req = Request::builder()
+        .uri(format!("/api/blobs/{hash}"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap(), blob);
 }
 
 #[tokio::test]

@@ -5,13 +5,20 @@ use waybill_shared::doc::DocId;
 
 use super::{Statement, Storage, StorageError, WriteOp, args};
 
-/// The write that stores `value` under `key` in `meta`, replacing what was
-/// there.
-pub(crate) fn put_meta(key: &str, value: String) -> WriteOp {
-    Statement::new(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
-        args![key, value],
-    )
+/// The write that stores `value` under `key` in `meta` over `before` (what
+/// was read there; `None`: nothing): its batch fails with
+/// [`StorageError::Conflict`] if the value moved meanwhile.
+pub(crate) fn put_meta(key: &str, before: Option<&str>, value: String) -> WriteOp {
+    match before {
+        None => Statement::claim(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            args![key, value],
+        ),
+        Some(before) => Statement::claim(
+            "UPDATE meta SET value = ?2 WHERE key = ?1 AND value = ?3",
+            args![key, value, before],
+        ),
+    }
     .into()
 }
 

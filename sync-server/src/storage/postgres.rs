@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::mpsc;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{AsyncMessage, NoTls};
 
@@ -50,20 +51,30 @@ impl ToSql for Value {
     to_sql_checked!();
 }
 
+/// An error with its causes, each said once: the client's own words
+/// ("db error") say little without the server's.
+fn described(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !out.contains(&said) {
+            out = format!("{out}: {said}");
+        }
+        cause = c.source();
+    }
+    out
+}
+
 impl From<tokio_postgres::Error> for StorageError {
     fn from(e: tokio_postgres::Error) -> Self {
-        let message = match (e.as_db_error(), std::error::Error::source(&e)) {
-            (Some(db), _) => db.to_string(),
-            (None, Some(cause)) => format!("{e}: {cause}"),
-            (None, None) => e.to_string(),
-        };
-        Self::Postgres(message)
+        Self::Postgres(described(&e))
     }
 }
 
 impl From<deadpool_postgres::PoolError> for StorageError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Postgres(e.to_string())
+        Self::Postgres(described(&e))
     }
 }
 
@@ -81,16 +92,25 @@ pub(super) async fn open(
     url: &str,
     node: &str,
 ) -> Result<(Postgres, mpsc::UnboundedSender<Batch>, mpsc::UnboundedReceiver<Elsewhere>), StorageError> {
-    let config: tokio_postgres::Config =
+    let mut config: tokio_postgres::Config =
         url.parse().map_err(|e| StorageError::Postgres(format!("{url} is not a PostgreSQL address: {e}")))?;
-    let others = listen(config.clone(), node.to_owned());
-    let manager =
-        Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    // As libpq does: no user named is the user running this.
+    if config.get_user().is_none()
+        && let Ok(user) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"))
+    {
+        config.user(user);
+    }
+    let manager = Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+    );
     let pool = Pool::builder(manager)
         .max_size(POOL_SIZE)
         .build()
         .map_err(|e| StorageError::Postgres(e.to_string()))?;
     migrate(&pool).await?;
+    let others = listen(config, node.to_owned());
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(write_loop(pool.clone(), rx));
     Ok((Postgres { pool }, tx, others))
@@ -114,7 +134,7 @@ fn listen(config: tokio_postgres::Config, node: String) -> mpsc::UnboundedReceiv
                         tokio::select! {
                             r = &mut listening, if !listened => {
                                 if let Err(e) = r {
-                                    tracing::warn!(error = %e, "cannot listen for other nodes' writes");
+                                    tracing::warn!(error = %described(&e), "cannot listen for other nodes' writes");
                                     break;
                                 }
                                 listened = true;
@@ -131,7 +151,7 @@ fn listen(config: tokio_postgres::Config, node: String) -> mpsc::UnboundedReceiv
                                 }
                                 Some(Ok(_)) => {}
                                 Some(Err(e)) => {
-                                    tracing::warn!(error = %e, "lost the connection that follows other nodes' writes");
+                                    tracing::warn!(error = %described(&e), "lost the connection that follows other nodes' writes");
                                     break;
                                 }
                                 None => break,
@@ -139,7 +159,9 @@ fn listen(config: tokio_postgres::Config, node: String) -> mpsc::UnboundedReceiv
                         }
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot connect to follow other nodes' writes"),
+                Err(e) => {
+                    tracing::warn!(error = %described(&e), "cannot connect to follow other nodes' writes")
+                }
             }
             first = false;
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -196,11 +218,24 @@ pub(super) struct Advisory {
 }
 
 impl Postgres {
-    /// Waits for advisory lock `key`.
+    /// Waits for advisory lock `key`. The wait runs on a task of its own,
+    /// so a caller that gives up does not leave the lock to be granted to a
+    /// connection back in the pool: the task releases what it was granted.
     pub(super) async fn advisory(&self, key: i64) -> Result<Advisory, StorageError> {
-        let client = self.pool.get().await?;
-        client.execute("SELECT pg_advisory_lock($1)", &[&key]).await?;
-        Ok(Advisory { client, key })
+        let pool = self.pool.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let taken = async {
+                let client = pool.get().await?;
+                client.execute("SELECT pg_advisory_lock($1)", &[&key]).await?;
+                Ok::<_, StorageError>(Advisory { client, key })
+            }
+            .await;
+            if let Err(Ok(unwanted)) = tx.send(taken) {
+                unwanted.release();
+            }
+        });
+        rx.await.map_err(|_| StorageError::Closed)?
     }
 }
 
@@ -304,7 +339,12 @@ async fn apply(pool: &Pool, group: &[Batch]) -> Result<Vec<Result<(), Failure>>,
 }
 
 async fn run(tx: &deadpool_postgres::Transaction<'_>, s: &Statement) -> Result<(), Failure> {
-    let failed = |e: tokio_postgres::Error| Failure::Failed(StorageError::from(e).to_string());
+    // Another node's transaction in the way (a deadlock PostgreSQL broke by
+    // failing this statement): the batch may simply be tried again.
+    let failed = |e: tokio_postgres::Error| match e.code() {
+        Some(&SqlState::T_R_DEADLOCK_DETECTED | &SqlState::T_R_SERIALIZATION_FAILURE) => Failure::Busy,
+        _ => Failure::Failed(StorageError::from(e).to_string()),
+    };
     let stmt = tx.prepare_cached(&dollars(s.sql)).await.map_err(failed)?;
     let n = tx.execute(&stmt, &params(&s.args)).await.map_err(failed)?;
     if s.claim && n == 0 {

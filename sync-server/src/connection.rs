@@ -177,12 +177,15 @@ async fn session(
         tracing::warn!(device = %device.id, error = %e, "quota top-up failed");
     }
     let scope = scope_of(shared, &device, false).await?;
-    let mut docs = Vec::with_capacity(scope.len());
-    for doc in &scope {
-        let heads = shared.storage.doc_heads(doc).await.map_err(|e| WireError::Read(e.to_string()))?;
-        let heads = heads.map(|(h, _)| h.iter().map(|h| h.0).collect()).unwrap_or_default();
-        docs.push(ManifestEntry { doc: doc.clone(), heads });
-    }
+    let ids: Vec<DocId> = scope.iter().cloned().collect();
+    let mut stored = shared.storage.heads_of(&ids).await.map_err(|e| WireError::Read(e.to_string()))?;
+    let docs: Vec<ManifestEntry> = ids
+        .into_iter()
+        .map(|doc| {
+            let heads = stored.remove(&doc).unwrap_or_default().iter().map(|h| h.0).collect();
+            ManifestEntry { doc, heads }
+        })
+        .collect();
     shared.hub.set_scope(id, scope);
     wire::write(&mut send, &handshake::manifest(docs)).await?;
     seen(shared, &device.id).await;

@@ -150,6 +150,7 @@ fn a_document_write_over_heads_no_longer_stored_fails_whole() {
     let dir = tempfile::tempdir().unwrap();
     let pg = Postgres::create();
     for database in [Database::Sqlite(dir.path().join("waybill.db")), Database::Postgres(pg.url.clone())] {
+        let label = format!("{database:?}");
         let outcome = block_on(async move {
             let (storage, writer) = storage::open(&database).await.unwrap();
             let id: waybill_shared::doc::DocId = "order/SO-1".parse().unwrap();
@@ -196,7 +197,7 @@ fn a_document_write_over_heads_no_longer_stored_fails_whole() {
         assert!(matches!(again, Err(StorageError::Conflict)), "{again:?}");
         assert!(matches!(stale_append, Err(StorageError::Conflict)), "{stale_append:?}");
         assert!(matches!(stale_put, Err(StorageError::Conflict)), "{stale_put:?}");
-        assert_eq!(changes, 1, "only the first node's change is stored");
+        assert_eq!(changes, 1, "only the first node's change is stored ({label})");
         assert!(heads_are_a);
     }
 }

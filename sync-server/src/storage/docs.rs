@@ -4,7 +4,9 @@
 use automerge::ChangeHash;
 use waybill_shared::doc::DocId;
 
-use super::{Row, Storage, StorageError, StoredDoc, args};
+use std::collections::HashMap;
+
+use super::{Row, Storage, StorageError, StoredDoc, Value, args};
 
 fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>, StorageError> {
     waybill_shared::heads::decode(bytes).map_err(|e| StorageError::Corrupt(format!("stored heads: {e}")))
@@ -40,6 +42,28 @@ impl Storage {
             })
             .await?;
         row.map(|(h, n)| Ok((decode_heads(&h)?, n))).transpose()
+    }
+
+    /// The stored heads of each of `ids` that is stored, in few reads.
+    pub async fn heads_of(&self, ids: &[DocId]) -> Result<HashMap<DocId, Vec<ChangeHash>>, StorageError> {
+        // One statement text for every read (short chunks repeat their last
+        // id), so each connection prepares it once.
+        const CHUNK: usize = 256;
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let marks: Vec<String> = (1..=CHUNK).map(|i| format!("?{i}")).collect();
+            format!("SELECT id, heads FROM docs WHERE id IN ({})", marks.join(", "))
+        });
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let mut args: Vec<Value> = chunk.iter().map(|id| Value::from(id.to_string())).collect();
+            args.resize(CHUNK, args[args.len() - 1].clone());
+            for row in self.rows(&SQL, args).await? {
+                let id: String = row.get(0)?;
+                let id = id.parse().map_err(|e| StorageError::Corrupt(format!("document id {id}: {e}")))?;
+                out.insert(id, decode_heads(&row.get::<Vec<u8>>(1)?)?);
+            }
+        }
+        Ok(out)
     }
 
     /// A device's persisted sync state for a document.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::future::join_all;
 use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
@@ -320,14 +321,8 @@ async fn apply(pool: &Pool, group: &[Batch]) -> Result<Vec<Result<(), Failure>>,
     let tx = client.transaction().await?;
     let mut results = Vec::with_capacity(group.len());
     for (ops, _) in group {
-        tx.batch_execute("SAVEPOINT batch").await?;
-        let mut result = Ok(());
-        for s in ops.iter().flat_map(|op| op.statements(true)) {
-            result = run(&tx, &s).await;
-            if result.is_err() {
-                break;
-            }
-        }
+        let statements: Vec<Statement> = ops.iter().flat_map(|op| op.statements(true)).collect();
+        let result = run(&tx, &statements).await;
         if result.is_err() {
             tx.batch_execute("ROLLBACK TO SAVEPOINT batch").await?;
         }
@@ -338,17 +333,37 @@ async fn apply(pool: &Pool, group: &[Batch]) -> Result<Vec<Result<(), Failure>>,
     Ok(results)
 }
 
-async fn run(tx: &deadpool_postgres::Transaction<'_>, s: &Statement) -> Result<(), Failure> {
+/// Runs one batch's statements after `SAVEPOINT batch`, pipelined: each
+/// is sent without waiting for the one before (PostgreSQL still runs them
+/// in order, and after a failure refuses the rest).
+async fn run(tx: &deadpool_postgres::Transaction<'_>, statements: &[Statement]) -> Result<(), Failure> {
     // Another node's transaction in the way (a deadlock PostgreSQL broke by
-    // failing this statement): the batch may simply be tried again.
+    // failing a statement): the batch may simply be tried again.
     let failed = |e: tokio_postgres::Error| match e.code() {
         Some(&SqlState::T_R_DEADLOCK_DETECTED | &SqlState::T_R_SERIALIZATION_FAILURE) => Failure::Busy,
         _ => Failure::Failed(StorageError::from(e).to_string()),
     };
-    let stmt = tx.prepare_cached(&dollars(s.sql)).await.map_err(failed)?;
-    let n = tx.execute(&stmt, &params(&s.args)).await.map_err(failed)?;
-    if s.claim && n == 0 {
-        return Err(Failure::Conflict);
+    // Prepared first (once per connection), so the executions below are
+    // sent in order on their first poll.
+    let sql: Vec<String> = statements.iter().map(|s| dollars(s.sql)).collect();
+    let prepared = join_all(sql.iter().map(|q| tx.prepare_cached(q))).await;
+    let prepared = prepared.into_iter().collect::<Result<Vec<_>, _>>().map_err(failed)?;
+    // Prepared too: a statement given as text is parsed on a round trip of
+    // its own first, and the others would overtake it.
+    let begin = tx.prepare_cached("SAVEPOINT batch").await.map_err(failed)?;
+    let savepoint = std::iter::once(Box::pin(async move { tx.execute(&begin, &[]).await })
+        as std::pin::Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + '_>>);
+    let executions = statements.iter().zip(&prepared).map(|(s, stmt)| {
+        Box::pin(async move { tx.execute(stmt, &params(&s.args)).await })
+            as std::pin::Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + '_>>
+    });
+    let mut done = join_all(savepoint.chain(executions)).await.into_iter();
+    done.next().unwrap_or(Ok(0)).map_err(failed)?;
+    for (s, n) in statements.iter().zip(done) {
+        let n = n.map_err(failed)?;
+        if s.claim && n == 0 {
+            return Err(Failure::Conflict);
+        }
     }
     Ok(())
 }

@@ -30,12 +30,16 @@ pub async fn order_view(
 ) -> Result<OrderView, StorageError> {
     let contents =
         doc::order::read(doc.document()).map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
-    // The fold asks about the blobs its proofs name: learn which, then ask
-    // the store about those only.
+    // The fold asks about the blobs its proofs name: learn which (most
+    // orders name none, and that fold is the answer), then ask the store
+    // about those only and fold again.
     let named = std::sync::Mutex::new(Vec::new());
-    fold::order::fold(&contents, &|h: &BlobHash| named.lock().map(|mut n| n.push(*h)).is_ok());
+    let view = fold::order::fold(&contents, &|h: &BlobHash| named.lock().map(|mut n| n.push(*h)).is_ok());
     let named = named.into_inner().unwrap_or_default();
-    let stored = if named.is_empty() { Default::default() } else { blobs.stored(&named).await? };
+    if named.is_empty() {
+        return Ok(view);
+    }
+    let stored = blobs.stored(&named).await?;
     Ok(fold::order::fold(&contents, &|h: &BlobHash| stored.contains(h)))
 }
 

@@ -250,3 +250,47 @@ fn a_node_with_keys_of_its_own_is_refused() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("are not those of the other nodes") && said.contains("ca.key.der"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_on_one_node_resumes_on_another() {
+    use waybill_shared::blob::BlobHash;
+    use waybill_shared::sync::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, nodes) = nodes(dir.path(), 2, false);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.ok(&["import", SEED]);
+    let driver = Device::enrol(dir.path(), a, "drv-1", "driver", None);
+    let blob: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let (hash, size) = (BlobHash::of(&blob), blob.len() as u64);
+    let chunk = 64 * 1024;
+
+    // Two chunks reach node A, then the link drops.
+    let first = Client::device(a, &driver).await;
+    let (_control, _) = first.session().await;
+    let mut stream = first.open().await;
+    stream.send(&Message::BlobPut { hash, size }).await;
+    assert_eq!(stream.next().await, Ok(Message::BlobResume { offset: 0 }));
+    for c in blob[..2 * chunk].chunks(chunk) {
+        stream.send(&Message::BlobChunk { data: c.to_vec() }).await;
+    }
+    let held = Instant::now();
+    while b.blob_partial(&hash) != Some(2 * chunk as u64) {
+        assert!(held.elapsed() < Duration::from_secs(5), "node A never held the two chunks");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.conn.close(0u32.into(), b"link lost");
+
+    // Node B takes it up where A left it, and every node serves it whole.
+    let second = Client::device(b, &driver).await;
+    let (_control, _) = second.session().await;
+    let mut stream = second.open().await;
+    stream.send(&Message::BlobPut { hash, size }).await;
+    assert_eq!(stream.next().await, Ok(Message::BlobResume { offset: 2 * chunk as u64 }));
+    for c in blob[2 * chunk..].chunks(chunk) {
+        stream.send(&Message::BlobChunk { data: c.to_vec() }).await;
+    }
+    assert_eq!(stream.next().await, Ok(Message::BlobStored { hash }));
+    assert_eq!(a.blob(&hash), Some(blob));
+    assert_eq!(a.blob_partial(&hash), None);
+}

@@ -374,7 +374,8 @@ async fn migrate(pool: &Pool) -> Result<(), StorageError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     tx.batch_execute(
-        "SELECT pg_advisory_xact_lock(7270616);
+        "SET LOCAL client_min_messages = warning;
+         SELECT pg_advisory_xact_lock(7270616);
          CREATE TABLE IF NOT EXISTS waybill_schema (version BIGINT NOT NULL)",
     )
     .await?;

@@ -22,10 +22,17 @@ need_apt() { # need_apt CHECK-COMMAND PACKAGE...
 need_apt "command -v javac" default-jdk-headless # the JVM the Kotlin test runs on
 need_apt "test -f /usr/share/java/jna.jar" libjna-java # JNA: how Kotlin calls the library
 need_apt "test -x /usr/bin/chromium && test -x /usr/bin/chromedriver" chromium chromium-driver # the office page's browser test
-# PostgreSQL for the multi-node tests: the one on 127.0.0.1:5432 if it runs,
-# else Debian's, started below.
-postgres_running() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
-postgres_running || need_apt "ls /usr/lib/postgresql/*/bin/initdb" postgresql
+# PostgreSQL for the multi-node tests: the one on 127.0.0.1:5432 if it runs
+# (trust authentication for user postgres, or say another address in
+# WAYBILL_TEST_POSTGRES), else Debian's, started below.
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+own_postgres=""
+# (Once this script has made its own, it keeps to it: a cluster the package
+# started meanwhile on 5432 asks for passwords.)
+if [ -z "${WAYBILL_TEST_POSTGRES:-}" ] && { [ -f /tmp/waybill-postgres/PG_VERSION ] || ! listening 5432; }; then
+    own_postgres=5433
+    need_apt "ls /usr/lib/postgresql/*/bin/initdb" postgresql
+fi
 
 npm_packages=()
 need_npm() { # need_npm CHECK-PATH PACKAGE@VERSION
@@ -54,18 +61,22 @@ if [ ${#npm_packages[@]} -gt 0 ]; then
     npm install --prefix .tools --no-audit --no-fund --loglevel=error "${npm_packages[@]}"
 fi
 
-# A PostgreSQL of our own when none runs: a trust cluster on 127.0.0.1:5432,
-# run by the postgres user (PostgreSQL refuses root), in /tmp.
-if ! postgres_running; then
-    echo "== starting PostgreSQL on 127.0.0.1:5432 (/tmp/waybill-postgres)"
-    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-    as_postgres=(runuser -u postgres --)
-    [ "$(id -u)" -eq 0 ] || as_postgres=(sudo -u postgres)
-    if [ ! -f /tmp/waybill-postgres/PG_VERSION ]; then
-        "${as_postgres[@]}" "$bin/initdb" -D /tmp/waybill-postgres --auth=trust -U postgres >/dev/null
+# A PostgreSQL of our own when none runs: a trust cluster on
+# 127.0.0.1:5433 (beside any cluster the package may have started), run by
+# the postgres user (PostgreSQL refuses root), in /tmp.
+if [ -n "$own_postgres" ]; then
+    if ! listening "$own_postgres"; then
+        echo "== starting PostgreSQL on 127.0.0.1:$own_postgres (/tmp/waybill-postgres)"
+        bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+        as_postgres=(runuser -u postgres --)
+        [ "$(id -u)" -eq 0 ] || as_postgres=(sudo -u postgres)
+        if [ ! -f /tmp/waybill-postgres/PG_VERSION ]; then
+            "${as_postgres[@]}" "$bin/initdb" -D /tmp/waybill-postgres --auth=trust -U postgres >/dev/null
+        fi
+        "${as_postgres[@]}" "$bin/pg_ctl" -D /tmp/waybill-postgres -l /tmp/waybill-postgres.log -w \
+            -o "-h 127.0.0.1 -p $own_postgres -k /tmp" start >/dev/null
     fi
-    "${as_postgres[@]}" "$bin/pg_ctl" -D /tmp/waybill-postgres -l /tmp/waybill-postgres.log -w \
-        -o "-h 127.0.0.1 -p 5432 -k /tmp" start >/dev/null
+    export WAYBILL_TEST_POSTGRES="postgres://postgres@127.0.0.1:$own_postgres/postgres"
 fi
 export WAYBILL_TEST_POSTGRES="${WAYBILL_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
 

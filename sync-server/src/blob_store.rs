@@ -84,6 +84,9 @@ impl BlobStore {
                 let mut file =
                     tokio::fs::OpenOptions::new().append(true).open(self.partial(dir, hash)).await?;
                 file.write_all(bytes).await?;
+                // tokio writes in the background: finished before this handle
+                // goes, or the next piece's handle could append first.
+                file.flush().await?;
             }
             Self::Database(db) => db.blob_append(&hash.hex(), at, bytes).await?,
         }

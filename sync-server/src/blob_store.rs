@@ -148,3 +148,29 @@ impl BlobStore {
         dir.join("partial").join(hash.hex())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Pieces appended one after another read back in their order, however
+    /// tokio schedules the writes behind them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pieces_appended_to_a_file_stay_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::files(dir.path().join("blobs")).unwrap();
+        let pieces: Vec<Vec<u8>> = (0..2000u32).map(|i| i.to_be_bytes().repeat(64)).collect();
+        let whole = pieces.concat();
+        let hash = BlobHash::of(&whole);
+        store.truncate(&hash, 0).await.unwrap();
+        let mut at = 0;
+        for p in &pieces {
+            store.append(&hash, at, p).await.unwrap();
+            at += p.len() as u64;
+        }
+        assert_eq!(store.partial_len(&hash).await.unwrap(), whole.len() as u64);
+        assert!(store.partial_bytes(&hash).await.unwrap() == whole, "the pieces came back out of order");
+    }
+}

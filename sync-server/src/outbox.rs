@@ -52,8 +52,9 @@ const MAX_BACKOFF_SECS: i64 = 3600;
 const BATCH: i64 = 32;
 
 /// How long a node holds a delivery it claimed before another may take it:
-/// well beyond a request's timeout (10 s).
-const LEASE_SECS: i64 = 60;
+/// beyond a request's timeout (10 s), and short, as a node that crashed
+/// mid-send leaves its deliveries to wait this long.
+const LEASE_SECS: i64 = 15;
 
 /// Topics, as sent in `Waybill-Topic` and the payload.
 pub const TOPICS: &[&str] = &[

@@ -199,6 +199,26 @@ enum Failure {
 
 type Batch = (Vec<WriteOp>, oneshot::Sender<Result<(), Failure>>);
 
+/// `first` and every batch waiting behind it: one group, one transaction.
+fn group(first: Batch, rx: &mut mpsc::UnboundedReceiver<Batch>) -> Vec<Batch> {
+    let mut group = vec![first];
+    while let Ok(more) = rx.try_recv() {
+        group.push(more);
+    }
+    group
+}
+
+/// Tells each batch of a group how it went: all failed if the transaction did.
+fn answer(group: Vec<Batch>, results: Result<Vec<Result<(), Failure>>, impl std::fmt::Display>) {
+    let results = results.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "write group failed; nothing of it was stored");
+        vec![Err(Failure::Failed(e.to_string())); group.len()]
+    });
+    for ((_, done), result) in group.into_iter().zip(results) {
+        let _ = done.send(result);
+    }
+}
+
 /// On PostgreSQL, tells the other nodes that `doc` was stored, when the
 /// transaction commits; a lone SQLite node has no one to tell.
 fn announce(doc: &DocId, postgres: bool) -> Option<Statement> {

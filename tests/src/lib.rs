@@ -387,6 +387,13 @@ pub fn picked_and_packed(dir: &Path, server: &Server) {
 
     let packer = Device::enrol(dir, server, "pk-1", "packer", Some("wh-1"));
     packer.sync();
+    pack_and_close(&packer);
+    packer.sync();
+}
+
+/// The seed's SO-1001, picked whole, packed by `packer` into package
+/// `106141411234567897` and closed.
+pub fn pack_and_close(packer: &Device) {
     packer.ok(&[
         "pack",
         "--order",
@@ -399,7 +406,6 @@ pub fn picked_and_packed(dir: &Path, server: &Server) {
         "2:1",
     ]);
     packer.ok(&["close", "--order", "SO-1001", "--package", "106141411234567897"]);
-    packer.sync();
 }
 
 /// [`picked_and_packed`], then a driver (`drv-1`) enrols, loads the package

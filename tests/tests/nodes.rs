@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use waybill_tests::raw::Client;
-use waybill_tests::{Device, SEED, bin, nodes, pick};
+use waybill_tests::{Device, SEED, bin, nodes, pack_and_close, pick};
 
 #[test]
 fn devices_on_different_nodes_work_on_one_merged_state() {
@@ -30,18 +30,7 @@ fn devices_on_different_nodes_work_on_one_merged_state() {
     packer.sync();
     let work = packer.ok(&["tasks"]);
     assert!(work.to_string().contains("SO-1001"), "the packer on B sees what was picked through A: {work}");
-    packer.ok(&[
-        "pack",
-        "--order",
-        "SO-1001",
-        "--package",
-        "106141411234567897",
-        "--line",
-        "1:2",
-        "--line",
-        "2:1",
-    ]);
-    packer.ok(&["close", "--order", "SO-1001", "--package", "106141411234567897"]);
+    pack_and_close(&packer);
     assert_eq!(packer.sync()["pending_events"], 0);
 
     // One office: either node's view is the same.

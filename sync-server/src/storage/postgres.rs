@@ -298,20 +298,9 @@ fn value(row: &tokio_postgres::Row, i: usize) -> Result<Value, StorageError> {
 
 async fn write_loop(pool: Pool, mut rx: mpsc::UnboundedReceiver<Batch>) {
     while let Some(first) = rx.recv().await {
-        let mut group = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            group.push(more);
-        }
-        let results = match apply(&pool, &group).await {
-            Ok(results) => results,
-            Err(e) => {
-                tracing::error!(error = %e, "write group failed; nothing of it was stored");
-                vec![Err(Failure::Failed(e.to_string())); group.len()]
-            }
-        };
-        for ((_, done), result) in group.into_iter().zip(results) {
-            let _ = done.send(result);
-        }
+        let group = super::group(first, &mut rx);
+        let results = apply(&pool, &group).await;
+        super::answer(group, results);
     }
 }
 

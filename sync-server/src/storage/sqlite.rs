@@ -97,20 +97,9 @@ fn value(v: ValueRef<'_>) -> Value {
 
 fn write_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Batch>) {
     while let Some(first) = rx.blocking_recv() {
-        let mut group = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            group.push(more);
-        }
-        let results = match apply(&mut conn, &group) {
-            Ok(results) => results,
-            Err(e) => {
-                tracing::error!(error = %e, "write group failed; nothing of it was stored");
-                vec![Err(Failure::Failed(e.to_string())); group.len()]
-            }
-        };
-        for ((_, done), result) in group.into_iter().zip(results) {
-            let _ = done.send(result);
-        }
+        let group = super::group(first, &mut rx);
+        let results = apply(&mut conn, &group);
+        super::answer(group, results);
     }
 }
 

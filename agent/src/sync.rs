@@ -294,6 +294,12 @@ impl Agent {
         let (_tx, mut rx) = hello(&conn).await?;
         let manifest = handshake(&mut rx).await?;
         let report = self.sync_manifest(&conn, &manifest, true).await?;
+        // A round that left work behind (a document failed: the server
+        // refused it for now, or a stream broke; or own events are still
+        // unconfirmed: the server's copy moved on while they went up) is
+        // followed by another after a pause that doubles while it recurs.
+        let mut retry = Retry::default();
+        retry.after(&report);
         if !report.changed.is_empty() {
             on(SyncEvent::Changed(report.changed));
         }
@@ -310,24 +316,32 @@ impl Agent {
                 // Work another process recorded: seen in the store's data
                 // version, which this process's other handles move too.
                 _ = look.tick() => self.store.data_version()? != seen,
+                () = retry.due() => true,
                 msg = rx.next() => {
                     let doc = handshake::announced(msg?).map_err(handshake_error)?;
                     let entry = ManifestEntry { doc: doc.clone(), heads: Vec::new() };
-                    self.sync_manifest(&conn, &[entry], false).await?;
+                    let report = self.sync_manifest(&conn, &[entry], false).await?;
+                    retry.after(&report);
                     on(SyncEvent::Changed(vec![doc]));
                     false
                 }
             };
             if woken {
                 seen = self.store.data_version()?;
-                let entries: Vec<ManifestEntry> = self
+                let mut entries: Vec<ManifestEntry> = self
                     .store
                     .pending_docs()?
                     .into_iter()
                     .map(|doc| ManifestEntry { doc, heads: Vec::new() })
                     .collect();
+                for doc in retry.take() {
+                    if !entries.iter().any(|e| e.doc == doc) {
+                        entries.push(ManifestEntry { doc, heads: Vec::new() });
+                    }
+                }
                 if !entries.is_empty() {
                     let report = self.sync_manifest(&conn, &entries, false).await?;
+                    retry.after(&report);
                     if !report.changed.is_empty() {
                         on(SyncEvent::Changed(report.changed));
                     }
@@ -607,6 +621,50 @@ async fn handshake(rx: &mut Reader) -> Result<Vec<ManifestEntry>, AgentError> {
         if let Some(manifest) = greeting.handle(rx.next().await?).map_err(handshake_error)? {
             return Ok(manifest);
         }
+    }
+}
+
+/// When a watching sync tries again, and which documents besides those
+/// holding pending work.
+#[derive(Default)]
+struct Retry {
+    docs: Vec<DocId>,
+    at: Option<tokio::time::Instant>,
+    pause: Duration,
+}
+
+impl Retry {
+    /// Notes what `report`'s round left behind (the pause doubles, 1 s to
+    /// 60 s, while rounds keep leaving work; a round that leaves none resets
+    /// it).
+    fn after(&mut self, report: &SyncReport) {
+        if report.failed.is_empty() && report.pending_events == 0 {
+            self.pause = Duration::ZERO;
+            return;
+        }
+        self.pause = (self.pause * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        self.at = Some(tokio::time::Instant::now() + self.pause);
+        for (id, _) in &report.failed {
+            if let Ok(doc) = id.parse::<DocId>()
+                && !self.docs.contains(&doc)
+            {
+                self.docs.push(doc);
+            }
+        }
+    }
+
+    /// Resolves when the documents are due (never if none are).
+    async fn due(&self) {
+        match self.at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The documents to try again now.
+    fn take(&mut self) -> Vec<DocId> {
+        self.at = None;
+        std::mem::take(&mut self.docs)
     }
 }
 

@@ -136,8 +136,10 @@ impl Server {
         if let Some(http) = http {
             command.args(["--http", &format!("127.0.0.1:{http}")]).env("WAYBILL_OFFICE_TOKEN", OFFICE_TOKEN);
         }
-        let mut child =
-            command.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        // Its log goes in its data folder, and a failing test prints its end.
+        std::fs::create_dir_all(data).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_of(data)).unwrap();
+        let mut child = command.env("RUST_LOG", "info").stdout(Stdio::piped()).stderr(log).spawn().unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
@@ -246,7 +248,20 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(log_of(&self.data)).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!("the end of the server's log ({}):", log_of(&self.data).display());
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("  {line}");
+            }
+        }
     }
+}
+
+/// Where the server with its data in `data` logs: in it.
+fn log_of(data: &Path) -> PathBuf {
+    data.join("server.log")
 }
 
 /// Runs `f` to its end on a runtime of its own, on a thread of its own (so

@@ -9,6 +9,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 
 from waybill_mobile import (
     Delivery, Device, DeviceListener, Image, LineQuantity, Relation, Role, SyncState, Tasks,
@@ -162,4 +163,11 @@ async def main():
     say("OK")
 
 
-asyncio.run(main())
+try:
+    asyncio.run(main())
+except BaseException:
+    # A failure ends the process at once: background sync threads still
+    # running must not call into an interpreter that is shutting down.
+    traceback.print_exc()
+    sys.stdout.flush()
+    os._exit(1)

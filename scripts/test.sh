@@ -3,8 +3,9 @@
 # is missing (and starts PostgreSQL if none runs on 127.0.0.1:5432), then
 # runs every test (the workspace's Rust tests, which include the Kotlin and
 # Python binding tests in mobile-bindings/tests/, the office page in headless
-# Chromium in tests/tests/browser.rs, and several server nodes on one
-# PostgreSQL in tests/tests/nodes.rs), then the end-to-end tests that concern
+# Chromium in tests/tests/browser.rs, several server nodes on one
+# PostgreSQL in tests/tests/nodes.rs, and customers' emails through Python's
+# aiosmtpd in tests/tests/mail.rs), then the end-to-end tests that concern
 # storage again with every server on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ need_apt() { # need_apt CHECK-COMMAND PACKAGE...
 }
 need_apt "command -v javac" default-jdk-headless # the JVM the Kotlin test runs on
 need_apt "test -f /usr/share/java/jna.jar" libjna-java # JNA: how Kotlin calls the library
-need_apt "test -x /usr/bin/chromium && test -x /usr/bin/chromedriver" chromium chromium-driver # the office page's browser test
+need_apt "test -x /usr/bin/chromium && test -x /usr/bin/chromedriver" chromium chromium-driver # the browser tests (office page, customer journey)
 # PostgreSQL for the multi-node tests: the one on 127.0.0.1:5432 if it runs
 # (trust authentication for user postgres, or say another address in
 # WAYBILL_TEST_POSTGRES), else Debian's, started below.
@@ -33,6 +34,14 @@ if [ -z "${WAYBILL_TEST_POSTGRES:-}" ] && { [ -f /tmp/waybill-postgres/PG_VERSIO
     own_postgres=5433
     need_apt "ls /usr/lib/postgresql/*/bin/initdb" postgresql
 fi
+
+# Python packages: the SMTP server the email test sends to.
+pip_packages=()
+need_pip() { # need_pip MODULE PACKAGE
+    if ! python3 -c "import $1" >/dev/null 2>&1; then pip_packages+=("$2"); fi
+}
+need_apt "python3 -m pip --version" python3-pip
+need_pip aiosmtpd aiosmtpd
 
 npm_packages=()
 need_npm() { # need_npm CHECK-PATH PACKAGE@VERSION
@@ -54,6 +63,12 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
     fi
     "${sudo[@]}" apt-get update -qq
     "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
+fi
+if [ ${#pip_packages[@]} -gt 0 ]; then
+    echo "== installing ${pip_packages[*]} (pip)"
+    # (A Debian Python refuses packages outside a virtualenv unless told.)
+    python3 -m pip install --quiet --disable-pip-version-check "${pip_packages[@]}" ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${pip_packages[@]}"
 fi
 if [ ${#npm_packages[@]} -gt 0 ]; then
     echo "== installing ${npm_packages[*]} (npm, into .tools/)"
@@ -88,5 +103,5 @@ cargo test --workspace --locked "$@"
 # The end-to-end tests that concern storage once more, every server on
 # PostgreSQL (a database of each server's own). tests/nodes.rs and
 # tests/storage.rs use PostgreSQL in the run above already.
-pg_tests=(attacks background blobs browser collisions flow restart scope vansale webhooks)
+pg_tests=(attacks background blobs browser collisions flow mail restart scope tracking vansale webhooks)
 WAYBILL_TEST_BACKEND=postgres cargo test --locked -p waybill-tests "${pg_tests[@]/#/--test=}" "$@"

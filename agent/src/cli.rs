@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use serde::de::DeserializeOwned;
 use waybill_shared::doc::DocId;
+use waybill_shared::doc::payment::Currency;
 use waybill_shared::event::delivery::{FailReason, Gps, Relation};
+use waybill_shared::event::payment::CollectionMethod;
 use waybill_shared::event::returns::Disposition;
 use waybill_shared::event::stock::AdjustReason;
 use waybill_shared::event::warehouse::{Dimensions, ShortReason};
@@ -253,6 +255,16 @@ pub enum Command {
         /// The recipient passed the age check.
         #[arg(long)]
         age_ok: bool,
+        /// Money taken at the door, in minor units (cents): an order paid on
+        /// delivery needs it while anything is due. Give --currency too.
+        #[arg(long, requires = "currency")]
+        collect: Option<u64>,
+        /// The currency of --collect (ISO 4217, such as EUR).
+        #[arg(long, requires = "collect")]
+        currency: Option<Currency>,
+        /// How --collect was paid: cash or card.
+        #[arg(long, value_parser = word::<CollectionMethod>, default_value = "cash")]
+        method: CollectionMethod,
     },
     /// A delivery attempt failed.
     Fail {

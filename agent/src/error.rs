@@ -95,6 +95,17 @@ pub enum AgentError {
     /// The stop requires proof that was not given: every item missing.
     #[error("this delivery needs {}", and_list(.0))]
     ProofMissing(Vec<&'static str>),
+    /// The order is paid on delivery and money is still due on it: the
+    /// delivery needs the amount collected and how (cash or card).
+    #[error(
+        "order {order} is paid on delivery: {amount} is due; record the amount collected and whether by cash or card"
+    )]
+    PaymentDue {
+        /// The order.
+        order: String,
+        /// What is still due, as people read it (`12.50 EUR`).
+        amount: String,
+    },
     /// Input that makes no sense for this step.
     #[error("{0}")]
     Invalid(String),

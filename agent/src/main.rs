@@ -13,6 +13,7 @@ use cli::output::{self, Reply};
 use cli::{Cli, Command};
 use waybill_agent::{Agent, AgentError, BlobInput, DeliveryRequest, PickRequest, Profile, Seed};
 use waybill_shared::event::Event;
+use waybill_shared::event::payment::Collection;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -198,6 +199,9 @@ fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
             gps,
             note,
             age_ok,
+            collect,
+            currency,
+            method,
         } => recorded!(
             agent,
             agent.deliver(&DeliveryRequest {
@@ -212,6 +216,11 @@ fn execute(agent: &mut Agent, command: Command) -> anyhow::Result<Reply> {
                 gps,
                 note,
                 age_check_passed: age_ok.then_some(true),
+                collection: collect.zip(currency).map(|(amount_minor, currency)| Collection {
+                    amount_minor,
+                    currency,
+                    method,
+                }),
             })?
         ),
         Command::Fail { route, stop, reason, note, gps } => {

@@ -639,7 +639,10 @@ impl Retry {
     /// it).
     fn after(&mut self, report: &SyncReport) {
         if report.failed.is_empty() && report.pending_events == 0 {
-            self.pause = Duration::ZERO;
+            // (A clean round of other documents leaves a retry waiting.)
+            if self.docs.is_empty() {
+                self.pause = Duration::ZERO;
+            }
             return;
         }
         self.pause = (self.pause * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));

@@ -38,6 +38,7 @@ fn order(id: &str, office: &mut Recorder, cancelled: bool) -> AutoCommit {
         promised: None,
         location: None,
         proof: ProofRequired::default(),
+        payment: Default::default(),
         created_at: DateTime::<Utc>::from_timestamp(1_790_000_000, 0).unwrap(),
     };
     let mut d = doc::create(actor_of(office.device()), &DocId::Order(header.id.clone()), &header);

@@ -235,6 +235,7 @@ impl Device {
             gps: delivery.gps.map(Into::into),
             note: delivery.note,
             age_check_passed: delivery.age_check_passed,
+            collection: delivery.collection.map(TryInto::try_into).transpose()?,
         };
         Ok(self.agent().deliver(&req)?.into())
     }

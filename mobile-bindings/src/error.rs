@@ -34,6 +34,10 @@ pub enum WaybillError {
     /// age check).
     #[error("{0}")]
     ProofMissing(String),
+    /// The order is paid on delivery and money is due: give the amount
+    /// collected and whether by cash or card.
+    #[error("{0}")]
+    PaymentDue(String),
     /// Input that makes no sense for this step.
     #[error("{0}")]
     Invalid(String),
@@ -74,6 +78,7 @@ impl From<AgentError> for WaybillError {
             AgentError::NotFound { .. } => Self::NotFound(message),
             AgentError::TooMany { .. } | AgentError::OverQuota { .. } => Self::TooMany(message),
             AgentError::ProofMissing(_) => Self::ProofMissing(message),
+            AgentError::PaymentDue { .. } => Self::PaymentDue(message),
             AgentError::Invalid(_) | AgentError::File { .. } => Self::Invalid(message),
             AgentError::Offline(_) => Self::Offline(message),
             AgentError::NotEnrolled | AgentError::NotInitialised | AgentError::UntrustedServer(_) => {

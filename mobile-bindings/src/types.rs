@@ -8,10 +8,12 @@ mod views;
 mod work;
 
 pub use input::{AdjustReason, Dimensions, Disposition, FailReason, Gps, Image, LineQuantity, Relation};
-pub use input::{Delivery, ShortReason};
+pub use input::{Collection, CollectionMethod, Delivery, ShortReason};
 pub use sync::{FailedBlob, FailedDocument, RefusedChange, SyncReport, SyncState, SyncStatus};
 pub use views::{Address, DeliveryProof, ExceptionKind, Line, Order, OrderException, OrderStatus};
-pub use views::{Package, Quota, Route, StockLine, StockView, Stop, StopState, Whereabouts};
+pub use views::{
+    Package, Payment, PaymentState, Quota, Route, StockLine, StockView, Stop, StopState, Whereabouts,
+};
 pub use work::{DeviceProfile, ItemScan, PackTask, PickTask, Recorded, Role, RouteTask, Scanned};
 pub use work::{StopTask, Tasks};
 

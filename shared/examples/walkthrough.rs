@@ -93,6 +93,7 @@ fn main() -> Res<()> {
         promised: None,
         location: Some("wh-1".parse()?),
         proof: ProofRequired { signature: true, ..Default::default() },
+        payment: Default::default(),
         created_at: DateTime::from_timestamp_millis(t0).ok_or("bad time")?,
     };
     let mut order = doc::create(actor_of(&office_id), &DocId::Order(header.id.clone()), &header);
@@ -173,6 +174,7 @@ fn main() -> Res<()> {
             note: String::new(),
             age_check_passed: None,
         },
+        collection: None,
     }))?;
 
     println!("Meanwhile the office, offline from them all, cancels the order:");

@@ -22,6 +22,7 @@
 
 pub mod location;
 pub mod order;
+pub mod payment;
 pub mod route;
 
 use std::fmt;

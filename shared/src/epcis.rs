@@ -304,7 +304,13 @@ fn epcis_event(
         | Payload::ShortPicked(_)
         | Payload::ArrivedAtStop(_)
         | Payload::ReturnAuthorised(_)
-        | Payload::RefundRecorded(_) => return None,
+        | Payload::RefundRecorded(_)
+        | Payload::PaymentAuthorised(_)
+        | Payload::PaymentCaptured(_)
+        | Payload::CashHandedIn(_)
+        | Payload::TrackingRevoked(_)
+        | Payload::FeedbackGiven(_)
+        | Payload::ReturnRequested(_) => return None,
     };
     if let (Some(order), false) = (order_id, f.contains_key("bizTransactionList")) {
         f.insert("bizTransactionList".into(), order_tx(order));

@@ -11,8 +11,10 @@
 //! "hlc":.., "at":.., "by":.., "payload":{"type":"picked", ..}}`. Fields are
 //! only ever added, with defaults, within a version.
 
+pub mod customer;
 pub mod delivery;
 pub mod office;
+pub mod payment;
 pub mod quota;
 pub mod returns;
 pub mod stock;
@@ -26,8 +28,10 @@ use crate::event_id::EventId;
 use crate::hlc::Hlc;
 use crate::role::Role;
 
+use customer::*;
 use delivery::*;
 use office::*;
+use payment::*;
 use quota::*;
 use returns::*;
 use stock::*;
@@ -133,6 +137,12 @@ pub enum Payload {
     QuotaGranted(QuotaGranted),
     QuotaReleased(QuotaReleased),
     Sold(Sold),
+    PaymentAuthorised(PaymentAuthorised),
+    PaymentCaptured(PaymentCaptured),
+    CashHandedIn(CashHandedIn),
+    TrackingRevoked(TrackingRevoked),
+    FeedbackGiven(FeedbackGiven),
+    ReturnRequested(ReturnRequested),
 }
 
 impl Payload {
@@ -173,6 +183,12 @@ impl Payload {
             QuotaGranted(_) => "quota_granted",
             QuotaReleased(_) => "quota_released",
             Sold(_) => "sold",
+            PaymentAuthorised(_) => "payment_authorised",
+            PaymentCaptured(_) => "payment_captured",
+            CashHandedIn(_) => "cash_handed_in",
+            TrackingRevoked(_) => "tracking_revoked",
+            FeedbackGiven(_) => "feedback_given",
+            ReturnRequested(_) => "return_requested",
         }
     }
 
@@ -186,7 +202,8 @@ impl Payload {
             Voided(_) => true,
             OrderCreated(_) | AddressAmended(_) | Held(_) | Released(_) | Cancelled(_) | Allocated(_)
             | PickAssigned(_) | PackageAssigned(_) | ExceptionResolved(_) | ReturnAuthorised(_)
-            | RefundRecorded(_) => role == Office,
+            | RefundRecorded(_) | PaymentAuthorised(_) | PaymentCaptured(_) | CashHandedIn(_)
+            | TrackingRevoked(_) | FeedbackGiven(_) | ReturnRequested(_) => role == Office,
             Picked(_) | ShortPicked(_) | PutBack(_) => role == Picker,
             Packed(_) | PackageClosed(_) | Staged(_) => role == Packer,
             Loaded(_) | OutForDelivery(_) | ArrivedAtStop(_) | Delivered(_) | AttemptFailed(_)
@@ -224,6 +241,7 @@ impl Payload {
                     | QuotaGranted(_)
                     | QuotaReleased(_)
                     | Sold(_)
+                    | CashHandedIn(_)
             ),
             (DocId::Location { id, .. }, p) => match p {
                 Received(_) | PutAway(_) | Adjusted(_) | Counted(_) => true,
@@ -239,6 +257,7 @@ impl Payload {
                 Delivered(d) => &d.route == r,
                 AttemptFailed(a) => &a.route == r,
                 PackageAssigned(p) => &p.route == r,
+                CashHandedIn(_) => true,
                 _ => false,
             },
         }

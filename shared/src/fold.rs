@@ -9,8 +9,11 @@
 //! until an office `exception_resolved` event covers them.
 
 pub mod address;
+pub mod cash;
+pub mod customer;
 pub mod exception;
 pub mod order;
+pub mod payment;
 pub mod quota;
 pub mod route;
 pub mod status;

@@ -7,10 +7,13 @@
 //!   what nobody has (backorders);
 //! - [`route`]: stops in a driving sequence, split into routes of a given size;
 //! - [`picklist`]: a location's picks grouped into batches, each a walk
-//!   through the bins.
+//!   through the bins;
+//! - [`eta`]: when a van on its run should reach a stop, as a window to
+//!   show the customer (the clock is an argument).
 //!
 //! Every planner is deterministic: the same input gives the same plan.
 
 pub mod allocate;
+pub mod eta;
 pub mod picklist;
 pub mod route;

@@ -48,9 +48,16 @@ pub struct SeedOrder {
     /// The picker's device it is assigned to.
     #[serde(default)]
     pub pick_device: Option<DeviceId>,
+    /// The customer's email address, for notifications: the server keeps
+    /// it, and it is not written to the order document.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// One thing a seed file holds, as [`stream`] reads it.
+// Items are read and handled one at a time, never held in bulk: a box for
+// the order variant would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Item {
     /// A location.

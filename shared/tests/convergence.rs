@@ -276,6 +276,7 @@ fn payload(rep: &mut Replica, action: &Action) -> Option<Payload> {
                 note: String::new(),
                 age_check_passed: None,
             },
+            collection: None,
         }),
         Action::Fail { pkg } => Payload::AttemptFailed(AttemptFailed {
             order: order(),

@@ -83,6 +83,7 @@ fn delivered_order() -> (automerge::AutoCommit, String, String) {
                 note: String::new(),
                 age_check_passed: None,
             },
+            collection: None,
         }),
     );
     (doc, wrong.id.to_string(), void.id.to_string())

@@ -63,6 +63,7 @@ fn deliver(order: &str, n: u64) -> Payload {
         stop: 1,
         packages: vec![sscc(n)],
         proof: proof(),
+        collection: None,
     })
 }
 

@@ -86,6 +86,7 @@ fn delivered(stop: u32, packages: &[u64]) -> Payload {
             note: String::new(),
             age_check_passed: None,
         },
+        collection: None,
     })
 }
 

@@ -25,6 +25,7 @@ use crate::ingest;
 use crate::scope::{self, Device};
 use crate::server::Shared;
 use crate::storage::WriteOp;
+use crate::telemetry;
 use crate::wire::{self, Budget, Reader, WireError};
 
 /// Close code: the device is revoked.
@@ -64,6 +65,7 @@ pub async fn handle(shared: Arc<Shared>, incoming: quinn::Incoming) {
 
 /// Sends a handshake's refusal and closes the connection.
 async fn refuse(send: &mut SendStream, conn: &Connection, refusal: Message) -> Result<(), WireError> {
+    telemetry::add(&telemetry::HANDSHAKES_REFUSED, 1);
     wire::write(send, &refusal).await?;
     let _ = send.finish();
     // Give the frame a moment to leave before the connection goes.
@@ -172,6 +174,7 @@ async fn session(
     let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
     let id_of = device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?;
     wire::write(&mut send, &handshake::welcome(id_of, device.role, now_ms)).await?;
+    telemetry::add(&telemetry::SESSIONS, 1);
     // Quotas first, so the device leaves this sync with its grant.
     if let Err(e) = crate::quota::top_up(shared, &device).await {
         tracing::warn!(device = %device.id, error = %e, "quota top-up failed");
@@ -325,6 +328,7 @@ async fn doc_stream(
             break;
         }
         let mut quarantine = Vec::new();
+        telemetry::add(&telemetry::CHANGES_REFUSED, answer.refused.len());
         for (change, refusal) in &answer.refused {
             tracing::warn!(device = %device.id, doc = %id, change = %change.hash(), %refusal, "change refused");
             quarantine.push(WriteOp::Quarantine {

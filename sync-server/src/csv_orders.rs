@@ -5,7 +5,10 @@
 //! `customer`, `name`, `line1`, `city`, `postcode`, `country`, `gtin`,
 //! `quantity`. Optional: `line2`, `lat` and `lon` (both or neither),
 //! `description`, `promised` (YYYY-MM-DD), `location`, and `signature`,
-//! `photo`, `age_check` (`true`/`false`, `yes`/`no`, `1`/`0`, or empty).
+//! `photo`, `age_check` (`true`/`false`, `yes`/`no`, `1`/`0`, or empty),
+//! and `payment` (`prepaid`, `on_delivery` or `on_account`; empty is on
+//! account) with, for `on_delivery`, `amount_minor` (the amount due in minor
+//! units, such as cents) and `currency` (ISO 4217, such as EUR).
 //! Unknown columns are refused, so a misspelt column is not silently lost.
 //! Lines are numbered 1, 2, … in row order within each order. An order's
 //! rows must agree on the order's columns.
@@ -17,6 +20,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use waybill_shared::doc::order::{Address, OrderHeader, OrderLine, ProofRequired};
+use waybill_shared::doc::payment::{Currency, PaymentTerms};
 use waybill_shared::geo::Geo;
 use waybill_shared::seed::{Seed, SeedOrder};
 
@@ -32,8 +36,20 @@ pub struct CsvError {
 
 const REQUIRED: &[&str] =
     &["order_id", "customer", "name", "line1", "city", "postcode", "country", "gtin", "quantity"];
-const OPTIONAL: &[&str] =
-    &["line2", "lat", "lon", "description", "promised", "location", "signature", "photo", "age_check"];
+const OPTIONAL: &[&str] = &[
+    "line2",
+    "lat",
+    "lon",
+    "description",
+    "promised",
+    "location",
+    "signature",
+    "photo",
+    "age_check",
+    "payment",
+    "amount_minor",
+    "currency",
+];
 /// Columns that belong to the order, not the line: its rows must agree.
 const ORDER_COLUMNS: &[&str] = &[
     "customer",
@@ -50,6 +66,9 @@ const ORDER_COLUMNS: &[&str] = &[
     "signature",
     "photo",
     "age_check",
+    "payment",
+    "amount_minor",
+    "currency",
 ];
 
 fn error(field: impl Into<String>, message: impl Into<String>) -> CsvError {
@@ -149,6 +168,7 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Seed, CsvError> {
                 photo: flag("photo")?,
                 age_check: flag("age_check")?,
             },
+            payment: terms(get("payment"), get("amount_minor"), get("currency"), &at)?,
             created_at: now,
         };
         crate::office::validate_header(&header).map_err(|e| match e {
@@ -159,12 +179,53 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Seed, CsvError> {
             other => error(format!("row {row}"), other.to_string()),
         })?;
         first_row.insert(id.to_owned(), (row, cells, orders.len()));
-        orders.push(SeedOrder { header, allocations: Vec::new(), pick_device: None });
+        orders.push(SeedOrder { header, allocations: Vec::new(), pick_device: None, email: None });
     }
     if orders.is_empty() {
         return Err(error("row 2", "the file has no orders"));
     }
     Ok(Seed { orders, ..Seed::default() })
+}
+
+/// Payment terms from the `payment`, `amount_minor` and `currency` cells;
+/// `at` names a column of the row.
+fn terms(
+    payment: &str,
+    amount: &str,
+    currency: &str,
+    at: &dyn Fn(&str) -> String,
+) -> Result<PaymentTerms, CsvError> {
+    let terms = match payment.to_ascii_lowercase().replace('-', "_").as_str() {
+        "" | "on_account" => PaymentTerms::OnAccount,
+        "prepaid" => PaymentTerms::Prepaid,
+        "on_delivery" => {
+            let amount_minor = match amount.parse::<u64>() {
+                Ok(a) if a > 0 => a,
+                _ => {
+                    return Err(error(
+                        at("amount_minor"),
+                        "the amount due on delivery must be a whole number of minor units (such as cents), at least 1",
+                    ));
+                }
+            };
+            let currency = Currency::new(currency).map_err(|e| error(at("currency"), e.to_string()))?;
+            return Ok(PaymentTerms::OnDelivery { amount_minor, currency });
+        }
+        other => {
+            return Err(error(
+                at("payment"),
+                format!("unknown payment terms {other:?}: prepaid, on_delivery or on_account"),
+            ));
+        }
+    };
+    if !amount.is_empty() || !currency.is_empty() {
+        let column = if amount.is_empty() { "currency" } else { "amount_minor" };
+        return Err(error(
+            at(column),
+            "only an order paid on delivery (payment on_delivery) has an amount due",
+        ));
+    }
+    Ok(terms)
 }
 
 #[cfg(test)]
@@ -191,6 +252,31 @@ mod tests {
         assert_eq!(so1.promised, NaiveDate::from_ymd_opt(2026, 11, 25));
         assert_eq!(seed.orders[1].header.ship_to.name, "Babbage, Charles");
         assert_eq!(seed.orders[1].header.ship_to.geo, None);
+        assert_eq!(so1.payment, PaymentTerms::OnAccount);
+    }
+
+    #[test]
+    fn payment_terms_come_from_their_columns() {
+        let text = "order_id,customer,name,line1,city,postcode,country,gtin,quantity,payment,amount_minor,currency\n\
+             SO-1,Ada,Ada,1 High St,London,N1,GB,09506000134352,1,on_delivery,1250,GBP\n\
+             SO-1,Ada,Ada,1 High St,London,N1,GB,09506000134369,1,on_delivery,1250,GBP\n\
+             SO-2,Bob,Bob,2 High St,London,N1,GB,09506000134352,1,prepaid,,\n\
+             SO-3,Cy,Cy,3 High St,London,N1,GB,09506000134352,1,,,\n";
+        let seed = parse(text, Utc::now()).unwrap();
+        let terms: Vec<_> = seed.orders.iter().map(|o| o.header.payment.clone()).collect();
+        assert_eq!(
+            terms,
+            [
+                PaymentTerms::OnDelivery { amount_minor: 1250, currency: Currency::new("GBP").unwrap() },
+                PaymentTerms::Prepaid,
+                PaymentTerms::OnAccount,
+            ]
+        );
+        let differs = text.replace(
+            "SO-1,Ada,Ada,1 High St,London,N1,GB,09506000134369,1,on_delivery,1250",
+            "SO-1,Ada,Ada,1 High St,London,N1,GB,09506000134369,1,on_delivery,1300",
+        );
+        assert_eq!(parse(&differs, Utc::now()).unwrap_err().field, "row 3.amount_minor");
     }
 
     #[test]
@@ -208,6 +294,17 @@ mod tests {
             (HEAD.replace("gtin,", "").to_owned(), "header"),
             (HEAD.to_owned(), "row 2"),
         ];
+        let paid = |cells: &str| {
+            let head = HEAD.replace("promised\n", "promised,payment,amount_minor,currency\n");
+            format!("{head}{},{cells}\n", row.trim_end())
+        };
+        let cases = cases.into_iter().chain([
+            (paid("barter,,"), "row 2.payment"),
+            (paid("on_delivery,0,EUR"), "row 2.amount_minor"),
+            (paid("on_delivery,-250,EUR"), "row 2.amount_minor"),
+            (paid("on_delivery,250,euro"), "row 2.currency"),
+            (paid("prepaid,250,"), "row 2.amount_minor"),
+        ]);
         for (text, field) in cases {
             let e = parse(&text, Utc::now()).unwrap_err();
             assert_eq!(e.field, field, "{text}: {e}");

@@ -9,33 +9,55 @@
 //! ones, and (to show what offline work does) cancels an order and amends
 //! an address while a driver is out of reach. Collisions show up as
 //! exceptions on the page.
+//!
+//! The customer's side runs too: orders carry the customer's email and
+//! their payment terms. Prepaid orders are held until the office records
+//! their payment a little later; drivers take cash or card at the door for
+//! orders paid on delivery, and the office counts the cash each driver
+//! brings back (once short), so the reconciliation shows a difference.
+//! Customers' emails go to a small SMTP sink the demo starts, which keeps
+//! them as files in `<data>/mail` (or to the server given with `--smtp`);
+//! their links open each order's tracking page on the dashboard.
 
+mod depot;
 mod fleet;
+mod smtp_sink;
 mod world;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use chrono::Utc;
 use waybill_shared::doc::DocId;
+use waybill_shared::doc::payment::{Currency, PaymentTerms};
 use waybill_shared::event::Payload;
 use waybill_shared::event::office::{AddressAmended, Cancelled};
-use waybill_shared::id::{DeviceId, LocationId, OrderId, VanId};
+use waybill_shared::id::{DeviceId, LocationId, OrderId, RouteId, VanId};
 use waybill_shared::role::Role;
+use waybill_sync_server::payment::{self, PaymentReport, Step};
 use waybill_sync_server::server::Shared;
-use waybill_sync_server::{Config, Limits, Server, devices, http, office, planning, storage, users};
+use waybill_sync_server::{
+    Config, Limits, Server, devices, http, mail, office, planning, storage, tracking, users,
+};
 
+use self::depot::Depot;
 use self::fleet::Sim;
+use self::smtp_sink::Sink;
 use self::world::Rng;
 
 /// The office user the demo signs up.
 pub const USER: &str = "office";
 /// Their password.
 pub const PASSWORD: &str = "waybill-demo";
+/// The demo's read-only office user (role viewer).
+pub const VIEWER: &str = "viewer";
+/// Their password.
+pub const VIEWER_PASSWORD: &str = "waybill-viewer";
 /// Marks a data directory as the demo's own, so it may be wiped.
 const MARKER: &str = ".waybill-demo";
 /// Locked by a running demo for as long as it runs.
@@ -62,7 +84,12 @@ pub struct Options {
     pub minutes: u64,
     /// Pauses are multiplied by this (smaller is faster).
     pub pace: f64,
+    /// The SMTP server for customers' emails; `None`: the demo's own sink.
+    pub smtp: Option<String>,
 }
+
+/// Who the demo's emails come from.
+const MAIL_FROM: &str = "Waybill demo <orders@example.com>";
 
 /// Devices: id, role, location, van.
 const FLEET: &[(&str, Role, Option<&str>, Option<&str>)] = &[
@@ -187,16 +214,39 @@ async fn demo(o: Options, claim: Claim) -> anyhow::Result<()> {
     tokio::spawn(server.run());
     let db = shared.storage.clone();
     users::add(&db, USER, PASSWORD, Utc::now()).await?;
+    users::add_as(&db, VIEWER, VIEWER_PASSWORD, users::UserRole::Viewer, &[], Utc::now()).await?;
     let Claim { _lock, http } = claim;
     let listener = tokio::net::TcpListener::from_std(http)?;
     let dashboard = format!("http://{}", listener.local_addr()?);
     let router = http::router(shared.clone(), String::new());
     tokio::spawn(async move { axum::serve(listener, router).await });
+    // Mail before the orders, so their confirmations go out at once.
+    let (sink, smtp) = match &o.smtp {
+        Some(url) => (None, url.clone()),
+        None => {
+            let sink =
+                Sink::start(&o.data.join("mail")).await.context("cannot start the demo's SMTP sink")?;
+            let url = sink.url();
+            (Some(sink), url)
+        }
+    };
+    let mailer = mail::Mailer::new(&smtp, MAIL_FROM, &dashboard, &o.data.join("templates"))?;
+    tokio::spawn(mail::run(shared.clone(), mailer));
 
     let mut rng = Rng::new(o.seed);
-    let made = office::import(&shared, &world::seed(&mut rng, o.orders, Utc::now())).await?;
+    let seed = world::seed(&mut rng, o.orders, Utc::now());
+    let made = office::import(&shared, &seed).await?;
     println!("loaded {} documents: 2 warehouses with stock, {} orders", made.len(), o.orders);
+    let terms = |name: &'static str| seed.orders.iter().filter(move |s| s.header.payment.name() == name);
+    println!(
+        "orders are paid: {} on account, {} prepaid (held until the payment is authorised), {} cash or card on delivery",
+        terms("on_account").count(),
+        terms("prepaid").count(),
+        terms("on_delivery").count()
+    );
     let mut sims = Vec::new();
+    let cash_taken = Arc::new(AtomicUsize::new(0));
+    let (back, depot_door) = tokio::sync::mpsc::unbounded_channel();
     for (n, (id, role, location, _)) in FLEET.iter().enumerate() {
         let device = DeviceId::new(*id)?;
         let location = location.map(LocationId::new).transpose()?.filter(|_| *role != Role::Driver);
@@ -204,6 +254,8 @@ async fn demo(o: Options, claim: Claim) -> anyhow::Result<()> {
         let path = o.data.join("devices").join(format!("{id}.db"));
         let mut sim = Sim::enrol(&path, addr, &code, &fingerprint, n, o.seed).await?;
         sim.counts_scarce = *id == "hh-n1";
+        sim.cash_taken = cash_taken.clone();
+        sim.depot = (*role == Role::Driver).then(|| back.clone());
         sims.push(sim);
     }
     println!("enrolled {} devices over QUIC: pickers, packers and drivers at two warehouses", sims.len());
@@ -211,18 +263,53 @@ async fn demo(o: Options, claim: Claim) -> anyhow::Result<()> {
 
     println!();
     println!("  dashboard: {dashboard}");
-    println!("  sign in:   user {USER:?}, password {PASSWORD:?}");
+    println!("  sign in:   user {USER:?}, password {PASSWORD:?} (admin)");
+    println!("         or: user {VIEWER:?}, password {VIEWER_PASSWORD:?} (viewer: reads only)");
     println!("  (ready {:.1} s after start; data in {})", started.elapsed().as_secs_f64(), o.data.display());
+    match &sink {
+        Some(sink) => println!(
+            "  emails to customers: caught in {} (SMTP sink on {})",
+            sink.dir().display(),
+            sink.addr()
+        ),
+        None => println!("  emails to customers: sent through {smtp}"),
+    }
+    // What a customer gets in their emails: the tracking page, no sign-in;
+    // an order of each kind of payment.
+    for name in ["on_account", "prepaid", "on_delivery"] {
+        let Some(order) = terms(name).next().map(|s| &s.header.id) else { continue };
+        if let Some(link) = tracking::link(&shared, order).await? {
+            println!("  customer tracking for {order}: {dashboard}{link}");
+        }
+    }
     println!();
     for sim in sims {
         tokio::spawn(sim.run(o.pace));
     }
-    let office = tokio::spawn(run_office(shared.clone(), rng, (!o.once).then_some(o.orders), o.pace));
+    let depot = Arc::new(Depot::new(shared.clone()));
+    let office = tokio::spawn(run_office(
+        shared.clone(),
+        rng,
+        (!o.once).then_some(o.orders),
+        o.pace,
+        (depot.clone(), depot_door),
+    ));
     if o.once {
         let quiet = Duration::from_secs_f64((20.0 * o.pace).max(6.0));
         settle(&shared, quiet, Duration::from_secs(o.minutes * 60)).await?;
         office.abort();
-        summary(&shared).await?;
+        // The end of the day: every driver back, their cash counted.
+        depot.close_day().await?;
+        if let Some(sink) = &sink {
+            drain(sink).await;
+        }
+        summary(&shared, &depot).await?;
+        match &sink {
+            Some(sink) => {
+                println!("emails sent to customers: {} (in {})", sink.received(), sink.dir().display())
+            }
+            None => println!("emails to customers went through {smtp}"),
+        }
         println!("dashboard was at {dashboard}");
         return Ok(());
     }
@@ -283,12 +370,22 @@ async fn run_office(
     mut rng: Rng,
     mut intake: Option<usize>,
     pace: f64,
+    (depot, mut door): (Arc<Depot>, tokio::sync::mpsc::UnboundedReceiver<RouteId>),
 ) -> anyhow::Result<()> {
     let (mut cancelled, mut amended) = (0, 0);
     let mut tick = 0u64;
     loop {
         tokio::time::sleep(Duration::from_secs_f64(3.0 * pace)).await;
         tick += 1;
+        // Drivers back at the depot hand in their cash.
+        while let Ok(route) = door.try_recv() {
+            depot.hand_in(&route).await?;
+        }
+        // The payment provider's authorisations arrive a little after the
+        // orders, a few at a time: the holds lift and allocation takes them.
+        if tick >= 2 && authorise_payments(&shared, 4).await? > 0 {
+            plan_work(&shared).await?;
+        }
         // Routes every third round, so a van takes more than one parcel.
         for (location, drivers) in drivers().into_iter().filter(|_| tick % 3 == 1) {
             let made = planning::routes(&shared, &location, &drivers, Utc::now().date_naive(), 8.try_into()?)
@@ -323,13 +420,68 @@ async fn run_office(
             println!("office amended the address of {id} after dispatch");
         }
         if let Some(next) = intake.as_mut().filter(|_| tick % 4 == 0) {
-            let header = serde_json::from_value(world::order(&mut rng, *next, Utc::now()))?;
+            let order = world::order(&mut rng, *next, Utc::now());
+            let email = order["email"].as_str().map(str::to_owned);
+            let header = serde_json::from_value(order)?;
+            let key = format!("demo-{next}");
             let (view, _) =
-                office::create_order(&shared, header, &format!("demo-{next}"), Some(USER.into())).await?;
+                office::create_order(&shared, header, email.as_deref(), &key, Some(USER.into())).await?;
             *next += 1;
             println!("office took in {}", view.header.id);
             plan_work(&shared).await?;
         }
+    }
+}
+
+/// Records the payment provider's authorisation for up to `most` prepaid
+/// orders awaiting payment, as the office does from the provider's
+/// webhook; returns how many.
+async fn authorise_payments(shared: &Arc<Shared>, most: usize) -> anyhow::Result<usize> {
+    let mut done = 0;
+    for id in shared.storage.orders_in("held").await? {
+        if done >= most {
+            break;
+        }
+        let Some(view) = shared.storage.order_view(&id).await? else { continue };
+        let view: serde_json::Value = serde_json::from_str(&view)?;
+        if view["payment"]["state"] != "awaiting_payment" {
+            continue;
+        }
+        let lines = view["header"]["lines"].as_array().into_iter().flatten();
+        let amount = world::total(
+            lines.map(|l| (l["gtin"].as_str().unwrap_or_default(), l["quantity"].as_u64().unwrap_or(0))),
+        );
+        let currency = Currency::new(world::CURRENCY)?;
+        let order: OrderId = id.parse()?;
+        let report = PaymentReport {
+            step: Step::Authorised,
+            reference: format!("pay-demo-{id}"),
+            amount_minor: amount,
+            currency: currency.clone(),
+        };
+        if payment::record(shared, &order, report, Some(USER.into())).await? {
+            println!(
+                "office recorded the payment authorised for {order} ({}): its hold is lifted",
+                currency.format(amount)
+            );
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
+/// Waits (at most 10 s) until the sink has taken no email for a second:
+/// the outbox has sent what the day queued.
+async fn drain(sink: &Sink) {
+    let start = Instant::now();
+    let mut last = sink.received();
+    while start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = sink.received();
+        if now == last {
+            return;
+        }
+        last = now;
     }
 }
 
@@ -350,11 +502,43 @@ async fn settle(shared: &Shared, quiet: Duration, limit: Duration) -> anyhow::Re
     Ok(())
 }
 
-async fn summary(shared: &Shared) -> anyhow::Result<()> {
+async fn summary(shared: &Shared, depot: &Depot) -> anyhow::Result<()> {
     let line =
         |m: BTreeMap<String, i64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
-    println!("orders by status: {}", line(shared.storage.orders_by_status().await?));
+    let statuses = shared.storage.orders_by_status().await?;
+    println!("orders by status: {}", line(statuses.clone()));
     println!("open exceptions: {}", line(shared.storage.open_exceptions_by_kind().await?));
     println!("proof images received: {}", shared.storage.blobs_received().await?);
+    let (mut on_delivery, mut cash, mut card, mut short) = (0, 0, 0, 0);
+    for status in statuses.keys() {
+        for id in shared.storage.orders_in(status).await? {
+            let Some(view) = shared.storage.order_view(&id).await? else { continue };
+            let view: serde_json::Value = serde_json::from_str(&view)?;
+            let terms: PaymentTerms = serde_json::from_value(view["payment"]["terms"].clone())?;
+            if terms.due_on_delivery().is_none() {
+                continue;
+            }
+            on_delivery += 1;
+            for c in view["payment"]["collections"].as_array().into_iter().flatten() {
+                match c["method"].as_str() {
+                    Some("cash") => cash += 1,
+                    Some("card") => card += 1,
+                    _ => {}
+                }
+            }
+            short += usize::from(view["payment"]["state"] == "short");
+        }
+    }
+    println!(
+        "paid on delivery: {on_delivery} orders; collected {cash} in cash and {card} by card, {short} short"
+    );
+    println!("cash reconciliation at the depot (per route: collected, handed in, difference):");
+    let lines = depot.reconciliation().await?;
+    if lines.is_empty() {
+        println!("  no cash was collected");
+    }
+    for l in lines {
+        println!("  {l}");
+    }
     Ok(())
 }

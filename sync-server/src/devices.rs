@@ -71,7 +71,7 @@ pub struct DeviceRow {
 }
 
 /// The locations the server holds, for a message: "wh-1, wh-2" or "none yet".
-async fn known_locations(storage: &Storage) -> Result<String, StorageError> {
+pub(crate) async fn known_locations(storage: &Storage) -> Result<String, StorageError> {
     let ids = storage.location_doc_ids().await?;
     let mut names: Vec<&str> = ids.iter().filter_map(|id| id.split('/').nth(1)).collect();
     names.dedup();

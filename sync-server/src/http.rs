@@ -11,9 +11,14 @@
 //! cookie for the page and as a token in the answer for API clients
 //! (`Authorization: Bearer <token>`). Scripts may instead use the service
 //! token the server was started with (`WAYBILL_OFFICE_TOKEN`; none if
-//! empty). Every other `/api` route refuses a request with neither (401).
+//! empty). Every other `/api` route refuses a request with neither (401),
+//! and what the user's role may not do (403): one table says who may call
+//! each route (`http/access.rs`), and what was done is in the audit log
+//! (`GET /api/audit`).
 //! Office events record who made them (`by`: the user, or `api`).
 //! `/openapi.json` and the page at `/` are public; the page signs in.
+//! `/metrics` (Prometheus text for operators, [`crate::telemetry`]) is
+//! signed in like `/api`.
 //!
 //! `GET /api/events` streams server-sent events: `event: changed` with the
 //! id of each document that changed (`order/SO-1`), and `event: lagged` when
@@ -23,10 +28,15 @@
 //! is the request field at fault as a path (`lines[0].quantity`), the header
 //! (`Idempotency-Key`), or `null`.
 
+mod access;
+mod audit;
 mod openapi;
+mod payment;
 mod reports;
+mod returns;
 #[cfg(test)]
 mod tests;
+mod tracking;
 mod work;
 
 use std::convert::Infallible;
@@ -48,6 +58,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::{Stream, StreamExt};
 use waybill_shared::doc::DocId;
 use waybill_shared::doc::order::{Address, OrderHeader, OrderLine, ProofRequired};
+use waybill_shared::doc::payment::PaymentTerms;
 use waybill_shared::event::Payload;
 use waybill_shared::event::office::{AddressAmended, Cancelled, Decision, ExceptionResolved, Held, Released};
 use waybill_shared::event_id::EventId;
@@ -60,7 +71,7 @@ use crate::office::{self, OfficeError};
 use crate::outbox::{self, WebhookError};
 use crate::server::Shared;
 use crate::storage::{self, Row, StorageError};
-use crate::users::{self, UserError};
+use crate::users::{self, Access, UserError};
 
 /// The office's web page: one self-contained file, no build step.
 const PAGE: &str = include_str!("http/page.html");
@@ -105,6 +116,12 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
         .route("/orders/{id}/release", post(release))
         .route("/orders/{id}/cancel", post(cancel))
         .route("/orders/{id}/address", post(amend_address))
+        .route("/orders/{id}/payment", post(payment::record))
+        .route("/orders/{id}/tracking/revoke", post(tracking::revoke))
+        .route("/orders/{id}/returns", post(returns::authorise))
+        .route("/orders/{id}/refund", post(returns::refund))
+        .route("/routes/{id}/cash", post(payment::hand_in))
+        .route("/cash", get(payment::reconciliation))
         .route("/exceptions", get(list_exceptions))
         .route("/exceptions/resolve", post(resolve))
         .route("/devices", get(list_devices).post(enrol_device))
@@ -124,6 +141,7 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
         .route("/blobs/{hash}", get(reports::get_blob))
         .route("/events", get(events))
         .route("/session", get(whoami).post(sign_in).delete(sign_out))
+        .route("/audit", get(audit::list))
         .route("/webhooks", get(list_webhooks).post(add_webhook))
         .route("/webhooks/{id}", axum::routing::delete(remove_webhook))
         .fallback(|| async {
@@ -136,11 +154,21 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
                 None,
             )
         })
+        // Who may call what: after routing (it knows the route) and after
+        // sign-in (it knows the user).
+        .route_layer(middleware::from_fn_with_state(app.clone(), access::check))
         .layer(middleware::from_fn_with_state(app.clone(), require_sign_in));
     Router::new()
         .nest("/api", api)
         .route("/", get(|| async { Html(PAGE) }))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        // For operators' Prometheus: outside /api, but signed in the same way
+        // (the service token as a bearer token, or an office session).
+        .route(
+            "/metrics",
+            get(reports::prometheus).layer(middleware::from_fn_with_state(app.clone(), require_sign_in)),
+        )
+        .merge(tracking::routes())
         .with_state(app)
 }
 
@@ -304,19 +332,19 @@ async fn require_sign_in(State(app): State<App>, mut request: Request, next: Nex
     if let (Some(want), Some(given)) = (&app.token, &bearer) {
         // Compare digests, so the time taken says nothing about the token.
         if sha256_hex(given.as_bytes()) == **want {
-            who = Some("api".to_owned());
+            who = Some(Access::service());
         }
     }
     for token in [bearer, cookie].into_iter().flatten() {
         if who.is_some() {
             break;
         }
-        match users::session_user(&app.shared.storage, &token, now).await {
-            Ok(user) => who = user,
+        match users::session_access(&app.shared.storage, &token, now).await {
+            Ok(access) => who = access,
             Err(e) => return ApiError::from(e).into_response(),
         }
     }
-    let Some(user) = who else {
+    let Some(access) = who else {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "sign in: POST /api/session with your user name and password",
@@ -324,7 +352,8 @@ async fn require_sign_in(State(app): State<App>, mut request: Request, next: Nex
         )
         .into_response();
     };
-    request.extensions_mut().insert(SignedIn(user));
+    request.extensions_mut().insert(SignedIn(access.user.clone()));
+    request.extensions_mut().insert(access);
     next.run(request).await
 }
 
@@ -332,12 +361,15 @@ impl From<UserError> for ApiError {
     fn from(e: UserError) -> Self {
         match e {
             UserError::WrongPassword => Self::new(StatusCode::UNAUTHORIZED, e.to_string(), Some("password")),
-            UserError::BadName | UserError::Unknown(_) | UserError::Exists(_) => {
+            UserError::BadName | UserError::Reserved(_) | UserError::Unknown(_) | UserError::Exists(_) => {
                 Self::bad("user", e.to_string())
             }
             UserError::WeakPassword => Self::bad("password", e.to_string()),
             UserError::Storage(e) => e.into(),
             UserError::Random => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+            UserError::NeedsLocation | UserError::NotScoped(_) | UserError::UnknownLocation(..) => {
+                Self::bad("locations", e.to_string())
+            }
         }
     }
 }
@@ -357,14 +389,25 @@ fn session_cookie(value: &str, max_age: i64) -> HeaderValue {
 async fn sign_in(State(app): State<App>, b: Result<Json<Credentials>, JsonRejection>) -> ApiResult {
     let Credentials { user, password } = body(b)?;
     let s = users::sign_in(&app.shared.storage, &user, &password, Utc::now()).await?;
+    if let Some(access) = users::access_of(&app.shared.storage, &s.user).await? {
+        let written =
+            crate::audit::record(&app.shared.storage, &access, "sign in", "POST /api/session", Some(200));
+        if let Err(e) = written.await {
+            tracing::error!(error = %e, "the audit log could not be written");
+        }
+    }
     let mut response = Json(&s).into_response();
     let max_age = (s.expires_at - Utc::now()).num_seconds();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&s.token, max_age));
     Ok(response)
 }
 
-async fn whoami(axum::Extension(SignedIn(user)): axum::Extension<SignedIn>) -> ApiResult {
-    Ok(Json(json!({ "user": user })).into_response())
+/// `GET /api/session`: who is signed in, their role and locations, and
+/// the permissions the role has (`may`, for the page to offer only what
+/// the server would allow).
+async fn whoami(axum::Extension(a): axum::Extension<Access>) -> ApiResult {
+    let may = access::names_for(a.role);
+    Ok(Json(json!({ "user": a.user, "role": a.role, "locations": a.locations, "may": may })).into_response())
 }
 
 async fn sign_out(State(app): State<App>, headers: HeaderMap) -> ApiResult {
@@ -412,12 +455,32 @@ fn json_rows(rows: &[Row], json_columns: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// Orders on a page of `GET /api/orders` unless `limit` says otherwise.
+pub const ORDERS_PAGE: usize = 100;
+/// The most orders one page may hold.
+pub const ORDERS_MAX_PAGE: usize = 1000;
+/// The response header naming the `after` of the next page (absent on the
+/// last page).
+pub const NEXT_HEADER: &str = "Waybill-Next";
+/// The response header with how many orders match, on every page.
+pub const TOTAL_HEADER: &str = "Waybill-Total";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OrdersQuery {
     status: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    after: Option<String>,
 }
 
+/// `GET /api/orders?status=&q=&limit=&after=`: a page of orders by id, as
+/// an array of rows; the next page's `after` in `Waybill-Next` and how many
+/// match in `Waybill-Total` ([`storage::Storage::order_page`] says how `q`
+/// matches and why).
 async fn list_orders(State(app): State<App>, q: Result<Query<OrdersQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
     let status = match q.status.as_deref() {
@@ -430,8 +493,28 @@ async fn list_orders(State(app): State<App>, q: Result<Query<OrdersQuery>, Query
             ));
         }
     };
-    let list = json_rows(&app.shared.storage.order_rows(status).await?, &[]);
-    Ok(Json(list).into_response())
+    let limit = q.limit.unwrap_or(ORDERS_PAGE);
+    if !(1..=ORDERS_MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad(
+            "limit",
+            format!("limit: 1 to {ORDERS_MAX_PAGE}, {ORDERS_PAGE} if left out"),
+        ));
+    }
+    let search = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let after = q.after.as_deref().filter(|a| !a.is_empty());
+    // One more than the page holds: whether there is a next page.
+    let (mut rows, total) = app.shared.storage.order_page(status, search, after, limit + 1).await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let list = json_rows(&rows, &[]);
+    let next = list.last().and_then(|o| o["id"].as_str()).filter(|_| more).map(str::to_owned);
+    let mut response = Json(list).into_response();
+    let headers = response.headers_mut();
+    headers.insert(TOTAL_HEADER, HeaderValue::from(total));
+    if let Some(v) = next.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        headers.insert(NEXT_HEADER, v);
+    }
+    Ok(response)
 }
 
 /// The order's view, each timeline entry with `received_at`: when the
@@ -450,6 +533,18 @@ async fn view_response(shared: &Shared, id: &OrderId) -> ApiResult {
             e["received_at"] = at.map_or(Value::Null, Value::String);
         }
     }
+    // The customer's tracking link (a path on this server), and the emails
+    // they were sent or are due.
+    view["tracking"] = crate::tracking::link(shared, id).await?.map_or(Value::Null, Value::String);
+    view["emails"] = shared
+        .storage
+        .mail_of(id.as_str())
+        .await?
+        .into_iter()
+        .map(|(key, topic, to, sent_at, failed_at, error)| {
+            json!({ "key": key, "topic": topic, "to": to, "sent_at": sent_at, "failed_at": failed_at, "last_error": error })
+        })
+        .collect();
     Ok(Json(view).into_response())
 }
 
@@ -472,6 +567,12 @@ struct NewOrder {
     location: Option<LocationId>,
     #[serde(default)]
     proof: ProofRequired,
+    #[serde(default)]
+    payment: PaymentTerms,
+    /// The customer's email address, for notifications: kept on the
+    /// server, never in the order document devices hold.
+    #[serde(default)]
+    email: Option<String>,
     #[serde(default)]
     created_at: Option<DateTime<Utc>>,
 }
@@ -498,9 +599,11 @@ async fn create_order(
         promised: n.promised,
         location: n.location,
         proof: n.proof,
+        payment: n.payment,
         created_at: n.created_at.unwrap_or_else(Utc::now),
     };
-    let (view, created) = office::create_order(&app.shared, header, &key, Some(by)).await?;
+    let (view, created) =
+        office::create_order(&app.shared, header, n.email.as_deref(), &key, Some(by)).await?;
     let location = format!("/api/orders/{}", view.header.id);
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     let mut response = (status, Json(view)).into_response();
@@ -567,8 +670,11 @@ async fn amend_address(
     order_event(&app, by, &id, Payload::AddressAmended(AddressAmended { ship_to, replaces: None })).await
 }
 
-async fn list_exceptions(State(app): State<App>) -> ApiResult {
-    let list = json_rows(&app.shared.storage.open_exception_rows().await?, &["events", "detail"]);
+async fn list_exceptions(State(app): State<App>, axum::Extension(a): axum::Extension<Access>) -> ApiResult {
+    let mut list = json_rows(&app.shared.storage.open_exception_rows().await?, &["events", "detail"]);
+    if let Some(scope) = access::Scope::of(&app.shared, &a).await? {
+        list.retain(|x| scope.has_doc(x["doc"].as_str().unwrap_or_default()));
+    }
     Ok(Json(list).into_response())
 }
 
@@ -586,9 +692,11 @@ struct Resolve {
 async fn resolve(
     State(app): State<App>,
     axum::Extension(by): axum::Extension<SignedIn>,
+    axum::Extension(a): axum::Extension<Access>,
     b: Result<Json<Resolve>, JsonRejection>,
 ) -> ApiResult {
     let r = body(b)?;
+    access::may_touch(&app.shared, &a, &r.doc).await?;
     let payload = Payload::ExceptionResolved(ExceptionResolved {
         exception: r.exception,
         events: r.events,
@@ -634,8 +742,9 @@ async fn revoke_device(State(app): State<App>, Path(id): Path<String>) -> ApiRes
     Ok(Json(json!({ "device": id, "revoked_at": now.to_rfc3339() })).into_response())
 }
 
-async fn list_stock(State(app): State<App>) -> ApiResult {
-    let list = json_rows(&app.shared.storage.stock_rows().await?, &[]);
+async fn list_stock(State(app): State<App>, axum::Extension(a): axum::Extension<Access>) -> ApiResult {
+    let mut list = json_rows(&app.shared.storage.stock_rows().await?, &[]);
+    list.retain(|row| a.covers(row["location"].as_str().unwrap_or_default()));
     Ok(Json(list).into_response())
 }
 

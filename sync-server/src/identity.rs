@@ -140,6 +140,12 @@ impl Identity {
         Ok(Self { ca_key, ca_der, server_chain, server_key })
     }
 
+    /// The key that signs customers' tracking links: derived from the CA's
+    /// private key, so every node of one server holds the same.
+    pub fn link_key(&self) -> ring::hmac::Key {
+        crate::tracking::link_key(&self.ca_key.serialize_der())
+    }
+
     /// The device CA certificate.
     pub fn ca_der(&self) -> &[u8] {
         &self.ca_der

@@ -204,6 +204,13 @@ impl Batch {
             heads: doc.get_heads(),
             stored: None,
         });
+        // The customer's address before the projection, which queues emails.
+        if let Item::Order(o) = item
+            && let Some(email) = &o.email
+        {
+            crate::office::validate_email(email).map_err(|e| Stop::Item(e.to_string()))?;
+            self.ops.push(crate::storage::mail::contact(o.header.id.as_str(), email));
+        }
         self.ops.extend(self.handle.block_on(ingest::project(&self.blobs, &id, &mut doc))?);
         if done.first.len() < NAMED {
             done.first.push(id.clone());

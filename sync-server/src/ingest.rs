@@ -79,6 +79,7 @@ pub async fn store(
     from: u64,
 ) -> Result<(), StorageError> {
     let added: usize = accepted.iter().map(|c| c.raw_bytes().len()).sum();
+    let started = std::time::Instant::now();
     let mut retries = 0;
     loop {
         let heads = loaded.doc.get_heads();
@@ -121,6 +122,11 @@ pub async fn store(
         }
     }
     push(shared, id, from).await;
+    if from != u64::MAX {
+        // A device's changes (not the office's own writes, `from` MAX).
+        crate::telemetry::add(&crate::telemetry::CHANGES_STORED, accepted.len());
+        crate::telemetry::PUSH.observe(started.elapsed());
+    }
     // A device's work on a location may have spent its quota or handed it
     // back: devices connected there short of their target get some now,
     // the uploader too unless it handed quota back (its own release is not

@@ -10,9 +10,11 @@
 //!   per node with group commit), holding documents, sync states and
 //!   projections of the fold;
 //! - [`devices`] enrols (one-time codes), lists and revokes devices;
-//! - the office signs in ([`users`]) to an HTTP API and page ([`http`]);
+//! - the office signs in ([`users`], each with a role) to an HTTP API and
+//!   page ([`http`]), and what it does is written down ([`audit`]);
 //!   customers hear about their orders through webhooks (`outbox`).
 
+pub mod audit;
 pub mod blob_store;
 pub(crate) mod blobs;
 mod connection;
@@ -24,15 +26,19 @@ mod hub;
 pub mod identity;
 pub mod import;
 pub mod ingest;
-pub(crate) mod metrics;
+pub mod mail;
+pub mod metrics;
 pub mod office;
 pub(crate) mod outbox;
+pub mod payment;
 pub mod planning;
 pub(crate) mod projection;
 pub mod quota;
 pub(crate) mod scope;
 pub mod server;
 pub mod storage;
+pub(crate) mod telemetry;
+pub mod tracking;
 pub mod users;
 mod wire;
 

@@ -14,7 +14,10 @@ use waybill_shared::gs1::Gtin;
 use waybill_shared::id::{DeviceId, LocationId, OrderId};
 use waybill_shared::role::Role;
 use waybill_sync_server::storage::{self, Database, Listing, Storage};
-use waybill_sync_server::{Config, Limits, Server, devices, identity::Identity, server::db_path, users};
+use waybill_sync_server::users::{self, UserRole};
+use waybill_sync_server::{
+    Config, Limits, Server, audit, devices, identity::Identity, mail, server::db_path,
+};
 
 /// The Waybill sync server.
 #[derive(Debug, Parser)]
@@ -48,6 +51,8 @@ enum Command {
         /// service token WAYBILL_OFFICE_TOKEN as a bearer token.
         #[arg(long)]
         http: Option<SocketAddr>,
+        #[command(flatten)]
+        mail: MailArgs,
     },
     /// The whole system with a simulated fleet, on SQLite in --data (default
     /// ./waybill-demo), and the office dashboard: the README's main job.
@@ -79,6 +84,11 @@ enum Command {
         /// Scale the fleet's pauses (0.2 is five times faster).
         #[arg(long, default_value_t = 1.0)]
         pace: f64,
+        /// Send customers' emails through this SMTP server
+        /// (smtp://host:port) instead of the demo's own sink, which keeps
+        /// them as files in DATA/mail.
+        #[arg(long)]
+        smtp: Option<String>,
     },
     /// Office users who sign in to the page and API.
     User {
@@ -156,13 +166,33 @@ enum UserCommand {
     Add {
         /// The user's name: letters, digits, '.', '_', '-' or '@'.
         name: String,
+        /// admin (everything), dispatcher (orders, allocation, routes,
+        /// exceptions), warehouse_lead (receipts, pick lists, quotas,
+        /// exceptions at its locations) or viewer (reads only).
+        #[arg(long, default_value = "admin")]
+        role: UserRole,
+        /// A location a warehouse_lead works at (repeat for several).
+        #[arg(long = "location")]
+        locations: Vec<LocationId>,
+    },
+    /// Change a user's role (and a warehouse_lead's locations); their
+    /// sessions carry on under the new role.
+    SetRole {
+        /// The user's name.
+        name: String,
+        /// admin, dispatcher, warehouse_lead or viewer.
+        #[arg(long)]
+        role: UserRole,
+        /// A location a warehouse_lead works at (repeat for several).
+        #[arg(long = "location")]
+        locations: Vec<LocationId>,
     },
     /// Remove a user and end their sessions.
     Remove {
         /// The user's name.
         name: String,
     },
-    /// List users.
+    /// List users with their roles.
     List,
 }
 
@@ -206,11 +236,11 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             "--database takes a postgres:// address, not {other:?}; without it the database is SQLite in --data"
         ),
     };
-    if let Command::Demo { listen, http, orders, seed, once, minutes, pace } = cli.command {
+    if let Command::Demo { listen, http, orders, seed, once, minutes, pace, smtp } = cli.command {
         if matches!(database, Database::Postgres(_)) {
             bail!("the demo runs on SQLite in its own folder; run `serve --database ...` for PostgreSQL");
         }
-        return demo::run(demo::Options { data, listen, http, orders, seed, once, minutes, pace });
+        return demo::run(demo::Options { data, listen, http, orders, seed, once, minutes, pace, smtp });
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(command(cli.command, cli.json, &data, database))
@@ -220,7 +250,7 @@ async fn command(command: Command, json: bool, data: &Path, database: Database) 
     let data = data.to_path_buf();
     let open = || async { anyhow::Ok(storage::open(&database).await?.0) };
     match command {
-        Command::Serve { listen, http } => serve(&data, database.clone(), listen, http).await,
+        Command::Serve { listen, http, mail } => serve(&data, database.clone(), listen, http, mail).await,
         Command::Enrol { device, role, location } => {
             let identity = Identity::load_or_create(&data)?;
             let storage = open().await?;
@@ -277,7 +307,7 @@ async fn command(command: Command, json: bool, data: &Path, database: Database) 
             Ok(())
         }
         Command::Import { file } => import(&database, &file).await,
-        Command::User { command } => user(&open().await?, &data, command).await,
+        Command::User { command } => user(&open().await?, &data, json, command).await,
         Command::Demo { .. } => unreachable!("the demo ran above"),
         Command::Orders => {
             query(
@@ -358,13 +388,54 @@ async fn command(command: Command, json: bool, data: &Path, database: Database) 
     }
 }
 
+/// How customers' emails are sent.
+#[derive(Debug, clap::Args)]
+struct MailArgs {
+    /// The SMTP server customers' emails go through (off if not given):
+    /// smtp://host:port, smtps://user:pass@host, or
+    /// smtp://host:587?tls=required.
+    #[arg(long, env = "WAYBILL_SMTP")]
+    smtp: Option<String>,
+    /// Who customers' emails come from.
+    #[arg(long, env = "WAYBILL_MAIL_FROM", default_value = "Waybill <noreply@localhost>")]
+    mail_from: String,
+    /// Where customers reach this server's tracking pages, for the links in
+    /// emails (default: the --http address).
+    #[arg(long, env = "WAYBILL_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The folder of email templates (default: DATA/templates; see
+    /// docs/customer.md).
+    #[arg(long)]
+    templates: Option<PathBuf>,
+}
+
+impl MailArgs {
+    /// The mailer, if SMTP is set.
+    fn mailer(&self, data: &Path, http: Option<SocketAddr>) -> anyhow::Result<Option<mail::Mailer>> {
+        let Some(smtp) = &self.smtp else { return Ok(None) };
+        let public_url = match (&self.public_url, http) {
+            (Some(url), _) => url.clone(),
+            (None, Some(http)) => format!("http://{http}"),
+            (None, None) => bail!(
+                "emails link to the tracking pages: give --http, or --public-url where customers reach them"
+            ),
+        };
+        let templates = self.templates.clone().unwrap_or_else(|| data.join("templates"));
+        Ok(Some(mail::Mailer::new(smtp, &self.mail_from, &public_url, &templates)?))
+    }
+}
+
 async fn serve(
     data: &Path,
     database: Database,
     listen: SocketAddr,
     http: Option<SocketAddr>,
+    mail: MailArgs,
 ) -> anyhow::Result<()> {
     {
+        // Checked before anything starts: a bad SMTP address or template
+        // stops the server with the reason.
+        let mailer = mail.mailer(data, http)?;
         let server = Server::start(Config {
             data_dir: data.to_path_buf(),
             database,
@@ -372,6 +443,9 @@ async fn serve(
             limits: Limits::default(),
         })
         .await?;
+        if let Some(mailer) = mailer {
+            tokio::spawn(mail::run(server.shared(), mailer));
+        }
         let addr = server.local_addr()?;
         tracing::info!(%addr, data = %data.display(), fingerprint = %server.ca_fingerprint(), "waybill-server listening");
         println!("listening on {addr}");
@@ -400,31 +474,54 @@ async fn serve(
     }
 }
 
-async fn user(c: &Storage, data: &Path, command: UserCommand) -> anyhow::Result<()> {
+async fn user(c: &Storage, data: &Path, json: bool, command: UserCommand) -> anyhow::Result<()> {
+    let names = |l: &[LocationId]| l.iter().map(ToString::to_string).collect::<Vec<String>>();
     match command {
-        UserCommand::Add { name } => {
+        UserCommand::Add { name, role, locations } => {
+            let locations = names(&locations);
+            // Checked before the password is asked for.
+            users::check_role(c, role, &locations).await?;
             let password = password(&name)?;
-            users::add(c, &name, &password, chrono::Utc::now()).await?;
-            println!("added {name}");
+            users::add_as(c, &name, &password, role, &locations, chrono::Utc::now()).await?;
+            let access = users::Access { user: name.clone(), role, locations };
+            audit::record_cli(c, "add a user", &format!("user add {name} ({})", access.describe())).await?;
+            println!("added {name} as {}", access.describe());
+        }
+        UserCommand::SetRole { name, role, locations } => {
+            let access = users::set_role(c, &name, role, &names(&locations)).await.map_err(|e| match e {
+                users::UserError::Unknown(n) => anyhow::anyhow!("no user {n}: `user list` lists them"),
+                e => e.into(),
+            })?;
+            audit::record_cli(
+                c,
+                "change a user's role",
+                &format!("user set-role {name} ({})", access.describe()),
+            )
+            .await?;
+            println!("{name} is now {}", access.describe());
         }
         UserCommand::Remove { name } => {
             users::remove(c, &name).await.map_err(|e| match e {
                 users::UserError::Unknown(n) => anyhow::anyhow!("no user {n}: `user list` lists them"),
                 e => e.into(),
             })?;
+            audit::record_cli(c, "remove a user", &format!("user remove {name}")).await?;
             println!("removed {name}");
         }
         UserCommand::List => {
-            let names = users::list(c).await?;
-            if names.is_empty() {
-                println!(
-                    "no users yet: add one with `waybill-server --data {} user add NAME`",
-                    data.display()
-                );
-            }
-            for name in names {
-                println!("{name}");
-            }
+            let all = users::list(c).await?;
+            let table: Vec<Vec<String>> = all
+                .iter()
+                .map(|a| {
+                    let at = if a.locations.is_empty() { "-".to_owned() } else { a.locations.join(", ") };
+                    vec![a.user.clone(), a.role.to_string(), at]
+                })
+                .collect();
+            let empty = format!(
+                "no users yet: add one with `waybill-server --data {} user add NAME`",
+                data.display()
+            );
+            print_rows(json, &all, &["user", "role", "locations"], table, &empty)?;
         }
     }
     Ok(())

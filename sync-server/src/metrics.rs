@@ -8,15 +8,29 @@
 //!   each picker's first pick to its last;
 //! - **short-pick rate**: units reported short over units picked or short;
 //! - **failed-attempt rate**: failed attempts over all delivery attempts;
-//! - **return rate**: of orders delivered, the share with units returned.
+//! - **return rate**: of orders delivered, the share with units returned;
+//! - **average rating**: of the ratings customers gave on the tracking page
+//!   (1 to 5), the mean, with how many there are.
 //!
 //! A rate with nothing to count is `null`, not zero.
+//!
+//! Every figure is a sum over orders (and, for the pick rate, a sum per
+//! picker of first and last pick), so each order's share of it
+//! ([`Contribution`]) is worked out once, when the order is projected, and
+//! stored beside it (`order_metrics`, `order_picks`: [`rows`]). `GET
+//! /api/metrics` then reads the sums in one aggregate query
+//! ([`crate::storage::Storage::metric_totals`]) instead of folding every
+//! stored view on each request. [`compute`] is the same arithmetic over
+//! views in memory: the reference the stored figures are tested against.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use waybill_shared::fold::OrderView;
+
+use crate::storage::{Storage, StorageError, WriteOp};
 
 /// The metrics, each with what it was computed from.
 #[derive(Debug, Default, Clone, PartialEq, Serialize)]
@@ -37,6 +51,64 @@ pub struct Metrics {
     pub failed_attempt_rate: Option<f64>,
     /// Share of delivered orders with returns.
     pub return_rate: Option<f64>,
+    /// Mean of customers' ratings, 1 to 5.
+    pub average_rating: Option<f64>,
+    /// Orders rated.
+    pub ratings: u64,
+}
+
+/// One picker's picks in one order: how many, and the first and last
+/// (milliseconds since 1970, device time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Picks {
+    /// Live `picked` events.
+    pub count: u64,
+    /// The first.
+    pub first_ms: i64,
+    /// The last.
+    pub last_ms: i64,
+}
+
+/// One order's share of the metrics: what it adds to each sum.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Contribution {
+    /// Delivered (some live delivery): 1 or 0.
+    pub delivered: u64,
+    /// Delivered complete and without pick errors.
+    pub accurate: u64,
+    /// Delivered, with a promised date.
+    pub dated: u64,
+    /// Delivered, first on or before the promised date.
+    pub on_time: u64,
+    /// Delivered, with units returned.
+    pub returned: u64,
+    /// Units reported short.
+    pub short: u64,
+    /// Units picked or short.
+    pub picked_units: u64,
+    /// Live failed attempts.
+    pub failed: u64,
+    /// Live deliveries.
+    pub deliveries: u64,
+    /// The customer's rating, if any.
+    pub rating: Option<u64>,
+    /// Picks per picker (device).
+    pub picks: BTreeMap<String, Picks>,
+}
+
+/// The sums over all orders that the metrics are made of: what
+/// [`compute`] adds up in memory and the stored projection adds up in SQL.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Totals {
+    /// Orders.
+    pub orders: u64,
+    /// The orders' contributions, summed field by field (`picks` merged per
+    /// picker: counts added, first and last the earliest and latest).
+    pub sum: Contribution,
+    /// Orders rated.
+    pub ratings: u64,
+    /// Their ratings added up.
+    pub rating_sum: u64,
 }
 
 fn ratio(num: u64, den: u64) -> Option<f64> {
@@ -47,69 +119,160 @@ fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
-/// Computes the metrics over stored order views (the JSON of `OrderView`).
-pub fn compute<'a>(views: impl IntoIterator<Item = &'a Value>) -> Metrics {
-    let mut m = Metrics::default();
-    let (mut accurate, mut dated, mut on_time, mut returned) = (0, 0, 0, 0);
-    let (mut short, mut picked_units, mut failed, mut delivered_events) = (0, 0, 0, 0);
-    let mut picks: BTreeMap<String, (u64, DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
-    for v in views {
-        m.orders += 1;
-        let lines = v["lines"].as_array().map(Vec::as_slice).unwrap_or_default();
-        short += lines.iter().map(|l| n(&l["short"])).sum::<u64>();
-        picked_units += lines.iter().map(|l| n(&l["picked"]) + n(&l["short"])).sum::<u64>();
-        let timeline = v["timeline"].as_array().map(Vec::as_slice).unwrap_or_default();
-        let live = timeline.iter().filter(|e| e.get("voided_by").is_none());
-        let mut first_delivery: Option<DateTime<Utc>> = None;
-        for e in live {
-            let at = e["at"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok());
-            match e["type"].as_str() {
-                Some("picked") => {
-                    let device = e["id"].as_str().unwrap_or("").split(':').next().unwrap_or("").to_owned();
-                    if let Some(at) = at {
-                        let p = picks.entry(device).or_insert((0, at, at));
-                        p.0 += 1;
-                        p.1 = p.1.min(at);
-                        p.2 = p.2.max(at);
-                    }
+/// One order's share of the metrics, from its view as stored (the JSON of
+/// `OrderView`).
+pub fn contribution(v: &Value) -> Contribution {
+    let mut c = Contribution { rating: v["feedback"]["rating"].as_u64(), ..Contribution::default() };
+    let lines = v["lines"].as_array().map(Vec::as_slice).unwrap_or_default();
+    c.short = lines.iter().map(|l| n(&l["short"])).sum::<u64>();
+    c.picked_units = lines.iter().map(|l| n(&l["picked"]) + n(&l["short"])).sum::<u64>();
+    let timeline = v["timeline"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let live = timeline.iter().filter(|e| e.get("voided_by").is_none());
+    let mut first_delivery: Option<DateTime<Utc>> = None;
+    for e in live {
+        let at = e["at"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok());
+        match e["type"].as_str() {
+            Some("picked") => {
+                let device = e["id"].as_str().unwrap_or("").split(':').next().unwrap_or("").to_owned();
+                if let Some(at) = at {
+                    let ms = at.timestamp_millis();
+                    let p = c.picks.entry(device).or_insert(Picks { count: 0, first_ms: ms, last_ms: ms });
+                    p.count += 1;
+                    p.first_ms = p.first_ms.min(ms);
+                    p.last_ms = p.last_ms.max(ms);
                 }
-                Some("attempt_failed") => failed += 1,
-                Some("delivered") => {
-                    delivered_events += 1;
-                    first_delivery = match (first_delivery, at) {
-                        (Some(f), Some(a)) => Some(f.min(a)),
-                        (f, a) => f.or(a),
-                    };
+            }
+            Some("attempt_failed") => c.failed += 1,
+            Some("delivered") => {
+                c.deliveries += 1;
+                first_delivery = match (first_delivery, at) {
+                    (Some(f), Some(a)) => Some(f.min(a)),
+                    (f, a) => f.or(a),
+                };
+            }
+            _ => {}
+        }
+    }
+    let Some(delivered_at) = first_delivery else { return c };
+    c.delivered = 1;
+    let complete = lines.iter().all(|l| n(&l["delivered"]) >= n(&l["ordered"]));
+    let pick_error = v["exceptions"].as_array().is_some_and(|xs| {
+        xs.iter().any(|x| {
+            let id = x["id"].as_str().unwrap_or("");
+            ["over_pick", "wrong_item", "unknown_line"].iter().any(|k| id.starts_with(k))
+        })
+    });
+    c.accurate = u64::from(complete && !pick_error);
+    if let Some(promised) = v["header"]["promised"].as_str().and_then(|d| d.parse::<NaiveDate>().ok()) {
+        c.dated = 1;
+        c.on_time = u64::from(delivered_at.date_naive() <= promised);
+    }
+    c.returned = u64::from(lines.iter().any(|l| n(&l["returned"]) > 0));
+    c
+}
+
+impl Totals {
+    /// Adds one order.
+    pub fn add(&mut self, c: &Contribution) {
+        self.orders += 1;
+        let s = &mut self.sum;
+        s.delivered += c.delivered;
+        s.accurate += c.accurate;
+        s.dated += c.dated;
+        s.on_time += c.on_time;
+        s.returned += c.returned;
+        s.short += c.short;
+        s.picked_units += c.picked_units;
+        s.failed += c.failed;
+        s.deliveries += c.deliveries;
+        if let Some(r) = c.rating {
+            self.ratings += 1;
+            self.rating_sum += r;
+        }
+        for (device, p) in &c.picks {
+            match s.picks.get_mut(device) {
+                Some(t) => {
+                    t.count += p.count;
+                    t.first_ms = t.first_ms.min(p.first_ms);
+                    t.last_ms = t.last_ms.max(p.last_ms);
                 }
-                _ => {}
+                None => {
+                    s.picks.insert(device.clone(), *p);
+                }
             }
         }
-        let Some(delivered_at) = first_delivery else { continue };
-        m.delivered += 1;
-        let complete = lines.iter().all(|l| n(&l["delivered"]) >= n(&l["ordered"]));
-        let pick_error = v["exceptions"].as_array().is_some_and(|xs| {
-            xs.iter().any(|x| {
-                let id = x["id"].as_str().unwrap_or("");
-                ["over_pick", "wrong_item", "unknown_line"].iter().any(|k| id.starts_with(k))
-            })
-        });
-        accurate += u64::from(complete && !pick_error);
-        if let Some(promised) = v["header"]["promised"].as_str().and_then(|d| d.parse::<NaiveDate>().ok()) {
-            dated += 1;
-            on_time += u64::from(delivered_at.date_naive() <= promised);
-        }
-        returned += u64::from(lines.iter().any(|l| n(&l["returned"]) > 0));
     }
-    m.order_accuracy = ratio(accurate, m.delivered);
-    m.on_time_delivery = ratio(on_time, dated);
-    m.short_pick_rate = ratio(short, picked_units);
-    m.failed_attempt_rate = ratio(failed, failed + delivered_events);
-    m.return_rate = ratio(returned, m.delivered);
-    let lines: u64 = picks.values().map(|p| p.0).sum();
-    // A picker's span counts at least a minute, so one pick is not infinitely fast.
-    let hours: f64 = picks.values().map(|p| ((p.2 - p.1).num_seconds().max(60)) as f64 / 3600.0).sum();
-    m.pick_rate_per_hour = (hours > 0.0).then(|| lines as f64 / hours);
-    m
+
+    /// The metrics these sums make. The pick rate needs only, per picker,
+    /// the lines picked and the span from first to last pick; `picking`
+    /// gives them already added up (lines, and picker-seconds, each span
+    /// counting at least a minute, so one pick is not infinitely fast).
+    pub fn metrics(&self, picking: (u64, u64)) -> Metrics {
+        let s = &self.sum;
+        let (lines, seconds) = picking;
+        Metrics {
+            orders: self.orders,
+            delivered: s.delivered,
+            order_accuracy: ratio(s.accurate, s.delivered),
+            on_time_delivery: ratio(s.on_time, s.dated),
+            short_pick_rate: ratio(s.short, s.picked_units),
+            failed_attempt_rate: ratio(s.failed, s.failed + s.deliveries),
+            return_rate: ratio(s.returned, s.delivered),
+            average_rating: ratio(self.rating_sum, self.ratings),
+            ratings: self.ratings,
+            pick_rate_per_hour: (seconds > 0).then(|| lines as f64 / (seconds as f64 / 3600.0)),
+        }
+    }
+
+    /// Lines picked and picker-seconds, from the merged picks per picker.
+    fn picking(&self) -> (u64, u64) {
+        let lines = self.sum.picks.values().map(|p| p.count).sum();
+        let seconds = self.sum.picks.values().map(|p| span_seconds(p.first_ms, p.last_ms)).sum();
+        (lines, seconds)
+    }
+}
+
+/// A picker's span in whole seconds, at least a minute (the SQL of
+/// [`crate::storage::Storage::metric_totals`] says the same).
+fn span_seconds(first_ms: i64, last_ms: i64) -> u64 {
+    u64::try_from((last_ms - first_ms) / 1000).unwrap_or(0).max(60)
+}
+
+/// Computes the metrics over order views in memory (the JSON of
+/// `OrderView`): the reference for what the projection stores.
+pub fn compute<'a>(views: impl IntoIterator<Item = &'a Value>) -> Metrics {
+    let mut t = Totals::default();
+    for v in views {
+        t.add(&contribution(v));
+    }
+    t.metrics(t.picking())
+}
+
+/// The rows of an order's share of the metrics, written with its
+/// projection.
+pub fn rows(v: &OrderView) -> Vec<WriteOp> {
+    let view = serde_json::to_value(v).unwrap_or_default();
+    crate::storage::metrics::order(v.header.id.as_str(), &contribution(&view))
+}
+
+/// Orders stored before the metrics were projected (a database from an
+/// older build) get their rows now, from their stored views, a thousand at
+/// a time. Quick when there are none.
+pub async fn backfill(storage: &Storage) -> Result<u64, StorageError> {
+    let mut done = 0;
+    loop {
+        let missing = storage.views_without_metrics(1000).await?;
+        if missing.is_empty() {
+            return Ok(done);
+        }
+        let mut ops = Vec::new();
+        for (id, view) in &missing {
+            let view: Value = serde_json::from_str(view).unwrap_or_default();
+            ops.extend(crate::storage::metrics::order(id, &contribution(&view)));
+        }
+        storage.write(ops).await?;
+        done += missing.len() as u64;
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +291,7 @@ mod tests {
     fn each_rate_counts_what_it_says() {
         let on_time = json!({
             "header": { "promised": "2026-11-24" },
+            "feedback": { "rating": 5 },
             "lines": [{ "ordered": 2, "picked": 2, "short": 0, "delivered": 2, "returned": 0 }],
             "exceptions": [],
             "timeline": [
@@ -139,6 +303,7 @@ mod tests {
         });
         let late_short_returned = json!({
             "header": { "promised": "2026-11-23" },
+            "feedback": { "rating": 2 },
             "lines": [{ "ordered": 4, "picked": 3, "short": 1, "delivered": 3, "returned": 1 }],
             "exceptions": [{ "id": "short_pick:1" }],
             "timeline": [
@@ -160,6 +325,108 @@ mod tests {
         assert_eq!(m.failed_attempt_rate, Some(1.0 / 3.0));
         assert_eq!(m.return_rate, Some(0.5));
         assert_eq!(m.pick_rate_per_hour, Some(3.0), "3 lines over one hour");
+        assert_eq!((m.average_rating, m.ratings), (Some(3.5), 2), "the third was not rated");
+    }
+
+    /// Views of every kind the metrics count: the three above, a second
+    /// picker, the first picker again in another order (its span runs
+    /// across orders), a delivery without a promised date, an unrated
+    /// failed attempt, and an order not yet picked.
+    fn views() -> Vec<Value> {
+        let mut all = vec![
+            json!({
+                "header": { "promised": "2026-11-24" },
+                "feedback": { "rating": 5 },
+                "lines": [{ "ordered": 2, "picked": 2, "short": 0, "delivered": 2, "returned": 0 }],
+                "exceptions": [],
+                "timeline": [
+                    event("hh-1:1", "picked", "2026-11-23T09:00:00Z"),
+                    event("hh-1:2", "picked", "2026-11-23T09:30:00Z"),
+                    event("drv-1:1", "attempt_failed", "2026-11-23T15:00:00Z"),
+                    event("drv-1:2", "delivered", "2026-11-24T10:00:00Z"),
+                ]
+            }),
+            json!({
+                "header": { "promised": "2026-11-23" },
+                "feedback": { "rating": 2 },
+                "lines": [{ "ordered": 4, "picked": 3, "short": 1, "delivered": 3, "returned": 1 }],
+                "exceptions": [{ "id": "short_pick:1" }],
+                "timeline": [
+                    event("hh-1:3", "picked", "2026-11-23T10:00:00Z"),
+                    event("drv-1:3", "delivered", "2026-11-24T11:00:00Z"),
+                ]
+            }),
+            json!({
+                "header": {},
+                "lines": [{ "ordered": 1, "picked": 0, "short": 0, "delivered": 0, "returned": 0 }],
+                "exceptions": [{ "id": "over_pick:1" }],
+                "timeline": [{ "id": "drv-1:4", "type": "delivered", "at": "2026-11-24T12:00:00Z", "voided_by": "office:9" }]
+            }),
+        ];
+        all.push(json!({
+            "header": { "promised": "2026-11-30" },
+            "lines": [
+                { "ordered": 5, "picked": 5, "short": 0, "delivered": 5, "returned": 0 },
+                { "ordered": 1, "picked": 1, "short": 0, "delivered": 1, "returned": 0 }
+            ],
+            "exceptions": [{ "id": "wrong_item:3" }],
+            "timeline": [
+                event("hh-2:1", "picked", "2026-11-23T08:00:00.400Z"),
+                event("hh-2:2", "picked", "2026-11-23T08:00:30Z"),
+                event("hh-1:4", "picked", "2026-11-23T11:15:00Z"),
+                event("drv-2:1", "delivered", "2026-11-29T17:00:00Z"),
+                event("drv-2:2", "delivered", "2026-11-28T09:00:00Z"),
+            ]
+        }));
+        all.push(json!({
+            "header": {},
+            "feedback": { "rating": 4 },
+            "lines": [{ "ordered": 1, "picked": 1, "short": 0, "delivered": 1, "returned": 0 }],
+            "exceptions": [],
+            "timeline": [event("hh-2:3", "picked", "2026-11-23T12:00:59.999Z"), event("drv-2:3", "delivered", "2026-11-24T09:00:00Z")]
+        }));
+        all.push(json!({
+            "header": { "promised": "2026-11-25" },
+            "lines": [{ "ordered": 3, "picked": 0, "short": 3, "delivered": 0, "returned": 0 }],
+            "exceptions": [{ "id": "short_pick:2" }],
+            "timeline": [event("drv-3:1", "attempt_failed", "2026-11-24T13:00:00Z")]
+        }));
+        all.push(
+            json!({ "header": { "promised": "2026-12-01" }, "lines": [{ "ordered": 2 }], "timeline": [] }),
+        );
+        all
+    }
+
+    #[tokio::test]
+    async fn the_projection_summed_in_sql_agrees_with_the_fold() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = crate::storage::Database::Sqlite(dir.path().join("waybill.db"));
+        let (storage, _writer) = crate::storage::open(&database).await.unwrap();
+        assert_eq!(storage.metric_totals().await.unwrap(), compute(&[]), "nothing stored");
+
+        let mut views = views();
+        for (i, v) in views.iter().enumerate() {
+            storage
+                .write(crate::storage::metrics::order(&format!("SO-{i}"), &contribution(v)))
+                .await
+                .unwrap();
+        }
+        let stored = storage.metric_totals().await.unwrap();
+        assert_eq!(stored, compute(&views));
+        // Figures that would differ if any share were lost or counted twice.
+        assert_eq!((stored.orders, stored.delivered, stored.ratings), (7, 4, 3));
+        assert_eq!(stored.failed_attempt_rate, Some(2.0 / 7.0));
+
+        // An order projected again (a new event) replaces its share: the
+        // first order's delivery is voided, its picks too.
+        views[0]["timeline"] = json!([
+            { "id": "hh-1:1", "type": "picked", "at": "2026-11-23T09:00:00Z", "voided_by": "office:1" },
+            event("hh-1:2", "picked", "2026-11-23T09:30:00Z"),
+        ]);
+        storage.write(crate::storage::metrics::order("SO-0", &contribution(&views[0]))).await.unwrap();
+        let again = storage.metric_totals().await.unwrap();
+        assert_eq!(again, compute(&views));
+        assert_eq!((again.orders, again.delivered), (7, 3));
     }
 
     #[test]

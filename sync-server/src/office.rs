@@ -29,7 +29,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use waybill_shared::doc::order::{Address, OrderHeader};
 use waybill_shared::doc::{self, DocId};
+use waybill_shared::event::customer::{RATING_MAX, RATING_MIN};
 use waybill_shared::event::office::OrderCreated;
+use waybill_shared::event::returns::ReturnLine;
 use waybill_shared::event::{Event, Payload};
 use waybill_shared::fold::{self, OrderView};
 use waybill_shared::id::DeviceId;
@@ -92,6 +94,7 @@ impl OfficeError {
 pub async fn create_order(
     shared: &Arc<Shared>,
     header: OrderHeader,
+    email: Option<&str>,
     idempotency_key: &str,
     by: Option<String>,
 ) -> Result<(OrderView, bool), OfficeError> {
@@ -103,6 +106,9 @@ pub async fn create_order(
         ));
     }
     validate_header(&header)?;
+    if let Some(email) = email {
+        validate_email(email)?;
+    }
     let _office = shared.storage.lock(Lock::Office).await?;
     if let Some(made) = made_under(shared, key).await? {
         return Ok((made, false));
@@ -119,6 +125,10 @@ pub async fn create_order(
         storage::office::claim_idempotency_key(key, header.id.as_str()),
         WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads(), stored: None },
     ];
+    // Before the projection, which queues the customer's emails.
+    if let Some(email) = email {
+        ops.push(storage::mail::contact(header.id.as_str(), email));
+    }
     let view = ingest::order_view(&shared.blobs, &id, &mut d).await?;
     ops.extend(crate::projection::order(&view));
     ops.push(office.write()?);
@@ -160,6 +170,9 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
     let mut seen = BTreeSet::new();
     for (i, o) in seed.orders.iter().enumerate() {
         validate_header(&o.header).map_err(|e| e.within(&format!("orders[{i}]")))?;
+        if let Some(email) = &o.email {
+            validate_email(email).map_err(|e| e.within(&format!("orders[{i}]")))?;
+        }
         if !seen.insert(&o.header.id) {
             return Err(OfficeError::invalid(
                 format!("orders[{i}].id"),
@@ -193,6 +206,13 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
     for (id, mut d) in docs {
         // Made meanwhile by another node: the seed is refused whole.
         ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads(), stored: None });
+        // The customer's address before the projection, which queues emails.
+        if let DocId::Order(order) = &id
+            && let Some(email) =
+                seed.orders.iter().find(|o| &o.header.id == order).and_then(|o| o.email.as_deref())
+        {
+            ops.push(storage::mail::contact(order.as_str(), email));
+        }
         ops.extend(ingest::project(&shared.blobs, &id, &mut d).await?);
         made.push(id);
     }
@@ -211,8 +231,9 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
 /// Appends an office event, made by the signed-in user `by`, to a stored
 /// document and stores it, so devices holding the document get it pushed.
 /// Only hold, release, cancel, address amendment, exception resolution,
-/// allocation, pick assignment, stock receipts and quota grants (out of free
-/// stock only) are taken here.
+/// allocation, pick assignment, stock receipts, quota grants (out of free
+/// stock only), payment authorisations and captures, and cash handed in are
+/// taken here.
 pub async fn office_event(
     shared: &Arc<Shared>,
     doc_id: &DocId,
@@ -345,7 +366,41 @@ pub fn validate_header(h: &OrderHeader) -> Result<(), OfficeError> {
             return Err(OfficeError::invalid(format!("lines[{i}].quantity"), "must be at least 1"));
         }
     }
+    if let Some((0, _)) = h.payment.due_on_delivery() {
+        return Err(OfficeError::invalid(
+            "payment.amount_minor",
+            "the amount due on delivery must be at least 1 (minor units, such as cents)",
+        ));
+    }
     Ok(())
+}
+
+/// The longest free text a customer or clerk may write.
+const MAX_TEXT: usize = 2000;
+
+fn validate_text(field: &str, text: &str) -> Result<(), OfficeError> {
+    if text.chars().count() > MAX_TEXT {
+        return Err(OfficeError::invalid(field, format!("at most {MAX_TEXT} characters")));
+    }
+    Ok(())
+}
+
+fn validate_return_lines(lines: &[ReturnLine]) -> Result<(), OfficeError> {
+    if lines.is_empty() {
+        return Err(OfficeError::invalid("lines", "name at least one line"));
+    }
+    if let Some(i) = lines.iter().position(|l| l.quantity == 0) {
+        return Err(OfficeError::invalid(format!("lines[{i}].quantity"), "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Checks a customer's email address.
+pub(crate) fn validate_email(email: &str) -> Result<(), OfficeError> {
+    match email.parse::<lettre::Address>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(OfficeError::invalid("email", format!("{email:?} is not an email address"))),
+    }
 }
 
 /// Checks an address's required parts.
@@ -394,12 +449,46 @@ fn validate_payload(doc_id: &DocId, payload: &Payload) -> Result<(), OfficeError
         Payload::QuotaGranted(g) if g.quantity == 0 => {
             return Err(OfficeError::invalid("quantity", "must be at least 1"));
         }
+        Payload::ReturnAuthorised(a) => {
+            if a.rma.trim().is_empty() || a.rma.len() > 64 {
+                return Err(OfficeError::invalid("rma", "must be 1 to 64 characters"));
+            }
+            validate_return_lines(&a.lines)?;
+        }
+        Payload::ReturnRequested(r) => {
+            validate_return_lines(&r.lines)?;
+            validate_text("reason", &r.reason)?;
+        }
+        Payload::RefundRecorded(r) => {
+            if r.amount_minor == 0 {
+                return Err(OfficeError::invalid("amount_minor", "must be at least 1"));
+            }
+            if r.currency.len() != 3 || !r.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(OfficeError::invalid("currency", "must be an ISO 4217 code, such as EUR"));
+            }
+        }
+        Payload::FeedbackGiven(f) => {
+            if !(RATING_MIN..=RATING_MAX).contains(&f.rating) {
+                return Err(OfficeError::invalid("rating", format!("must be {RATING_MIN} to {RATING_MAX}")));
+            }
+            validate_text("comment", &f.comment)?;
+        }
+        Payload::PaymentAuthorised(p) if p.amount_minor == 0 => {
+            return Err(OfficeError::invalid("amount_minor", "must be at least 1"));
+        }
+        Payload::PaymentCaptured(p) if p.amount_minor == 0 => {
+            return Err(OfficeError::invalid("amount_minor", "must be at least 1"));
+        }
         Payload::Held(_)
         | Payload::Cancelled(_)
         | Payload::Released(_)
+        | Payload::TrackingRevoked(_)
         | Payload::PickAssigned(_)
         | Payload::Received(_)
-        | Payload::QuotaGranted(_) => {}
+        | Payload::QuotaGranted(_)
+        | Payload::PaymentAuthorised(_)
+        | Payload::PaymentCaptured(_)
+        | Payload::CashHandedIn(_) => {}
         other => {
             return Err(OfficeError::invalid(
                 "type",

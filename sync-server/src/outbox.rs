@@ -2,8 +2,10 @@
 //!
 //! What to tell a customer is read off the order's merged view
 //! ([`notifications`]): the order was confirmed (taken in), shipped (a
-//! package was loaded), out for delivery, delivered, or a delivery attempt
-//! failed (once per attempt). Each has a stable key (`SO-1:delivered`,
+//! package was loaded), out for delivery, delivered, a delivery attempt
+//! failed (once per attempt), a return was received, a refund made (once
+//! each). The same notifications go to the customer by email
+//! ([`crate::mail`]). Each has a stable key (`SO-1:delivered`,
 //! `SO-1:attempt_failed:drv-1:12`). The projection of an order queues every
 //! notification for every webhook in the same transaction as the changes
 //! that caused it, ignoring one queued already for the same `(webhook, key)`:
@@ -39,7 +41,7 @@ use serde_json::json;
 use waybill_shared::fold::OrderView;
 
 use crate::server::Shared;
-use crate::storage::outbox::DueRow;
+use crate::storage::outbox::{DueRow, Queue};
 use crate::storage::{Storage, StorageError, WriteOp};
 
 /// Attempts before a delivery is given up.
@@ -63,6 +65,8 @@ pub const TOPICS: &[&str] = &[
     "order.out_for_delivery",
     "order.delivered",
     "order.attempt_failed",
+    "order.return_received",
+    "order.refunded",
 ];
 
 /// One thing to tell the customer.
@@ -90,6 +94,8 @@ pub fn notifications(v: &OrderView) -> Vec<Notification> {
             "out_for_delivery" => ("order.out_for_delivery", format!("{order}:out_for_delivery")),
             "delivered" => ("order.delivered", format!("{order}:delivered")),
             "attempt_failed" => ("order.attempt_failed", format!("{order}:attempt_failed:{}", e.id)),
+            "return_received" => ("order.return_received", format!("{order}:return_received:{}", e.id)),
+            "refund_recorded" => ("order.refunded", format!("{order}:refunded:{}", e.id)),
             _ => continue,
         };
         if out.iter().any(|n| n.key == key) {
@@ -118,9 +124,12 @@ pub fn notifications(v: &OrderView) -> Vec<Notification> {
 }
 
 /// The writes that queue the view's notifications for every webhook
-/// registered before the event.
+/// registered before the event, and for the customer's email address.
 pub fn queue(v: &OrderView) -> Vec<WriteOp> {
-    crate::storage::projection::queue(v.header.id.as_str(), notifications(v))
+    let (order, notifications) = (v.header.id.as_str(), notifications(v));
+    let mut ops = crate::storage::mail::queue(order, &notifications);
+    ops.extend(crate::storage::projection::queue(order, notifications));
+    ops
 }
 
 /// A webhook as listed.
@@ -239,6 +248,15 @@ pub async fn run(shared: Arc<Shared>) {
     }
 }
 
+/// After `attempts` failed tries of a notification (webhook or email), at
+/// `now`: when the next is (1, 2, 4 … seconds on, at most an hour), and
+/// whether it is given up instead ([`MAX_ATTEMPTS`]).
+pub(crate) fn next_try(attempts: i64, now: DateTime<Utc>) -> (String, bool) {
+    let wait = 1i64.checked_shl(u32::try_from(attempts - 1).unwrap_or(31)).unwrap_or(i64::MAX);
+    let next = now + chrono::Duration::seconds(wait.min(MAX_BACKOFF_SECS));
+    (next.to_rfc3339(), attempts >= MAX_ATTEMPTS)
+}
+
 /// `t=<unix>,v1=<hex HMAC-SHA256("<t>.<body>")>`.
 pub fn signature(secret: &str, t: i64, body: &str) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
@@ -251,7 +269,7 @@ async fn deliver(shared: Arc<Shared>, client: reqwest::Client, d: DueRow) {
     let now = Utc::now();
     // Another node may have read it too: the one whose claim lands sends it.
     let until = (now + chrono::Duration::seconds(LEASE_SECS)).to_rfc3339();
-    match shared.storage.claim_delivery(&d, &until).await {
+    match shared.storage.claim(Queue::Webhooks, d.id, d.attempts, &d.next_at, &until).await {
         Ok(()) => {}
         Err(StorageError::Conflict) => return,
         Err(e) => {
@@ -274,17 +292,13 @@ async fn deliver(shared: Arc<Shared>, client: reqwest::Client, d: DueRow) {
         Err(e) => Some(format!("could not send: {e}")),
     };
     let written = match error {
-        None => shared.storage.delivered(d.id, &now.to_rfc3339()).await,
+        None => shared.storage.sent(Queue::Webhooks, d.id, &now.to_rfc3339()).await,
         Some(error) => {
             let attempts = d.attempts + 1;
             tracing::warn!(key = %d.key, url = %d.url, attempts, %error, "webhook delivery failed");
-            let wait = 1i64.checked_shl(u32::try_from(attempts - 1).unwrap_or(31)).unwrap_or(i64::MAX);
-            let next = now + chrono::Duration::seconds(wait.min(MAX_BACKOFF_SECS));
-            let failed = (attempts >= MAX_ATTEMPTS).then(|| now.to_rfc3339());
-            shared
-                .storage
-                .delivery_failed(d.id, attempts, &next.to_rfc3339(), &error, failed.as_deref())
-                .await
+            let (next, gave_up) = next_try(attempts, now);
+            let failed = gave_up.then(|| now.to_rfc3339());
+            shared.storage.not_sent(Queue::Webhooks, d.id, attempts, &next, &error, failed.as_deref()).await
         }
     };
     if let Err(e) = written {

@@ -1,5 +1,6 @@
 //! Projections: the fold's views written to SQL tables the office queries
-//! (orders, lines, packages, stock and quotas, routes, exceptions) and the server uses
+//! (orders, lines, packages, stock and quotas, routes, exceptions, the
+//! metrics' sums) and the server uses
 //! to decide each device's scope. They are rewritten for a document in the
 //! same transaction as the changes that moved it. The rows themselves are
 //! the storage layer's (`storage/projection.rs`).
@@ -10,9 +11,11 @@ use waybill_shared::fold::{OrderView, RouteView, StockView};
 use crate::storage::{self, WriteOp};
 
 /// The rows of an order, when each of its events first reached the server,
-/// and its customer's notifications queued ([`crate::outbox::queue`]).
+/// its share of the metrics ([`crate::metrics::rows`]), and its customer's
+/// notifications queued ([`crate::outbox::queue`]).
 pub fn order(v: &OrderView) -> Vec<WriteOp> {
     let mut ops = storage::projection::order(v);
+    ops.extend(crate::metrics::rows(v));
     ops.extend(crate::outbox::queue(v));
     ops
 }

@@ -170,6 +170,11 @@ impl Server {
         let identity = Identity::load_or_create(dir)?;
         let (storage, writer) = storage::open(&config.database).await?;
         same_keys(&storage, &identity, dir).await?;
+        // Orders stored by a build from before the metrics were projected.
+        let backfilled = crate::metrics::backfill(&storage).await?;
+        if backfilled > 0 {
+            tracing::info!(orders = backfilled, "metrics projected for orders stored before they were");
+        }
         let blobs = match config.database {
             storage::Database::Sqlite(_) => BlobStore::files(dir.join("blobs"))
                 .map_err(|error| ServerError::DataDir { path: dir.clone(), error })?,

@@ -8,12 +8,14 @@
 //! commit): many devices' changes share one fsync, and a caller hears back
 //! only once its batch is durable. Reads go through [`Storage`].
 
+pub(crate) mod audit;
 mod blobs;
 mod devices;
 mod docs;
 mod listings;
 mod lock;
-mod metrics;
+pub(crate) mod mail;
+pub(crate) mod metrics;
 pub(crate) mod office;
 mod orders;
 pub(crate) mod outbox;

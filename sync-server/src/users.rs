@@ -7,6 +7,12 @@
 //! sends as a bearer token); the server stores only its SHA-256 and an
 //! expiry, [`SESSION_HOURS`] after sign-in. Signing out deletes it, and so
 //! does removing the user.
+//!
+//! Each user has a role ([`UserRole`]): admin, dispatcher, warehouse lead
+//! (at one or more locations) or viewer. Users from before roles existed
+//! are admins (the migration's default), so an upgrade locks nobody out.
+
+mod access;
 
 use std::num::NonZeroU32;
 
@@ -15,6 +21,8 @@ use serde::Serialize;
 
 use crate::identity::sha256_hex;
 use crate::storage::{Storage, StorageError};
+
+pub use access::{Access, UserRole};
 
 /// PBKDF2 rounds for new passwords.
 pub const ITERATIONS: u32 = 600_000;
@@ -31,6 +39,11 @@ pub enum UserError {
     /// The name is empty, too long, or not `[A-Za-z0-9._@-]`.
     #[error("a user name is 1 to 64 letters, digits, '.', '_', '-' or '@'")]
     BadName,
+    /// The name stands for someone else in events and the audit log.
+    #[error(
+        "{0:?} is reserved (it names the service token, the command line or customers in the audit log): choose another name"
+    )]
+    Reserved(String),
     /// The password is too short.
     #[error("a password has at least {MIN_PASSWORD} characters")]
     WeakPassword,
@@ -49,6 +62,15 @@ pub enum UserError {
     /// Randomness was not available.
     #[error("no randomness available")]
     Random,
+    /// A warehouse lead was given no location.
+    #[error("a warehouse_lead works at one or more locations: name them with --location")]
+    NeedsLocation,
+    /// A role other than warehouse lead was given locations.
+    #[error("a {0} works at every location: --location is only for a warehouse_lead")]
+    NotScoped(UserRole),
+    /// A location the server does not hold.
+    #[error("there is no location {0}: import it first, or name one the server holds ({1})")]
+    UnknownLocation(String, String),
 }
 
 // By hand rather than `#[from]`: the message already holds the cause, so
@@ -84,25 +106,92 @@ fn hash(password: &str, salt: &[u8], iterations: u32) -> [u8; 32] {
     out
 }
 
+/// Names that stand for someone other than a user in events and the
+/// audit log: the service token, the command line, a customer.
+pub const RESERVED: &[&str] = &["api", "cli", crate::tracking::CUSTOMER];
+
 fn check_name(name: &str) -> Result<(), UserError> {
+    if RESERVED.contains(&name) {
+        return Err(UserError::Reserved(name.to_owned()));
+    }
     let ok = (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
     if ok { Ok(()) } else { Err(UserError::BadName) }
 }
 
-/// Adds a user.
+/// Adds a user as an admin (as `waybill-server user add NAME` without
+/// `--role` does).
 pub async fn add(storage: &Storage, name: &str, password: &str, now: DateTime<Utc>) -> Result<(), UserError> {
+    add_as(storage, name, password, UserRole::Admin, &[], now).await
+}
+
+/// Adds a user with a role; a warehouse lead needs `locations` (the
+/// server must hold each), the others take none.
+pub async fn add_as(
+    storage: &Storage,
+    name: &str,
+    password: &str,
+    role: UserRole,
+    locations: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), UserError> {
     check_name(name)?;
     if password.chars().count() < MIN_PASSWORD {
         return Err(UserError::WeakPassword);
     }
+    let locations = check_role(storage, role, locations).await?;
     let salt = random::<16>()?;
     let hashed = hash(password, &salt, ITERATIONS);
-    match storage.add_user(name, &salt, &hashed, ITERATIONS, &now.to_rfc3339()).await {
+    let added = storage
+        .add_user(name, &salt, &hashed, ITERATIONS, &now.to_rfc3339(), role.as_str(), &locations)
+        .await;
+    match added {
         Ok(()) => Ok(()),
         Err(StorageError::Conflict) => Err(UserError::Exists(name.to_owned())),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Gives a user another role (and locations, for a warehouse lead). Their
+/// live sessions carry on under the new role from their next request.
+pub async fn set_role(
+    storage: &Storage,
+    name: &str,
+    role: UserRole,
+    locations: &[String],
+) -> Result<Access, UserError> {
+    let locations = check_role(storage, role, locations).await?;
+    match storage.set_user_role(name, role.as_str(), &locations).await {
+        Ok(()) => Ok(Access { user: name.to_owned(), role, locations }),
+        Err(StorageError::Conflict) => Err(UserError::Unknown(name.to_owned())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The locations of a user with `role`, sorted and without repeats: some
+/// for a warehouse lead, none for the others, each one the server holds.
+pub async fn check_role(
+    storage: &Storage,
+    role: UserRole,
+    locations: &[String],
+) -> Result<Vec<String>, UserError> {
+    let mut out: Vec<String> = locations.iter().map(|l| l.trim().to_owned()).collect();
+    out.sort();
+    out.dedup();
+    match (role.is_scoped(), out.is_empty()) {
+        (true, true) => return Err(UserError::NeedsLocation),
+        (false, false) => return Err(UserError::NotScoped(role)),
+        _ => {}
+    }
+    for l in &out {
+        if crate::scope::latest_location(storage, l).await?.is_none() {
+            return Err(UserError::UnknownLocation(
+                l.clone(),
+                crate::devices::known_locations(storage).await?,
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Removes a user and ends their sessions.
@@ -114,9 +203,30 @@ pub async fn remove(storage: &Storage, name: &str) -> Result<(), UserError> {
     }
 }
 
-/// User names, sorted.
-pub async fn list(storage: &Storage) -> Result<Vec<String>, UserError> {
-    Ok(storage.user_names().await?)
+/// Each user, with role and locations, sorted by name.
+pub async fn list(storage: &Storage) -> Result<Vec<Access>, UserError> {
+    Ok(fold_access(storage.user_roles(None).await?)?)
+}
+
+/// One user's role and locations.
+pub async fn access_of(storage: &Storage, name: &str) -> Result<Option<Access>, UserError> {
+    Ok(fold_access(storage.user_roles(Some(name)).await?)?.pop())
+}
+
+/// Rows of (name, role, location), sorted by name, as one [`Access`] per
+/// user.
+fn fold_access(rows: Vec<(String, String, Option<String>)>) -> Result<Vec<Access>, StorageError> {
+    let mut out: Vec<Access> = Vec::new();
+    for (name, role, location) in rows {
+        if out.last().is_none_or(|a| a.user != name) {
+            let role = role.parse().map_err(|e| StorageError::Corrupt(format!("user {name}: {e}")))?;
+            out.push(Access { user: name, role, locations: Vec::new() });
+        }
+        if let (Some(a), Some(l)) = (out.last_mut(), location) {
+            a.locations.push(l);
+        }
+    }
+    Ok(out)
 }
 
 /// Whether any user exists.
@@ -171,7 +281,18 @@ pub async fn session_user(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, StorageError> {
-    storage.session_user(&sha256_hex(token.as_bytes()), &now.to_rfc3339()).await
+    Ok(session_access(storage, token, now).await?.map(|a| a.user))
+}
+
+/// The user a session token belongs to, with their role and locations as
+/// they are now, if the session is live.
+pub async fn session_access(
+    storage: &Storage,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Access>, StorageError> {
+    let rows = storage.session_access(&sha256_hex(token.as_bytes()), &now.to_rfc3339()).await?;
+    Ok(fold_access(rows)?.pop())
 }
 
 /// Ends a session.

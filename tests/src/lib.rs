@@ -13,6 +13,8 @@ use std::sync::{Arc, Once};
 
 use serde_json::Value;
 
+pub mod browser;
+pub mod mail;
 pub mod postgres;
 
 /// The demo seed: two orders, a location with stock, a route.
@@ -114,8 +116,13 @@ impl Server {
     /// Starts a server on `port` with the office API on `http` (service
     /// token [`OFFICE_TOKEN`]), waiting until it listens.
     pub fn start_with(data: &Path, port: u16, http: Option<u16>) -> Self {
+        Self::start_serving(data, port, http, &[])
+    }
+
+    /// As [`Server::start_with`], with more arguments to `serve`.
+    pub fn start_serving(data: &Path, port: u16, http: Option<u16>, serve: &[&str]) -> Self {
         let database = postgres::everywhere().then(|| postgres::Database::of(data));
-        Self::node(data, port, http, database)
+        Self::node_with(data, port, http, database, serve)
     }
 
     /// Starts a server on `port` (and `http`) with its data in `data` and
@@ -127,12 +134,22 @@ impl Server {
         http: Option<u16>,
         database: Option<Arc<postgres::Database>>,
     ) -> Self {
+        Self::node_with(data, port, http, database, &[])
+    }
+
+    fn node_with(
+        data: &Path,
+        port: u16,
+        http: Option<u16>,
+        database: Option<Arc<postgres::Database>>,
+        serve: &[&str],
+    ) -> Self {
         let mut command = Command::new(bin("waybill-server"));
         command.arg("--data").arg(data);
         if let Some(db) = &database {
             command.args(["--database", &db.url]);
         }
-        command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).args(serve);
         if let Some(http) = http {
             command.args(["--http", &format!("127.0.0.1:{http}")]).env("WAYBILL_OFFICE_TOKEN", OFFICE_TOKEN);
         }

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! The office page in a real browser: headless Chromium, driven through
-//! chromedriver with the W3C WebDriver protocol, against a real
+//! chromedriver with the W3C WebDriver protocol (`waybill_tests::browser`,
+//! on fantoccini), against a real
 //! `waybill-server` with real devices. A wrong password shows an error and
 //! keeps the app hidden; an office user signs in and sees the orders; an
 //! order taken in through the API, and a delivery a driver's device syncs,
@@ -8,162 +9,25 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver`: `bash scripts/test.sh` (it installs them).
 
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
+use waybill_tests::browser::{Browser, WAIT, poll, wait_for};
 use waybill_tests::{OFFICE_TOKEN, SEED, Server, free_port, free_tcp_port, out_for_delivery};
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-/// How long the page may take to show something.
-const WAIT: Duration = Duration::from_secs(20);
-/// The key of an element reference in WebDriver answers.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// Headless Chromium under chromedriver, one WebDriver session. Dropping it
-/// ends the session and kills chromedriver's whole process group (Chromium
-/// with it), also when the test failed.
-struct Browser {
-    client: reqwest::blocking::Client,
-    /// `http://127.0.0.1:<port>`.
-    driver: String,
-    /// `<driver>/session/<id>`, once there is one.
-    session: Option<String>,
-    chromedriver: Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    fn start() -> Self {
-        for path in [CHROMEDRIVER, CHROMIUM] {
-            assert!(
-                Path::new(path).exists(),
-                "{path} is missing: the browser test needs Debian's chromium and chromium-driver; \
-                 run `bash scripts/test.sh` (it installs them)"
-            );
-        }
-        let profile = tempfile::tempdir().unwrap();
-        let port = free_tcp_port();
-        let chromedriver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let client =
-            reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap();
-        let mut b = Self {
-            client,
-            driver: format!("http://127.0.0.1:{port}"),
-            session: None,
-            chromedriver,
-            _profile: profile,
-        };
-        wait_for("chromedriver to be ready", || {
-            let res = b.client.get(format!("{}/status", b.driver)).send().ok()?;
-            let v: Value = res.json().ok()?;
-            (v["value"]["ready"] == true).then_some(())
-        });
-        let capabilities = json!({ "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--window-size=1280,900",
-                    format!("--user-data-dir={}", b._profile.path().display()),
-                ],
-            },
-        }}});
-        let res = b.send(reqwest::Method::POST, &format!("{}/session", b.driver), Some(&capabilities));
-        let id = res.unwrap_or_else(|e| panic!("starting Chromium failed: {e}"))["sessionId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        b.session = Some(format!("{}/session/{id}", b.driver));
-        b
-    }
-
-    /// One WebDriver request: its `value`, or the error it answered.
-    fn send(&self, method: reqwest::Method, url: &str, body: Option<&Value>) -> Result<Value, String> {
-        let mut req = self.client.request(method, url);
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        let res = req.send().map_err(|e| e.to_string())?;
-        let ok = res.status().is_success();
-        let mut v: Value = res.json().map_err(|e| e.to_string())?;
-        if ok {
-            Ok(v["value"].take())
-        } else {
-            Err(format!("{}: {}", v["value"]["error"], v["value"]["message"]))
-        }
-    }
-
-    /// A command in the session, which must succeed.
-    fn cmd(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Value {
-        let session = self.session.as_deref().unwrap();
-        self.send(method, &format!("{session}{path}"), body)
-            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}\npage: {}", self.page_text()))
-    }
-
-    fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", Some(&json!({ "url": url })));
-    }
-
-    /// The first element matching a CSS selector.
-    fn find(&self, css: &str) -> String {
-        let v = self.cmd(
-            reqwest::Method::POST,
-            "/element",
-            Some(&json!({ "using": "css selector", "value": css })),
-        );
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_owned()
-    }
-
-    fn type_into(&self, element: &str, text: &str) {
-        self.cmd(reqwest::Method::POST, &format!("/element/{element}/value"), Some(&json!({ "text": text })));
-    }
-
-    fn clear(&self, element: &str) {
-        self.cmd(reqwest::Method::POST, &format!("/element/{element}/clear"), Some(&json!({})));
-    }
-
-    fn click(&self, element: &str) {
-        self.cmd(reqwest::Method::POST, &format!("/element/{element}/click"), Some(&json!({})));
-    }
-
-    fn displayed(&self, element: &str) -> bool {
-        self.cmd(reqwest::Method::GET, &format!("/element/{element}/displayed"), None) == true
-    }
-
-    fn text(&self, element: &str) -> String {
-        self.cmd(reqwest::Method::GET, &format!("/element/{element}/text"), None).as_str().unwrap().to_owned()
-    }
-
-    /// Runs JavaScript in the page: what it returns.
-    fn script(&self, js: &str) -> Value {
-        self.cmd(reqwest::Method::POST, "/execute/sync", Some(&json!({ "script": js, "args": [] })))
-    }
-
-    /// What the page shows, as text, for failure messages.
-    fn page_text(&self) -> String {
-        let Some(session) = &self.session else { return String::new() };
-        let body = json!({ "script": "return document.body.innerText", "args": [] });
-        match self.send(reqwest::Method::POST, &format!("{session}/execute/sync"), Some(&body)) {
-            Ok(Value::String(s)) => s.chars().take(2000).collect(),
-            other => format!("{other:?}"),
-        }
-    }
-
+/// The office page's views, read in the browser.
+trait OfficePage {
     /// The orders table as the page shows it: order id → status badge, and
     /// the marker set in the window (gone if the page was reloaded).
+    fn orders(&self) -> (Vec<(String, String)>, Value);
+
+    /// Waits until the orders table shows `order` with a status `ok`
+    /// accepts, without the page having reloaded since the marker was set:
+    /// the status.
+    fn wait_for_order(&self, order: &str, what: &str, ok: impl Fn(&str) -> bool) -> String;
+}
+
+impl OfficePage for Browser {
     fn orders(&self) -> (Vec<(String, String)>, Value) {
         let v = self.script(
             "return { marker: window.waybillTestMarker || null, rows: \
@@ -180,8 +44,6 @@ impl Browser {
         (rows, v["marker"].clone())
     }
 
-    /// Waits until the orders table shows `order` with a status `ok` accepts,
-    /// without the page having reloaded since the marker was set: the status.
     fn wait_for_order(&self, order: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let mut last = Vec::new();
         let found = poll(WAIT, || {
@@ -198,45 +60,6 @@ impl Browser {
             )
         })
     }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        if let Some(session) = self.session.take() {
-            let _ = self.client.delete(&session).timeout(Duration::from_secs(10)).send();
-        }
-        // Chromium and its helpers run in chromedriver's process group.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.chromedriver.id())])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.chromedriver.kill();
-        let _ = self.chromedriver.wait();
-        // Wait (a little) until the group is gone, so no Chromium outlives the test.
-        let group = format!("-{}", self.chromedriver.id());
-        poll(Duration::from_secs(5), || {
-            let alive = Command::new("kill").args(["-0", "--", &group]).stderr(Stdio::null()).status();
-            (!alive.is_ok_and(|s| s.success())).then_some(())
-        });
-    }
-}
-
-/// Calls `f` every 100 ms until it gives something or `timeout` passes.
-fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(t) = f() {
-            return Some(t);
-        }
-        if start.elapsed() > timeout {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
-    poll(WAIT, f).unwrap_or_else(|| panic!("timed out after {WAIT:?} waiting for {what}"))
 }
 
 /// Adds an office user through the server's command line.
@@ -288,7 +111,7 @@ fn the_office_page_signs_in_and_follows_orders_live() {
     wait_for("the app after signing in", || browser.displayed(&app).then_some(()));
     assert!(!browser.displayed(&signin));
     assert!(!browser.displayed(&error), "an error shows after signing in: {}", browser.text(&error));
-    assert_eq!(browser.text(&browser.find("#whoami")), "ada");
+    assert_eq!(browser.text(&browser.find("#whoami")), "ada (admin)");
     let live = browser.find("#live");
     wait_for("the live indicator", || (browser.text(&live) == "live").then_some(()));
     // Gone if the page ever reloads.
@@ -324,4 +147,30 @@ fn the_office_page_signs_in_and_follows_orders_live() {
     assert_eq!(server.order("SO-1001")["status"], status);
     assert!(!browser.displayed(&error), "an error shows: {}", browser.text(&error));
     lap("delivery shown live");
+
+    // A read-only viewer: the role shows, no decision is offered on an
+    // exception, and the audit log lists who did what.
+    let out = server
+        .command()
+        .args(["user", "add", "vic", "--role", "viewer"])
+        .env("WAYBILL_PASSWORD", "read only please")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    browser.click(&browser.find("#signout"));
+    wait_for("the sign-in form after signing out", || browser.displayed(&signin).then_some(()));
+    browser.clear(&user);
+    browser.type_into(&user, "vic");
+    browser.type_into(&password, "read only please");
+    browser.click(&submit);
+    wait_for("the app for the viewer", || browser.displayed(&app).then_some(()));
+    assert_eq!(browser.text(&browser.find("#whoami")), "vic (viewer)");
+    let audit = browser.find("#audit");
+    let log = wait_for("the audit log", || {
+        Some(browser.text(&audit)).filter(|t| t.contains("create an order") && t.contains("vic"))
+    });
+    assert!(log.contains("ada") && log.contains("sign in"), "{log}");
+    assert_eq!(browser.script("return document.querySelectorAll('button.resolve').length"), 0);
+    assert!(!browser.displayed(&error), "an error shows: {}", browser.text(&error));
+    lap("viewer signed in, audit log shown");
 }

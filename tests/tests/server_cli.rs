@@ -79,14 +79,79 @@ fn lists_enrolment_and_users_say_what_is_wrong_once() {
     };
     let added = add("ana", "correct horse");
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    assert_eq!(String::from_utf8_lossy(&added.stdout).trim(), "added ana");
+    assert_eq!(String::from_utf8_lossy(&added.stdout).trim(), "added ana as admin");
     assert!(added.stderr.is_empty(), "no prompt on a pipe");
     let short = add("bo", "short");
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
-    assert_eq!(ok(&data, &["user", "list"]).trim(), "ana");
+    assert_eq!(ok(&data, &["user", "list"]), "user  role   locations\nana   admin  -\n");
     let again = add("ana", "correct horse");
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already: choose another name"));
+
+    // Roles: what is wrong with one is said before the password is asked for.
+    let user = |args: &[&str]| {
+        let mut all = vec!["user"];
+        all.extend(args);
+        all.iter().map(|a| (*a).to_owned()).collect::<Vec<String>>()
+    };
+    let refused = |args: &[&str]| {
+        let args = user(args);
+        fails(&data, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let err = refused(&["add", "lee", "--role", "boss"]);
+    assert!(err.contains("unknown role \"boss\": one of admin, dispatcher, warehouse_lead, viewer"), "{err}");
+    let err = refused(&["add", "lee", "--role", "warehouse_lead"]);
+    assert!(
+        err.contains("a warehouse_lead works at one or more locations") && err.contains("--location"),
+        "{err}"
+    );
+    let err = refused(&["add", "lee", "--role", "warehouse-lead", "--location", "wh-9"]);
+    assert!(err.contains("there is no location wh-9") && err.contains("(wh-1)"), "{err}");
+    let err = refused(&["add", "vic", "--role", "viewer", "--location", "wh-1"]);
+    assert!(
+        err.contains("a viewer works at every location: --location is only for a warehouse_lead"),
+        "{err}"
+    );
+    let err = refused(&["set-role", "ghost", "--role", "viewer"]);
+    assert_eq!(err.trim(), "error: no user ghost: `user list` lists them");
+    let lead = Command::new(bin("waybill-server"))
+        .arg("--data")
+        .arg(&data)
+        .args(["user", "add", "lee", "--role", "warehouse_lead", "--location", "wh-1"])
+        .env("WAYBILL_PASSWORD", "correct horse")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&lead.stdout).trim(), "added lee as warehouse_lead at wh-1");
+    assert_eq!(
+        ok(&data, &["user", "set-role", "ana", "--role", "dispatcher"]).trim(),
+        "ana is now dispatcher"
+    );
+    assert_eq!(
+        ok(&data, &["user", "list"]),
+        "user  role            locations\nana   dispatcher      -\nlee   warehouse_lead  wh-1\n"
+    );
+    let listed: serde_json::Value = serde_json::from_str(&ok(&data, &["--json", "user", "list"])).unwrap();
+    assert_eq!(
+        listed[1],
+        serde_json::json!({ "user": "lee", "role": "warehouse_lead", "locations": ["wh-1"] })
+    );
+    // The audit log has what the command line did, newest first, by `cli`.
+    let database =
+        waybill_sync_server::storage::Database::Sqlite(waybill_sync_server::server::db_path(&data));
+    let log = waybill_tests::block_on(async move {
+        let (storage, _writer) = waybill_sync_server::storage::open(&database).await.unwrap();
+        waybill_sync_server::audit::list(&storage, None, 10).await.unwrap()
+    });
+    let said: Vec<(&str, &str, &str)> =
+        log.iter().map(|e| (e.user.as_str(), e.action.as_str(), e.request.as_str())).collect();
+    assert_eq!(
+        said,
+        [
+            ("cli", "change a user's role", "user set-role ana (dispatcher)"),
+            ("cli", "add a user", "user add lee (warehouse_lead at wh-1)"),
+            ("cli", "add a user", "user add ana (admin)"),
+        ]
+    );
 
     // `demo --help` names the demo's own folder.
     let help = ok(&data, &["demo", "--help"]);

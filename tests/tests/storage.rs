@@ -201,3 +201,68 @@ fn a_document_write_over_heads_no_longer_stored_fails_whole() {
         assert!(heads_are_a);
     }
 }
+
+/// Office users from before roles existed are admins after the upgrade, so
+/// nobody is locked out, and the audit log is there; on both databases.
+#[test]
+fn users_from_before_roles_are_admins_after_the_upgrade() {
+    use waybill_sync_server::audit;
+    use waybill_sync_server::users::{self, UserRole};
+
+    // The schema just before the migration that added roles.
+    let before = schema::SQLITE.iter().position(|m| m.contains("user_locations")).unwrap();
+    let insert = "INSERT INTO users (name, salt, hash, iterations, created_at)
+                  VALUES ('ana', 'salt', 'hash', 1, '2024-01-01T00:00:00Z')";
+    let roles = |database: Database| {
+        block_on(async move {
+            let (storage, _writer) = storage::open(&database).await.unwrap();
+            let all = users::list(&storage).await.unwrap();
+            // A lead may be made of them now: the new table is there.
+            let lead = users::set_role(&storage, "ana", UserRole::WarehouseLead, &["wh-9".into()]).await;
+            // And the audit log takes entries, with and without a status.
+            let ana = users::access_of(&storage, "ana").await.unwrap().unwrap();
+            audit::record(&storage, &ana, "hold an order", "POST /api/orders/SO-1/hold", Some(200))
+                .await
+                .unwrap();
+            audit::record_cli(&storage, "remove a user", "user remove bo").await.unwrap();
+            let log = audit::list(&storage, None, 10).await.unwrap();
+            let said: Vec<(&str, &str, Option<u16>)> =
+                log.iter().map(|e| (e.user.as_str(), e.role.as_str(), e.status)).collect();
+            assert_eq!(said, [("cli", "operator", None), ("ana", "admin", Some(200))]);
+            assert_eq!(audit::list(&storage, Some(log[0].id), 10).await.unwrap(), log[1..]);
+            (all, lead.unwrap_err().to_string())
+        })
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("waybill.db");
+    let c = rusqlite::Connection::open(&file).unwrap();
+    for sql in &schema::SQLITE[..before] {
+        c.execute_batch(sql).unwrap();
+    }
+    c.execute_batch(insert).unwrap();
+    c.pragma_update(None, "user_version", before as i64).unwrap();
+    drop(c);
+    let (all, refused) = roles(Database::Sqlite(file));
+    assert_eq!(all.len(), 1);
+    assert_eq!((all[0].user.as_str(), all[0].role, all[0].locations.len()), ("ana", UserRole::Admin, 0));
+    assert!(refused.contains("there is no location wh-9"), "{refused}");
+
+    let pg = Postgres::create();
+    let mut setup = String::from("CREATE TABLE waybill_schema (version BIGINT NOT NULL);");
+    for (i, sql) in schema::POSTGRES[..before].iter().enumerate() {
+        setup.push_str(sql);
+        setup.push_str(&format!(";INSERT INTO waybill_schema VALUES ({});", i + 1));
+    }
+    setup.push_str(&insert.replace("'salt', 'hash'", "'\\x00', '\\x00'"));
+    postgres(&pg.url, "SELECT 1");
+    let url = pg.url.clone();
+    block_on(async move {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client.batch_execute(&setup).await.unwrap();
+    });
+    let (all, refused) = roles(Database::Postgres(pg.url.clone()));
+    assert_eq!((all[0].user.as_str(), all[0].role, all[0].locations.len()), ("ana", UserRole::Admin, 0));
+    assert!(refused.contains("there is no location wh-9"), "{refused}");
+}

@@ -221,6 +221,12 @@ pub fn order(v: &OrderView) -> Reply {
     let mut t = format!("order {} for {}: {}", v.header.id, v.header.customer, word(&v.status));
     let a = &v.ship_to;
     let _ = write!(t, "\nship to: {}, {}, {} {}", a.name, a.line1, a.postcode, a.city);
+    let _ = write!(t, "\npayment: {}, {}", word(&v.payment.terms.name()), word(&v.payment.state));
+    if let (Some((due, currency)), Some(left)) =
+        (v.header.payment.due_on_delivery(), v.payment.outstanding_minor)
+    {
+        let _ = write!(t, " ({} due, {} to collect)", currency.format(due), currency.format(left));
+    }
     let _ = write!(t, "\nline  item            ordered alloc picked short packed deliv return");
     for l in &v.lines {
         let gtin = l.gtin.as_ref().map_or("-".to_owned(), ToString::to_string);

@@ -20,6 +20,13 @@
 //!   recorded (the fold reports `loaded_on_two_vans`); delivering an order the
 //!   device knows is cancelled or on hold is refused, as is a delivery whose
 //!   age check failed (that is a failed attempt, `age_check_failed`).
+//! - **Money at the door.** An order paid on delivery is handed over only
+//!   with a collection (amount, currency, cash or card) while anything is
+//!   still due on it ([`AgentError::PaymentDue`] says how much). What the
+//!   driver enters is recorded as it is: a collection below the amount due
+//!   is a fact, and the fold makes it a `short_collection` exception for the
+//!   office. A collection in another currency than the one due, or on an
+//!   order that is not paid on delivery, is refused as a slip.
 //! - **One delivery per order.** A `delivered` event names one order, because
 //!   proof requirements are per order. A stop with several orders is
 //!   delivered one order at a time.
@@ -44,6 +51,7 @@ use waybill_shared::event::delivery::{
     ArrivedAtStop, AttemptFailed, Delivered, FailReason, Gps, Loaded, OutForDelivery, Proof, Relation,
     ReturnedToDepot,
 };
+use waybill_shared::event::payment::Collection;
 use waybill_shared::event::returns::{Disposition, ReturnLine, ReturnReceived};
 use waybill_shared::event::{Event, Payload};
 use waybill_shared::event_id::EventId;
@@ -132,6 +140,8 @@ pub struct DeliveryRequest {
     pub note: String,
     /// Whether an age check was done and passed.
     pub age_check_passed: Option<bool>,
+    /// Money taken at the door, for an order paid on delivery.
+    pub collection: Option<Collection>,
 }
 
 /// What an order's own document says about vans: where each package was last
@@ -334,6 +344,7 @@ impl Agent {
                 "the age check failed: record a failed attempt (age_check_failed) instead".into(),
             ));
         }
+        check_collection(&view, req.collection.as_ref())?;
         check_gps(req.gps)?;
         let photo = req.photo.as_ref().map(|b| b.read("photo")).transpose()?;
         let signature = req.signature.as_ref().map(|b| b.read("signature")).transpose()?;
@@ -357,6 +368,7 @@ impl Agent {
             stop: req.stop,
             packages,
             proof,
+            collection: req.collection.clone(),
         });
         self.record(payload, &[DocId::Order(order), DocId::Route(route.id)], &blobs)
     }
@@ -640,6 +652,40 @@ fn nothing_on_van(route: &RouteView, stop: u32) -> AgentError {
     AgentError::Invalid(format!("nothing for stop {stop} of route {} is on the van", route.id))
 }
 
+/// Checks the money taken at the door against the order's terms: required
+/// while anything is due, in the currency due, at most what is due;
+/// refused where nothing is.
+fn check_collection(view: &OrderView, collection: Option<&Collection>) -> Result<(), AgentError> {
+    let order = &view.header.id;
+    let Some((due, currency)) = view.header.payment.due_on_delivery() else {
+        return match collection {
+            None => Ok(()),
+            Some(_) => Err(AgentError::Invalid(format!(
+                "order {order} is not paid on delivery ({}): there is nothing to collect",
+                view.header.payment.name().replace('_', " ")
+            ))),
+        };
+    };
+    let outstanding = view.payment.outstanding_minor.unwrap_or(due);
+    match collection {
+        None if outstanding > 0 => {
+            Err(AgentError::PaymentDue { order: order.to_string(), amount: currency.format(outstanding) })
+        }
+        Some(c) if &c.currency != currency => Err(AgentError::Invalid(format!(
+            "order {order} is due in {currency}, not {}: record what was collected in {currency}",
+            c.currency
+        ))),
+        // More than is due is a figure typed wrong (or a second payment):
+        // the customer would be owed it back.
+        Some(c) if c.amount_minor > outstanding => Err(AgentError::Invalid(format!(
+            "order {order}: {} is due, and {} is more than that: check the amount",
+            currency.format(outstanding),
+            currency.format(c.amount_minor)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Free text, trimmed; blank is `None`; too long is refused.
 fn text(what: &str, value: Option<&str>) -> Result<Option<String>, AgentError> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
@@ -671,11 +717,14 @@ mod tests {
     use chrono::{NaiveDate, Utc};
     use waybill_shared::doc::location::{Bin, LocationHeader};
     use waybill_shared::doc::order::{Address, OrderHeader, OrderLine, ProofRequired};
+    use waybill_shared::doc::payment::{Currency, PaymentTerms};
     use waybill_shared::doc::route::{RouteHeader, Stop};
     use waybill_shared::event::office::{AddressAmended, OrderCreated};
+    use waybill_shared::event::payment::CollectionMethod;
     use waybill_shared::event::warehouse::{LineQuantity, PackageClosed, Packed, Picked};
     use waybill_shared::fold::OrderStatus;
     use waybill_shared::fold::exception::ExceptionKind;
+    use waybill_shared::fold::payment::PaymentState;
     use waybill_shared::fold::route::StopState;
     use waybill_shared::gs1::{Gtin, check_digit};
     use waybill_shared::id::DeviceId;
@@ -724,6 +773,19 @@ mod tests {
         packing: bool,
         amended: bool,
     ) -> (DocId, AutoCommit) {
+        order_doc_paid(order, location, proof, PaymentTerms::OnAccount, packages, packing, amended)
+    }
+
+    /// [`order_doc`] with payment terms.
+    fn order_doc_paid(
+        order: &str,
+        location: Option<&str>,
+        proof: ProofRequired,
+        payment: PaymentTerms,
+        packages: &[u64],
+        packing: bool,
+        amended: bool,
+    ) -> (DocId, AutoCommit) {
         let office = DeviceId::new("hq").unwrap();
         let packer = DeviceId::new("pk-1").unwrap();
         let header = OrderHeader {
@@ -739,6 +801,7 @@ mod tests {
             promised: None,
             location: location.map(id),
             proof,
+            payment,
             created_at: Utc::now(),
         };
         let doc_id = DocId::Order(header.id.clone());
@@ -814,6 +877,11 @@ mod tests {
     /// - route R-2 (driver drv-2): SO-9 (package 9);
     /// - location DC-1 with bins.
     fn setup(dir: &Path, role: Role) -> Agent {
+        setup_with(dir, role, Vec::new(), Vec::new())
+    }
+
+    /// [`setup`], with `more` documents and routes besides.
+    fn setup_with(dir: &Path, role: Role, more: Vec<(DocId, AutoCommit)>, routes: Vec<RouteHeader>) -> Agent {
         let path = dir.join("agent.db");
         let signed = ProofRequired { signature: true, photo: true, age_check: false };
         let aged = ProofRequired { age_check: true, ..Default::default() };
@@ -825,6 +893,7 @@ mod tests {
             order_doc("SO-4", Some("DC-1"), none, &[5], true, false),
             order_doc("SO-9", Some("DC-1"), none, &[9], false, false),
         ];
+        docs.extend(more);
         {
             let mut store = Store::open(&path).unwrap();
             let w = store.write().unwrap();
@@ -851,7 +920,10 @@ mod tests {
             routes: vec![
                 route("R-1", "drv-1", "VAN-7", &[(1, &["SO-1", "SO-2"]), (2, &["SO-3", "SO-4"])]),
                 route("R-2", "drv-2", "VAN-8", &[(1, &["SO-9"])]),
-            ],
+            ]
+            .into_iter()
+            .chain(routes)
+            .collect(),
         };
         agent.import(&seed).unwrap();
         agent
@@ -893,6 +965,7 @@ mod tests {
             gps: None,
             note: String::new(),
             age_check_passed: None,
+            collection: None,
         }
     }
 
@@ -1242,5 +1315,65 @@ mod tests {
         assert_eq!(view.status, OrderStatus::Returned);
         let err = refuse(&mut agent, |a| a.receive_return(&so1, &[(1, 1)], Disposition::Damaged, None, None));
         assert!(matches!(err, AgentError::TooMany { remaining: 0, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_cash_on_delivery_order_needs_its_collection_and_a_short_one_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let eur = || Currency::new("EUR").unwrap();
+        let cod = PaymentTerms::OnDelivery { amount_minor: 1250, currency: eur() };
+        let none = ProofRequired::default();
+        let docs = vec![
+            order_doc_paid("SO-5", Some("DC-1"), none, cod, &[6], false, false),
+            order_doc("SO-6", Some("DC-1"), none, &[7], false, false),
+        ];
+        let r3 = route("R-3", "drv-1", "VAN-7", &[(1, &["SO-5"]), (2, &["SO-6"])]);
+        let mut agent = setup_with(dir.path(), Role::Driver, docs, vec![r3]);
+        let r3: RouteId = id("R-3");
+        agent.load(&r3, &sscc(6)).unwrap();
+        agent.load(&r3, &sscc(7)).unwrap();
+        let at = |stop, collection| DeliveryRequest {
+            route: r3.clone(),
+            recipient_name: Some("Ana".into()),
+            relation: Relation::Recipient,
+            collection,
+            ..bare(stop, &[])
+        };
+        let cash = |amount_minor, currency| {
+            Some(Collection { amount_minor, currency, method: CollectionMethod::Cash })
+        };
+
+        // No collection: refused, saying how much is due.
+        let err = refuse(&mut agent, |a| a.deliver(&at(1, None)));
+        assert!(
+            matches!(&err, AgentError::PaymentDue { order, amount } if order == "SO-5" && amount == "12.50 EUR")
+        );
+        assert!(err.to_string().contains("12.50 EUR is due"), "{err}");
+        // Another currency than the one due is a slip, refused.
+        let err = refuse(&mut agent, |a| a.deliver(&at(1, cash(1250, Currency::new("GBP").unwrap()))));
+        assert!(matches!(&err, AgentError::Invalid(m) if m.contains("due in EUR")), "{err}");
+        // More than is due is a slip too (125.00 typed for 12.50).
+        let err = refuse(&mut agent, |a| a.deliver(&at(1, cash(12500, eur()))));
+        assert!(
+            matches!(&err, AgentError::Invalid(m) if m.contains("12.50 EUR is due, and 125.00 EUR is more")),
+            "{err}"
+        );
+        // Money for an order not paid on delivery is refused too.
+        let err = refuse(&mut agent, |a| a.deliver(&at(2, cash(100, eur()))));
+        assert!(matches!(&err, AgentError::Invalid(m) if m.contains("nothing to collect")), "{err}");
+
+        // Short: recorded as it is, offline, and an exception in the view.
+        let delivered = agent.deliver(&at(1, cash(1000, eur()))).unwrap();
+        let Payload::Delivered(d) = &delivered.payload else { panic!("not a delivery") };
+        assert_eq!(d.collection, cash(1000, eur()));
+        let so5 = agent.order_view(&id("SO-5")).unwrap();
+        assert_eq!(so5.payment.state, PaymentState::Short);
+        assert_eq!(so5.payment.outstanding_minor, Some(250));
+        assert!(so5.exceptions.iter().any(|e| e.kind
+            == ExceptionKind::ShortCollection { due_minor: 1250, collected_minor: 1000, currency: eur() }));
+        // The on-account order goes without one.
+        agent.deliver(&at(2, None)).unwrap();
+        let route = agent.route_view(&r3).unwrap();
+        assert_eq!(route.cash[0].expected_minor, 1000);
     }
 }

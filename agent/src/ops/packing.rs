@@ -262,6 +262,7 @@ mod tests {
                 promised: None,
                 location: Some(loc()),
                 proof: Default::default(),
+                payment: Default::default(),
                 created_at: Utc::now(),
             },
             allocations: vec![
@@ -269,6 +270,7 @@ mod tests {
                 Allocation { line: 2, location: loc(), quantity: 2 },
             ],
             pick_device: None,
+            email: None,
         }
     }
 

@@ -1,10 +1,13 @@
 //! What apps hand in: reasons, GPS, package sizes, photos and signatures,
-//! a delivery.
+//! a delivery and the money taken at the door.
 
 use std::path::PathBuf;
 
 use waybill_agent::BlobInput;
-use waybill_shared::event::{delivery, returns, stock, warehouse};
+use waybill_shared::doc::payment::Currency;
+use waybill_shared::event::{delivery, payment, returns, stock, warehouse};
+
+use crate::error::WaybillError;
 
 use super::mirror_enum;
 
@@ -79,6 +82,35 @@ mirror_enum!(
         Damaged,
     }
 );
+
+mirror_enum!(
+    /// How money was taken at the door.
+    CollectionMethod = payment::CollectionMethod {
+        /// Notes and coins: handed in at the depot.
+        Cash,
+        /// A card payment at the door.
+        Card,
+    }
+);
+
+/// Money taken at the door for an order paid on delivery.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Collection {
+    /// Amount taken, in minor units (cents).
+    pub amount_minor: u64,
+    /// ISO 4217 currency code, such as EUR.
+    pub currency: String,
+    /// Cash or card.
+    pub method: CollectionMethod,
+}
+
+impl TryFrom<Collection> for payment::Collection {
+    type Error = WaybillError;
+    fn try_from(c: Collection) -> Result<Self, WaybillError> {
+        let currency = Currency::new(c.currency).map_err(|e| WaybillError::Invalid(e.to_string()))?;
+        Ok(Self { amount_minor: c.amount_minor, currency, method: c.method.into() })
+    }
+}
 
 /// Where the device was.
 #[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
@@ -201,4 +233,8 @@ pub struct Delivery {
     /// Whether an age check was done and passed.
     #[uniffi(default = None)]
     pub age_check_passed: Option<bool>,
+    /// Money taken at the door: required while an order paid on delivery
+    /// has money due (the order's `payment` says how much).
+    #[uniffi(default = None)]
+    pub collection: Option<Collection>,
 }

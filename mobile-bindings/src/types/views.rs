@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use waybill_shared::doc::order as order_doc;
-use waybill_shared::fold::{self, order, quota, route, stock};
+use waybill_shared::fold::{self, order, payment, quota, route, stock};
 
 use super::input::{FailReason, Gps, Relation};
 use super::{all, mirror_enum, strings};
@@ -360,6 +360,50 @@ pub enum ExceptionKind {
         /// Units held in quotas.
         held: i64,
     },
+    /// An order paid on delivery was handed over with less collected than due.
+    ShortCollection {
+        /// The amount due, in minor units.
+        due_minor: u64,
+        /// The amount collected, in minor units.
+        collected_minor: u64,
+        /// The currency due.
+        currency: String,
+    },
+    /// An order paid on delivery was collected for more than was due.
+    OverCollection {
+        /// The amount due, in minor units.
+        due_minor: u64,
+        /// The amount collected, in minor units.
+        collected_minor: u64,
+        /// The currency due.
+        currency: String,
+    },
+    /// An order paid on delivery was handed over with no collection recorded.
+    CollectionMissing {
+        /// The amount due, in minor units.
+        due_minor: u64,
+        /// The currency due.
+        currency: String,
+    },
+    /// The cash a driver handed in is not what their deliveries collected.
+    CashDifference {
+        /// The currency.
+        currency: String,
+        /// Cash collected at the door, in minor units.
+        expected_minor: u64,
+        /// Cash handed in, in minor units.
+        handed_in_minor: u64,
+    },
+    /// The customer rated the delivery low: the office follows it up.
+    LowRating {
+        /// Their rating, 1 to 5.
+        rating: u8,
+    },
+    /// The customer asked to send goods back; the office authorises it.
+    ReturnRequested {
+        /// Units per line they would send back.
+        lines: Vec<crate::types::input::LineQuantity>,
+    },
 }
 
 impl From<fold::ExceptionKind> for ExceptionKind {
@@ -393,6 +437,70 @@ impl From<fold::ExceptionKind> for ExceptionKind {
             K::QuotaUncovered { gtin, on_hand, held } => {
                 Self::QuotaUncovered { gtin: gtin.to_string(), on_hand, held }
             }
+            K::ShortCollection { due_minor, collected_minor, currency } => {
+                Self::ShortCollection { due_minor, collected_minor, currency: currency.to_string() }
+            }
+            K::OverCollection { due_minor, collected_minor, currency } => {
+                Self::OverCollection { due_minor, collected_minor, currency: currency.to_string() }
+            }
+            K::CollectionMissing { due_minor, currency } => {
+                Self::CollectionMissing { due_minor, currency: currency.to_string() }
+            }
+            K::CashDifference { currency, expected_minor, handed_in_minor } => {
+                Self::CashDifference { currency: currency.to_string(), expected_minor, handed_in_minor }
+            }
+            K::LowRating { rating } => Self::LowRating { rating },
+            K::ReturnRequested { lines } => {
+                Self::ReturnRequested { lines: lines.iter().map(|l| (l.line, l.quantity).into()).collect() }
+            }
+        }
+    }
+}
+
+mirror_enum!(
+    /// Where an order's payment stands.
+    PaymentState = payment::PaymentState {
+        /// Invoiced to the customer's account.
+        OnAccount,
+        /// Prepaid, not yet authorised: the order is held.
+        AwaitingPayment,
+        /// Prepaid and authorised.
+        Authorised,
+        /// Prepaid and captured.
+        Captured,
+        /// Paid on delivery, not delivered yet.
+        Due,
+        /// Paid on delivery and collected in full.
+        Collected,
+        /// Paid on delivery and delivered with less collected than due.
+        Short,
+    }
+);
+
+/// How an order is paid and where payment stands.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Payment {
+    /// The terms: `on_account`, `prepaid` or `on_delivery`.
+    pub terms: String,
+    /// Where payment stands.
+    pub state: PaymentState,
+    /// For payment on delivery: the amount due, in minor units.
+    pub due_minor: Option<u64>,
+    /// For payment on delivery: what is still to collect, in minor units.
+    pub outstanding_minor: Option<u64>,
+    /// For payment on delivery: the currency due.
+    pub currency: Option<String>,
+}
+
+impl From<payment::PaymentView> for Payment {
+    fn from(p: payment::PaymentView) -> Self {
+        let due = p.terms.due_on_delivery();
+        Self {
+            terms: p.terms.name().to_owned(),
+            state: p.state.into(),
+            due_minor: due.map(|(amount, _)| amount),
+            currency: due.map(|(_, c)| c.to_string()),
+            outstanding_minor: p.outstanding_minor,
         }
     }
 }
@@ -439,6 +547,8 @@ pub struct Order {
     pub packages: Vec<Package>,
     /// Proofs of delivery.
     pub proofs: Vec<DeliveryProof>,
+    /// How it is paid and where payment stands.
+    pub payment: Payment,
     /// Every exception, open or resolved.
     pub exceptions: Vec<OrderException>,
 }
@@ -456,6 +566,7 @@ impl From<fold::OrderView> for Order {
             lines: all(v.lines),
             packages: all(v.packages),
             proofs: all(v.proofs),
+            payment: v.payment.into(),
             exceptions: all(v.exceptions),
         }
     }

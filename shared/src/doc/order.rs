@@ -1,10 +1,11 @@
-//! The order document's header: customer, ship-to, lines, promised date and
-//! what proof a delivery needs. Written once by the office when the order is
+//! The order document's header: customer, ship-to, lines, promised date,
+//! what proof a delivery needs and how the order is paid. Written once by the office when the order is
 //! taken in; everything after is events.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::doc::payment::PaymentTerms;
 use crate::doc::{Contents, DocError};
 use crate::geo::Geo;
 use crate::gs1::Gtin;
@@ -81,6 +82,10 @@ pub struct OrderHeader {
     /// Proof a delivery needs.
     #[serde(default)]
     pub proof: ProofRequired,
+    /// How it is paid; `on_account` in headers written before terms
+    /// existed.
+    #[serde(default, skip_serializing_if = "PaymentTerms::is_on_account")]
+    pub payment: PaymentTerms,
     /// When the office took it in.
     pub created_at: DateTime<Utc>,
 }

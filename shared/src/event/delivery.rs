@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobHash;
+use crate::event::payment::Collection;
 use crate::event_id::EventId;
 use crate::gs1::Sscc;
 use crate::id::{OrderId, RouteId, VanId};
@@ -119,6 +120,10 @@ pub struct Delivered {
     pub packages: Vec<Sscc>,
     /// Proof of delivery.
     pub proof: Proof,
+    /// Money taken at the door, for an order paid on delivery. Absent in
+    /// deliveries of other orders, and in those written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<Collection>,
 }
 
 /// Why a delivery attempt failed.

@@ -1,5 +1,6 @@
 //! Events the office writes: intake, address changes, holds, cancellation,
-//! allocation, work assignment, and decisions on exceptions.
+//! allocation, work assignment, decisions on exceptions, and revoking a
+//! customer's tracking link.
 
 use serde::{Deserialize, Serialize};
 
@@ -133,5 +134,14 @@ pub struct Voided {
     /// The event voided.
     pub target: EventId,
     /// Why.
+    pub reason: String,
+}
+
+/// The customer's tracking link is revoked (it was sent to the wrong
+/// person, say): the link stops working and a new one is given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingRevoked {
+    /// Why.
+    #[serde(default)]
     pub reason: String,
 }

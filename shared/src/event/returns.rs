@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event_id::EventId;
 use crate::gs1::Gtin;
 use crate::id::{BinId, LocationId, OrderId};
 
@@ -24,6 +25,10 @@ pub struct ReturnAuthorised {
     pub rma: String,
     /// What may come back.
     pub lines: Vec<ReturnLine>,
+    /// The customer's `return_requested` event it answers, if any. Without
+    /// it, it answers the oldest waiting request for exactly these lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<EventId>,
 }
 
 /// What becomes of returned goods (EPCIS dispositions).

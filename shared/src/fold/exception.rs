@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::blob::BlobHash;
+use crate::doc::payment::Currency;
 use crate::event::office::Decision;
 use crate::event_id::EventId;
 use crate::gs1::{Gtin, Sscc};
@@ -126,6 +127,55 @@ pub enum ExceptionKind {
         on_hand: i64,
         /// Units held in quotas.
         held: i64,
+    },
+    /// An order paid on delivery was handed over with less collected, in
+    /// the currency due, than the amount due.
+    ShortCollection {
+        /// The amount due, in minor units.
+        due_minor: u64,
+        /// The amount collected over all its deliveries, in minor units.
+        collected_minor: u64,
+        /// The currency due.
+        currency: Currency,
+    },
+    /// An order paid on delivery was collected for more than was due, over
+    /// its deliveries: the customer is owed the difference.
+    OverCollection {
+        /// The amount due, in minor units.
+        due_minor: u64,
+        /// The amount collected over all its deliveries, in minor units.
+        collected_minor: u64,
+        /// The currency due.
+        currency: Currency,
+    },
+    /// An order paid on delivery was handed over with no collection recorded
+    /// at all: a device that predates collections, or work merged from one.
+    CollectionMissing {
+        /// The amount due, in minor units.
+        due_minor: u64,
+        /// The currency due.
+        currency: Currency,
+    },
+    /// The cash a route's driver handed in at the depot is not the cash the
+    /// route's deliveries say was collected.
+    CashDifference {
+        /// The currency.
+        currency: Currency,
+        /// Cash collected at the door, by the deliveries, in minor units.
+        expected_minor: u64,
+        /// Cash handed in, in minor units.
+        handed_in_minor: u64,
+    },
+    /// The customer rated the delivery low: the office follows it up.
+    LowRating {
+        /// Their rating, 1 to 5.
+        rating: u8,
+    },
+    /// The customer asked to send goods back: the office authorises the
+    /// return (or settles it another way).
+    ReturnRequested {
+        /// What they would send back.
+        lines: Vec<crate::event::returns::ReturnLine>,
     },
 }
 

@@ -1,5 +1,5 @@
 //! The order view: status, quantities per line, packages and where they
-//! are, proof of delivery, the timeline and the exceptions.
+//! are, proof of delivery, payment, the timeline and the exceptions.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +12,8 @@ use crate::event::Payload;
 use crate::event::delivery::{FailReason, Proof};
 use crate::event::office::{Allocation, PickAssigned, Replaces};
 use crate::event_id::EventId;
+use crate::fold::customer::{Customer, FeedbackView, ReturnRequestView};
+use crate::fold::payment::{PaymentView, Payments};
 use crate::fold::{Exception, ExceptionKind, OrderStatus, TimelineEntry, address, order_events, resolve};
 use crate::gs1::{Gtin, Sscc};
 use crate::id::{DeviceId, RouteId, VanId};
@@ -115,7 +117,8 @@ pub struct OrderView {
     pub status: OrderStatus,
     /// The address in force (the latest amendment, or the header's).
     pub ship_to: Address,
-    /// Whether a hold is in force.
+    /// Whether a hold is in force: the office's, or payment's (a prepaid
+    /// order awaiting payment).
     pub held: bool,
     /// Whether the order was cancelled.
     pub cancelled: bool,
@@ -125,6 +128,12 @@ pub struct OrderView {
     pub packages: Vec<PackageView>,
     /// Proofs of delivery.
     pub proofs: Vec<ProofView>,
+    /// Payment terms and where payment stands.
+    pub payment: PaymentView,
+    /// The customer's rating, if they gave one.
+    pub feedback: Option<FeedbackView>,
+    /// Returns the customer asked for on the tracking page.
+    pub return_requests: Vec<ReturnRequestView>,
     /// Picking assignments, in the order made.
     pub pickers: Vec<PickAssigned>,
     /// Every exception, open or resolved.
@@ -193,6 +202,8 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
     let mut proofs = Vec::new();
     let mut returned_any = false;
     let mut refunded = false;
+    let mut payments = Payments::default();
+    let mut customer = Customer::default();
 
     let unknown_line = |found: &mut Vec<_>, line: u32, id: &EventId| {
         found.push((format!("unknown_line:{line}"), ExceptionKind::UnknownLine { line }, vec![id.clone()]));
@@ -305,6 +316,9 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
             Payload::OutForDelivery(o) => dispatches.push((id.clone(), o.address_seen.clone())),
             Payload::Delivered(d) => {
                 deliveries.push(id.clone());
+                if let Some(c) = &d.collection {
+                    payments.collected(id, c);
+                }
                 for sscc in &d.packages {
                     let package = packages.entry(sscc.clone()).or_default();
                     if package.deliveries.last() != Some(id) {
@@ -367,10 +381,16 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
                 }
             }
             Payload::RefundRecorded(_) => refunded = true,
+            Payload::FeedbackGiven(f) => customer.feedback(e, f),
+            Payload::ReturnRequested(r) => customer.requested(e, r),
+            Payload::ReturnAuthorised(a) => customer.authorised(a),
+            Payload::PaymentAuthorised(p) => {
+                payments.authorised(id, &p.reference, p.amount_minor, &p.currency)
+            }
+            Payload::PaymentCaptured(p) => payments.captured(id, &p.reference, p.amount_minor, &p.currency),
             Payload::OrderCreated(_)
             | Payload::ExceptionResolved(_)
             | Payload::Voided(_)
-            | Payload::ReturnAuthorised(_)
             | Payload::ArrivedAtStop(_)
             | Payload::Received(_)
             | Payload::PutAway(_)
@@ -379,7 +399,9 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
             | Payload::Transferred(_)
             | Payload::QuotaGranted(_)
             | Payload::QuotaReleased(_)
-            | Payload::Sold(_) => {}
+            | Payload::Sold(_)
+            | Payload::CashHandedIn(_)
+            | Payload::TrackingRevoked(_) => {}
         }
     }
 
@@ -465,6 +487,10 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
         found.push(("address_amended_after_dispatch:order".into(), kind, involved.into_iter().collect()));
     }
 
+    let payment = payments.finish(&header.payment, &deliveries, &mut found);
+    let (feedback, return_requests) = customer.finish(&mut found);
+    let held = held || payment.holds();
+
     let exceptions = resolve(found, &ordered.live);
     let lines: Vec<LineView> = lines.into_values().collect();
     let packages: Vec<PackageView> = packages
@@ -496,6 +522,9 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
         lines,
         packages,
         proofs,
+        payment,
+        feedback,
+        return_requests,
         pickers,
         exceptions,
         timeline: ordered.timeline,

@@ -1,4 +1,6 @@
-//! The route view: the driver's stops in sequence and how far the run has got.
+//! The route view: the driver's stops in sequence, how far the run has got,
+//! and the cash the driver should hand in at the depot against what they did
+//! ([`crate::fold::cash`]).
 
 use std::collections::BTreeSet;
 
@@ -8,7 +10,8 @@ use crate::doc::Contents;
 use crate::doc::order::Address;
 use crate::doc::route::RouteHeader;
 use crate::event::Payload;
-use crate::fold::order_events;
+use crate::fold::cash::{Cash, CashView};
+use crate::fold::{Exception, order_events, resolve};
 use crate::gs1::Sscc;
 use crate::id::{DeviceId, OrderId, RouteId, VanId};
 
@@ -62,6 +65,12 @@ pub struct RouteView {
     pub done: usize,
     /// The first stop not finished.
     pub next_stop: Option<u32>,
+    /// Cash per currency: collected at the door against handed in.
+    pub cash: Vec<CashView>,
+    /// Whether the office recorded a cash handover for the route.
+    pub cash_handed_in: bool,
+    /// Every exception, open or resolved: cash differences.
+    pub exceptions: Vec<Exception>,
 }
 
 /// Folds a route document into its view.
@@ -82,7 +91,9 @@ pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
         .collect();
     stops.sort_by_key(|s| s.seq);
     let mut arrived = BTreeSet::new();
-    for e in order_events(&contents.events).live {
+    let mut cash = Cash::default();
+    let ordered = order_events(&contents.events);
+    for e in &ordered.live {
         let stop_of = |seq: u32, stops: &[StopView]| stops.iter().position(|s| s.seq == seq);
         match &e.payload {
             // The latest assignment wins, as in the order view: a package
@@ -102,6 +113,9 @@ pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
                 arrived.insert(a.stop);
             }
             Payload::Delivered(d) => {
+                if let Some(c) = &d.collection {
+                    cash.collected(&e.id, c);
+                }
                 if let Some(i) = stop_of(d.stop, &stops) {
                     for p in &d.packages {
                         stops[i].failed.remove(p);
@@ -120,9 +134,14 @@ pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
                     }
                 }
             }
+            Payload::CashHandedIn(h) => cash.handed_in(&e.id, h),
             _ => {}
         }
     }
+    let mut found = Vec::new();
+    let cash_handed_in = cash.handed_in_any();
+    let cash = cash.finish(&mut found);
+    let exceptions = resolve(found, &ordered.live);
     for s in &mut stops {
         // A stop is finished when every package on it was delivered or
         // attempted; until then it is in progress (arrived) or pending.
@@ -146,5 +165,8 @@ pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
         done: stops.iter().filter(|s| finished(s)).count(),
         next_stop: stops.iter().find(|s| !finished(s)).map(|s| s.seq),
         stops,
+        cash,
+        cash_handed_in,
+        exceptions,
     }
 }

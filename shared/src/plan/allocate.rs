@@ -271,6 +271,7 @@ mod tests {
             promised: promised.map(|d| chrono::NaiveDate::from_ymd_opt(2026, 1, d).unwrap()),
             location: None,
             proof: Default::default(),
+            payment: Default::default(),
             created_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
         };
         let orders = [mk("o1", None), mk("o2", Some(9)), mk("o3", Some(2))];

@@ -102,6 +102,7 @@ pub fn order_header(id: &str, lines: &[u32]) -> OrderHeader {
         promised: None,
         location: Some("wh-1".parse().unwrap()),
         proof: ProofRequired::default(),
+        payment: Default::default(),
         created_at: DateTime::from_timestamp(1_780_000_000, 0).unwrap(),
     }
 }

@@ -3,16 +3,28 @@
 //! offline, works from its own task list, comes back and syncs, again and
 //! again. One northern picker finds damaged units of the scarce item while
 //! offline, so its count and the other picker's picks collide.
+//!
+//! Drivers take the money for orders paid on delivery at the door: cash
+//! mostly, a card now and then, and once in the fleet's day (the second
+//! cash collection) less than is due, so a `short_collection` exception
+//! reaches the office. A driver whose route is done and synced is back at
+//! the depot: it says so to the office, which counts its cash.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tokio::sync::mpsc::UnboundedSender;
 use waybill_agent::{Agent, AgentError, BlobInput, DeliveryRequest, PickRequest};
 use waybill_shared::event::delivery::{FailReason, Gps, Relation};
+use waybill_shared::event::payment::{Collection, CollectionMethod};
 use waybill_shared::event::warehouse::ShortReason;
 use waybill_shared::fold::OrderStatus;
 use waybill_shared::fold::route::StopState;
+use waybill_shared::id::{OrderId, RouteId};
 use waybill_shared::role::Role;
 
 use super::world::{self, Rng};
@@ -27,6 +39,12 @@ pub struct Sim {
     serial: u64,
     /// Whether this picker counts the scarce item short (once).
     pub counts_scarce: bool,
+    /// Cash collections made by the whole fleet so far.
+    pub cash_taken: Arc<AtomicUsize>,
+    /// Where a driver says its route is done and synced.
+    pub depot: Option<UnboundedSender<RouteId>>,
+    /// Routes this driver came back from.
+    returned: BTreeSet<RouteId>,
 }
 
 impl Sim {
@@ -40,7 +58,16 @@ impl Sim {
         seed: u64,
     ) -> Result<Self, AgentError> {
         let agent = Agent::enrol(path, server, code, fingerprint).await?;
-        Ok(Self { agent, n, rng: Rng::new(seed ^ (n as u64) << 32), serial: 0, counts_scarce: false })
+        Ok(Self {
+            agent,
+            n,
+            rng: Rng::new(seed ^ (n as u64) << 32),
+            serial: 0,
+            counts_scarce: false,
+            cash_taken: Arc::default(),
+            depot: None,
+            returned: BTreeSet::new(),
+        })
     }
 
     fn name(&self) -> String {
@@ -63,12 +90,68 @@ impl Sim {
                 Ok(_) => {}
                 Err(e) => println!("  {:<8} cannot sync: {e}", self.name()),
             }
+            if let Err(e) = self.back_at_depot() {
+                println!("  {:<8} {e}", self.name());
+            }
             if let Err(e) = self.work() {
                 println!("  {:<8} {e}", self.name());
             }
             let pause = 1.0 + self.rng.below(3000) as f64 / 1000.0;
             tokio::time::sleep(Duration::from_secs_f64(pause * pace)).await;
         }
+    }
+
+    /// Tells the depot of each route done with everything synced, once.
+    fn back_at_depot(&mut self) -> Result<(), AgentError> {
+        let Some(depot) = &self.depot else { return Ok(()) };
+        if self.agent.status()?.pending_events > 0 {
+            return Ok(());
+        }
+        for route in self.agent.routes()? {
+            if route.next_stop.is_none() && self.returned.insert(route.route.clone()) {
+                let _ = depot.send(route.route);
+            }
+        }
+        Ok(())
+    }
+
+    /// What the driver takes at the door for the stop's order paid on
+    /// delivery, if one is, and the words to say once it is delivered:
+    /// cash mostly, a card now and then; the fleet's second cash collection
+    /// is short (the customer had less on them).
+    fn collect(&mut self, orders: &[OrderId]) -> Result<Option<(Collection, String)>, AgentError> {
+        for order in orders {
+            let view = self.agent.order_view(order)?;
+            let Some((due, currency)) = view.header.payment.due_on_delivery() else { continue };
+            let due = view.payment.outstanding_minor.unwrap_or(due);
+            if view.cancelled || due == 0 {
+                continue;
+            }
+            let currency = currency.clone();
+            if self.rng.chance(0.25) {
+                let words = format!("took {} by card for {order} (offline)", currency.format(due));
+                return Ok(Some((
+                    Collection { amount_minor: due, currency, method: CollectionMethod::Card },
+                    words,
+                )));
+            }
+            let second = self.cash_taken.load(Ordering::SeqCst) == 1;
+            let amount = if second { (due - 1) / 500 * 500 } else { due };
+            let words = if amount < due {
+                format!(
+                    "took {} in cash for {order}, {} due: short (offline)",
+                    currency.format(amount),
+                    currency.format(due)
+                )
+            } else {
+                format!("took {} in cash for {order} (offline)", currency.format(due))
+            };
+            return Ok(Some((
+                Collection { amount_minor: amount, currency, method: CollectionMethod::Cash },
+                words,
+            )));
+        }
+        Ok(None)
     }
 
     /// One offline stretch of work.
@@ -170,6 +253,8 @@ impl Sim {
                 continue;
             }
             let name = s.stop.address.name.clone();
+            let (collection, words) = self.collect(&s.stop.orders)?.unzip();
+            let cash = collection.as_ref().is_some_and(|c| c.method == CollectionMethod::Cash);
             let result = self.agent.deliver(&DeliveryRequest {
                 route: route.route.clone(),
                 stop: seq,
@@ -182,9 +267,19 @@ impl Sim {
                 gps,
                 note: String::new(),
                 age_check_passed: None,
+                collection,
             });
-            if let Err(e) = result {
-                println!("  {:<8} could not deliver stop {seq} of {}: {e}", self.name(), route.route);
+            match (result, words) {
+                (Err(e), _) => {
+                    println!("  {:<8} could not deliver stop {seq} of {}: {e}", self.name(), route.route);
+                }
+                (Ok(_), Some(words)) => {
+                    if cash {
+                        self.cash_taken.fetch_add(1, Ordering::SeqCst);
+                    }
+                    println!("  {:<8} {words}", self.name());
+                }
+                (Ok(_), None) => {}
             }
         }
         Ok(())

@@ -1,5 +1,7 @@
 //! The demo's world, made up from a seed: two warehouses with bins and
-//! stock, a catalogue, and customers' orders around two cities.
+//! stock, a priced catalogue, and customers' orders around two cities, each
+//! with the customer's email address and how it is paid (mostly on
+//! account, some prepaid, some cash on delivery, in EUR).
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
@@ -84,6 +86,25 @@ pub const CATALOGUE: &[&str] = &[
     "Extension lead, 4 way",
 ];
 
+/// The catalogue's prices, in euro cents, by item number.
+const PRICES: &[u64] = &[
+    1450, 899, 650, 1275, 1890, 8900, 1199, 725, 495, 3450, 2250, 2895, 1150, 975, 2490, 3190, 4250, 5990,
+    1875, 1599,
+];
+
+/// The delivery charge on every order, in euro cents.
+const DELIVERY_CENTS: u64 = 495;
+
+/// The currency of the demo's prices.
+pub const CURRENCY: &str = "EUR";
+
+/// What an order of `lines` (GTIN and quantity) costs with delivery, in
+/// euro cents; items not in the catalogue count nothing.
+pub fn total<'a>(lines: impl IntoIterator<Item = (&'a str, u64)>) -> u64 {
+    let price = |g: &str| (0..CATALOGUE.len()).find(|&n| gtin(n) == g).map_or(0, |n| PRICES[n]);
+    DELIVERY_CENTS + lines.into_iter().map(|(g, quantity)| price(g) * quantity).sum::<u64>()
+}
+
 /// The item stocked short at the northern warehouse: orders for it there
 /// compete for the last units.
 pub const SCARCE: usize = 3;
@@ -162,7 +183,8 @@ pub fn bin_of(item: usize) -> String {
 /// allocates).
 pub fn order(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> Value {
     let (city, area, lat, lon, warehouse) = *rng.pick(CITIES);
-    let name = format!("{} {}", rng.pick(FIRST), rng.pick(LAST));
+    let (first, last) = (rng.pick(FIRST), rng.pick(LAST));
+    let name = format!("{first} {last}");
     let mut lines = Vec::new();
     let mut items: Vec<usize> = Vec::new();
     for _ in 0..1 + rng.below(3) {
@@ -182,8 +204,21 @@ pub fn order(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> Value {
             "quantity": 1 + rng.below(3),
         }));
     }
+    // Terms from a stream of their own, so the rest of the world (and the
+    // collisions it stages) stays what it was before orders had terms.
+    let mut own = Rng::new(rng.0 ^ 0x7e57_ca5e);
+    let amount: u64 = total(
+        lines.iter().map(|l| (l["gtin"].as_str().unwrap_or_default(), l["quantity"].as_u64().unwrap_or(0))),
+    );
+    let payment = match own.below(100) {
+        0..60 => json!({ "terms": "on_account" }),
+        60..75 => json!({ "terms": "prepaid" }),
+        _ => json!({ "terms": "on_delivery", "amount_minor": amount, "currency": CURRENCY }),
+    };
     json!({
         "id": format!("SO-{}", 10_000 + n),
+        "email": format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase()),
+        "payment": payment,
         "customer": name,
         "ship_to": {
             "name": name,
@@ -256,5 +291,29 @@ mod tests {
             waybill_sync_server::office::validate_header(&o.header).unwrap();
             assert!(o.header.ship_to.geo.is_some());
         }
+    }
+
+    #[test]
+    fn orders_carry_an_email_and_a_mix_of_payment_terms_priced_in_euros() {
+        let orders = seed(&mut Rng::new(1), 200, Utc::now()).orders;
+        for o in &orders {
+            let email = o.email.as_deref().unwrap();
+            assert!(email.ends_with("@example.com"), "{email}");
+            let _: lettre::Address = email.parse().unwrap();
+        }
+        let count = |name: &str| orders.iter().filter(|o| o.header.payment.name() == name).count();
+        assert!(count("on_account") > 100, "mostly on account");
+        assert!(count("prepaid") >= 15 && count("on_delivery") >= 25, "some of each");
+        for o in &orders {
+            let Some((due, currency)) = o.header.payment.due_on_delivery() else { continue };
+            assert_eq!(currency.as_str(), "EUR");
+            let lines: Vec<(String, u64)> =
+                o.header.lines.iter().map(|l| (l.gtin.to_string(), u64::from(l.quantity))).collect();
+            let expected = total(lines.iter().map(|(g, q)| (g.as_str(), *q)));
+            assert_eq!(due, expected);
+            assert!((500..100_000).contains(&due), "{due}");
+        }
+        assert_eq!(total([(gtin(5).as_str(), 2)]), 2 * 8900 + 495);
+        assert_eq!(total([("00000000000000", 3)]), 495, "an unknown item costs nothing");
     }
 }

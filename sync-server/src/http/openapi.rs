@@ -43,9 +43,11 @@ fn order_action(summary: &str, request: Option<Value>) -> Value {
 /// The document.
 pub fn document() -> Value {
     let mut doc = core();
-    for (path, item) in session_and_webhooks().into_iter().chain(work()).chain(reports()) {
+    for (path, item) in session_and_webhooks().into_iter().chain(work()).chain(reports()).chain(payment()) {
         doc["paths"][path] = item;
     }
+    // Who may call each operation, from the permission table.
+    super::access::describe(&mut doc);
     doc
 }
 
@@ -71,12 +73,38 @@ fn session_and_webhooks() -> Vec<(&'static str, Value)> {
                     "responses": { "200": ok("Signed in", session), "400": err("A field is missing"), "401": err("Wrong user name or password") }
                 },
                 "get": {
-                    "summary": "Who is signed in",
-                    "responses": { "200": ok("The user", json!({ "type": "object", "properties": { "user": { "type": "string" } } })), "401": err("Not signed in") }
+                    "summary": "Who is signed in: their role, a warehouse lead's locations, and the permissions the role has",
+                    "responses": { "200": ok("The user", json!({ "type": "object", "properties": {
+                        "user": { "type": "string" },
+                        "role": { "type": "string", "enum": ["admin", "dispatcher", "warehouse_lead", "viewer"] },
+                        "locations": { "type": "array", "items": { "type": "string" } },
+                        "may": { "type": "array", "items": { "type": "string", "enum": ["anyone", "dispatch", "exceptions", "warehouse", "audit", "admin"] } }
+                    } })), "401": err("Not signed in") }
                 },
                 "delete": {
                     "summary": "Sign out (ends the session)",
                     "responses": { "204": { "description": "Signed out" }, "401": err("Not signed in") }
+                }
+            }),
+        ),
+        (
+            "/api/audit",
+            json!({
+                "get": {
+                    "summary": "Who did what in the office and when, newest first",
+                    "description": "Every request but reads (refused ones too), signing in, and users added, removed or given a role on the command line (by `cli`). A page holds `limit` entries (50 by default, at most 500) numbered below `before`; `next` is the `before` of the next, older page, or null at the oldest.",
+                    "parameters": [
+                        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } },
+                        { "name": "before", "in": "query", "schema": { "type": "integer" } }
+                    ],
+                    "responses": { "200": ok("A page", json!({ "type": "object", "properties": {
+                        "entries": { "type": "array", "items": { "type": "object", "properties": {
+                            "id": { "type": "integer" }, "at": { "type": "string", "format": "date-time" },
+                            "user": { "type": "string" }, "role": { "type": "string" }, "action": { "type": "string" },
+                            "request": { "type": "string" }, "status": { "type": ["integer", "null"] }
+                        } } },
+                        "next": { "type": ["integer", "null"] }
+                    } })), "400": err("limit is out of range"), "401": err("Not signed in") }
                 }
             }),
         ),
@@ -268,12 +296,22 @@ fn reports() -> Vec<(&'static str, Value)> {
         ),
         (
             "/api/metrics",
-            json!({ "get": { "summary": "Order accuracy, on-time delivery, pick rate, short-pick, failed-attempt and return rates", "responses": {
+            json!({ "get": { "summary": "Order accuracy, on-time delivery, pick rate, short-pick, failed-attempt and return rates",
+            "description": "Summed in one query from each order's share, stored with the order's projection as its events arrive.",
+            "responses": {
             "200": ok("Metrics (null: nothing to count)", json!({ "type": "object", "properties": {
                 "orders": { "type": "integer" }, "delivered": { "type": "integer" },
                 "order_accuracy": rate, "on_time_delivery": rate, "pick_rate_per_hour": rate,
-                "short_pick_rate": rate, "failed_attempt_rate": rate, "return_rate": rate } })),
+                "short_pick_rate": rate, "failed_attempt_rate": rate, "return_rate": rate,
+                "average_rating": rate, "ratings": { "type": "integer" } } })),
             "401": err("Not signed in") } } }),
+        ),
+        (
+            "/metrics",
+            json!({ "get": { "summary": "For operators: Prometheus text (sync sessions, changes stored, refusals, push latency, outbox depth, orders by status, open exceptions)",
+            "description": "Outside /api, signed in the same way: the service token as a bearer token (what a Prometheus scrape config sends), or an office session. docs/operations.md lists the series.",
+            "responses": { "200": { "description": "Prometheus text format 0.0.4", "content": { "text/plain": {} } },
+                "401": err("Not signed in") } } }),
         ),
         (
             "/api/blobs/{hash}",
@@ -310,14 +348,28 @@ fn core() -> Value {
         "paths": {
             "/api/orders": {
                 "get": {
-                    "summary": "List orders",
-                    "parameters": [{
-                        "name": "status", "in": "query", "required": false,
-                        "schema": { "type": "string", "enum": super::STATUSES }
-                    }],
+                    "summary": "List orders, a page at a time",
+                    "description": "Orders by id, `limit` to a page (100 unless said, at most 1000), those after the id `after` (keyset paging: pass the `Waybill-Next` header of the previous page). `q` matches a prefix of the order id (as typed, or in capitals) or a prefix of the customer's name in any case: prefixes, so a search reads an index range, not every order. `status` and `q` together match both.",
+                    "parameters": [
+                        { "name": "status", "in": "query", "required": false,
+                          "schema": { "type": "string", "enum": super::STATUSES } },
+                        { "name": "q", "in": "query", "required": false, "schema": { "type": "string" },
+                          "description": "A prefix of the order id or of the customer's name" },
+                        { "name": "limit", "in": "query", "required": false,
+                          "schema": { "type": "integer", "minimum": 1, "maximum": super::ORDERS_MAX_PAGE, "default": super::ORDERS_PAGE } },
+                        { "name": "after", "in": "query", "required": false, "schema": { "type": "string" },
+                          "description": "The last id of the previous page" }
+                    ],
                     "responses": {
-                        "200": ok("Orders", json!({ "type": "array", "items": reference("OrderSummary") })),
-                        "400": err("Unknown status"),
+                        "200": {
+                            "description": "A page of orders",
+                            "headers": {
+                                super::NEXT_HEADER: { "description": "`after` for the next page; absent on the last page", "schema": { "type": "string" } },
+                                super::TOTAL_HEADER: { "description": "How many orders match, on every page", "schema": { "type": "integer" } }
+                            },
+                            "content": { "application/json": { "schema": { "type": "array", "items": reference("OrderSummary") } } }
+                        },
+                        "400": err("Unknown status, or a limit out of range"),
                         "401": err("Not signed in"),
                     }
                 },
@@ -509,8 +561,21 @@ fn core() -> Value {
                         "proof": { "type": "object", "properties": {
                             "signature": { "type": "boolean" }, "photo": { "type": "boolean" }, "age_check": { "type": "boolean" }
                         }},
+                        "payment": reference("PaymentTerms"),
+                        "email": { "type": "string", "format": "email", "description": "The customer's address for notifications (confirmed, shipped, out for delivery with the ETA, delivered, failed attempts, returns and refunds), each with the tracking link. Kept on the server only: devices never hold it" },
                         "created_at": { "type": "string", "format": "date-time", "description": "Defaults to now" }
                     }
+                },
+                "PaymentTerms": {
+                    "description": "How the order is paid (default on_account). A prepaid order is held, and not allocated, until its payment is authorised (POST /api/orders/{id}/payment). An order paid on delivery cannot be handed over without the driver recording what was collected; less than due is a short_collection exception.",
+                    "oneOf": [
+                        { "type": "object", "required": ["terms"], "properties": { "terms": { "const": "on_account" } } },
+                        { "type": "object", "required": ["terms"], "properties": { "terms": { "const": "prepaid" } } },
+                        { "type": "object", "required": ["terms", "amount_minor", "currency"], "properties": {
+                            "terms": { "const": "on_delivery" },
+                            "amount_minor": { "type": "integer", "minimum": 1, "description": "Amount due at the door, in minor units (cents)" },
+                            "currency": { "type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217, such as EUR" } } }
+                    ]
                 },
                 "OrderSummary": {
                     "type": "object",
@@ -552,4 +617,117 @@ fn core() -> Value {
             }
         }
     })
+}
+
+fn payment() -> Vec<(&'static str, Value)> {
+    let money = |what: &str| {
+        json!({
+            "amount_minor": { "type": "integer", "minimum": 0, "description": format!("{what}, in minor units (cents)") },
+            "currency": { "type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217, such as EUR" }
+        })
+    };
+    let line = json!({ "type": "object", "properties": {
+        "route": { "type": "string" }, "driver": { "type": "string" }, "van": { "type": "string" },
+        "currency": { "type": "string" },
+        "expected_minor": { "type": "integer", "description": "Cash the route's deliveries collected (method cash only)" },
+        "handed_in_minor": { "type": "integer" },
+        "difference_minor": { "type": "integer", "description": "Handed in less expected: below zero when cash is missing" },
+        "handed_in": { "type": "boolean", "description": "Whether a handover was recorded for the route" },
+        "open_exception": { "type": ["string", "null"], "description": "cash_difference:<currency> while open" } } });
+    let mut report = money("Amount");
+    report["step"] = json!({ "type": "string", "enum": ["authorised", "captured"], "default": "authorised" });
+    report["reference"] = json!({ "type": "string", "minLength": 1, "maxLength": crate::payment::MAX_REFERENCE_LEN,
+        "description": "The payment provider's reference: the same reference again records nothing" });
+    let mut handover = money("Cash counted in (0: none)");
+    handover["note"] = json!({ "type": "string" });
+    let return_line = json!({ "type": "object", "required": ["line", "gtin", "quantity"], "properties": {
+        "line": { "type": "integer" }, "gtin": { "type": "string" }, "quantity": { "type": "integer", "minimum": 1 } } });
+    vec![
+        (
+            "/api/orders/{id}/returns",
+            json!({ "post": {
+                "summary": "Authorise a return under an RMA number",
+                "description": "An office event (return_authorised). It settles the return the customer asked for on the tracking page that it names, or the oldest waiting for exactly these lines (its return_requested exception goes); the goods are then received by a device (return_received, with a disposition) and refunded (POST /api/orders/{id}/refund).",
+                "parameters": [order_id_param()],
+                "requestBody": body(object(&["rma", "lines"], json!({
+                    "rma": { "type": "string", "minLength": 1, "maxLength": 64 },
+                    "lines": { "type": "array", "minItems": 1, "items": return_line },
+                    "request": { "type": "string", "description": "The customer's return_requested event it answers (return_requests[].event in the order's view); without it, the oldest request waiting for exactly these lines" } }))),
+                "responses": {
+                    "200": ok("The order's view", reference("OrderView")),
+                    "400": err("A field is invalid"),
+                    "401": err("Not signed in"), "403": err("Not a dispatcher or admin"), "404": err("No such order")
+                }
+            }}),
+        ),
+        (
+            "/api/orders/{id}/refund",
+            json!({ "post": {
+                "summary": "Record a refund to the customer",
+                "description": "An office event (refund_recorded); the customer is told by email.",
+                "parameters": [order_id_param()],
+                "requestBody": body(object(&["amount_minor", "currency"], json!({
+                    "rma": { "type": "string" },
+                    "amount_minor": { "type": "integer", "minimum": 1, "description": "In minor units (cents)" },
+                    "currency": { "type": "string", "pattern": "^[A-Z]{3}$" } }))),
+                "responses": {
+                    "200": ok("The order's view", reference("OrderView")),
+                    "400": err("A field is invalid"),
+                    "401": err("Not signed in"), "403": err("Not a dispatcher or admin"), "404": err("No such order")
+                }
+            }}),
+        ),
+        (
+            "/api/orders/{id}/tracking/revoke",
+            json!({ "post": {
+                "summary": "Revoke an order's customer tracking link",
+                "description": "An office event (tracking_revoked): the link the customer has stops working at once, on every node, and the order's view gives a new one in `tracking`. Tracking pages are served outside the API, without sign-in, at /track/{order}/{key}.",
+                "parameters": [order_id_param()],
+                "requestBody": { "required": false, "content": { "application/json": { "schema":
+                    object(&[], json!({ "reason": { "type": "string" } })) } } },
+                "responses": {
+                    "200": ok("The order's view, with its new tracking link", reference("OrderView")),
+                    "401": err("Not signed in"), "403": err("Not a dispatcher or admin"), "404": err("No such order")
+                }
+            }}),
+        ),
+        (
+            "/api/orders/{id}/payment",
+            json!({ "post": {
+                "summary": "Record a prepaid order's payment authorisation (or capture)",
+                "description": "An office event. The authorisation lifts the hold on a prepaid order, which can then be allocated. Idempotent by reference: the same reference (and step) again writes nothing and answers 200. A capture needs the authorisation of its reference first. Only prepaid orders take payments.",
+                "parameters": [order_id_param()],
+                "requestBody": body(object(&["reference", "amount_minor", "currency"], report)),
+                "responses": {
+                    "201": ok("Recorded: the order's view", reference("OrderView")),
+                    "200": ok("Already recorded: the order's view, unchanged", reference("OrderView")),
+                    "400": err("A field is invalid, or the order is not prepaid"),
+                    "401": err("Not signed in"), "403": err("Not a dispatcher or admin"), "404": err("No such order")
+                }
+            }}),
+        ),
+        (
+            "/api/routes/{id}/cash",
+            json!({ "post": {
+                "summary": "Record cash a route's driver handed in at the depot",
+                "description": "An office event on the route; handovers add up. Once one is recorded, a currency whose cash handed in differs from what the route's deliveries collected in cash is an exception, cash_difference:<currency>.",
+                "parameters": [path_param("id", "The route id")],
+                "requestBody": body(object(&["amount_minor", "currency"], handover)),
+                "responses": {
+                    "201": ok("The route's reconciliation", json!({ "type": "object", "properties": {
+                        "route": { "type": "string" }, "cash": { "type": "array", "items": line.clone() } } })),
+                    "400": err("A field is invalid"), "401": err("Not signed in"),
+                    "403": err("Not a dispatcher or admin"), "404": err("No such route")
+                }
+            }}),
+        ),
+        (
+            "/api/cash",
+            json!({ "get": {
+                "summary": "Cash reconciliation: per route and currency, cash collected at the door against cash handed in",
+                "responses": { "200": ok("One line per route and currency", json!({ "type": "array", "items": line })),
+                    "401": err("Not signed in") }
+            }}),
+        ),
+    ]
 }

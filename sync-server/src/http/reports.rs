@@ -1,25 +1,36 @@
-//! Read-only reports: metrics, routes, EPCIS 2.0 exports and the proof
-//! images devices uploaded.
+//! Read-only reports: metrics (the office's, and operators' Prometheus
+//! text), routes, EPCIS 2.0 exports and the proof images devices uploaded.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::Utc;
-use serde_json::Value;
 use waybill_shared::blob::BlobHash;
 use waybill_shared::doc::{self, DocId};
 use waybill_shared::epcis;
 
 use super::{ApiError, ApiResult, App, json_rows, order_id};
+use crate::planning;
 use crate::storage::StorageError;
-use crate::{metrics, planning};
+use crate::telemetry::Exposition;
 
-/// `GET /api/metrics`.
+/// `GET /api/metrics`: from each order's share, stored with its
+/// projection, summed in one query ([`crate::metrics`]).
 pub async fn get_metrics(State(app): State<App>) -> ApiResult {
-    let views = app.shared.storage.all_order_views().await?;
-    let parsed: Vec<Value> = views.iter().filter_map(|v| serde_json::from_str(v).ok()).collect();
-    Ok(Json(metrics::compute(&parsed)).into_response())
+    Ok(Json(app.shared.storage.metric_totals().await?).into_response())
+}
+
+/// The media type of Prometheus's text format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `GET /metrics`: this node's counters and the database's queues, orders
+/// and open exceptions, in Prometheus's text format
+/// ([`crate::telemetry`]).
+pub async fn prometheus(State(app): State<App>) -> ApiResult {
+    let stored = app.shared.storage.operator_figures().await?;
+    let body = Exposition::default().node(app.shared.hub.connected().len()).stored(&stored).finish();
+    Ok(([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], body).into_response())
 }
 
 /// `GET /api/routes`.

@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod listing;
+mod roles;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -129,6 +132,9 @@ async fn every_api_route_wants_the_token_and_openapi_is_public() {
         ("POST", "/api/orders/SO-1/release"),
         ("POST", "/api/orders/SO-1/cancel"),
         ("POST", "/api/orders/SO-1/address"),
+        ("POST", "/api/orders/SO-1/payment"),
+        ("POST", "/api/routes/R-1/cash"),
+        ("GET", "/api/cash"),
         ("GET", "/api/exceptions"),
         ("POST", "/api/exceptions/resolve"),
         ("GET", "/api/devices"),
@@ -137,6 +143,7 @@ async fn every_api_route_wants_the_token_and_openapi_is_public() {
         ("GET", "/api/stock"),
         ("GET", "/api/session"),
         ("DELETE", "/api/session"),
+        ("GET", "/api/audit"),
         ("GET", "/api/webhooks"),
         ("POST", "/api/webhooks"),
         ("DELETE", "/api/webhooks/1"),
@@ -182,6 +189,7 @@ async fn every_api_route_wants_the_token_and_openapi_is_public() {
             .replace("SO-1", "{id}")
             .replace("hh-1", "{id}")
             .replace("wh-1", "{id}")
+            .replace("R-1", "{id}")
             .replace("/1", "/{id}")
             .replace("/ab", "/{hash}");
         assert!(doc["paths"][&path][method.to_lowercase()].is_object(), "{method} {path} not described");

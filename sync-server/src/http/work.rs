@@ -241,9 +241,14 @@ pub async fn grant_quota(
     Ok((StatusCode::CREATED, Json(json!({ "doc": doc, "event": event }))).into_response())
 }
 
-/// `GET /api/quotas`: each device's quota per location and item.
-pub async fn list_quotas(State(app): State<App>) -> ApiResult {
-    let list = quota::list(&app.shared.storage).await?;
+/// `GET /api/quotas`: each device's quota per location and item (a
+/// warehouse lead's locations only).
+pub async fn list_quotas(
+    State(app): State<App>,
+    axum::Extension(a): axum::Extension<crate::users::Access>,
+) -> ApiResult {
+    let mut list = quota::list(&app.shared.storage).await?;
+    list.retain(|row| a.covers(row["location"].as_str().unwrap_or_default()));
     Ok(Json(list).into_response())
 }
 

@@ -4,29 +4,76 @@
 
 use waybill_shared::doc::DocId;
 
-use super::{Row, Storage, StorageError, args};
+use super::{Row, Storage, StorageError, Value, args};
+
+/// Appended to a prefix, the end of its range: above every character.
+const BEYOND: char = char::MAX;
 
 impl Storage {
-    /// Orders, by id, with their status, customer, open exceptions and last
-    /// change; only those of `status` if given.
-    pub(crate) async fn order_rows(&self, status: Option<&str>) -> Result<Vec<Row>, StorageError> {
-        match status {
-            None => {
-                self.rows(
-                    "SELECT id, status, customer, open_exceptions, updated_at FROM orders ORDER BY id",
-                    args![],
-                )
-                .await
-            }
-            Some(s) => {
-                self.rows(
-                    "SELECT id, status, customer, open_exceptions, updated_at FROM orders
-                     WHERE status = ?1 ORDER BY id",
-                    args![s],
-                )
-                .await
-            }
+    /// A page of orders, by id: up to `limit` after the id `after`, with
+    /// their status, customer, open exceptions and last change; those of
+    /// `status` only, and matching `q`, if given; and how many match in all.
+    ///
+    /// `q` matches a prefix of the order id (as typed, or in capitals) or a
+    /// prefix of the customer's name in any case (ASCII letters). Prefixes,
+    /// not any part of the text: each is a range of an index (the primary
+    /// key, `orders_customer` on `LOWER(customer)`), so a search costs what
+    /// it finds, not a read of every order held. Pages are by id (keyset),
+    /// so a later page costs the same as the first.
+    pub(crate) async fn order_page(
+        &self,
+        status: Option<&str>,
+        q: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Row>, u64), StorageError> {
+        let mut filter = Vec::new();
+        let mut params = Vec::new();
+        if let Some(s) = status {
+            params.push(Value::from(s));
+            filter.push(format!("status = ?{}", params.len()));
         }
+        if let Some(q) = q {
+            let n = params.len();
+            let (upper, lower) = (q.to_ascii_uppercase(), q.to_ascii_lowercase());
+            for prefix in [q, &upper, &lower] {
+                params.push(Value::from(prefix));
+                params.push(Value::from(format!("{prefix}{BEYOND}")));
+            }
+            filter.push(format!(
+                "id IN (SELECT id FROM orders WHERE id >= ?{a} AND id < ?{b}
+                        UNION SELECT id FROM orders WHERE id >= ?{c} AND id < ?{d}
+                        UNION SELECT id FROM orders WHERE LOWER(customer) >= ?{e} AND LOWER(customer) < ?{f})",
+                a = n + 1,
+                b = n + 2,
+                c = n + 3,
+                d = n + 4,
+                e = n + 5,
+                f = n + 6
+            ));
+        }
+        let counted =
+            if filter.is_empty() { String::new() } else { format!(" WHERE {}", filter.join(" AND ")) };
+        let count_sql = format!("SELECT COUNT(*) FROM orders{counted}");
+        let count_params = params.clone();
+        if let Some(a) = after {
+            params.push(Value::from(a));
+            filter.push(format!("id > ?{}", params.len()));
+        }
+        params.push(Value::from(limit));
+        let paged =
+            if filter.is_empty() { String::new() } else { format!(" WHERE {}", filter.join(" AND ")) };
+        let page_sql = format!(
+            "SELECT id, status, customer, open_exceptions, updated_at FROM orders{paged} ORDER BY id LIMIT ?{}",
+            params.len()
+        );
+        let mut read = self.snapshot(&[(&page_sql, params), (&count_sql, count_params)]).await?.into_iter();
+        let rows = read.next().unwrap_or_default();
+        let total = match read.next().unwrap_or_default().first() {
+            Some(r) => r.get(0)?,
+            None => 0,
+        };
+        Ok((rows, total))
     }
 
     /// When each event of a document first reached the server: (event id,

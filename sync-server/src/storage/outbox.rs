@@ -1,12 +1,22 @@
 //! Webhooks and their outbox: registering and listing receivers, reading
-//! the deliveries due, claiming one for this node, and writing down how it
-//! went.
+//! the deliveries due; and for webhook deliveries and emails alike
+//! ([`Queue`]), claiming one for this node and writing down how it went.
 
 use super::{Statement, Storage, StorageError, args};
 
 /// A webhook with its delivery counts: id, url, created at, pending,
 /// delivered, failed.
 pub(crate) type WebhookRow = (i64, String, String, i64, i64, i64);
+
+/// A durable queue of notifications to customers, sent and written down
+/// the same way: webhook deliveries (`outbox`) and emails (`mail`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Queue {
+    /// Webhook deliveries.
+    Webhooks,
+    /// Emails.
+    Mail,
+}
 
 /// A delivery due.
 pub(crate) struct DueRow {
@@ -100,51 +110,65 @@ impl Storage {
         .await
     }
 
-    /// Takes a due delivery for this node until `until`: it moves `next_at`
-    /// on, only if the row is still as `due` read it (not delivered, given
-    /// up, tried or taken meanwhile by another node). Fails with
-    /// [`StorageError::Conflict`] when someone else has it.
-    pub(crate) async fn claim_delivery(&self, due: &DueRow, until: &str) -> Result<(), StorageError> {
-        self.write(vec![
-            Statement::claim(
+    /// Takes a due notification of `queue` (row `id`, read with `attempts`
+    /// made and due at `next_at`) for this node until `until`: only if the
+    /// row is still as it was read (not sent, given up, tried or taken
+    /// meanwhile by another node). Fails with [`StorageError::Conflict`]
+    /// when someone else has it.
+    pub(crate) async fn claim(
+        &self,
+        queue: Queue,
+        id: i64,
+        attempts: i64,
+        next_at: &str,
+        until: &str,
+    ) -> Result<(), StorageError> {
+        let sql = match queue {
+            Queue::Webhooks => {
                 "UPDATE outbox SET next_at = ?2
-                 WHERE id = ?1 AND attempts = ?3 AND next_at = ?4 AND delivered_at IS NULL AND failed_at IS NULL",
-                args![due.id, until, due.attempts, &due.next_at],
-            )
-            .into(),
-        ])
-        .await
+                 WHERE id = ?1 AND attempts = ?3 AND next_at = ?4 AND delivered_at IS NULL AND failed_at IS NULL"
+            }
+            Queue::Mail => {
+                "UPDATE mail SET next_at = ?2
+                 WHERE id = ?1 AND attempts = ?3 AND next_at = ?4 AND sent_at IS NULL AND failed_at IS NULL"
+            }
+        };
+        self.write(vec![Statement::claim(sql, args![id, until, attempts, next_at]).into()]).await
     }
 
-    /// Writes down an acknowledged delivery.
-    pub(crate) async fn delivered(&self, id: i64, at: &str) -> Result<(), StorageError> {
-        self.write(vec![
-            Statement::new(
-                "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-                args![id, at],
-            )
-            .into(),
-        ])
-        .await
+    /// Writes down a notification the receiver (webhook or SMTP server)
+    /// accepted.
+    pub(crate) async fn sent(&self, queue: Queue, id: i64, at: &str) -> Result<(), StorageError> {
+        let sql = match queue {
+            Queue::Webhooks => {
+                "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1"
+            }
+            Queue::Mail => {
+                "UPDATE mail SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1"
+            }
+        };
+        self.write(vec![Statement::new(sql, args![id, at]).into()]).await
     }
 
     /// Writes down a failed attempt: the next is at `next_at`, or none if
     /// `failed_at` gives it up.
-    pub(crate) async fn delivery_failed(
+    pub(crate) async fn not_sent(
         &self,
+        queue: Queue,
         id: i64,
         attempts: i64,
         next_at: &str,
         error: &str,
         failed_at: Option<&str>,
     ) -> Result<(), StorageError> {
-        self.write(vec![
-            Statement::new(
-                "UPDATE outbox SET attempts = ?2, next_at = ?3, last_error = ?4, failed_at = ?5 WHERE id = ?1",
-                args![id, attempts, next_at, error, failed_at],
-            )
-            .into(),
-        ])
-        .await
+        let sql = match queue {
+            Queue::Webhooks => {
+                "UPDATE outbox SET attempts = ?2, next_at = ?3, last_error = ?4, failed_at = ?5 WHERE id = ?1"
+            }
+            Queue::Mail => {
+                "UPDATE mail SET attempts = ?2, next_at = ?3, last_error = ?4, failed_at = ?5 WHERE id = ?1"
+            }
+        };
+        self.write(vec![Statement::new(sql, args![id, attempts, next_at, error, failed_at]).into()]).await
     }
 }

@@ -159,6 +159,7 @@ pub(crate) fn route(v: &RouteView) -> Vec<WriteOp> {
     for o in orders {
         ops.push(exec("INSERT INTO route_orders (route, order_id) VALUES (?1, ?2)", args![&id, o]));
     }
+    exceptions(&DocId::Route(v.id.clone()), &v.exceptions, &mut ops);
     ops
 }
 

@@ -154,6 +154,43 @@ pub const SQLITE: &[&str] = &[
     //    them as files): stored blobs, and uploads under way in pieces.
     "CREATE TABLE blob_data (hash TEXT PRIMARY KEY, bytes BLOB NOT NULL);
      CREATE TABLE blob_parts (hash TEXT NOT NULL, at INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY (hash, at));",
+    // 7: office users' roles (users from before roles are admins, so an
+    //    upgrade locks nobody out), the locations a warehouse lead works
+    //    at, and the audit log of who did what in the office and when.
+    "ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+     CREATE TABLE user_locations (name TEXT NOT NULL, location TEXT NOT NULL, PRIMARY KEY (name, location));
+     CREATE TABLE audit (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, who TEXT NOT NULL, role TEXT NOT NULL,
+         action TEXT NOT NULL, request TEXT NOT NULL, status INTEGER
+     );",
+    // 8: customers' email addresses (kept here, never sent to devices) and
+    //    the emails queued with the order's projection, one per
+    //    notification key (crate::mail).
+    "CREATE TABLE contacts (order_id TEXT PRIMARY KEY, email TEXT NOT NULL);
+     CREATE TABLE mail (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, topic TEXT NOT NULL,
+         order_id TEXT NOT NULL, recipient TEXT NOT NULL, created_at TEXT NOT NULL, next_at TEXT NOT NULL,
+         attempts INTEGER NOT NULL DEFAULT 0, sent_at TEXT, failed_at TEXT, last_error TEXT
+     );
+     CREATE INDEX mail_due ON mail (next_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+     CREATE INDEX mail_order ON mail (order_id);",
+    // 9: the office's order list paged and searched on the server (by
+    //    status; by a prefix of the customer's name in any case), and each
+    //    order's share of the metrics, written with its projection
+    //    (crate::metrics): the sums per order, and per picker its picks.
+    "CREATE INDEX orders_status ON orders (status, id);
+     CREATE INDEX orders_customer ON orders (LOWER(customer), id);
+     CREATE TABLE order_metrics (
+         order_id TEXT PRIMARY KEY, delivered INTEGER NOT NULL, accurate INTEGER NOT NULL,
+         dated INTEGER NOT NULL, on_time INTEGER NOT NULL, returned INTEGER NOT NULL,
+         short INTEGER NOT NULL, picked INTEGER NOT NULL, failed INTEGER NOT NULL,
+         deliveries INTEGER NOT NULL, rating INTEGER
+     );
+     CREATE TABLE order_picks (
+         order_id TEXT NOT NULL, device TEXT NOT NULL, picks INTEGER NOT NULL,
+         first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,
+         PRIMARY KEY (order_id, device)
+     );",
 ];
 
 /// PostgreSQL: the same migrations.
@@ -291,6 +328,38 @@ pub const POSTGRES: &[&str] = &[
     "CREATE TABLE blob_data (hash TEXT COLLATE \"C\" PRIMARY KEY, bytes BYTEA NOT NULL);
      CREATE TABLE blob_parts (
          hash TEXT COLLATE \"C\" NOT NULL, at BIGINT NOT NULL, bytes BYTEA NOT NULL, PRIMARY KEY (hash, at)
+     );",
+    "ALTER TABLE users ADD COLUMN role TEXT COLLATE \"C\" NOT NULL DEFAULT 'admin';
+     CREATE TABLE user_locations (
+         name TEXT COLLATE \"C\" NOT NULL, location TEXT COLLATE \"C\" NOT NULL, PRIMARY KEY (name, location)
+     );
+     CREATE TABLE audit (
+         id BIGSERIAL PRIMARY KEY, at TEXT COLLATE \"C\" NOT NULL, who TEXT COLLATE \"C\" NOT NULL,
+         role TEXT COLLATE \"C\" NOT NULL, action TEXT COLLATE \"C\" NOT NULL,
+         request TEXT COLLATE \"C\" NOT NULL, status BIGINT
+     );",
+    "CREATE TABLE contacts (order_id TEXT COLLATE \"C\" PRIMARY KEY, email TEXT COLLATE \"C\" NOT NULL);
+     CREATE TABLE mail (
+         id BIGSERIAL PRIMARY KEY, key TEXT COLLATE \"C\" NOT NULL UNIQUE, topic TEXT COLLATE \"C\" NOT NULL,
+         order_id TEXT COLLATE \"C\" NOT NULL, recipient TEXT COLLATE \"C\" NOT NULL,
+         created_at TEXT COLLATE \"C\" NOT NULL, next_at TEXT COLLATE \"C\" NOT NULL,
+         attempts BIGINT NOT NULL DEFAULT 0, sent_at TEXT COLLATE \"C\", failed_at TEXT COLLATE \"C\",
+         last_error TEXT COLLATE \"C\"
+     );
+     CREATE INDEX mail_due ON mail (next_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+     CREATE INDEX mail_order ON mail (order_id);",
+    "CREATE INDEX orders_status ON orders (status, id);
+     CREATE INDEX orders_customer ON orders (LOWER(customer), id);
+     CREATE TABLE order_metrics (
+         order_id TEXT COLLATE \"C\" PRIMARY KEY, delivered BIGINT NOT NULL, accurate BIGINT NOT NULL,
+         dated BIGINT NOT NULL, on_time BIGINT NOT NULL, returned BIGINT NOT NULL,
+         short BIGINT NOT NULL, picked BIGINT NOT NULL, failed BIGINT NOT NULL,
+         deliveries BIGINT NOT NULL, rating BIGINT
+     );
+     CREATE TABLE order_picks (
+         order_id TEXT COLLATE \"C\" NOT NULL, device TEXT COLLATE \"C\" NOT NULL, picks BIGINT NOT NULL,
+         first_ms BIGINT NOT NULL, last_ms BIGINT NOT NULL,
+         PRIMARY KEY (order_id, device)
      );",
 ];
 

@@ -1,10 +1,12 @@
 //! Office users (their password hashes) and their sessions (by the
 //! SHA-256 of the token).
 
-use super::{Statement, Storage, StorageError, args};
+use super::{Statement, Storage, StorageError, WriteOp, args};
 
 impl Storage {
-    /// Adds a user; [`StorageError::Conflict`] if the name is taken.
+    /// Adds a user with a role and (for a warehouse lead) locations;
+    /// [`StorageError::Conflict`] if the name is taken.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn add_user(
         &self,
         name: &str,
@@ -12,31 +14,68 @@ impl Storage {
         hash: &[u8],
         iterations: u32,
         created_at: &str,
+        role: &str,
+        locations: &[String],
     ) -> Result<(), StorageError> {
-        self.write(vec![
+        let mut ops = vec![
             Statement::claim(
-                "INSERT INTO users (name, salt, hash, iterations, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO users (name, salt, hash, iterations, created_at, role) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT DO NOTHING",
-                args![name, salt, hash, iterations, created_at],
+                args![name, salt, hash, iterations, created_at, role],
             )
             .into(),
-        ])
-        .await
+        ];
+        ops.extend(locations.iter().map(|l| {
+            Statement::new("INSERT INTO user_locations (name, location) VALUES (?1, ?2)", args![name, l])
+                .into()
+        }));
+        self.write(ops).await
     }
 
-    /// Removes a user and their sessions; [`StorageError::Conflict`] if
-    /// there is no such user.
+    /// Gives a user another role and locations (their sessions carry on
+    /// under it); [`StorageError::Conflict`] if there is no such user.
+    pub(crate) async fn set_user_role(
+        &self,
+        name: &str,
+        role: &str,
+        locations: &[String],
+    ) -> Result<(), StorageError> {
+        let mut ops: Vec<WriteOp> = vec![
+            Statement::claim("UPDATE users SET role = ?2 WHERE name = ?1", args![name, role]).into(),
+            Statement::new("DELETE FROM user_locations WHERE name = ?1", args![name]).into(),
+        ];
+        ops.extend(locations.iter().map(|l| {
+            Statement::new("INSERT INTO user_locations (name, location) VALUES (?1, ?2)", args![name, l])
+                .into()
+        }));
+        self.write(ops).await
+    }
+
+    /// Removes a user, their locations and their sessions;
+    /// [`StorageError::Conflict`] if there is no such user.
     pub(crate) async fn remove_user(&self, name: &str) -> Result<(), StorageError> {
         self.write(vec![
             Statement::new("DELETE FROM sessions WHERE \"user\" = ?1", args![name]).into(),
+            Statement::new("DELETE FROM user_locations WHERE name = ?1", args![name]).into(),
             Statement::claim("DELETE FROM users WHERE name = ?1", args![name]).into(),
         ])
         .await
     }
 
-    /// User names, sorted.
-    pub(crate) async fn user_names(&self) -> Result<Vec<String>, StorageError> {
-        self.query("SELECT name FROM users ORDER BY name", args![], |r| r.get(0)).await
+    /// Each user's name, role and locations (one row per location, a
+    /// `NULL` location for a user with none), sorted by name and location;
+    /// only `name` if given.
+    pub(crate) async fn user_roles(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Vec<(String, String, Option<String>)>, StorageError> {
+        self.query(
+            "SELECT u.name, u.role, l.location FROM users u LEFT JOIN user_locations l ON l.name = u.name
+             WHERE CAST(?1 AS TEXT) IS NULL OR u.name = ?1 ORDER BY u.name, l.location",
+            args![name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .await
     }
 
     /// Whether any user exists.
@@ -77,17 +116,20 @@ impl Storage {
         .await
     }
 
-    /// The user a session token (by its SHA-256) belongs to, if the
-    /// session is live at `now`.
-    pub(crate) async fn session_user(
+    /// The user a session token (by its SHA-256) belongs to, with their
+    /// role and locations (a row per location, as [`Self::user_roles`]),
+    /// if the session is live at `now`.
+    pub(crate) async fn session_access(
         &self,
         token_sha256: &str,
         now: &str,
-    ) -> Result<Option<String>, StorageError> {
-        self.query_opt(
-            "SELECT \"user\" FROM sessions WHERE token_sha256 = ?1 AND expires_at > ?2",
+    ) -> Result<Vec<(String, String, Option<String>)>, StorageError> {
+        self.query(
+            "SELECT u.name, u.role, l.location FROM sessions s JOIN users u ON u.name = s.\"user\"
+             LEFT JOIN user_locations l ON l.name = u.name
+             WHERE s.token_sha256 = ?1 AND s.expires_at > ?2 ORDER BY l.location",
             args![token_sha256, now],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .await
     }

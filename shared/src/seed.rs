@@ -52,6 +52,10 @@ pub struct SeedOrder {
     /// it, and it is not written to the order document.
     #[serde(default)]
     pub email: Option<String>,
+    /// Whether the shipper lets the customer's tracking page show the
+    /// delivery photo (server only, as `email`).
+    #[serde(default)]
+    pub tracking_photo: bool,
 }
 
 /// One thing a seed file holds, as [`stream`] reads it.
@@ -157,6 +161,12 @@ pub enum SeedError {
     /// An order is assigned for picking but names no location.
     #[error("order {0} is assigned for picking but has no location")]
     NoPickLocation(String),
+    /// A prepaid order comes allocated or assigned: it is held until its
+    /// payment is authorised, so work cannot be planned for it yet.
+    #[error(
+        "order {0} is prepaid, so held until its payment is authorised: give it no allocations or pick_device"
+    )]
+    PrepaidPlanned(String),
     /// Writing a document failed.
     #[error(transparent)]
     Doc(#[from] DocError),
@@ -165,6 +175,10 @@ pub enum SeedError {
 /// An order's document, written by `office` at `now`: its header, then
 /// `order_created`, and `allocated` and `pick_assigned` when decided.
 pub fn order(o: &SeedOrder, office: &mut Recorder, now: DateTime<Utc>) -> Result<AutoCommit, SeedError> {
+    let planned = !o.allocations.is_empty() || o.pick_device.is_some();
+    if planned && o.header.payment == crate::doc::payment::PaymentTerms::Prepaid {
+        return Err(SeedError::PrepaidPlanned(o.header.id.to_string()));
+    }
     let id = DocId::Order(o.header.id.clone());
     let mut d = doc::create(actor_of(office.device()), &id, &o.header);
     let mut payloads = vec![Payload::OrderCreated(OrderCreated {})];

@@ -8,7 +8,9 @@
 //! `photo`, `age_check` (`true`/`false`, `yes`/`no`, `1`/`0`, or empty),
 //! and `payment` (`prepaid`, `on_delivery` or `on_account`; empty is on
 //! account) with, for `on_delivery`, `amount_minor` (the amount due in minor
-//! units, such as cents) and `currency` (ISO 4217, such as EUR).
+//! units, such as cents) and `currency` (ISO 4217, such as EUR), and the
+//! customer's `email` and `tracking_photo` (whether their tracking page may
+//! show the delivery photo), kept on the server only.
 //! Unknown columns are refused, so a misspelt column is not silently lost.
 //! Lines are numbered 1, 2, … in row order within each order. An order's
 //! rows must agree on the order's columns.
@@ -49,6 +51,8 @@ const OPTIONAL: &[&str] = &[
     "payment",
     "amount_minor",
     "currency",
+    "email",
+    "tracking_photo",
 ];
 /// Columns that belong to the order, not the line: its rows must agree.
 const ORDER_COLUMNS: &[&str] = &[
@@ -69,6 +73,8 @@ const ORDER_COLUMNS: &[&str] = &[
     "payment",
     "amount_minor",
     "currency",
+    "email",
+    "tracking_photo",
 ];
 
 fn error(field: impl Into<String>, message: impl Into<String>) -> CsvError {
@@ -178,8 +184,14 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Seed, CsvError> {
             }
             other => error(format!("row {row}"), other.to_string()),
         })?;
+        let contact = crate::office::Contact {
+            email: Some(get("email").trim()).filter(|e| !e.is_empty()).map(str::to_owned),
+            tracking_photo: flag("tracking_photo")?,
+        };
+        contact.validate().map_err(|e| error(at("email"), e.to_string()))?;
+        let (email, tracking_photo) = (contact.email, contact.tracking_photo);
         first_row.insert(id.to_owned(), (row, cells, orders.len()));
-        orders.push(SeedOrder { header, allocations: Vec::new(), pick_device: None, email: None });
+        orders.push(SeedOrder { header, allocations: Vec::new(), pick_device: None, email, tracking_photo });
     }
     if orders.is_empty() {
         return Err(error("row 2", "the file has no orders"));
@@ -277,6 +289,20 @@ mod tests {
             "SO-1,Ada,Ada,1 High St,London,N1,GB,09506000134369,1,on_delivery,1300",
         );
         assert_eq!(parse(&differs, Utc::now()).unwrap_err().field, "row 3.amount_minor");
+    }
+
+    #[test]
+    fn the_customers_email_and_photo_permission_come_from_their_columns() {
+        let text = "order_id,customer,name,line1,city,postcode,country,gtin,quantity,email,tracking_photo\n\
+             SO-1,Ada,Ada,1 High St,London,N1,GB,09506000134352,1,ada@example.com,yes\n\
+             SO-2,Bob,Bob,2 High St,London,N1,GB,09506000134352,1,,\n";
+        let seed = parse(text, Utc::now()).unwrap();
+        let contacts: Vec<_> = seed.orders.iter().map(|o| (o.email.as_deref(), o.tracking_photo)).collect();
+        assert_eq!(contacts, [(Some("ada@example.com"), true), (None, false)]);
+        let bad = text.replace("ada@example.com", "ada at example");
+        let e = parse(&bad, Utc::now()).unwrap_err();
+        assert_eq!(e.field, "row 2.email");
+        assert!(e.message.contains("not an email address"), "{}", e.message);
     }
 
     #[test]

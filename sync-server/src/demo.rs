@@ -421,11 +421,13 @@ async fn run_office(
         }
         if let Some(next) = intake.as_mut().filter(|_| tick % 4 == 0) {
             let order = world::order(&mut rng, *next, Utc::now());
-            let email = order["email"].as_str().map(str::to_owned);
+            let contact = office::Contact {
+                email: order["email"].as_str().map(str::to_owned),
+                tracking_photo: order["tracking_photo"] == true,
+            };
             let header = serde_json::from_value(order)?;
             let key = format!("demo-{next}");
-            let (view, _) =
-                office::create_order(&shared, header, email.as_deref(), &key, Some(USER.into())).await?;
+            let (view, _) = office::create_order(&shared, header, &contact, &key, Some(USER.into())).await?;
             *next += 1;
             println!("office took in {}", view.header.id);
             plan_work(&shared).await?;

@@ -573,6 +573,9 @@ struct NewOrder {
     /// server, never in the order document devices hold.
     #[serde(default)]
     email: Option<String>,
+    /// Whether the tracking page may show the delivery photo.
+    #[serde(default)]
+    tracking_photo: bool,
     #[serde(default)]
     created_at: Option<DateTime<Utc>>,
 }
@@ -602,8 +605,8 @@ async fn create_order(
         payment: n.payment,
         created_at: n.created_at.unwrap_or_else(Utc::now),
     };
-    let (view, created) =
-        office::create_order(&app.shared, header, n.email.as_deref(), &key, Some(by)).await?;
+    let contact = office::Contact { email: n.email, tracking_photo: n.tracking_photo };
+    let (view, created) = office::create_order(&app.shared, header, &contact, &key, Some(by)).await?;
     let location = format!("/api/orders/{}", view.header.id);
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     let mut response = (status, Json(view)).into_response();

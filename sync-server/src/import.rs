@@ -204,12 +204,12 @@ impl Batch {
             heads: doc.get_heads(),
             stored: None,
         });
-        // The customer's address before the projection, which queues emails.
-        if let Item::Order(o) = item
-            && let Some(email) = &o.email
-        {
-            crate::office::validate_email(email).map_err(|e| Stop::Item(e.to_string()))?;
-            self.ops.push(crate::storage::mail::contact(o.header.id.as_str(), email));
+        // What the shipper said of the customer before the projection,
+        // which queues emails.
+        if let Item::Order(o) = item {
+            let contact = office::Contact::of(o);
+            contact.validate().map_err(|e| Stop::Item(e.to_string()))?;
+            self.ops.extend(crate::storage::mail::contact(o.header.id.as_str(), &contact));
         }
         self.ops.extend(self.handle.block_on(ingest::project(&self.blobs, &id, &mut doc))?);
         if done.first.len() < NAMED {

@@ -37,7 +37,7 @@ use waybill_shared::fold::{self, OrderView};
 use waybill_shared::id::DeviceId;
 use waybill_shared::policy::actor_of;
 use waybill_shared::recorder::Recorder;
-use waybill_shared::seed::{self, Seed};
+use waybill_shared::seed::{self, Seed, SeedOrder};
 
 use crate::ingest;
 use crate::server::Shared;
@@ -94,7 +94,7 @@ impl OfficeError {
 pub async fn create_order(
     shared: &Arc<Shared>,
     header: OrderHeader,
-    email: Option<&str>,
+    contact: &Contact,
     idempotency_key: &str,
     by: Option<String>,
 ) -> Result<(OrderView, bool), OfficeError> {
@@ -106,9 +106,7 @@ pub async fn create_order(
         ));
     }
     validate_header(&header)?;
-    if let Some(email) = email {
-        validate_email(email)?;
-    }
+    contact.validate()?;
     let _office = shared.storage.lock(Lock::Office).await?;
     if let Some(made) = made_under(shared, key).await? {
         return Ok((made, false));
@@ -126,9 +124,7 @@ pub async fn create_order(
         WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads(), stored: None },
     ];
     // Before the projection, which queues the customer's emails.
-    if let Some(email) = email {
-        ops.push(storage::mail::contact(header.id.as_str(), email));
-    }
+    ops.extend(storage::mail::contact(header.id.as_str(), contact));
     let view = ingest::order_view(&shared.blobs, &id, &mut d).await?;
     ops.extend(crate::projection::order(&view));
     ops.push(office.write()?);
@@ -170,9 +166,7 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
     let mut seen = BTreeSet::new();
     for (i, o) in seed.orders.iter().enumerate() {
         validate_header(&o.header).map_err(|e| e.within(&format!("orders[{i}]")))?;
-        if let Some(email) = &o.email {
-            validate_email(email).map_err(|e| e.within(&format!("orders[{i}]")))?;
-        }
+        Contact::of(o).validate().map_err(|e| e.within(&format!("orders[{i}]")))?;
         if !seen.insert(&o.header.id) {
             return Err(OfficeError::invalid(
                 format!("orders[{i}].id"),
@@ -208,10 +202,9 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
         ops.push(WriteOp::PutDoc { id: id.clone(), snapshot: d.save(), heads: d.get_heads(), stored: None });
         // The customer's address before the projection, which queues emails.
         if let DocId::Order(order) = &id
-            && let Some(email) =
-                seed.orders.iter().find(|o| &o.header.id == order).and_then(|o| o.email.as_deref())
+            && let Some(o) = seed.orders.iter().find(|o| &o.header.id == order)
         {
-            ops.push(storage::mail::contact(order.as_str(), email));
+            ops.extend(storage::mail::contact(order.as_str(), &Contact::of(o)));
         }
         ops.extend(ingest::project(&shared.blobs, &id, &mut d).await?);
         made.push(id);
@@ -395,11 +388,30 @@ fn validate_return_lines(lines: &[ReturnLine]) -> Result<(), OfficeError> {
     Ok(())
 }
 
-/// Checks a customer's email address.
-pub(crate) fn validate_email(email: &str) -> Result<(), OfficeError> {
-    match email.parse::<lettre::Address>() {
-        Ok(_) => Ok(()),
-        Err(_) => Err(OfficeError::invalid("email", format!("{email:?} is not an email address"))),
+/// What the shipper says of an order's customer at intake, kept on the
+/// server and never written to the order document (devices hold that).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    /// The customer's email address, for notifications.
+    pub email: Option<String>,
+    /// Whether the tracking page may show the delivery photo.
+    pub tracking_photo: bool,
+}
+
+impl Contact {
+    /// A seed order's.
+    pub fn of(o: &SeedOrder) -> Self {
+        Self { email: o.email.clone(), tracking_photo: o.tracking_photo }
+    }
+
+    /// Checks the email address.
+    pub(crate) fn validate(&self) -> Result<(), OfficeError> {
+        match &self.email {
+            Some(email) if email.parse::<lettre::Address>().is_err() => {
+                Err(OfficeError::invalid("email", format!("{email:?} is not an email address")))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

@@ -11,14 +11,16 @@
 //! The view holds only what the customer needs: the steps with times, the
 //! promised day, where the delivery goes (town and postcode, no name), an
 //! ETA window while the order is out, and the proof once delivered (who
-//! took it, where it was left, when); never another order, a device or a
-//! person's name beyond the recipient's.
+//! took it, where it was left, when, and the photo where the shipper said
+//! at intake that the page may show it); never another order, a device or
+//! a person's name beyond the recipient's.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ring::hmac;
 use serde::Serialize;
+use waybill_shared::blob::BlobHash;
 use waybill_shared::doc::{self, DocId};
 use waybill_shared::event::Payload;
 use waybill_shared::event::customer::{FeedbackGiven, RATING_MAX, RATING_MIN, ReturnRequested};
@@ -146,6 +148,10 @@ pub struct Tracking {
     /// too; emails use it).
     #[serde(skip)]
     pub failure: Option<String>,
+    /// The delivery photo, where the shipper lets the page show it and the
+    /// server holds it.
+    #[serde(skip)]
+    pub photo: Option<BlobHash>,
 }
 
 /// The key that signs links, derived from the device CA's private key.
@@ -257,6 +263,7 @@ async fn build(
             })
             .max_by_key(|(hlc, _)| *hlc)
             .map(|(_, words)| words.to_owned()),
+        photo: None,
         delivered: view.proofs.last().map(|p| Handover {
             taken_by: relation_words(p.proof.relation, p.proof.recipient_name.as_deref()),
             left_at: p.proof.left_at.clone(),
@@ -330,6 +337,13 @@ async fn build(
             tracking.eta = route_eta(shared, &route, order, now).await?;
         }
         tracking.route = Some(route);
+    }
+    let photo = view.proofs.last().and_then(|p| p.proof.photo);
+    if let Some(photo) = photo
+        && shared.storage.tracking_photo(order.as_str()).await?
+        && shared.blobs.stored(&[photo]).await?.contains(&photo)
+    {
+        tracking.photo = Some(photo);
     }
     Ok(tracking)
 }

@@ -38,7 +38,13 @@ fn a_tracking_link_shows_its_order_from_confirmation_to_handover_and_nothing_els
     let dir = tempfile::tempdir().unwrap();
     let http = free_tcp_port();
     let server = Server::start_with(&dir.path().join("server"), free_port(), Some(http));
-    server.ok(&["import", SEED]);
+    // The seed, with the shipper letting SO-1001's page show the photo.
+    let mut seed: Value = serde_json::from_str(&std::fs::read_to_string(SEED).unwrap()).unwrap();
+    let so1001 = seed["orders"].as_array_mut().unwrap().iter_mut().find(|o| o["id"] == "SO-1001").unwrap();
+    so1001["tracking_photo"] = true.into();
+    let seed_file = dir.path().join("seed.json");
+    std::fs::write(&seed_file, seed.to_string()).unwrap();
+    server.ok(&["import", seed_file.to_str().unwrap()]);
 
     let link = tracking_link(http, "SO-1001");
     let other = tracking_link(http, "SO-1002");
@@ -124,6 +130,7 @@ fn a_tracking_link_shows_its_order_from_confirmation_to_handover_and_nothing_els
     assert!(from < to && to > chrono::Utc::now(), "{out}");
     let (_, _, page) = get(http, &link);
     assert!(page.contains("Expected between"), "{page}");
+    assert_eq!(get(http, &format!("{link}/photo")).0, 404, "a photo before delivery");
 
     let report = waybill_tests::deliver_with_proof(dir.path(), &driver);
     assert_eq!(report["pending_events"], 0, "{report}");
@@ -132,6 +139,12 @@ fn a_tracking_link_shows_its_order_from_confirmation_to_handover_and_nothing_els
     assert!(done["eta"].is_null(), "{done}");
     assert_eq!(done["delivered"]["taken_by"], "Handed to Ada", "{done}");
     assert_eq!(done["steps"].as_array().unwrap().last().unwrap()["what"], "Delivered", "{done}");
+    // The shipper allows the photo: the page shows it, from the link only.
+    let (_, _, page) = get(http, &link);
+    assert!(page.contains("id=\"photo\""), "{page}");
+    let (code, headers, bytes) = get(http, &format!("{link}/photo"));
+    assert_eq!((code, bytes.as_str()), (200, "jpeg bytes"));
+    assert_eq!(headers["cache-control"], "no-store");
 
     // After delivery the customer rates it, low: the office follows it up.
     let post = |path: &str, form: &[(&str, &str)]| {

@@ -271,6 +271,7 @@ mod tests {
             ],
             pick_device: None,
             email: None,
+            tracking_photo: false,
         }
     }
 

@@ -218,6 +218,8 @@ pub fn order(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> Value {
     json!({
         "id": format!("SO-{}", 10_000 + n),
         "email": format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase()),
+        // The made-up shipper lets customers see the photo of the door.
+        "tracking_photo": true,
         "payment": payment,
         "customer": name,
         "ship_to": {

@@ -167,7 +167,7 @@ fn work() -> Vec<(&'static str, Value)> {
             "/api/orders/import",
             json!({ "post": {
                 "summary": "Import orders from CSV",
-                "description": "Content-Type text/csv. One row per order line; columns order_id, customer, name, line1, city, postcode, country, gtin, quantity (required) and line2, lat, lon, description, promised, location, signature, photo, age_check. Errors name the row and column (`row 3.quantity`); a bad file takes nothing. Orders already held are left alone.",
+                "description": "Content-Type text/csv. One row per order line; columns order_id, customer, name, line1, city, postcode, country, gtin, quantity (required) and line2, lat, lon, description, promised, location, signature, photo, age_check, payment, amount_minor, currency, email, tracking_photo. Errors name the row and column (`row 3.quantity`); a bad file takes nothing. Orders already held are left alone.",
                 "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string" } } } },
                 "responses": {
                     "200": ok("Orders made and already held", json!({ "type": "object", "properties": {
@@ -563,6 +563,7 @@ fn core() -> Value {
                         }},
                         "payment": reference("PaymentTerms"),
                         "email": { "type": "string", "format": "email", "description": "The customer's address for notifications (confirmed, shipped, out for delivery with the ETA, delivered, failed attempts, returns and refunds), each with the tracking link. Kept on the server only: devices never hold it" },
+                        "tracking_photo": { "type": "boolean", "default": false, "description": "Whether the customer's tracking page may show the photo taken at delivery (kept on the server, as email)" },
                         "created_at": { "type": "string", "format": "date-time", "description": "Defaults to now" }
                     }
                 },

@@ -72,7 +72,8 @@ pub async fn location_epcis(State(app): State<App>, Path(id): Path<String>) -> A
 }
 
 /// The media type of an image, from its first bytes.
-fn sniff(bytes: &[u8]) -> &'static str {
+/// An image's media type, from its first bytes.
+pub(super) fn sniff(bytes: &[u8]) -> &'static str {
     if bytes.starts_with(b"\x89PNG") {
         "image/png"
     } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {

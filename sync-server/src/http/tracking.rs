@@ -57,6 +57,7 @@ pub(super) fn routes() -> Router<App> {
         .route("/track/{order}/{key}", get(page))
         .route("/track/{order}/{key}/status", get(status))
         .route("/track/{order}/{key}/events", get(events))
+        .route("/track/{order}/{key}/photo", get(photo))
         .route("/track/{order}/{key}/feedback", post(feedback))
         .route("/track/{order}/{key}/return", post(ask_return))
 }
@@ -172,6 +173,26 @@ async fn status(State(app): State<App>, Path((order, key)): Path<(String, String
     }
 }
 
+/// The delivery photo, where the shipper allows it.
+async fn photo(State(app): State<App>, Path((order, key)): Path<(String, String)>) -> Response {
+    let view = match find(&app, &order, &key).await {
+        Ok(view) => view,
+        Err(answer) => return answer,
+    };
+    let bytes = match view.photo {
+        Some(hash) => app.shared.blobs.read(&hash, 0, usize::MAX).await,
+        None => Ok(None),
+    };
+    match bytes {
+        Ok(Some(bytes)) => private(([(header::CONTENT_TYPE, super::reports::sniff(&bytes))], bytes)),
+        Ok(None) => private((StatusCode::NOT_FOUND, "No photo to show.")),
+        Err(e) => {
+            tracing::error!(error = %e, "tracking page: reading a photo failed");
+            private((StatusCode::SERVICE_UNAVAILABLE, "The photo is unavailable for a moment; try again."))
+        }
+    }
+}
+
 async fn events(State(app): State<App>, Path((order, key)): Path<(String, String)>) -> Response {
     let view = match find(&app, &order, &key).await {
         Ok(view) => view,
@@ -204,7 +225,7 @@ fn private(answer: impl IntoResponse) -> Response {
         (header::HeaderName::from_static("x-robots-tag"), "noindex"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'",
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src 'self'",
         ),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
@@ -256,6 +277,12 @@ fn render(v: &Tracking) -> String {
             body.push_str(&format!(" ({})", escape(left)));
         }
         body.push_str(".</p>");
+        if v.photo.is_some() {
+            body.push_str(&format!(
+                "<p><img id=\"photo\" src=\"{}/photo\" alt=\"Photo taken at delivery\" style=\"max-width:100%\"></p>",
+                escape(&v.link)
+            ));
+        }
     }
     if let Some(day) = v.promised {
         body.push_str(&format!("<p>Promised for {}.</p>", day.format("%A %-d %B %Y")));

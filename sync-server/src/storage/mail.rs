@@ -4,6 +4,7 @@
 //! are ([`super::outbox::Queue::Mail`]).
 
 use super::{Statement, Storage, StorageError, WriteOp, args};
+use crate::office::Contact;
 use crate::outbox::Notification;
 
 /// An email due.
@@ -30,10 +31,16 @@ pub(crate) struct DueMail {
 /// error.
 pub(crate) type MailRow = (String, String, String, Option<String>, Option<String>, Option<String>);
 
-/// The write that keeps `order`'s customer's email address: on the
-/// server only (devices never see it), where notifications are queued.
-pub(crate) fn contact(order: &str, email: &str) -> WriteOp {
-    Statement::new("INSERT INTO contacts (order_id, email) VALUES (?1, ?2)", args![order, email]).into()
+/// The write that keeps what the shipper said of `order`'s customer, if
+/// anything: on the server only (devices never see it).
+pub(crate) fn contact(order: &str, contact: &Contact) -> Option<WriteOp> {
+    (*contact != Contact::default()).then(|| {
+        Statement::new(
+            "INSERT INTO contacts (order_id, email, tracking_photo) VALUES (?1, ?2, ?3)",
+            args![order, contact.email.as_deref(), i64::from(contact.tracking_photo)],
+        )
+        .into()
+    })
 }
 
 /// The writes that queue each notification about `order` to its customer's
@@ -46,7 +53,7 @@ pub(crate) fn queue(order: &str, notifications: &[Notification]) -> Vec<WriteOp>
             Statement::new(
                 "INSERT INTO mail (key, topic, order_id, recipient, created_at, next_at)
                  SELECT CAST(?1 AS TEXT), CAST(?2 AS TEXT), order_id, email, CAST(?4 AS TEXT), CAST(?4 AS TEXT)
-                 FROM contacts WHERE order_id = ?3
+                 FROM contacts WHERE order_id = ?3 AND email IS NOT NULL
                  ON CONFLICT DO NOTHING",
                 args![&n.key, n.topic, order, &at],
             )
@@ -56,6 +63,15 @@ pub(crate) fn queue(order: &str, notifications: &[Notification]) -> Vec<WriteOp>
 }
 
 impl Storage {
+    /// Whether the shipper lets `order`'s tracking page show the delivery
+    /// photo.
+    pub(crate) async fn tracking_photo(&self, order: &str) -> Result<bool, StorageError> {
+        let shown: Option<i64> = self
+            .query_opt("SELECT tracking_photo FROM contacts WHERE order_id = ?1", args![order], |r| r.get(0))
+            .await?;
+        Ok(shown.unwrap_or(0) != 0)
+    }
+
     /// Up to `limit` emails due at `now`, oldest first; one order's emails
     /// one at a time, in the order queued (a later one waits while an
     /// earlier one is being retried).

@@ -163,10 +163,12 @@ pub const SQLITE: &[&str] = &[
          id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, who TEXT NOT NULL, role TEXT NOT NULL,
          action TEXT NOT NULL, request TEXT NOT NULL, status INTEGER
      );",
-    // 8: customers' email addresses (kept here, never sent to devices) and
+    // 8: what the shipper said of each order's customer (their email
+    //    address, whether the tracking page shows the delivery photo), kept
+    //    here and never sent to devices, and
     //    the emails queued with the order's projection, one per
     //    notification key (crate::mail).
-    "CREATE TABLE contacts (order_id TEXT PRIMARY KEY, email TEXT NOT NULL);
+    "CREATE TABLE contacts (order_id TEXT PRIMARY KEY, email TEXT, tracking_photo INTEGER NOT NULL DEFAULT 0);
      CREATE TABLE mail (
          id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, topic TEXT NOT NULL,
          order_id TEXT NOT NULL, recipient TEXT NOT NULL, created_at TEXT NOT NULL, next_at TEXT NOT NULL,
@@ -338,7 +340,9 @@ pub const POSTGRES: &[&str] = &[
          role TEXT COLLATE \"C\" NOT NULL, action TEXT COLLATE \"C\" NOT NULL,
          request TEXT COLLATE \"C\" NOT NULL, status BIGINT
      );",
-    "CREATE TABLE contacts (order_id TEXT COLLATE \"C\" PRIMARY KEY, email TEXT COLLATE \"C\" NOT NULL);
+    "CREATE TABLE contacts (
+         order_id TEXT COLLATE \"C\" PRIMARY KEY, email TEXT COLLATE \"C\", tracking_photo BIGINT NOT NULL DEFAULT 0
+     );
      CREATE TABLE mail (
          id BIGSERIAL PRIMARY KEY, key TEXT COLLATE \"C\" NOT NULL UNIQUE, topic TEXT COLLATE \"C\" NOT NULL,
          order_id TEXT COLLATE \"C\" NOT NULL, recipient TEXT COLLATE \"C\" NOT NULL,

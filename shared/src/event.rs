@@ -19,6 +19,7 @@ pub mod quota;
 pub mod returns;
 pub mod stock;
 pub mod warehouse;
+mod words;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -28,7 +28,7 @@ use crate::event::{Event, Payload};
 use crate::event_id::EventId;
 use crate::hlc::Hlc;
 
-pub use exception::{Exception, ExceptionKind, Resolution};
+pub use exception::{Exception, ExceptionKind, ExceptionType, Resolution};
 pub use order::OrderView;
 pub use route::RouteView;
 pub use status::OrderStatus;

@@ -30,6 +30,8 @@
 
 mod access;
 mod audit;
+mod exceptions;
+mod map;
 mod openapi;
 mod payment;
 mod reports;
@@ -76,6 +78,8 @@ use crate::users::{self, Access, UserError};
 /// The office's web page: one self-contained file, no build step.
 const PAGE: &str = include_str!("http/page.html");
 
+pub use map::{MapSettings, MapSettingsError};
+
 /// The header that makes order creation idempotent.
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
@@ -101,12 +105,20 @@ struct App {
     shared: Arc<Shared>,
     /// SHA-256 of the office token; `None` when none was set.
     token: Option<Arc<str>>,
+    /// The map's tiles and highlighting.
+    map: Arc<MapSettings>,
 }
 
-/// The API, ready to serve: `router(server.shared(), token)`.
+/// The API, ready to serve: `router(server.shared(), token)`, with the
+/// map on a plain background.
 pub fn router(shared: Arc<Shared>, token: String) -> Router {
+    router_with(shared, token, MapSettings::default())
+}
+
+/// The API with the operator's map settings (`serve --map-tiles`).
+pub fn router_with(shared: Arc<Shared>, token: String, map: MapSettings) -> Router {
     let token = (!token.is_empty()).then(|| Arc::from(sha256_hex(token.as_bytes())));
-    let app = App { shared, token };
+    let app = App { shared, token, map: Arc::new(map) };
     let api = Router::new()
         .route("/orders", get(list_orders).post(create_order))
         .route("/orders/import", post(work::import_csv))
@@ -137,6 +149,7 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
         .route("/quotas", get(work::list_quotas))
         .route("/allocate", post(work::allocate))
         .route("/routes", get(reports::list_routes))
+        .route("/map", get(map::get_map))
         .route("/metrics", get(reports::get_metrics))
         .route("/blobs/{hash}", get(reports::get_blob))
         .route("/events", get(events))
@@ -160,7 +173,7 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), require_sign_in));
     Router::new()
         .nest("/api", api)
-        .route("/", get(|| async { Html(PAGE) }))
+        .route("/", get(page))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         // For operators' Prometheus: outside /api, but signed in the same way
         // (the service token as a bearer token, or an office session).
@@ -170,6 +183,22 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
         )
         .merge(tracking::routes())
         .with_state(app)
+}
+
+/// `GET /`: the page, with a Content-Security-Policy that lets it run its
+/// own inline script and talk to this server only; images from here, and
+/// the map's tiles from the operator's tile server if one is set.
+async fn page(State(app): State<App>) -> Response {
+    let tiles = app.map.tile_origin().map(|o| format!(" {o}")).unwrap_or_default();
+    let csp = format!(
+        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:{tiles}; \
+         connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    let mut response = Html(PAGE).into_response();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    response
 }
 
 /// A refused request: status, message, and the field at fault.
@@ -678,7 +707,7 @@ async fn list_exceptions(State(app): State<App>, axum::Extension(a): axum::Exten
     if let Some(scope) = access::Scope::of(&app.shared, &a).await? {
         list.retain(|x| scope.has_doc(x["doc"].as_str().unwrap_or_default()));
     }
-    Ok(Json(list).into_response())
+    Ok(Json(exceptions::in_words(&app.shared, list).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -700,6 +729,7 @@ async fn resolve(
 ) -> ApiResult {
     let r = body(b)?;
     access::may_touch(&app.shared, &a, &r.doc).await?;
+    exceptions::check_fits(&r.exception, r.decision)?;
     let payload = Payload::ExceptionResolved(ExceptionResolved {
         exception: r.exception,
         events: r.events,

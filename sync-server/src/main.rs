@@ -53,6 +53,8 @@ enum Command {
         http: Option<SocketAddr>,
         #[command(flatten)]
         mail: MailArgs,
+        #[command(flatten)]
+        map: MapArgs,
     },
     /// The whole system with a simulated fleet, on SQLite in --data (default
     /// ./waybill-demo), and the office dashboard: the README's main job.
@@ -250,7 +252,10 @@ async fn command(command: Command, json: bool, data: &Path, database: Database) 
     let data = data.to_path_buf();
     let open = || async { anyhow::Ok(storage::open(&database).await?.0) };
     match command {
-        Command::Serve { listen, http, mail } => serve(&data, database.clone(), listen, http, mail).await,
+        Command::Serve { listen, http, mail, map } => {
+            let map = waybill_sync_server::http::MapSettings::new(map.map_tiles, map.far_delivery_m)?;
+            serve(&data, database.clone(), listen, http, mail, map).await
+        }
         Command::Enrol { device, role, location } => {
             let identity = Identity::load_or_create(&data)?;
             let storage = open().await?;
@@ -388,6 +393,21 @@ async fn command(command: Command, json: bool, data: &Path, database: Database) 
     }
 }
 
+/// The office map (docs/office.md).
+#[derive(Debug, clap::Args)]
+struct MapArgs {
+    /// Draw map tiles from this server under the office map (none: stops
+    /// and lines on a plain background, for depots without internet):
+    /// https://tile.example/{z}/{x}/{y}.png.
+    #[arg(long, env = "WAYBILL_MAP_TILES")]
+    map_tiles: Option<String>,
+    /// Highlight on the map proofs of delivery taken farther than this
+    /// many metres from their address. (The fold's exception for it uses a
+    /// fixed 500 m, the same on every device.)
+    #[arg(long, env = "WAYBILL_FAR_DELIVERY_M", default_value_t = 500)]
+    far_delivery_m: u32,
+}
+
 /// How customers' emails are sent.
 #[derive(Debug, clap::Args)]
 struct MailArgs {
@@ -431,6 +451,7 @@ async fn serve(
     listen: SocketAddr,
     http: Option<SocketAddr>,
     mail: MailArgs,
+    map: waybill_sync_server::http::MapSettings,
 ) -> anyhow::Result<()> {
     {
         // Checked before anything starts: a bad SMTP address or template
@@ -457,7 +478,7 @@ async fn serve(
                     data.display()
                 );
             }
-            let router = waybill_sync_server::http::router(server.shared(), token);
+            let router = waybill_sync_server::http::router_with(server.shared(), token, map);
             let listener = tokio::net::TcpListener::bind(http).await.with_context(|| format!("cannot listen for HTTP on {http} (is another server on it? Pass --http with another port)"))?;
             println!("office API on http://{}", listener.local_addr()?);
             tokio::spawn(async move {

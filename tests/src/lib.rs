@@ -20,6 +20,24 @@ pub mod postgres;
 /// The demo seed: two orders, a location with stock, a route.
 pub const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/demo/seed.json");
 
+/// Where the [`SEED`]'s two addresses are: 12 St James's Square (SO-1001,
+/// R-7 stop 1) and 1 Dorset Street (SO-1002, stop 2), London.
+pub const SEED_GEO: [(f64, f64); 2] = [(51.5074, -0.1347), (51.5203, -0.1566)];
+
+/// The [`SEED`] with its orders' and route stops' addresses geocoded
+/// ([`SEED_GEO`]), written in `dir`: its path, for `import`.
+pub fn geocoded_seed(dir: &Path) -> PathBuf {
+    let mut seed: Value = serde_json::from_str(&std::fs::read_to_string(SEED).unwrap()).unwrap();
+    for (i, (lat, lon)) in SEED_GEO.iter().enumerate() {
+        let geo = serde_json::json!({ "lat": lat, "lon": lon });
+        seed["orders"][i]["ship_to"]["geo"] = geo.clone();
+        seed["routes"][0]["stops"][i]["address"]["geo"] = geo;
+    }
+    let path = dir.join("seed-geo.json");
+    std::fs::write(&path, seed.to_string()).unwrap();
+    path
+}
+
 /// A workspace binary. `cargo test --workspace` builds them; run alone,
 /// the tests build them once (with the workspace's features, so nothing is
 /// rebuilt back and forth).

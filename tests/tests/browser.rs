@@ -148,6 +148,37 @@ fn the_office_page_signs_in_and_follows_orders_live() {
     assert!(!browser.displayed(&error), "an error shows: {}", browser.text(&error));
     lap("delivery shown live");
 
+    // The customer rates the delivery low: the exception reads in words,
+    // with only the decisions that fit a low rating.
+    let http_client = reqwest::blocking::Client::new();
+    let view: Value = http_client
+        .get(format!("http://127.0.0.1:{http}/api/orders/SO-1001"))
+        .bearer_auth(OFFICE_TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let link = view["tracking"].as_str().unwrap();
+    let res = http_client
+        .post(format!("http://127.0.0.1:{http}{link}/feedback"))
+        .form(&[("rating", "1"), ("comment", "late")])
+        .send()
+        .unwrap();
+    assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+    let exceptions = browser.find("#exceptions");
+    let shown = wait_for("the low rating in the exceptions", || {
+        Some(browser.text(&exceptions)).filter(|t| t.contains("Customer rated the delivery low"))
+    });
+    assert!(shown.contains("order SO-1001") && shown.contains("customer rated the delivery"), "{shown}");
+    assert!(!shown.contains("order/SO-1001") && !shown.contains("office:"), "raw ids shown: {shown}");
+    let offered = browser.script(
+        "return Array.from(document.querySelectorAll('#exceptions tr')).filter((tr) => \
+         tr.textContent.includes('rated the delivery low')).flatMap((tr) => \
+         Array.from(tr.querySelectorAll('select option')).map((o) => o.value));",
+    );
+    assert_eq!(offered, json!(["accept", "refund", "redeliver"]));
+    lap("exception shown in words");
+
     // A read-only viewer: the role shows, no decision is offered on an
     // exception, and the audit log lists who did what.
     let out = server
@@ -173,4 +204,39 @@ fn the_office_page_signs_in_and_follows_orders_live() {
     assert_eq!(browser.script("return document.querySelectorAll('button.resolve').length"), 0);
     assert!(!browser.displayed(&error), "an error shows: {}", browser.text(&error));
     lap("viewer signed in, audit log shown");
+}
+
+#[test]
+fn the_map_draws_the_seeds_route() {
+    let browser = Browser::start();
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_tcp_port();
+    let server = Server::start_with(&dir.path().join("server"), free_port(), Some(http));
+    add_user(&server, "ada", "analytical engine");
+    server.ok(&["import", waybill_tests::geocoded_seed(dir.path()).to_str().unwrap()]);
+    browser.goto(&format!("http://127.0.0.1:{http}/"));
+    browser.type_into(&browser.find("#user"), "ada");
+    browser.type_into(&browser.find("#password"), "analytical engine");
+    browser.click(&browser.find("#signin-form button[type=submit]"));
+    // R-7: one line through its two stops, a circle each, in order.
+    let drawn = wait_for("the map of R-7", || {
+        let v = browser.script(
+            "const g = document.querySelectorAll('#map svg g.route'); return g.length ? { routes: \
+             Array.from(g).map((r) => r.dataset.route), lines: document.querySelectorAll('#map svg \
+             polyline').length, stops: Array.from(document.querySelectorAll('#map svg circle.stop')).map((c) \
+             => c.dataset.seq), points: document.querySelector('#map svg polyline').getAttribute('points') } : \
+             null;",
+        );
+        (!v.is_null()).then_some(v)
+    });
+    assert_eq!(
+        (&drawn["routes"], &drawn["lines"], &drawn["stops"]),
+        (&json!(["R-7"]), &json!(1), &json!(["1", "2"]))
+    );
+    assert_eq!(drawn["points"].as_str().unwrap().split(' ').count(), 2, "{drawn}");
+    assert!(
+        !browser.displayed(&browser.find("#error")),
+        "an error shows: {}",
+        browser.text(&browser.find("#error"))
+    );
 }

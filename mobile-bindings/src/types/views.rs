@@ -312,6 +312,13 @@ pub enum ExceptionKind {
     DeliveredAfterCancel,
     /// Fulfilment work recorded after the order was cancelled.
     WorkAfterCancel,
+    /// A delivery's proof was recorded far from the order's address.
+    DeliveredFarFromAddress {
+        /// Distance from the address to the proof's GPS position, in metres.
+        distance_m: u32,
+        /// The distance above which a delivery is flagged, in metres.
+        limit_m: u32,
+    },
     /// A package was delivered more than once.
     DeliveredTwice {
         /// The package.
@@ -421,6 +428,9 @@ impl From<fold::ExceptionKind> for ExceptionKind {
             K::UnknownPackage { sscc } => Self::UnknownPackage { sscc: sscc.to_string() },
             K::DeliveredAfterCancel => Self::DeliveredAfterCancel,
             K::WorkAfterCancel => Self::WorkAfterCancel,
+            K::DeliveredFarFromAddress { distance_m, limit_m } => {
+                Self::DeliveredFarFromAddress { distance_m, limit_m }
+            }
             K::DeliveredTwice { sscc } => Self::DeliveredTwice { sscc: sscc.to_string() },
             K::LoadedOnTwoVans { sscc, vans } => {
                 Self::LoadedOnTwoVans { sscc: sscc.to_string(), vans: strings(vans) }

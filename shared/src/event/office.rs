@@ -113,6 +113,32 @@ pub enum Decision {
     WriteOff,
 }
 
+impl Decision {
+    /// Its name on the wire, as in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Accept => "accept",
+            Decision::Voided => "voided",
+            Decision::Restock => "restock",
+            Decision::Refund => "refund",
+            Decision::Redeliver => "redeliver",
+            Decision::WriteOff => "write_off",
+        }
+    }
+
+    /// What it means, in a few plain words for a clerk.
+    pub fn words(self) -> &'static str {
+        match self {
+            Decision::Accept => "accept: it stands as it is",
+            Decision::Voided => "the wrong events were voided",
+            Decision::Restock => "put the goods back in stock",
+            Decision::Refund => "refund the customer",
+            Decision::Redeliver => "deliver again",
+            Decision::WriteOff => "write it off",
+        }
+    }
+}
+
 /// An exception is settled. It covers the events listed; an event that joins
 /// the same exception later opens it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

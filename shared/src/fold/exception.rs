@@ -2,6 +2,8 @@
 //! id (`<kind>:<subject>`), names the events involved, and stays in the view,
 //! resolved or not.
 
+mod decisions;
+
 use serde::Serialize;
 
 use crate::blob::BlobHash;
@@ -10,6 +12,19 @@ use crate::event::office::Decision;
 use crate::event_id::EventId;
 use crate::gs1::{Gtin, Sscc};
 use crate::id::{BinId, DeviceId, VanId};
+
+pub use decisions::ExceptionType;
+
+/// How far from its address, in metres, a delivery's GPS position may be
+/// before the fold flags it ([`ExceptionKind::DeliveredFarFromAddress`]).
+///
+/// A constant, not a setting: the fold runs on every replica (the server and
+/// each device) and must give them all the same exceptions, with the same
+/// ids, for the office's resolutions to name. A per-server setting would have
+/// to travel to every device, and a change to it would turn exceptions
+/// already resolved into new ones. The operator's `--far-delivery-m` only
+/// changes which proofs the office map highlights (docs/office.md).
+pub const FAR_DELIVERY_M: u32 = 500;
 
 /// What went wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,6 +90,16 @@ pub enum ExceptionKind {
     /// load, dispatch or failed attempt) recorded after the order was
     /// cancelled. A delivery is [`ExceptionKind::DeliveredAfterCancel`].
     WorkAfterCancel,
+    /// A delivery's proof was recorded more than [`FAR_DELIVERY_M`] metres
+    /// from the order's address in force (its geocoded point): the driver
+    /// may have handed it to the wrong door, or the address's point is wrong.
+    DeliveredFarFromAddress {
+        /// Great-circle distance from the address to the proof's GPS
+        /// position, in whole metres.
+        distance_m: u32,
+        /// The distance above which a delivery is flagged, in metres.
+        limit_m: u32,
+    },
     /// A package was delivered more than once.
     DeliveredTwice {
         /// The package.

@@ -13,8 +13,10 @@ use crate::event::delivery::{FailReason, Proof};
 use crate::event::office::{Allocation, PickAssigned, Replaces};
 use crate::event_id::EventId;
 use crate::fold::customer::{Customer, FeedbackView, ReturnRequestView};
+use crate::fold::exception::FAR_DELIVERY_M;
 use crate::fold::payment::{PaymentView, Payments};
 use crate::fold::{Exception, ExceptionKind, OrderStatus, TimelineEntry, address, order_events, resolve};
+use crate::geo::Geo;
 use crate::gs1::{Gtin, Sscc};
 use crate::id::{DeviceId, RouteId, VanId};
 
@@ -487,6 +489,7 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
         found.push(("address_amended_after_dispatch:order".into(), kind, involved.into_iter().collect()));
     }
 
+    far_deliveries(&proofs, &ship_to, &mut found);
     let payment = payments.finish(&header.payment, &deliveries, &mut found);
     let (feedback, return_requests) = customer.finish(&mut found);
     let held = held || payment.holds();
@@ -530,6 +533,38 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
         timeline: ordered.timeline,
         unreadable: contents.unreadable.clone(),
     }
+}
+
+/// Flags each delivery whose proof's GPS position is more than
+/// [`FAR_DELIVERY_M`] from the address in force at the end of the fold (the
+/// one the office and the map show). Both are known only once every event
+/// is folded, so the result does not depend on the order events arrived in.
+/// A proof without GPS, or an address without a point, is not judged.
+fn far_deliveries(
+    proofs: &[ProofView],
+    ship_to: &Address,
+    found: &mut Vec<(String, ExceptionKind, Vec<EventId>)>,
+) {
+    let Some(home) = ship_to.geo else { return };
+    for p in proofs {
+        let Some(distance) = proof_distance_m(&p.proof, &home) else { continue };
+        if distance > f64::from(FAR_DELIVERY_M) {
+            // Below 40,000 km, so it fits a u32.
+            let kind = ExceptionKind::DeliveredFarFromAddress {
+                distance_m: distance.round() as u32,
+                limit_m: FAR_DELIVERY_M,
+            };
+            found.push((format!("delivered_far_from_address:{}", p.event), kind, vec![p.event.clone()]));
+        }
+    }
+}
+
+/// Metres from `address` to where the device was when `proof` was
+/// recorded; `None` without GPS or with GPS that is not a point on the Earth.
+pub fn proof_distance_m(proof: &Proof, address: &Geo) -> Option<f64> {
+    let gps = proof.gps?;
+    let at = Geo::new(gps.lat, gps.lon).ok()?;
+    Some(address.distance_m(&at))
 }
 
 /// Whether `payload` is fulfilment work, which a cancelled order should no

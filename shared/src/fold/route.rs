@@ -4,14 +4,18 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::doc::Contents;
 use crate::doc::order::Address;
 use crate::doc::route::RouteHeader;
 use crate::event::Payload;
+use crate::event::delivery::Gps;
+use crate::event_id::EventId;
 use crate::fold::cash::{Cash, CashView};
 use crate::fold::{Exception, order_events, resolve};
+use crate::geo::Geo;
 use crate::gs1::Sscc;
 use crate::id::{DeviceId, OrderId, RouteId, VanId};
 
@@ -50,6 +54,21 @@ pub struct StopView {
     pub state: StopState,
 }
 
+/// Where the van was last seen: the GPS of the route's latest event, in
+/// fold order, that carries one (an arrival at a stop, a delivery's proof,
+/// a failed attempt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VanPosition {
+    /// Where the device was.
+    pub geo: Geo,
+    /// The device's wall time of that event.
+    pub at: DateTime<Utc>,
+    /// The event.
+    pub event: EventId,
+    /// The stop the event was at.
+    pub stop: u32,
+}
+
 /// The merged state of a route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteView {
@@ -71,6 +90,9 @@ pub struct RouteView {
     pub cash_handed_in: bool,
     /// Every exception, open or resolved: cash differences.
     pub exceptions: Vec<Exception>,
+    /// Where the van was last seen, if any event carried GPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_position: Option<VanPosition>,
 }
 
 /// Folds a route document into its view.
@@ -93,7 +115,13 @@ pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
     let mut arrived = BTreeSet::new();
     let mut cash = Cash::default();
     let ordered = order_events(&contents.events);
+    let mut last_position = None;
     for e in &ordered.live {
+        if let Some((gps, stop)) = gps_of(&e.payload)
+            && let Ok(geo) = Geo::new(gps.lat, gps.lon)
+        {
+            last_position = Some(VanPosition { geo, at: e.at, event: e.id.clone(), stop });
+        }
         let stop_of = |seq: u32, stops: &[StopView]| stops.iter().position(|s| s.seq == seq);
         match &e.payload {
             // The latest assignment wins, as in the order view: a package
@@ -168,5 +196,16 @@ pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
         cash,
         cash_handed_in,
         exceptions,
+        last_position,
+    }
+}
+
+/// The GPS position an event of the run carries, and its stop.
+fn gps_of(payload: &Payload) -> Option<(Gps, u32)> {
+    match payload {
+        Payload::ArrivedAtStop(a) => a.gps.map(|g| (g, a.stop)),
+        Payload::Delivered(d) => d.proof.gps.map(|g| (g, d.stop)),
+        Payload::AttemptFailed(a) => a.gps.map(|g| (g, a.stop)),
+        _ => None,
     }
 }

@@ -128,6 +128,7 @@ mod tests {
             cash: Vec::new(),
             cash_handed_in: false,
             exceptions: Vec::new(),
+            last_position: None,
         }
     }
 

@@ -159,6 +159,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/quotas", Anyone, "list quotas"),
     rule("POST", "/allocate", Dispatch, "allocate orders"),
     rule("GET", "/routes", Anyone, "list routes"),
+    rule("GET", "/map", Anyone, "read the map"),
     rule("GET", "/metrics", Anyone, "read the metrics"),
     rule("GET", "/blobs/{hash}", Anyone, "see a proof image"),
     rule("GET", "/events", Anyone, "follow changes live"),

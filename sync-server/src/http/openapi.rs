@@ -295,6 +295,30 @@ fn reports() -> Vec<(&'static str, Value)> {
             "200": ok("Routes", json!({ "type": "array" })), "401": err("Not signed in") } } }),
         ),
         (
+            "/api/map",
+            json!({ "get": { "summary": "The map: each route's stops in sequence, its van's last position, and each proof of delivery against its address",
+            "description": "From the stored route and order views, in one request. `far` marks proofs farther from their address than the operator's --far-delivery-m; `exception_open` those the fold flagged (delivered_far_from_address, beyond exception_m metres) and nobody resolved. `tiles` is the operator's tile URL template (--map-tiles), or null: draw on a plain background.",
+            "responses": {
+            "200": ok("The map's data", json!({ "type": "object", "properties": {
+                "tiles": { "type": ["string", "null"] }, "far_delivery_m": { "type": "integer" },
+                "exception_m": { "type": "integer" },
+                "routes": { "type": "array", "items": { "type": "object", "properties": {
+                    "id": { "type": "string" }, "driver": { "type": "string" }, "van": { "type": "string" },
+                    "done": { "type": "integer" }, "next_stop": { "type": ["integer", "null"] },
+                    "stops": { "type": "array", "items": { "type": "object", "properties": {
+                        "seq": { "type": "integer" }, "state": { "type": "string" },
+                        "orders": { "type": "array", "items": { "type": "string" } },
+                        "address": { "type": "string" }, "geo": { "type": ["object", "null"] } } } },
+                    "van_position": { "type": ["object", "null"], "description": "{geo, at, event, stop}: the latest event with GPS" },
+                    "proofs": { "type": "array", "items": { "type": "object", "properties": {
+                        "order": { "type": "string" }, "event": { "type": "string" },
+                        "stop": { "type": ["integer", "null"] }, "at": { "type": "string" },
+                        "gps": { "type": "object" }, "address_geo": { "type": ["object", "null"] },
+                        "distance_m": { "type": ["integer", "null"] }, "far": { "type": "boolean" },
+                        "exception_open": { "type": "boolean" } } } } } } } } })),
+            "401": err("Not signed in") } } }),
+        ),
+        (
             "/api/metrics",
             json!({ "get": { "summary": "Order accuracy, on-time delivery, pick rate, short-pick, failed-attempt and return rates",
             "description": "Summed in one query from each order's share, stored with the order's projection as its events arrive.",
@@ -324,6 +348,20 @@ fn reports() -> Vec<(&'static str, Value)> {
 }
 
 fn core() -> Value {
+    // An open exception's decision that fits its kind, and one of its
+    // events in words.
+    let fitting_decision = json!({ "type": "object", "properties": {
+        "decision": { "type": "string", "examples": ["accept"] },
+        "words": { "type": "string" }
+    }});
+    let event_in_words = json!({ "type": "object", "properties": {
+        "event": { "type": "string", "examples": ["hh-1:4"] },
+        "device": { "type": "string", "examples": ["hh-1"] },
+        "role": { "type": ["string", "null"], "examples": ["picker"] },
+        "by": { "type": ["string", "null"] },
+        "at": { "type": ["string", "null"], "format": "date-time", "description": "The device's time" },
+        "what": { "type": "string", "examples": ["picked"] }
+    }});
     let timeline_entry = json!({
         "type": "object",
         "properties": {
@@ -412,7 +450,7 @@ fn core() -> Value {
             }))),
             "/api/exceptions": {
                 "get": {
-                    "summary": "Open exceptions",
+                    "summary": "Open exceptions, in words: title, explanation, the decisions that fit the kind, the document named, each event as device, role, time and what happened",
                     "responses": {
                         "200": ok("Exceptions", json!({ "type": "array", "items": {
                             "type": "object",
@@ -420,7 +458,12 @@ fn core() -> Value {
                                 "doc": { "type": "string" }, "id": { "type": "string" },
                                 "kind": { "type": "string" },
                                 "events": { "type": "array", "items": { "type": "string" } },
-                                "detail": { "type": "object" }
+                                "detail": { "type": "object" },
+                                "title": { "type": "string", "examples": ["Stock below zero"] },
+                                "explanation": { "type": "string" },
+                                "document": { "type": "string", "examples": ["order SO-1001", "stock at wh-north", "route R-7"] },
+                                "decisions": { "type": "array", "items": fitting_decision },
+                                "happened": { "type": "array", "items": event_in_words }
                             }
                         }})),
                         "401": err("Not signed in"),
@@ -445,7 +488,7 @@ fn core() -> Value {
                         "200": ok("The event written", json!({ "type": "object", "properties": {
                             "doc": { "type": "string" }, "event": { "type": "object" }
                         }})),
-                        "400": err("A field is invalid"),
+                        "400": err("A field is invalid, the exception names no kind, or the decision does not fit its kind (the error names those that do)"),
                         "401": err("Not signed in"),
                         "404": err("No such document"),
                     }

@@ -502,6 +502,55 @@ async fn resolving_an_exception_is_an_office_event() {
 }
 
 #[tokio::test]
+async fn exceptions_are_listed_in_words_and_take_only_decisions_that_fit() {
+    let f = start().await;
+    f.create("k", order("SO-1")).await;
+    // A customer's low rating: an exception of the order.
+    let rating = Payload::FeedbackGiven(waybill_shared::event::customer::FeedbackGiven {
+        rating: 1,
+        comment: "late".into(),
+    });
+    let doc: DocId = "order/SO-1".parse().unwrap();
+    let rated = crate::office::office_event(&f.shared, &doc, rating, Some("customer".into())).await.unwrap();
+
+    let (status, list) = f.call("GET", "/api/exceptions", &[], None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let x = &list[0];
+    assert_eq!((&x["id"], &x["document"]), (&json!("low_rating"), &json!("order SO-1")), "{list}");
+    assert_eq!(x["title"], "Customer rated the delivery low");
+    assert!(x["explanation"].as_str().unwrap().contains("follow it up"), "{x}");
+    let fit: Vec<&str> =
+        x["decisions"].as_array().unwrap().iter().map(|d| d["decision"].as_str().unwrap()).collect();
+    assert_eq!(fit, ["accept", "refund", "redeliver"]);
+    let happened = &x["happened"][0];
+    assert_eq!(happened["event"], rated.id.to_string());
+    assert_eq!((&happened["device"], &happened["role"]), (&json!("office"), &json!("office")), "{x}");
+    assert_eq!(
+        (&happened["what"], &happened["by"]),
+        (&json!("customer rated the delivery"), &json!("customer"))
+    );
+    assert_eq!(happened["at"], rated.at.to_rfc3339());
+
+    // A decision that does not fit the kind is refused, naming those that do.
+    let resolve = |decision: &str, exception: &str| json!({ "doc": "order/SO-1", "exception": exception, "events": [rated.id.to_string()], "decision": decision });
+    let (status, body) =
+        f.call("POST", "/api/exceptions/resolve", &[], Some(resolve("restock", "low_rating"))).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "decision");
+    assert!(body["error"].as_str().unwrap().contains("accept, refund, redeliver"), "{body}");
+    let (status, body) =
+        f.call("POST", "/api/exceptions/resolve", &[], Some(resolve("accept", "shrug:1"))).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "exception");
+    let (_, still) = f.call("GET", "/api/exceptions", &[], None).await;
+    assert_eq!(still.as_array().unwrap().len(), 1, "nothing was written: {still}");
+
+    let (status, body) =
+        f.call("POST", "/api/exceptions/resolve", &[], Some(resolve("refund", "low_rating"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, list) = f.call("GET", "/api/exceptions", &[], None).await;
+    assert_eq!(list, json!([]));
+}
+
+#[tokio::test]
 async fn devices_enrol_list_revoke() {
     let f = start().await;
     let location = json!({ "id": "wh-1", "name": "Main", "bins": [{ "id": "A-01", "walk": 1 }] });

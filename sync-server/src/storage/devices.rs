@@ -133,6 +133,11 @@ impl Storage {
         .await
     }
 
+    /// Every device's role, by id (revoked ones too: their events stay).
+    pub(crate) async fn device_roles(&self) -> Result<Vec<(String, String)>, StorageError> {
+        self.query("SELECT id, role FROM devices ORDER BY id", args![], |r| Ok((r.get(0)?, r.get(1)?))).await
+    }
+
     /// Every device, by id, with the work waiting for it, by role: a
     /// picker's assigned orders not picked yet, a packer's picked orders at
     /// its location, a driver's stops not done.

@@ -110,6 +110,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Option<Value>, &'static st
         ("GET", "/api/quotas", None, "ADLV"),
         ("POST", "/api/allocate", Some(json!({ "orders": [] })), "AD"),
         ("GET", "/api/routes", None, "ADLV"),
+        ("GET", "/api/map", None, "ADLV"),
         ("GET", "/api/metrics", None, "ADLV"),
         ("GET", "/api/blobs/ab", None, "ADLV"),
         ("GET", "/api/events", None, "ADLV"),
@@ -229,8 +230,7 @@ async fn a_warehouse_lead_works_only_at_its_locations() {
 
     // Resolving: a document at another location is refused before anything
     // is written; one of theirs gets past the permission check.
-    let resolve =
-        |doc: &str| json!({ "doc": doc, "exception": "x:1", "events": ["office:1"], "decision": "accept" });
+    let resolve = |doc: &str| json!({ "doc": doc, "exception": "low_rating", "events": ["office:1"], "decision": "accept" });
     let (status, body, _) =
         f.send("POST", "/api/exceptions/resolve", Some(lee), Some(resolve("location/wh-2/0"))).await;
     assert_eq!((status, &body["field"]), (StatusCode::FORBIDDEN, &json!("doc")), "{body}");

@@ -289,35 +289,10 @@ mod tests {
 
     #[test]
     fn each_rate_counts_what_it_says() {
-        let on_time = json!({
-            "header": { "promised": "2026-11-24" },
-            "feedback": { "rating": 5 },
-            "lines": [{ "ordered": 2, "picked": 2, "short": 0, "delivered": 2, "returned": 0 }],
-            "exceptions": [],
-            "timeline": [
-                event("hh-1:1", "picked", "2026-11-23T09:00:00Z"),
-                event("hh-1:2", "picked", "2026-11-23T09:30:00Z"),
-                event("drv-1:1", "attempt_failed", "2026-11-23T15:00:00Z"),
-                event("drv-1:2", "delivered", "2026-11-24T10:00:00Z"),
-            ]
-        });
-        let late_short_returned = json!({
-            "header": { "promised": "2026-11-23" },
-            "feedback": { "rating": 2 },
-            "lines": [{ "ordered": 4, "picked": 3, "short": 1, "delivered": 3, "returned": 1 }],
-            "exceptions": [{ "id": "short_pick:1" }],
-            "timeline": [
-                event("hh-1:3", "picked", "2026-11-23T10:00:00Z"),
-                event("drv-1:3", "delivered", "2026-11-24T11:00:00Z"),
-            ]
-        });
-        let voided_delivery = json!({
-            "header": {},
-            "lines": [{ "ordered": 1, "picked": 0, "short": 0, "delivered": 0, "returned": 0 }],
-            "exceptions": [{ "id": "over_pick:1" }],
-            "timeline": [{ "id": "drv-1:4", "type": "delivered", "at": "2026-11-24T12:00:00Z", "voided_by": "office:9" }]
-        });
-        let m = compute(&[on_time, late_short_returned, voided_delivery]);
+        // On time with a failed attempt first; late, short and returned; a
+        // voided delivery.
+        let three = &views()[..3];
+        let m = compute(three);
         assert_eq!((m.orders, m.delivered), (3, 2));
         assert_eq!(m.order_accuracy, Some(0.5), "the second is incomplete");
         assert_eq!(m.on_time_delivery, Some(0.5));
@@ -328,7 +303,8 @@ mod tests {
         assert_eq!((m.average_rating, m.ratings), (Some(3.5), 2), "the third was not rated");
     }
 
-    /// Views of every kind the metrics count: the three above, a second
+    /// Views of every kind the metrics count: the three the rates test
+    /// reads first, a second
     /// picker, the first picker again in another order (its span runs
     /// across orders), a delivery without a promised date, an unrated
     /// failed attempt, and an order not yet picked.

@@ -690,7 +690,12 @@ impl Server {
 /// The driver delivers stop 1 of R-7 (SO-1001) to Ada, offline, with the
 /// photo and signature in these files.
 pub fn deliver(driver: &Device, photo: &Path, signature: &Path) {
-    driver.ok(&[
+    deliver_at(driver, photo, signature, None);
+}
+
+/// [`deliver`], with the device's position (`lat,lon`) if given.
+pub fn deliver_at(driver: &Device, photo: &Path, signature: &Path, gps: Option<&str>) {
+    let mut args = vec![
         "deliver",
         "--route",
         "R-7",
@@ -702,7 +707,9 @@ pub fn deliver(driver: &Device, photo: &Path, signature: &Path) {
         photo.to_str().unwrap(),
         "--signature",
         signature.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(gps.iter().flat_map(|g| ["--gps", g]));
+    driver.ok(&args);
 }
 
 /// The driver delivers stop 1 of R-7 (SO-1001) with a photo and a signature

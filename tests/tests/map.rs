@@ -45,21 +45,7 @@ fn a_delivery_far_from_its_address_is_an_exception_and_on_the_map() {
     let (photo, signature) = (dir.path().join("door.jpg"), dir.path().join("sig.png"));
     std::fs::write(&photo, b"jpeg bytes").unwrap();
     std::fs::write(&signature, b"png bytes").unwrap();
-    driver.ok(&[
-        "deliver",
-        "--route",
-        "R-7",
-        "--stop",
-        "1",
-        "--recipient",
-        "Ada",
-        "--photo",
-        photo.to_str().unwrap(),
-        "--signature",
-        signature.to_str().unwrap(),
-        "--gps",
-        &away,
-    ]);
+    waybill_tests::deliver_at(&driver, &photo, &signature, Some(&away));
     driver.sync();
 
     let order = server.order("SO-1001");

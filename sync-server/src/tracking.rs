@@ -183,7 +183,7 @@ fn path(key: &hmac::Key, order: &OrderId, generation: usize) -> String {
 
 /// The link's generation: how many times it was revoked.
 fn generation(events: &[waybill_shared::event::Event]) -> usize {
-    events.iter().filter(|e| e.payload.name() == "tracking_revoked").count()
+    events.iter().filter(|e| matches!(e.payload, Payload::TrackingRevoked(_))).count()
 }
 
 async fn read_order(

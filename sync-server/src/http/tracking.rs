@@ -1,8 +1,9 @@
 //! The customer's tracking page, outside the office API and its sign-in:
 //! `GET /track/{order}/{key}` (HTML), `/status` beside it (the same as
-//! JSON), and `/events` (server-sent events: `changed` whenever the order
-//! or its route changes, on which the page reloads itself). The office
-//! revokes a link with `POST /api/orders/{id}/tracking/revoke`.
+//! JSON), `/events` (server-sent events: `changed` whenever the order or
+//! its route changes, on which the page reloads itself), `/photo` (where
+//! the shipper allows it), and the forms' `POST /feedback` and `/return`.
+//! The office revokes a link with `POST /api/orders/{id}/tracking/revoke`.
 //!
 //! A wrong, revoked or unknown link gets the same 404. The page keeps the
 //! link out of referrers, out of caches and out of search engines, and

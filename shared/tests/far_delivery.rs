@@ -167,7 +167,8 @@ proptest! {
         merge(&mut b, &mut at_driver);
         let (fa, fb) = (far(&mut a), far(&mut b));
         prop_assert_eq!(&fa, &fb);
-        let distance = (proof_m - moved_m.unwrap_or(0.0)).abs();
+        // The fix's 5 m accuracy counts in the driver's favour.
+        let distance = (proof_m - moved_m.unwrap_or(0.0)).abs() - 5.0;
         // Away from the edge, where rounding to the microdegree decides.
         prop_assume!((distance - f64::from(FAR_DELIVERY_M)).abs() > 2.0);
         prop_assert_eq!(fa.len(), usize::from(distance > f64::from(FAR_DELIVERY_M)));

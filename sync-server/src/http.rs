@@ -531,6 +531,13 @@ async fn list_orders(State(app): State<App>, q: Result<Query<OrdersQuery>, Query
     }
     let search = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let after = q.after.as_deref().filter(|a| !a.is_empty());
+    // (PostgreSQL cannot hold a control character in text: refused the same
+    // way on both databases.)
+    for (field, text) in [("q", search), ("after", after)] {
+        if text.is_some_and(|t| t.chars().any(char::is_control)) {
+            return Err(ApiError::bad(field, format!("{field}: no control characters")));
+        }
+    }
     // One more than the page holds: whether there is a next page.
     let (mut rows, total) = app.shared.storage.order_page(status, search, after, limit + 1).await?;
     let more = rows.len() > limit;

@@ -539,7 +539,8 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
 /// [`FAR_DELIVERY_M`] from the address in force at the end of the fold (the
 /// one the office and the map show). Both are known only once every event
 /// is folded, so the result does not depend on the order events arrived in.
-/// A proof without GPS, or an address without a point, is not judged.
+/// A position's accuracy counts in its favour. A proof without GPS, or an
+/// address without a point, is not judged.
 fn far_deliveries(
     proofs: &[ProofView],
     ship_to: &Address,
@@ -548,7 +549,11 @@ fn far_deliveries(
     let Some(home) = ship_to.geo else { return };
     for p in proofs {
         let Some(distance) = proof_distance_m(&p.proof, &home) else { continue };
-        if distance > f64::from(FAR_DELIVERY_M) {
+        // A fix is only as good as its accuracy: judged at its nearest. In
+        // whole metres, so a last-bit difference between devices' maths
+        // does not tip the decision.
+        let accuracy = p.proof.gps.and_then(|g| g.accuracy_m).map_or(0.0, f64::from);
+        if (distance - accuracy).round() > f64::from(FAR_DELIVERY_M) {
             // Below 40,000 km, so it fits a u32.
             let kind = ExceptionKind::DeliveredFarFromAddress {
                 distance_m: distance.round() as u32,

@@ -94,7 +94,13 @@ pub async fn in_words(shared: &Shared, mut list: Vec<Value>) -> Result<Vec<Value
         let Ok(doc) = doc_text.parse::<DocId>() else { continue };
         x["document"] = json!(document_words(&doc));
         if !docs.contains_key(&doc_text) {
-            docs.insert(doc_text.clone(), events_of(shared, &doc).await?);
+            // A document that does not read leaves its events unnamed; the
+            // rest of the list still answers.
+            let events = events_of(shared, &doc).await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, doc = %doc, "exceptions: reading the document failed");
+                HashMap::new()
+            });
+            docs.insert(doc_text.clone(), events);
         }
         let events = &docs[&doc_text];
         let ids: Vec<String> = x["events"]

@@ -106,12 +106,16 @@ impl Storage {
         self.rows("SELECT id, driver, van, done, stops, view FROM routes ORDER BY id", args![]).await
     }
 
-    /// What the office map shows, read in one snapshot: the routes (`id`,
-    /// `view` as JSON text) by id, and the views of the orders on them
-    /// (`route`, `view` as JSON text), by route and order.
+    /// What the office map shows, read in one snapshot: the routes still on
+    /// the road (stops not all finished; `id`, `view` as JSON text) by id,
+    /// and the views of the orders on them (`route`, `view` as JSON text),
+    /// by route and order. Finished routes stay out, so the map costs what
+    /// is on the road, not every route ever run.
     pub(crate) async fn map_rows(&self) -> Result<(Vec<Row>, Vec<Row>), StorageError> {
-        let routes = "SELECT id, view FROM routes ORDER BY id";
-        let orders = "SELECT ro.route, o.view FROM route_orders ro JOIN orders o ON o.id = ro.order_id
+        let routes = "SELECT id, view FROM routes WHERE done < stops ORDER BY id";
+        let orders = "SELECT ro.route, o.view FROM route_orders ro
+                      JOIN routes r ON r.id = ro.route AND r.done < r.stops
+                      JOIN orders o ON o.id = ro.order_id
                       ORDER BY ro.route, ro.order_id";
         let mut read = self.snapshot(&[(routes, args![]), (orders, args![])]).await?.into_iter();
         Ok((read.next().unwrap_or_default(), read.next().unwrap_or_default()))

@@ -36,6 +36,7 @@ fn order(id: &str, office: &mut Recorder, cancelled: bool) -> AutoCommit {
             quantity: 1,
         }],
         promised: None,
+        slot: None,
         location: None,
         proof: ProofRequired::default(),
         payment: Default::default(),

@@ -91,6 +91,7 @@ fn main() -> Res<()> {
             quantity: 2,
         }],
         promised: None,
+        slot: None,
         location: Some("wh-1".parse()?),
         proof: ProofRequired { signature: true, ..Default::default() },
         payment: Default::default(),

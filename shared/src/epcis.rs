@@ -299,6 +299,7 @@ fn epcis_event(
         | Payload::Allocated(_)
         | Payload::PickAssigned(_)
         | Payload::PackageAssigned(_)
+        | Payload::StopInserted(_)
         | Payload::ExceptionResolved(_)
         | Payload::Voided(_)
         | Payload::ShortPicked(_)

@@ -113,6 +113,7 @@ pub enum Payload {
     Allocated(Allocated),
     PickAssigned(PickAssigned),
     PackageAssigned(PackageAssigned),
+    StopInserted(StopInserted),
     ExceptionResolved(ExceptionResolved),
     Voided(Voided),
     Picked(Picked),
@@ -159,6 +160,7 @@ impl Payload {
             Allocated(_) => "allocated",
             PickAssigned(_) => "pick_assigned",
             PackageAssigned(_) => "package_assigned",
+            StopInserted(_) => "stop_inserted",
             ExceptionResolved(_) => "exception_resolved",
             Voided(_) => "voided",
             Picked(_) => "picked",
@@ -202,9 +204,9 @@ impl Payload {
             // Anyone may void their own events; the policy checks whose.
             Voided(_) => true,
             OrderCreated(_) | AddressAmended(_) | Held(_) | Released(_) | Cancelled(_) | Allocated(_)
-            | PickAssigned(_) | PackageAssigned(_) | ExceptionResolved(_) | ReturnAuthorised(_)
-            | RefundRecorded(_) | PaymentAuthorised(_) | PaymentCaptured(_) | CashHandedIn(_)
-            | TrackingRevoked(_) | FeedbackGiven(_) | ReturnRequested(_) => role == Office,
+            | PickAssigned(_) | PackageAssigned(_) | StopInserted(_) | ExceptionResolved(_)
+            | ReturnAuthorised(_) | RefundRecorded(_) | PaymentAuthorised(_) | PaymentCaptured(_)
+            | CashHandedIn(_) | TrackingRevoked(_) | FeedbackGiven(_) | ReturnRequested(_) => role == Office,
             Picked(_) | ShortPicked(_) | PutBack(_) => role == Picker,
             Packed(_) | PackageClosed(_) | Staged(_) => role == Packer,
             Loaded(_) | OutForDelivery(_) | ArrivedAtStop(_) | Delivered(_) | AttemptFailed(_)
@@ -234,6 +236,7 @@ impl Payload {
             (DocId::Order(_), p) => !matches!(
                 p,
                 ArrivedAtStop(_)
+                    | StopInserted(_)
                     | Received(_)
                     | PutAway(_)
                     | Adjusted(_)
@@ -258,6 +261,7 @@ impl Payload {
                 Delivered(d) => &d.route == r,
                 AttemptFailed(a) => &a.route == r,
                 PackageAssigned(p) => &p.route == r,
+                StopInserted(s) => &s.route == r,
                 CashHandedIn(_) => true,
                 _ => false,
             },

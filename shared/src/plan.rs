@@ -5,7 +5,8 @@
 //!
 //! - [`allocate`]: which location ships which units of each order line, and
 //!   what nobody has (backorders);
-//! - [`route`]: stops in a driving sequence, split into routes of a given size;
+//! - [`day`]: a day's routes within slots, van capacities and shifts, and a
+//!   stop added to a running route;
 //! - [`picklist`]: a location's picks grouped into batches, each a walk
 //!   through the bins;
 //! - [`eta`]: when a van on its run should reach a stop, as a window to
@@ -14,6 +15,6 @@
 //! Every planner is deterministic: the same input gives the same plan.
 
 pub mod allocate;
+pub mod day;
 pub mod eta;
 pub mod picklist;
-pub mod route;

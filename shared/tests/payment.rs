@@ -266,6 +266,7 @@ fn route_doc(office: &Device) -> AutoCommit {
         van: "VAN-7".parse().unwrap(),
         date: NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
         stops: vec![Stop { seq: 1, orders: vec!["SO-1".parse().unwrap()], address: address("1 Main St") }],
+        limits: None,
     };
     doc::create(actor_of(&office.id()), &DocId::Route(header.id.clone()), &header)
 }

@@ -14,7 +14,7 @@ use support::{Device, address, merge, sscc};
 use waybill_shared::doc::route::{self, RouteHeader, Stop};
 use waybill_shared::doc::{self, Contents, DocId};
 use waybill_shared::event::delivery::{ArrivedAtStop, AttemptFailed, Delivered, FailReason, Proof, Relation};
-use waybill_shared::event::office::{PackageAssigned, Voided};
+use waybill_shared::event::office::{PackageAssigned, StopInserted, Voided};
 use waybill_shared::event::{Event, Payload};
 use waybill_shared::fold::RouteView;
 use waybill_shared::fold::route::{self as route_fold, StopState, StopView};
@@ -46,6 +46,7 @@ fn header(stops: Vec<Stop>) -> RouteHeader {
         van: "VAN-7".parse().unwrap(),
         date: NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
         stops,
+        limits: None,
     }
 }
 
@@ -365,4 +366,43 @@ fn the_view_does_not_depend_on_the_order_events_arrive_in() {
             assert_eq!(route_fold::fold(&shuffled), expected, "rotation {shift}");
         }
     }
+}
+
+fn inserted(seq: u32, order: &str, before: Option<u32>) -> Payload {
+    Payload::StopInserted(StopInserted {
+        route: ROUTE.parse().unwrap(),
+        seq,
+        orders: vec![order.parse().unwrap()],
+        address: address("9 New Rd"),
+        before,
+    })
+}
+
+#[test]
+fn a_stop_inserted_on_the_road_goes_where_the_office_put_it() {
+    let (mut office, mut driver, mut doc) = setup();
+    driver.append(&mut doc, arrived(1));
+    driver.append(&mut doc, delivered(1, &[1, 2]));
+
+    // Before stop 3, after stop 2; the stop done stays first.
+    office.now_ms = driver.now_ms + 1;
+    office.append(&mut doc, inserted(4, "SO-9", Some(3)));
+    let v = view(&mut doc);
+    assert_eq!(states(&v), vec![(1, Delivered), (2, Pending), (4, Pending), (3, Pending)]);
+    assert_eq!(v.stops[2].orders, vec!["SO-9".parse().unwrap()]);
+    assert_eq!(v.stops[2].address, address("9 New Rd"));
+    assert_eq!((v.done, v.next_stop), (1, Some(2)));
+
+    // Last, when it names no stop (or one the route does not have); a
+    // number already taken adds nothing.
+    office.append(&mut doc, inserted(5, "SO-10", None));
+    office.append(&mut doc, inserted(6, "SO-11", Some(99)));
+    office.append(&mut doc, inserted(4, "SO-12", Some(2)));
+    let seqs: Vec<u32> = view(&mut doc).stops.iter().map(|s| s.seq).collect();
+    assert_eq!(seqs, [1, 2, 4, 3, 5, 6]);
+
+    // The driver delivers the new stop like any other.
+    driver.append(&mut doc, arrived(4));
+    let v = view(&mut doc);
+    assert_eq!(states(&v)[2], (4, Arrived));
 }

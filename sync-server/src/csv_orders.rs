@@ -4,7 +4,8 @@
 //! The first row names the columns, in any order. Required: `order_id`,
 //! `customer`, `name`, `line1`, `city`, `postcode`, `country`, `gtin`,
 //! `quantity`. Optional: `line2`, `lat` and `lon` (both or neither),
-//! `description`, `promised` (YYYY-MM-DD), `location`, and `signature`,
+//! `description`, `promised` (YYYY-MM-DD) with `slot_from` and `slot_to`
+//! (HH:MM, both or neither: the promised slot), `location`, and `signature`,
 //! `photo`, `age_check` (`true`/`false`, `yes`/`no`, `1`/`0`, or empty),
 //! and `payment` (`prepaid`, `on_delivery` or `on_account`; empty is on
 //! account) with, for `on_delivery`, `amount_minor` (the amount due in minor
@@ -20,8 +21,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use waybill_shared::doc::order::{Address, OrderHeader, OrderLine, ProofRequired};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use waybill_shared::doc::order::{Address, OrderHeader, OrderLine, ProofRequired, Slot};
 use waybill_shared::doc::payment::{Currency, PaymentTerms};
 use waybill_shared::geo::Geo;
 use waybill_shared::seed::{Seed, SeedOrder};
@@ -44,6 +45,8 @@ const OPTIONAL: &[&str] = &[
     "lon",
     "description",
     "promised",
+    "slot_from",
+    "slot_to",
     "location",
     "signature",
     "photo",
@@ -66,6 +69,8 @@ const ORDER_COLUMNS: &[&str] = &[
     "lat",
     "lon",
     "promised",
+    "slot_from",
+    "slot_to",
     "location",
     "signature",
     "photo",
@@ -165,6 +170,16 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Seed, CsvError> {
                         .map_err(|_| error(at("promised"), "must be a date, YYYY-MM-DD"))?,
                 ),
             },
+            slot: match (get("slot_from"), get("slot_to")) {
+                ("", "") => None,
+                (from, to) => {
+                    let time = |c: &str, t: &str| {
+                        NaiveTime::parse_from_str(t, "%H:%M")
+                            .map_err(|_| error(at(c), "must be a time, HH:MM"))
+                    };
+                    Some(Slot { from: time("slot_from", from)?, to: time("slot_to", to)? })
+                }
+            },
             location: match get("location") {
                 "" => None,
                 l => Some(l.parse().map_err(|e| error(at("location"), format!("{e}")))?),
@@ -179,7 +194,10 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Seed, CsvError> {
         };
         crate::office::validate_header(&header).map_err(|e| match e {
             crate::office::OfficeError::Invalid { field, message } => {
-                let column = field.rsplit('.').next().unwrap_or(&field).to_owned();
+                let column = match field.strip_prefix("slot.") {
+                    Some(end) => format!("slot_{end}"),
+                    None => field.rsplit('.').next().unwrap_or(&field).to_owned(),
+                };
                 error(at(&column), message)
             }
             other => error(format!("row {row}"), other.to_string()),
@@ -303,6 +321,27 @@ mod tests {
         let e = parse(&bad, Utc::now()).unwrap_err();
         assert_eq!(e.field, "row 2.email");
         assert!(e.message.contains("not an email address"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_slot_comes_from_its_two_columns_on_the_promised_day() {
+        let head = HEAD.replace("promised\n", "promised,slot_from,slot_to\n");
+        let row = "SO-1,Ada,Ada,1 High St,London,N1,GB,51.5,-0.1,09506000134352,Gear,2,2026-11-25";
+        let seed = parse(&format!("{head}{row},09:00,11:30\n"), Utc::now()).unwrap();
+        let slot = seed.orders[0].header.slot.unwrap();
+        assert_eq!((slot.from.to_string(), slot.to.to_string()), ("09:00:00".into(), "11:30:00".into()));
+        assert_eq!(parse(&format!("{head}{row},,\n"), Utc::now()).unwrap().orders[0].header.slot, None);
+        for (cells, field) in
+            [("9am,11:30", "row 2.slot_from"), ("09:00,", "row 2.slot_to"), ("11:30,09:00", "row 2.slot_to")]
+        {
+            assert_eq!(
+                parse(&format!("{head}{row},{cells}\n"), Utc::now()).unwrap_err().field,
+                field,
+                "{cells}"
+            );
+        }
+        let undated = format!("{head}{},09:00,11:30\n", row.trim_end_matches("2026-11-25"));
+        assert_eq!(parse(&undated, Utc::now()).unwrap_err().field, "row 2.promised");
     }
 
     #[test]

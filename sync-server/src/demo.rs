@@ -38,6 +38,7 @@ use waybill_shared::doc::payment::{Currency, PaymentTerms};
 use waybill_shared::event::Payload;
 use waybill_shared::event::office::{AddressAmended, Cancelled};
 use waybill_shared::id::{DeviceId, LocationId, OrderId, RouteId, VanId};
+use waybill_shared::plan::day::{Load, Van, Window};
 use waybill_shared::role::Role;
 use waybill_sync_server::payment::{self, PaymentReport, Step};
 use waybill_sync_server::server::Shared;
@@ -350,12 +351,20 @@ fn pickers() -> BTreeMap<LocationId, Vec<DeviceId>> {
     out
 }
 
-fn drivers() -> BTreeMap<LocationId, Vec<(DeviceId, VanId)>> {
-    let mut out: BTreeMap<LocationId, Vec<(DeviceId, VanId)>> = BTreeMap::new();
+fn drivers() -> BTreeMap<LocationId, Vec<planning::Crew>> {
+    // A small van, a shift from 08:00 to 18:00, 8 stops at most: so a van
+    // takes more than one parcel and a busy depot's orders wait for the
+    // next round.
+    let limits = Van {
+        capacity: Load { weight_g: 800_000, volume_cm3: 6_000_000, packages: 12 },
+        shift: Window { from_s: 8 * 3_600, to_s: 18 * 3_600 },
+        max_stops: 8,
+    };
+    let mut out: BTreeMap<LocationId, Vec<planning::Crew>> = BTreeMap::new();
     for (id, _, location, van) in FLEET {
         if let (Some(l), Some(v)) = (location, van) {
-            if let (Ok(l), Ok(d), Ok(v)) = (LocationId::new(*l), DeviceId::new(*id), VanId::new(*v)) {
-                out.entry(l).or_default().push((d, v));
+            if let (Ok(l), Ok(device), Ok(van)) = (LocationId::new(*l), DeviceId::new(*id), VanId::new(*v)) {
+                out.entry(l).or_default().push(planning::Crew { device, van, limits });
             }
         }
     }
@@ -388,15 +397,15 @@ async fn run_office(
         }
         // Routes every third round, so a van takes more than one parcel.
         for (location, drivers) in drivers().into_iter().filter(|_| tick % 3 == 1) {
-            let made = planning::routes(&shared, &location, &drivers, Utc::now().date_naive(), 8.try_into()?)
-                .await?;
-            for r in made {
+            let plan = planning::routes(&shared, &location, &drivers, Utc::now().date_naive(), 180).await?;
+            for r in plan.routes {
                 println!(
-                    "office planned {} for {}: {} stops, {:.1} km",
+                    "office planned {} for {}: {} stops, {:.1} km, back at {}",
                     r.header.id,
                     r.header.driver,
                     r.header.stops.len(),
-                    r.distance_m / 1000.0
+                    r.distance_m / 1000.0,
+                    r.back.format("%H:%M")
                 );
             }
         }

@@ -59,7 +59,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::{Stream, StreamExt};
 use waybill_shared::doc::DocId;
-use waybill_shared::doc::order::{Address, OrderHeader, OrderLine, ProofRequired};
+use waybill_shared::doc::order::{Address, OrderHeader, OrderLine, ProofRequired, Slot};
 use waybill_shared::doc::payment::PaymentTerms;
 use waybill_shared::event::Payload;
 use waybill_shared::event::office::{AddressAmended, Cancelled, Decision, ExceptionResolved, Held, Released};
@@ -133,6 +133,7 @@ pub fn router_with(shared: Arc<Shared>, token: String, map: MapSettings) -> Rout
         .route("/orders/{id}/returns", post(returns::authorise))
         .route("/orders/{id}/refund", post(returns::refund))
         .route("/routes/{id}/cash", post(payment::hand_in))
+        .route("/routes/{id}/stops", post(work::insert_stop))
         .route("/cash", get(payment::reconciliation))
         .route("/exceptions", get(list_exceptions))
         .route("/exceptions/resolve", post(resolve))
@@ -600,6 +601,8 @@ struct NewOrder {
     #[serde(default)]
     promised: Option<NaiveDate>,
     #[serde(default)]
+    slot: Option<Slot>,
+    #[serde(default)]
     location: Option<LocationId>,
     #[serde(default)]
     proof: ProofRequired,
@@ -636,6 +639,7 @@ async fn create_order(
         ship_to: n.ship_to,
         lines: n.lines,
         promised: n.promised,
+        slot: n.slot,
         location: n.location,
         proof: n.proof,
         payment: n.payment,

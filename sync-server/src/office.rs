@@ -253,6 +253,23 @@ pub async fn office_event(
     if let Payload::QuotaGranted(g) = &payload {
         crate::quota::check_grant(loaded.doc.document(), g)?;
     }
+    // A new stop's number is the next free one on the route as stored, so
+    // two stops added at once on two nodes never share one; and an order
+    // goes on one route only, however many dispatchers add it at once.
+    if let Payload::StopInserted(s) = &mut payload {
+        for order in &s.orders {
+            let on = shared.storage.routes_of(order.as_str()).await?;
+            if on.iter().any(|r| r != s.route.as_str()) {
+                return Err(OfficeError::invalid(
+                    "order",
+                    format!("{order} is on route {} already", on.join(", ")),
+                ));
+            }
+        }
+        let contents = doc::route::read(loaded.doc.document())
+            .map_err(|e| StorageError::Corrupt(format!("{doc_id}: {e}")))?;
+        s.seq = fold::route::fold(&contents).stops.iter().map(|st| st.seq).max().unwrap_or(0) + 1;
+    }
     let mut office = OfficeRecorder::load(&shared.storage).await?;
     let now = Utc::now();
     // The office's event sorts after everything the document holds.
@@ -357,6 +374,17 @@ pub fn validate_header(h: &OrderHeader) -> Result<(), OfficeError> {
         }
         if l.quantity == 0 {
             return Err(OfficeError::invalid(format!("lines[{i}].quantity"), "must be at least 1"));
+        }
+    }
+    if let Some(slot) = h.slot {
+        if h.promised.is_none() {
+            return Err(OfficeError::invalid(
+                "promised",
+                "a slot is a part of the promised day: give the day",
+            ));
+        }
+        if slot.from >= slot.to {
+            return Err(OfficeError::invalid("slot.to", format!("must be after slot.from ({})", slot.from)));
         }
     }
     if let Some((0, _)) = h.payment.due_on_delivery() {
@@ -496,6 +524,7 @@ fn validate_payload(doc_id: &DocId, payload: &Payload) -> Result<(), OfficeError
         | Payload::Released(_)
         | Payload::TrackingRevoked(_)
         | Payload::PickAssigned(_)
+        | Payload::StopInserted(_)
         | Payload::Received(_)
         | Payload::QuotaGranted(_)
         | Payload::PaymentAuthorised(_)

@@ -2,27 +2,30 @@
 //! routes. Each gathers what the server knows (the order projections, stock,
 //! the location's header), asks the pure planner in `waybill_shared::plan`,
 //! and writes the decision as the office would: `allocated` and
-//! `pick_assigned` events on the orders, new route documents for drivers.
+//! `pick_assigned` events on the orders, new route documents for drivers,
+//! `stop_inserted` events on routes already out.
 //! Devices in scope get the changes pushed.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use waybill_shared::doc::location::LocationHeader;
 use waybill_shared::doc::order::{Address, OrderHeader};
 use waybill_shared::doc::route::RouteHeader;
 use waybill_shared::doc::{self, Contents, DocId};
 use waybill_shared::event::Payload;
-use waybill_shared::event::office::{Allocation, PickAssigned};
+use waybill_shared::event::office::{Allocation, PickAssigned, StopInserted};
 use waybill_shared::fold;
+use waybill_shared::fold::route::StopState;
 use waybill_shared::gs1::Gtin;
 use waybill_shared::id::{DeviceId, LocationId, OrderId, RouteId, VanId};
 use waybill_shared::plan::allocate::{Available, Backorder, allocate_orders};
+use waybill_shared::plan::day::{self, Delivery, Load, Running, Travel, Unassigned, Van, Window, plan_day};
 use waybill_shared::plan::picklist::{Batch, PickRequest, batches};
-use waybill_shared::plan::route::plan_routes;
 use waybill_shared::role::Role;
 use waybill_shared::seed::Seed;
 
@@ -34,10 +37,21 @@ use crate::storage::StorageError;
 #[derive(Deserialize)]
 struct Stored {
     header: OrderHeader,
+    status: String,
     ship_to: Address,
     lines: Vec<StoredLine>,
     #[serde(default)]
     pickers: Vec<PickAssigned>,
+    #[serde(default)]
+    packages: Vec<StoredPackage>,
+}
+
+#[derive(Deserialize)]
+struct StoredPackage {
+    #[serde(default)]
+    weight_g: Option<u32>,
+    #[serde(default)]
+    volume_cm3: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -228,41 +242,75 @@ async fn current_location(shared: &Shared, location: &LocationId) -> Result<Opti
     id.map(|s| s.parse().map_err(|e| StorageError::Corrupt(format!("document id {s}: {e}")))).transpose()
 }
 
-/// A route made, with its length.
+/// A driver, the van they drive, and what bounds their day.
+#[derive(Debug, Clone)]
+pub struct Crew {
+    /// The driver's device.
+    pub device: DeviceId,
+    /// The van.
+    pub van: VanId,
+    /// The van's capacity and most stops, and the driver's shift.
+    pub limits: Van,
+}
+
+/// A route made, with its length and timings.
 #[derive(Debug, Serialize)]
 pub struct PlannedRoute {
     /// The route document's header.
     #[serde(flatten)]
     pub header: RouteHeader,
-    /// Metres from the depot round every stop and back (great-circle).
+    /// Road metres from the depot round every stop and back, as planned.
     pub distance_m: f64,
+    /// When the van leaves the depot.
+    pub leave: NaiveTime,
+    /// When work starts at each stop, beside `stops`.
+    pub arrivals: Vec<NaiveTime>,
+    /// Seconds after promised slots, over every stop.
+    pub late_s: u64,
+    /// When the van is back at the depot.
+    pub back: NaiveTime,
+    /// What the van carries out.
+    pub load: Load,
 }
 
-/// Routes from `location` for its packed orders not on a route yet: at most
-/// `max_stops` stops each, one per driver (with their van), sequenced by the
-/// planner. Orders beyond what the drivers can take wait for the next call.
+/// Routes made, and the orders they leave for another day or van.
+#[derive(Debug, Serialize)]
+pub struct RoutePlan {
+    /// The routes, one per crew with work.
+    pub routes: Vec<PlannedRoute>,
+    /// Packed orders on no route, with why.
+    pub unassigned: Vec<Unassigned>,
+}
+
+/// Routes from `location` on `date` for its packed orders not on a route
+/// yet, one per crew with work, planned within promised slots, van
+/// capacities and shifts (`plan::day`), `service_s` at the door per order.
+/// What no crew can take waits for the next call.
 pub async fn routes(
     shared: &Arc<Shared>,
     location: &LocationId,
-    drivers: &[(DeviceId, VanId)],
+    crews: &[Crew],
     date: NaiveDate,
-    max_stops: NonZeroUsize,
-) -> Result<Vec<PlannedRoute>, OfficeError> {
+    service_s: u32,
+) -> Result<RoutePlan, OfficeError> {
     let invalid = |field: String, message: String| OfficeError::Invalid { field, message };
-    if drivers.is_empty() {
+    if crews.is_empty() {
         return Err(invalid("drivers".into(), "name at least one driver".into()));
     }
-    for (i, (d, _)) in drivers.iter().enumerate() {
-        let found = crate::devices::active(&shared.storage, d.as_str()).await?;
+    for (i, c) in crews.iter().enumerate() {
+        let found = crate::devices::active(&shared.storage, c.device.as_str()).await?;
         if found.is_none_or(|(role, _)| role != Role::Driver.as_str()) {
-            return Err(invalid(format!("drivers[{i}].device"), format!("{d} is not an enrolled driver")));
+            return Err(invalid(
+                format!("drivers[{i}].device"),
+                format!("{} is not an enrolled driver", c.device),
+            ));
         }
     }
     let depot = location_contents(shared, location).await?.1.header.geo.ok_or_else(|| {
         invalid("location".into(), format!("{location} has no coordinates (geo) to start routes from"))
     })?;
     let routed = shared.storage.routed_orders().await?;
-    let deliveries: Vec<(OrderId, Address)> = views(shared, &["packed"])
+    let deliveries: Vec<Delivery> = views(shared, &["packed"])
         .await?
         .into_iter()
         .filter(|v| !routed.contains(&v.header.id.to_string()))
@@ -270,12 +318,15 @@ pub async fn routes(
             v.header.location.as_ref() == Some(location)
                 || v.lines.iter().any(|l| l.allocations.iter().any(|a| &a.location == location))
         })
-        .map(|v| (v.header.id, v.ship_to))
+        .map(|v| delivery(v, date, service_s))
         .collect();
+    let vans: Vec<Van> = crews.iter().map(|c| c.limits).collect();
+    let plan = plan_day(depot, &vans, &deliveries, &Travel::default());
     let taken = shared.storage.route_ids().await?;
     let mut made = Vec::new();
     let mut n = 0;
-    for (planned, (driver, van)) in plan_routes(depot, &deliveries, max_stops).into_iter().zip(drivers) {
+    for planned in plan.routes {
+        let crew = &crews[planned.van];
         let id = loop {
             n += 1;
             let candidate = format!("R-{location}-{}-{n}", date.format("%Y%m%d"));
@@ -284,10 +335,192 @@ pub async fn routes(
             }
         };
         let id: RouteId = id.parse().map_err(|e| invalid("location".into(), format!("{e}")))?;
-        let header = RouteHeader { id, driver: driver.clone(), van: van.clone(), date, stops: planned.stops };
-        made.push(PlannedRoute { header, distance_m: planned.distance_m });
+        let header = RouteHeader {
+            id,
+            driver: crew.device.clone(),
+            van: crew.van.clone(),
+            date,
+            stops: planned.stops,
+            limits: Some(crew.limits),
+        };
+        made.push(PlannedRoute {
+            header,
+            distance_m: planned.distance_m,
+            leave: clock(planned.leave_s),
+            arrivals: planned.times.iter().map(|t| clock(t.start_s)).collect(),
+            late_s: planned.late_s,
+            back: clock(planned.back_s),
+            load: planned.load,
+        });
     }
     let seed = Seed { routes: made.iter().map(|r| r.header.clone()).collect(), ..Seed::default() };
     office::import(shared, &seed).await?;
-    Ok(made)
+    Ok(RoutePlan { routes: made, unassigned: plan.unassigned })
+}
+
+/// A stop added to a route on the road.
+#[derive(Debug, Serialize)]
+pub struct InsertedStop {
+    /// The route.
+    pub route: RouteId,
+    /// The new stop's sequence number.
+    pub seq: u32,
+    /// The order delivered there.
+    pub order: OrderId,
+    /// The stop it comes before; `None` when last.
+    pub before: Option<u32>,
+    /// When the van should start work there.
+    pub arrival: NaiveTime,
+    /// Seconds after promised slots, over the rest of the route.
+    pub late_s: u64,
+    /// When the van should be back at the depot.
+    pub back: NaiveTime,
+}
+
+/// Adds `order` to `route` as a new stop, where it costs least from the
+/// van's last known position (or the depot) at `now`, the stops done and the
+/// order of the rest untouched, within the van's capacity and the driver's
+/// shift as planned. The order is packed and on no route yet, or its attempt
+/// on this route failed: then it is tried again an hour from now at the
+/// earliest (the re-plan after a failed attempt). The driver's device shows
+/// the stop when it next syncs.
+pub async fn insert_stop(
+    shared: &Arc<Shared>,
+    route: &RouteId,
+    order: &OrderId,
+    now: DateTime<Utc>,
+    by: Option<String>,
+) -> Result<InsertedStop, OfficeError> {
+    let invalid = |message: String| OfficeError::Invalid { field: "order".into(), message };
+    let doc_id = DocId::Route(route.clone());
+    let entry =
+        shared.docs.get(&shared.storage, &doc_id).await?.ok_or(OfficeError::NotFound(doc_id.clone()))?;
+    let contents = doc::route::read(entry.lock().await.doc.document())
+        .map_err(|e| StorageError::Corrupt(format!("{doc_id}: {e}")))?;
+    let view = fold::route::fold(&contents);
+    let stored = order_view(shared, order).await?.ok_or_else(|| invalid(format!("no order {order}")))?;
+    let routed = shared.storage.routed_orders().await?.contains(&order.to_string());
+    let retry = match stored.status.as_str() {
+        "packed" if !routed => false,
+        "packed" => return Err(invalid(format!("{order} is on a route already"))),
+        "attempted" if view.stops.iter().any(|s| s.orders.contains(order)) => true,
+        status => {
+            return Err(invalid(format!(
+                "{order} is {status}: a route takes a packed order, or one whose attempt on it failed (to try again)"
+            )));
+        }
+    };
+    let location = stored
+        .header
+        .location
+        .clone()
+        .or_else(|| stored.lines.iter().flat_map(|l| &l.allocations).map(|a| a.location.clone()).next())
+        .ok_or_else(|| invalid(format!("{order} has no location to ship from")))?;
+    let depot =
+        location_contents(shared, &location).await?.1.header.geo.ok_or_else(|| {
+            invalid(format!("{location}, where {order} ships from, has no coordinates (geo)"))
+        })?;
+    let date = contents.header.date;
+    let service_s = DEFAULT_SERVICE_S;
+    let left: Vec<&fold::route::StopView> =
+        view.stops.iter().filter(|s| matches!(s.state, StopState::Pending | StopState::Arrived)).collect();
+    let mut deliveries = Vec::with_capacity(left.len());
+    for stop in &left {
+        let mut d = Delivery {
+            order: stop.orders.first().cloned().unwrap_or_else(|| order.clone()),
+            address: stop.address.clone(),
+            load: Load::default(),
+            slot: None,
+            service_s: 0,
+        };
+        for o in &stop.orders {
+            if let Some(v) = order_view(shared, o).await? {
+                let one = delivery(v, date, service_s);
+                d.load = d.load.plus(one.load);
+                d.slot = d.slot.or(one.slot);
+                d.service_s += one.service_s;
+            }
+        }
+        deliveries.push(d);
+    }
+    let limits = contents.header.limits.unwrap_or(Van {
+        capacity: Load { weight_g: u32::MAX, volume_cm3: u32::MAX, packages: u32::MAX },
+        shift: Window { from_s: 0, to_s: 86_399 },
+        max_stops: u32::MAX,
+    });
+    // A route of a day to come starts at the depot when the shift does.
+    let (at, now_s) = match date.cmp(&now.date_naive()) {
+        Ordering::Less => return Err(invalid(format!("route {route} ran on {date}"))),
+        Ordering::Equal => {
+            (view.last_position.as_ref().map_or(depot, |p| p.geo), now.time().num_seconds_from_midnight())
+        }
+        Ordering::Greater => (depot, limits.shift.from_s),
+    };
+    let running = Running { van: &limits, at, now_s, left: &deliveries };
+    let mut new = delivery(stored, date, service_s);
+    if retry {
+        // Another try, not straight away: from an hour on, within the shift.
+        let from_s = running.now_s.saturating_add(RETRY_AFTER_S);
+        new.slot = Some(Window { from_s, to_s: limits.shift.to_s.max(from_s) });
+    }
+    let address = new.address.clone();
+    let sequence = day::insert(depot, &running, &Travel::default(), &new)
+        .map_err(|why| invalid(format!("{order} does not fit route {route}: {why}")))?;
+    let at = sequence.order.iter().position(|&i| i == deliveries.len()).unwrap_or(0);
+    let before = sequence.order.get(at + 1).map(|&i| left[i].seq);
+    let payload = Payload::StopInserted(StopInserted {
+        route: route.clone(),
+        seq: 0, // numbered under the office's lock, on the route as stored
+        orders: vec![order.clone()],
+        address,
+        before,
+    });
+    let event = office::office_event(shared, &doc_id, payload, by).await?;
+    let Payload::StopInserted(written) = event.payload else {
+        return Err(StorageError::Corrupt("the office wrote another event".into()).into());
+    };
+    Ok(InsertedStop {
+        route: route.clone(),
+        seq: written.seq,
+        order: order.clone(),
+        before,
+        arrival: clock(sequence.times[at].start_s),
+        late_s: sequence.late_s,
+        back: clock(sequence.back_s),
+    })
+}
+
+/// How long after now a failed delivery is tried again, at the earliest.
+const RETRY_AFTER_S: u32 = 3_600;
+
+/// Minutes at the door per order where no one said: 3.
+pub const DEFAULT_SERVICE_S: u32 = 180;
+
+/// The stored view of `order`, if there is one.
+async fn order_view(shared: &Shared, order: &OrderId) -> Result<Option<Stored>, OfficeError> {
+    let Some(text) = shared.storage.order_view(order.as_str()).await? else { return Ok(None) };
+    let view = serde_json::from_str(&text)
+        .map_err(|e| StorageError::Corrupt(format!("the view of order {order}: {e}")))?;
+    Ok(Some(view))
+}
+
+/// A packed order as a delivery to plan: its packages' load, and its slot
+/// when it is promised for `date`.
+fn delivery(v: Stored, date: NaiveDate, service_s: u32) -> Delivery {
+    let load = v.packages.iter().fold(Load::default(), |sum, p| Load {
+        weight_g: sum.weight_g.saturating_add(p.weight_g.unwrap_or(0)),
+        volume_cm3: sum.volume_cm3.saturating_add(p.volume_cm3.unwrap_or(0)),
+        packages: sum.packages + 1,
+    });
+    let slot = v.header.slot.filter(|_| v.header.promised == Some(date)).map(|s| Window {
+        from_s: s.from.num_seconds_from_midnight(),
+        to_s: s.to.num_seconds_from_midnight(),
+    });
+    Delivery { order: v.header.id, address: v.ship_to, load, slot, service_s }
+}
+
+/// Seconds after midnight as a time of day (the last second of the day at
+/// most).
+fn clock(s: u32) -> NaiveTime {
+    NaiveTime::from_num_seconds_from_midnight_opt(s.min(86_399), 0).unwrap_or(NaiveTime::MIN)
 }

@@ -206,6 +206,7 @@ fn a_customer_orders_pays_is_missed_pays_short_at_the_door_rates_and_returns() {
         Some(&json!({ "drivers": [{ "device": "drv-1", "van": "van-3" }], "date": today })),
         201,
     );
+    let made = &made["routes"];
     assert_eq!(made.as_array().unwrap().len(), 1, "{made}");
     let route = made[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(made[0]["stops"][0]["orders"], json!(["SO-3001", "SO-3002"]), "{made}");

@@ -799,6 +799,7 @@ mod tests {
                 quantity: packages.len() as u32,
             }],
             promised: None,
+            slot: None,
             location: location.map(id),
             proof,
             payment,
@@ -866,6 +867,7 @@ mod tests {
                     address: address("x"),
                 })
                 .collect(),
+            limits: None,
         }
     }
 

@@ -260,6 +260,7 @@ mod tests {
                     OrderLine { line: 2, gtin: gtin(ITEM_B), description: "plates".into(), quantity: 2 },
                 ],
                 promised: None,
+                slot: None,
                 location: Some(loc()),
                 proof: Default::default(),
                 payment: Default::default(),

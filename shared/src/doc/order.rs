@@ -1,8 +1,8 @@
-//! The order document's header: customer, ship-to, lines, promised date,
+//! The order document's header: customer, ship-to, lines, promised date and slot,
 //! what proof a delivery needs and how the order is paid. Written once by the office when the order is
 //! taken in; everything after is events.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::doc::payment::PaymentTerms;
@@ -62,6 +62,16 @@ pub struct ProofRequired {
     pub age_check: bool,
 }
 
+/// The part of the promised day the customer was given, in the depot's
+/// local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    /// The first minute.
+    pub from: NaiveTime,
+    /// The last minute.
+    pub to: NaiveTime,
+}
+
 /// The order header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderHeader {
@@ -76,6 +86,9 @@ pub struct OrderHeader {
     /// Promised delivery date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promised: Option<NaiveDate>,
+    /// The slot promised on that day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<Slot>,
     /// The location expected to fulfil it, before allocation decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<LocationId>,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::doc::order::Address;
 use crate::doc::{Contents, DocError};
 use crate::id::{DeviceId, OrderId, RouteId, VanId};
+use crate::plan::day::Van;
 
 /// Kind word of route documents.
 pub const KIND: &str = "route";
@@ -36,6 +37,10 @@ pub struct RouteHeader {
     pub date: NaiveDate,
     /// The stops, in sequence.
     pub stops: Vec<Stop>,
+    /// The van's capacity and the driver's shift it was planned within, so
+    /// stops added on the road keep to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Van>,
 }
 
 /// Reads a route document.

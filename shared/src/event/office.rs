@@ -1,5 +1,6 @@
 //! Events the office writes: intake, address changes, holds, cancellation,
-//! allocation, work assignment, decisions on exceptions, and revoking a
+//! allocation, work assignment (stops added to running routes too),
+//! decisions on exceptions, and revoking a
 //! customer's tracking link.
 
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,25 @@ pub struct PackageAssigned {
     pub route: RouteId,
     /// The stop on the route, by its sequence number.
     pub stop: u32,
+}
+
+/// A stop added to a route already planned, perhaps already on the road:
+/// it goes before stop `before` (by sequence number), or last. Stops
+/// already done keep their place; the driver's device shows the new stop
+/// in the route once it syncs. Written to the route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopInserted {
+    /// The route.
+    pub route: RouteId,
+    /// The new stop's sequence number, unused on the route so far.
+    pub seq: u32,
+    /// Orders delivered there.
+    pub orders: Vec<crate::id::OrderId>,
+    /// Where.
+    pub address: Address,
+    /// The stop it goes before; last when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u32>,
 }
 
 /// What the office decided about an exception.

@@ -104,6 +104,14 @@ pub struct Dimensions {
     pub height_mm: u32,
 }
 
+impl Dimensions {
+    /// Outer volume in cubic centimetres (saturating at `u32::MAX`).
+    pub fn volume_cm3(&self) -> u32 {
+        let mm3 = u64::from(self.length_mm) * u64::from(self.width_mm) * u64::from(self.height_mm);
+        u32::try_from(mm3.div_ceil(1_000)).unwrap_or(u32::MAX)
+    }
+}
+
 /// Picked lines go into a package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Packed {

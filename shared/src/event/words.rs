@@ -16,6 +16,7 @@ impl Payload {
             Allocated(_) => "allocated to a warehouse",
             PickAssigned(_) => "pick assigned",
             PackageAssigned(_) => "package put on a route",
+            StopInserted(_) => "stop added to a route",
             ExceptionResolved(_) => "exception resolved",
             Voided(_) => "event voided",
             Picked(_) => "picked",

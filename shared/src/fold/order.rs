@@ -87,6 +87,8 @@ pub struct PackageView {
     pub lines: BTreeMap<u32, u32>,
     /// Weight in grams.
     pub weight_g: Option<u32>,
+    /// Outer volume in cubic centimetres, from its dimensions.
+    pub volume_cm3: Option<u32>,
     /// Where it is.
     pub whereabouts: Whereabouts,
     /// The route and stop it is assigned to.
@@ -157,6 +159,7 @@ impl OrderView {
 struct Package {
     lines: BTreeMap<u32, u32>,
     weight_g: Option<u32>,
+    volume_cm3: Option<u32>,
     whereabouts: Option<Whereabouts>,
     route: Option<(RouteId, u32)>,
     loads: Vec<(EventId, VanId)>,
@@ -287,6 +290,7 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
                     }
                 }
                 package.weight_g = p.weight_g.or(package.weight_g);
+                package.volume_cm3 = p.dimensions.map(|d| d.volume_cm3()).or(package.volume_cm3);
                 package.whereabouts.get_or_insert(Whereabouts::Packing);
             }
             Payload::PackageClosed(c) => {
@@ -394,6 +398,7 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
             | Payload::ExceptionResolved(_)
             | Payload::Voided(_)
             | Payload::ArrivedAtStop(_)
+            | Payload::StopInserted(_)
             | Payload::Received(_)
             | Payload::PutAway(_)
             | Payload::Adjusted(_)
@@ -502,6 +507,7 @@ pub fn fold(contents: &Contents<OrderHeader>, has_blob: &dyn Fn(&BlobHash) -> bo
             sscc,
             lines: p.lines,
             weight_g: p.weight_g,
+            volume_cm3: p.volume_cm3,
             whereabouts: p.whereabouts.unwrap_or(Whereabouts::Packing),
             route: p.route,
         })

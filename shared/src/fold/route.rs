@@ -78,7 +78,8 @@ pub struct RouteView {
     pub driver: DeviceId,
     /// The van.
     pub van: VanId,
-    /// Stops in sequence.
+    /// Stops in driving order: the header's by sequence number, with the
+    /// stops the office inserted since where it put them.
     pub stops: Vec<StopView>,
     /// Stops finished (delivered, partial or failed).
     pub done: usize,
@@ -136,6 +137,21 @@ pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
                     }
                     stops[i].packages.insert(p.sscc.clone());
                 }
+            }
+            Payload::StopInserted(s) if stop_of(s.seq, &stops).is_none() => {
+                let at = s.before.and_then(|b| stop_of(b, &stops)).unwrap_or(stops.len());
+                stops.insert(
+                    at,
+                    StopView {
+                        seq: s.seq,
+                        orders: s.orders.clone(),
+                        address: s.address.clone(),
+                        packages: BTreeSet::new(),
+                        delivered: BTreeSet::new(),
+                        failed: BTreeSet::new(),
+                        state: StopState::Pending,
+                    },
+                );
             }
             Payload::ArrivedAtStop(a) => {
                 arrived.insert(a.stop);

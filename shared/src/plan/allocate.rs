@@ -269,6 +269,7 @@ mod tests {
             },
             lines: lines(&[(1, 3)]),
             promised: promised.map(|d| chrono::NaiveDate::from_ymd_opt(2026, 1, d).unwrap()),
+            slot: None,
             location: None,
             proof: Default::default(),
             payment: Default::default(),

@@ -100,6 +100,7 @@ pub fn order_header(id: &str, lines: &[u32]) -> OrderHeader {
             })
             .collect(),
         promised: None,
+        slot: None,
         location: Some("wh-1".parse().unwrap()),
         proof: ProofRequired::default(),
         payment: Default::default(),

@@ -141,6 +141,7 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/orders/{id}/returns", Dispatch, "authorise a return"),
     rule("POST", "/orders/{id}/refund", Dispatch, "record a refund"),
     rule("POST", "/routes/{id}/cash", Dispatch, "record cash handed in"),
+    rule("POST", "/routes/{id}/stops", Dispatch, "add an order to a route on the road"),
     rule("GET", "/cash", Anyone, "read the cash reconciliation"),
     rule("GET", "/exceptions", Anyone, "list open exceptions"),
     rule("POST", "/exceptions/resolve", Exceptions, "resolve an exception"),

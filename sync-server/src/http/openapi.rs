@@ -228,13 +228,19 @@ fn work() -> Vec<(&'static str, Value)> {
         (
             "/api/locations/{id}/routes",
             json!({ "post": {
-                "summary": "Routes for the location's packed orders: nearest neighbour + 2-opt per sweep cluster",
+                "summary": "Routes for the location's packed orders within promised slots, van capacities and shifts",
+                "description": "One route per driver with work (regret insertion, then 2-opt and moves between routes; docs/planning.md). Capacity, shift and max_stops are never exceeded; a slot may be missed where every other order is much longer, and lateness is reported. Packed orders no van can take are listed in unassigned with why (no_coordinates, too_big, no_room) and wait for the next call.",
                 "parameters": [loc()],
                 "requestBody": body(object(&["drivers", "date"], json!({
-                    "drivers": { "type": "array", "items": object(&["device", "van"], json!({ "device": { "type": "string" }, "van": { "type": "string" } })) },
+                    "drivers": { "type": "array", "items": object(&["device", "van"], json!({
+                        "device": { "type": "string" }, "van": { "type": "string" },
+                        "shift": object(&["start", "end"], json!({ "start": { "type": "string", "example": "08:00:00" }, "end": { "type": "string", "example": "18:00:00" } })),
+                        "capacity": object(&[], json!({ "weight_kg": { "type": "integer", "minimum": 1 }, "volume_l": { "type": "integer", "minimum": 1 }, "packages": { "type": "integer", "minimum": 1 } })) })) },
                     "date": { "type": "string", "format": "date" },
-                    "max_stops": { "type": "integer", "minimum": 1, "default": 20 } }))),
-                "responses": { "201": ok("Routes made, with distance_m", json!({ "type": "array" })),
+                    "max_stops": { "type": "integer", "minimum": 1, "default": 20 },
+                    "service_min": { "type": "integer", "minimum": 0, "default": 3, "description": "Minutes at the door per order" } }))),
+                "responses": { "201": ok("Routes made (each header with distance_m, leave, arrivals per stop, late_s, back, load) and unassigned orders", object(&["routes", "unassigned"], json!({
+                        "routes": { "type": "array" }, "unassigned": { "type": "array" } }))),
                     "400": err("A field is invalid"), "401": err("Not signed in") }
             }}),
         ),
@@ -600,6 +606,7 @@ fn core() -> Value {
                         "ship_to": reference("Address"),
                         "lines": { "type": "array", "minItems": 1, "items": reference("OrderLine") },
                         "promised": { "type": "string", "format": "date" },
+                        "slot": object(&["from", "to"], json!({ "from": { "type": "string", "example": "09:00:00" }, "to": { "type": "string", "example": "11:00:00" } })),
                         "location": { "type": "string" },
                         "proof": { "type": "object", "properties": {
                             "signature": { "type": "boolean" }, "photo": { "type": "boolean" }, "age_check": { "type": "boolean" }
@@ -762,6 +769,23 @@ fn payment() -> Vec<(&'static str, Value)> {
                         "route": { "type": "string" }, "cash": { "type": "array", "items": line.clone() } } })),
                     "400": err("A field is invalid"), "401": err("Not signed in"),
                     "403": err("Not a dispatcher or admin"), "404": err("No such route")
+                }
+            }}),
+        ),
+        (
+            "/api/routes/{id}/stops",
+            json!({ "post": {
+                "summary": "Add a packed order to a route, on the road or not",
+                "description": "The order becomes a new stop where it costs least from the van's last known position (or the depot) now: stops done and the order of the rest stay as they are, and the van's capacity and the driver's shift as planned are kept. An office event stop_inserted on the route; the driver's device shows the stop when it next syncs.",
+                "parameters": [path_param("id", "The route id")],
+                "requestBody": body(object(&["order"], json!({ "order": { "type": "string" } }))),
+                "responses": {
+                    "201": ok("The new stop", object(&["route", "seq", "order", "arrival", "late_s", "back"], json!({
+                        "route": { "type": "string" }, "seq": { "type": "integer" }, "order": { "type": "string" },
+                        "before": { "type": ["integer", "null"], "description": "The stop it comes before; null when last" },
+                        "arrival": { "type": "string" }, "late_s": { "type": "integer" }, "back": { "type": "string" } }))),
+                    "400": err("The order is not packed, is on a route, or does not fit the van or shift"),
+                    "401": err("Not signed in"), "403": err("Not a dispatcher or admin"), "404": err("No such route")
                 }
             }}),
         ),

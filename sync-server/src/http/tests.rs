@@ -886,10 +886,17 @@ async fn locations_receipts_csv_allocation_and_pick_lists() {
     let ghost = json!([{ "device": "drv-1", "van": "V-1" }]);
     let (status, body) = f.call("POST", "/api/locations/wh-1/routes", &[], route(ghost.clone())).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "drivers[0].device");
+    // A shift that ends before it starts, a van that holds nothing: named.
+    let night = json!([{ "device": "drv-1", "van": "V-1", "shift": { "start": "18:00", "end": "08:00" } }]);
+    let (status, body) = f.call("POST", "/api/locations/wh-1/routes", &[], route(night)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "drivers[0].shift.end");
+    let empty = json!([{ "device": "drv-1", "van": "V-1", "capacity": { "weight_kg": 0 } }]);
+    let (status, body) = f.call("POST", "/api/locations/wh-1/routes", &[], route(empty)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "drivers[0].capacity.weight_kg");
     let enrol = json!({ "device": "drv-1", "role": "driver" });
     assert_eq!(f.call("POST", "/api/devices", &[], Some(enrol)).await.0, StatusCode::CREATED);
     let (status, made) = f.call("POST", "/api/locations/wh-1/routes", &[], route(ghost)).await;
-    assert_eq!((status, made), (StatusCode::CREATED, json!([])));
+    assert_eq!((status, made), (StatusCode::CREATED, json!({ "routes": [], "unassigned": [] })));
 
     let (status, m) = f.call("GET", "/api/metrics", &[], None).await;
     assert_eq!((status, &m["orders"], &m["delivered"]), (StatusCode::OK, &json!(2), &json!(0)));

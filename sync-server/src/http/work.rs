@@ -8,7 +8,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use chrono::{NaiveDate, Utc};
+use chrono::{NaiveDate, NaiveTime, Timelike, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use waybill_shared::doc::DocId;
@@ -18,7 +18,8 @@ use waybill_shared::event::quota::QuotaGranted;
 use waybill_shared::event::stock::Received;
 use waybill_shared::geo::Geo;
 use waybill_shared::gs1::Gtin;
-use waybill_shared::id::{BinId, DeviceId, LocationId, OrderId, VanId};
+use waybill_shared::id::{BinId, DeviceId, LocationId, OrderId, RouteId, VanId};
+use waybill_shared::plan::day::{Load, Van, Window};
 use waybill_shared::role::Role;
 use waybill_shared::seed::Seed;
 
@@ -302,12 +303,35 @@ pub async fn pick_lists(
     Ok(Json(lists).into_response())
 }
 
-/// A driver and the van they drive.
+/// A driver, the van they drive, and what bounds their day.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriverVan {
     device: DeviceId,
     van: VanId,
+    /// 08:00 to 18:00 when left out.
+    #[serde(default)]
+    shift: Option<Shift>,
+    /// No bound on a measure left out.
+    #[serde(default)]
+    capacity: Capacity,
+}
+
+/// A driver's working day, depot time.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shift {
+    start: NaiveTime,
+    end: NaiveTime,
+}
+
+/// What a van holds.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    weight_kg: Option<u32>,
+    volume_l: Option<u32>,
+    packages: Option<u32>,
 }
 
 /// Routes from a location.
@@ -318,10 +342,64 @@ pub struct RouteRequest {
     date: NaiveDate,
     #[serde(default = "default_stops")]
     max_stops: usize,
+    /// Minutes at the door per order.
+    #[serde(default = "default_service")]
+    service_min: u32,
 }
 
 fn default_stops() -> usize {
     20
+}
+
+fn default_service() -> u32 {
+    3
+}
+
+/// The planner's bounds of the `i`th driver's van and day.
+fn limits(i: usize, d: &DriverVan, max_stops: usize) -> Result<Van, ApiError> {
+    let field = |f: &str| format!("drivers[{i}].{f}");
+    let shift = match &d.shift {
+        None => Window { from_s: 8 * 3_600, to_s: 18 * 3_600 },
+        Some(s) if s.end <= s.start => {
+            let message = format!("must be after the start ({})", s.start);
+            return Err(ApiError::bad(&field("shift.end"), message));
+        }
+        Some(s) => {
+            Window { from_s: s.start.num_seconds_from_midnight(), to_s: s.end.num_seconds_from_midnight() }
+        }
+    };
+    let bound = |name: &str, value: Option<u32>, scale: u32| match value {
+        None => Ok(u32::MAX),
+        Some(0) => Err(ApiError::bad(&field(&format!("capacity.{name}")), "must be at least 1")),
+        Some(v) => Ok(v.saturating_mul(scale)),
+    };
+    let c = &d.capacity;
+    let capacity = Load {
+        weight_g: bound("weight_kg", c.weight_kg, 1_000)?,
+        volume_cm3: bound("volume_l", c.volume_l, 1_000)?,
+        packages: bound("packages", c.packages, 1)?,
+    };
+    Ok(Van { capacity, shift, max_stops: u32::try_from(max_stops).unwrap_or(u32::MAX) })
+}
+
+/// An order to add to a route.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewStop {
+    order: OrderId,
+}
+
+/// `POST /api/routes/{id}/stops`.
+pub async fn insert_stop(
+    State(app): State<App>,
+    axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
+    Path(id): Path<String>,
+    b: Result<Json<NewStop>, JsonRejection>,
+) -> ApiResult {
+    let route: RouteId = id.parse().map_err(|e| ApiError::bad("id", format!("{e}")))?;
+    let r = body(b)?;
+    let stop = planning::insert_stop(&app.shared, &route, &r.order, Utc::now(), Some(by)).await?;
+    Ok((StatusCode::CREATED, Json(stop)).into_response())
 }
 
 /// `POST /api/locations/{id}/routes`.
@@ -333,7 +411,16 @@ pub async fn routes(
     let location = location_id(&id)?;
     let r = body(b)?;
     let max = positive("max_stops", r.max_stops)?;
-    let drivers: Vec<(DeviceId, VanId)> = r.drivers.into_iter().map(|d| (d.device, d.van)).collect();
-    let made = planning::routes(&app.shared, &location, &drivers, r.date, max).await?;
+    let crews = r
+        .drivers
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let limits = limits(i, d, max.get())?;
+            Ok(planning::Crew { device: d.device.clone(), van: d.van.clone(), limits })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let service_s = r.service_min.saturating_mul(60);
+    let made = planning::routes(&app.shared, &location, &crews, r.date, service_s).await?;
     Ok((StatusCode::CREATED, Json(made)).into_response())
 }

@@ -36,6 +36,11 @@ impl Storage {
         self.query("SELECT order_id FROM route_orders", args![], |r| r.get(0)).await
     }
 
+    /// The routes `order` is on.
+    pub(crate) async fn routes_of(&self, order: &str) -> Result<Vec<String>, StorageError> {
+        self.query("SELECT route FROM route_orders WHERE order_id = ?1", args![order], |r| r.get(0)).await
+    }
+
     /// The ids of every route.
     pub(crate) async fn route_ids(&self) -> Result<Vec<String>, StorageError> {
         self.query("SELECT id FROM routes", args![], |r| r.get(0)).await

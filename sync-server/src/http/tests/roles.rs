@@ -92,6 +92,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Option<Value>, &'static st
         ("POST", "/api/orders/SO-1/returns", Some(json!({})), "AD"),
         ("POST", "/api/orders/SO-1/refund", Some(json!({})), "AD"),
         ("POST", "/api/routes/R-1/cash", Some(json!({})), "AD"),
+        ("POST", "/api/routes/R-1/stops", Some(json!({ "order": "SO-1" })), "AD"),
         ("GET", "/api/cash", None, "ADLV"),
         ("GET", "/api/exceptions", None, "ADLV"),
         ("POST", "/api/exceptions/resolve", Some(json!({ "doc": "location/wh-1/0" })), "ADL"),

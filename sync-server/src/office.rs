@@ -253,22 +253,8 @@ pub async fn office_event(
     if let Payload::QuotaGranted(g) = &payload {
         crate::quota::check_grant(loaded.doc.document(), g)?;
     }
-    // A new stop's number is the next free one on the route as stored, so
-    // two stops added at once on two nodes never share one; and an order
-    // goes on one route only, however many dispatchers add it at once.
     if let Payload::StopInserted(s) = &mut payload {
-        for order in &s.orders {
-            let on = shared.storage.routes_of(order.as_str()).await?;
-            if on.iter().any(|r| r != s.route.as_str()) {
-                return Err(OfficeError::invalid(
-                    "order",
-                    format!("{order} is on route {} already", on.join(", ")),
-                ));
-            }
-        }
-        let contents = doc::route::read(loaded.doc.document())
-            .map_err(|e| StorageError::Corrupt(format!("{doc_id}: {e}")))?;
-        s.seq = fold::route::fold(&contents).stops.iter().map(|st| st.seq).max().unwrap_or(0) + 1;
+        crate::planning::place_stop(shared, loaded.doc.document(), s).await?;
     }
     let mut office = OfficeRecorder::load(&shared.storage).await?;
     let now = Utc::now();

@@ -20,7 +20,7 @@ use waybill_shared::doc::{self, Contents, DocId};
 use waybill_shared::event::Payload;
 use waybill_shared::event::office::{Allocation, PickAssigned, StopInserted};
 use waybill_shared::fold;
-use waybill_shared::fold::route::StopState;
+use waybill_shared::fold::route::{StopState, StopView};
 use waybill_shared::gs1::Gtin;
 use waybill_shared::id::{DeviceId, LocationId, OrderId, RouteId, VanId};
 use waybill_shared::plan::allocate::{Available, Backorder, allocate_orders};
@@ -321,7 +321,10 @@ pub async fn routes(
         .map(|v| delivery(v, date, service_s))
         .collect();
     let vans: Vec<Van> = crews.iter().map(|c| c.limits).collect();
-    let plan = plan_day(depot, &vans, &deliveries, &Travel::default());
+    // A few seconds for a big depot's day: off the async workers.
+    let plan = tokio::task::spawn_blocking(move || plan_day(depot, &vans, &deliveries, &Travel::default()))
+        .await
+        .map_err(|e| StorageError::Corrupt(format!("the route planner stopped: {e}")))?;
     let taken = shared.storage.route_ids().await?;
     let mut made = Vec::new();
     let mut n = 0;
@@ -399,6 +402,9 @@ pub async fn insert_stop(
         .map_err(|e| StorageError::Corrupt(format!("{doc_id}: {e}")))?;
     let view = fold::route::fold(&contents);
     let stored = order_view(shared, order).await?.ok_or_else(|| invalid(format!("no order {order}")))?;
+    if let Some(stop) = view.stops.iter().find(|s| open(s) && s.orders.contains(order)) {
+        return Err(invalid(format!("{order} is on stop {} of route {route} already", stop.seq)));
+    }
     let routed = shared.storage.routed_orders().await?.contains(&order.to_string());
     let retry = match stored.status.as_str() {
         "packed" if !routed => false,
@@ -422,8 +428,11 @@ pub async fn insert_stop(
         })?;
     let date = contents.header.date;
     let service_s = DEFAULT_SERVICE_S;
-    let left: Vec<&fold::route::StopView> =
-        view.stops.iter().filter(|s| matches!(s.state, StopState::Pending | StopState::Arrived)).collect();
+    // The stops still to come; the one the van is at (arrived) stays next,
+    // and a stop without coordinates cannot be timed: both are left out.
+    let left: Vec<&StopView> =
+        view.stops.iter().filter(|s| s.state == StopState::Pending && s.address.geo.is_some()).collect();
+    let made = view.stops.iter().filter(|s| !open(s)).count();
     let mut deliveries = Vec::with_capacity(left.len());
     for stop in &left {
         let mut d = Delivery {
@@ -443,11 +452,12 @@ pub async fn insert_stop(
         }
         deliveries.push(d);
     }
-    let limits = contents.header.limits.unwrap_or(Van {
+    let mut limits = contents.header.limits.unwrap_or(Van {
         capacity: Load { weight_g: u32::MAX, volume_cm3: u32::MAX, packages: u32::MAX },
         shift: Window { from_s: 0, to_s: 86_399 },
         max_stops: u32::MAX,
     });
+    limits.max_stops = limits.max_stops.saturating_sub(u32::try_from(made).unwrap_or(u32::MAX));
     // A route of a day to come starts at the depot when the shift does.
     let (at, now_s) = match date.cmp(&now.date_naive()) {
         Ordering::Less => return Err(invalid(format!("route {route} ran on {date}"))),
@@ -468,6 +478,7 @@ pub async fn insert_stop(
         .map_err(|why| invalid(format!("{order} does not fit route {route}: {why}")))?;
     let at = sequence.order.iter().position(|&i| i == deliveries.len()).unwrap_or(0);
     let before = sequence.order.get(at + 1).map(|&i| left[i].seq);
+    let arrival = clock(sequence.times[at].start_s);
     let payload = Payload::StopInserted(StopInserted {
         route: route.clone(),
         seq: 0, // numbered under the office's lock, on the route as stored
@@ -483,11 +494,54 @@ pub async fn insert_stop(
         route: route.clone(),
         seq: written.seq,
         order: order.clone(),
-        before,
-        arrival: clock(sequence.times[at].start_s),
+        before: written.before,
+        arrival,
         late_s: sequence.late_s,
         back: clock(sequence.back_s),
     })
+}
+
+/// A stop not finished: still to come, or the van is there.
+fn open(stop: &StopView) -> bool {
+    matches!(stop.state, StopState::Pending | StopState::Arrived)
+}
+
+/// Places a new stop on the route as stored, under the office's lock: its
+/// number is the next free one (two stops added at once, on two nodes, never
+/// share one); it goes before the first stop still to come from the one the
+/// planner chose (a stop finished meanwhile is passed); and an order on
+/// another route, or on a stop of this one not finished, is refused (a
+/// double click adds it once).
+pub(crate) async fn place_stop(
+    shared: &Shared,
+    route: &automerge::Automerge,
+    s: &mut StopInserted,
+) -> Result<(), OfficeError> {
+    let invalid = |field: &str, message: String| OfficeError::Invalid { field: field.into(), message };
+    let contents =
+        doc::route::read(route).map_err(|e| StorageError::Corrupt(format!("route {}: {e}", s.route)))?;
+    let view = fold::route::fold(&contents);
+    for order in &s.orders {
+        let on = shared.storage.routes_of(order.as_str()).await?;
+        if let Some(other) = on.iter().find(|r| *r != s.route.as_str()) {
+            return Err(invalid("order", format!("{order} is on route {other} already")));
+        }
+        if let Some(stop) = view.stops.iter().find(|st| open(st) && st.orders.contains(order)) {
+            return Err(invalid(
+                "order",
+                format!("{order} is on stop {} of route {} already", stop.seq, s.route),
+            ));
+        }
+    }
+    if let Some(before) = s.before {
+        let from = view.stops.iter().position(|st| st.seq == before).unwrap_or(view.stops.len());
+        s.before = view.stops[from..].iter().find(|st| st.state == StopState::Pending).map(|st| st.seq);
+    }
+    let last = view.stops.iter().map(|st| st.seq).max().unwrap_or(0);
+    s.seq = last
+        .checked_add(1)
+        .ok_or_else(|| invalid("id", format!("route {} has no stop numbers left", s.route)))?;
+    Ok(())
 }
 
 /// How long after now a failed delivery is tried again, at the earliest.

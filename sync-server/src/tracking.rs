@@ -21,6 +21,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use ring::hmac;
 use serde::Serialize;
 use waybill_shared::blob::BlobHash;
+use waybill_shared::doc::order::Slot;
 use waybill_shared::doc::{self, DocId};
 use waybill_shared::event::Payload;
 use waybill_shared::event::customer::{FeedbackGiven, RATING_MAX, RATING_MIN, ReturnRequested};
@@ -115,6 +116,8 @@ pub struct Tracking {
     pub state: OrderStatus,
     /// The promised delivery day.
     pub promised: Option<NaiveDate>,
+    /// The slot promised on that day.
+    pub slot: Option<Slot>,
     /// Where it goes: town and postcode.
     pub destination: String,
     /// Steps, oldest first.
@@ -249,6 +252,7 @@ async fn build(
         },
         state: view.status,
         promised: view.header.promised,
+        slot: view.header.slot,
         destination: format!("{} {}", view.ship_to.postcode, view.ship_to.city),
         steps,
         eta: None,

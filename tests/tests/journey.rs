@@ -108,7 +108,8 @@ fn a_customer_orders_pays_is_missed_pays_short_at_the_door_rates_and_returns() {
     let today = chrono::Utc::now().date_naive();
     let order = |id: &str, lines: Value, payment: Value| {
         json!({ "id": id, "customer": "Ada Lovelace", "ship_to": ada(), "lines": lines, "location": "wh-1",
-                "promised": today, "email": "ada@example.com", "payment": payment })
+                "promised": today, "slot": { "from": "09:00", "to": "11:00" }, "email": "ada@example.com",
+                "payment": payment })
     };
     let prepaid = order(
         "SO-3001",
@@ -166,6 +167,7 @@ fn a_customer_orders_pays_is_missed_pays_short_at_the_door_rates_and_returns() {
     let page = browser.wait_for_text("SO-3001 confirmed", |t| t.contains("Order SO-3001"));
     assert_eq!(browser.text(&browser.find("#status")), "Confirmed", "{page}");
     assert!(page.contains("Order confirmed") && page.contains("SW1Y 4JH London"), "{page}");
+    assert!(page.contains(", between 09:00 and 11:00."), "the promised slot: {page}");
     assert!(
         !page.contains("Lovelace") && !page.contains("St James"),
         "the page shows Ada's name or street: {page}"

@@ -231,7 +231,7 @@ fn routes_keep_to_van_capacity_and_slots_and_a_stop_is_added_to_a_running_route(
     assert_eq!(view["next_stop"], stops[1]["seq"], "the driver's next stop: {view}");
 
     // Added again, or too big for the van: refused, naming the order.
-    for (order, why) in [("SO-4005", "on a route already"), ("SO-4006", "does not fit")] {
+    for (order, why) in [("SO-4005", "already"), ("SO-4006", "does not fit")] {
         let (status, refused) = add(order);
         assert_eq!((status, refused["field"].as_str()), (400, Some("order")), "{order}: {refused}");
         assert!(refused["error"].as_str().unwrap().contains(why), "{order}: {refused}");
@@ -247,10 +247,16 @@ fn routes_keep_to_van_capacity_and_slots_and_a_stop_is_added_to_a_running_route(
     assert_eq!(driver.sync()["pending_events"], 0);
     let again =
         call(http, "POST", &format!("/api/routes/{id}/stops"), Some(&json!({ "order": failed_order })), 201);
+    // Asked twice (a double click), it is added once.
+    let (status, twice) = add(&failed_order);
+    assert_eq!((status, twice["field"].as_str()), (400, Some("order")), "{twice}");
+    assert!(twice["error"].as_str().unwrap().contains("already"), "{twice}");
     driver.sync();
     let view = driver.ok(&["route", &id]);
     let stops = view["stops"].as_array().unwrap();
     let at = |seq: &Value| stops.iter().position(|s| &s["seq"] == seq).unwrap();
+    let tries = stops.iter().filter(|s| s["orders"] == json!([failed_order])).count();
+    assert_eq!(tries, 2, "the first try and one more: {view}");
     assert_eq!(stops[at(&next)]["state"], "failed", "{view}");
     assert_eq!(stops[at(&again["seq"])]["orders"], json!([failed_order]), "{view}");
     assert!(at(&again["seq"]) > at(&next), "the second try comes after the first: {view}");

@@ -22,8 +22,8 @@
 //!   order of stops is much longer.
 //! - Travel is the great-circle distance times [`Travel::detour`] (roads are
 //!   not straight lines), at [`Travel::metres_per_s`].
-//! - Deliveries to equal addresses with equal slots are one stop; their
-//!   loads and service times add up.
+//! - Deliveries to equal addresses with equal slots are one stop, as long
+//!   as it fits a van; their loads and service times add up.
 //!
 //! Method (deterministic: the same input gives the same plan): regret
 //! insertion builds the routes (the delivery that would lose most by not
@@ -205,7 +205,7 @@ pub struct Running<'a> {
     pub van: &'a Van,
     /// Where it is now.
     pub at: Geo,
-    /// The time now.
+    /// The time now (the shift's start, if that is later).
     pub now_s: u32,
     /// Deliveries not done yet, in the order they are planned.
     pub left: &'a [Delivery],
@@ -329,9 +329,13 @@ fn group(deliveries: &[Delivery], vans: &[Van]) -> (Vec<Job>, Vec<Unassigned>) {
             unassigned.push(Unassigned { order: d.order.clone(), reason: Unfit::TooBig });
             continue;
         }
+        // Merged while the stop still fits a van: else each order could
+        // fit alone and the two together none.
         let same = jobs.iter_mut().find(|j| {
             let first = &deliveries[j.deliveries[0]];
-            first.address == d.address && first.slot == d.slot
+            first.address == d.address
+                && first.slot == d.slot
+                && vans.iter().any(|v| j.load.plus(d.load).fits(&v.capacity))
         });
         match same {
             Some(job) => {
@@ -506,7 +510,7 @@ impl Leg {
     fn from_here(running: &Running) -> Leg {
         Leg {
             start: HERE_NODE,
-            start_s: running.now_s,
+            start_s: running.now_s.max(running.van.shift.from_s),
             end_by_s: running.van.shift.to_s,
             capacity: running.van.capacity,
             max_stops: running.van.max_stops,
@@ -894,6 +898,16 @@ mod tests {
         assert_eq!(plan.routes[0].stops.len(), 1);
         assert_eq!(orders(&plan.routes[0]), ["o0", "o1"]);
         assert_eq!(plan.routes[0].load.packages, 2);
+        // Together too big for a van, apart they fit two: two stops.
+        let mut c = delivery(2, Some(at(1.0, 0.0)));
+        c.address = plan.routes[0].stops[0].address.clone();
+        c.load.packages = 3;
+        let mut d = c.clone();
+        d.order = "o3".parse().unwrap();
+        let vans = [van(4, (8 * HOUR, 18 * HOUR)); 2];
+        let plan = plan_day(depot(), &vans, &[c, d], &Travel::default());
+        assert!(plan.unassigned.is_empty(), "{:?}", plan.unassigned);
+        assert_eq!(plan.routes.iter().map(|r| r.stops.len()).sum::<usize>(), 2);
     }
 
     #[test]
@@ -908,6 +922,9 @@ mod tests {
         let seq = insert(depot(), &running, &Travel::default(), &new).unwrap();
         assert_eq!(seq.order, [0, 3, 1, 2], "the stops left keep their order; the new one fits between");
         assert!(seq.times[0].arrive_s > 9 * HOUR);
+        // Before the shift starts, the van sets off when it does.
+        let early = Running { now_s: 6 * HOUR, ..running };
+        assert!(insert(depot(), &early, &Travel::default(), &new).unwrap().times[0].arrive_s > 8 * HOUR);
         let full = van(3, (8 * HOUR, 18 * HOUR));
         let running = Running { van: &full, ..running };
         assert_eq!(insert(depot(), &running, &Travel::default(), &new), Err(Unfit::NoRoom));

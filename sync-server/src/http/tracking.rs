@@ -286,7 +286,10 @@ fn render(v: &Tracking) -> String {
         }
     }
     if let Some(day) = v.promised {
-        body.push_str(&format!("<p>Promised for {}.</p>", day.format("%A %-d %B %Y")));
+        let slot = v.slot.map_or(String::new(), |s| {
+            format!(", between {} and {}", s.from.format("%H:%M"), s.to.format("%H:%M"))
+        });
+        body.push_str(&format!("<p id=\"promised\">Promised for {}{slot}.</p>", day.format("%A %-d %B %Y")));
     }
     body.push_str(&format!("<p>Going to {}.</p><ol id=\"steps\">", escape(&v.destination)));
     for s in &v.steps {

@@ -129,6 +129,14 @@ impl Browser {
         self.run("click", element.click());
     }
 
+    /// Opens the office page's tab `name` (`orders`, `exceptions`,
+    /// `routes`, `devices`, `stock`, `audit`) once the page shows it.
+    pub fn tab(&self, name: &str) {
+        let button = self.find(&format!("#tabs button[data-tab='{name}']"));
+        wait_for(&format!("the {name} tab"), || self.displayed(&button).then_some(()));
+        self.click(&button);
+    }
+
     /// Whether an element is shown.
     pub fn displayed(&self, element: &Element) -> bool {
         self.run("is displayed", element.is_displayed())

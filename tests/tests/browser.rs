@@ -165,6 +165,12 @@ fn the_office_page_signs_in_and_follows_orders_live() {
         .send()
         .unwrap();
     assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+    // The sections are tabs: the orders go out of sight, and the tab says
+    // how many exceptions are open.
+    browser.tab("exceptions");
+    assert!(!browser.displayed(&browser.find("#orders")), "the orders show beside the exceptions");
+    let count = browser.find("#exceptions-count");
+    wait_for("the exceptions count", || (!browser.text(&count).is_empty()).then_some(()));
     let exceptions = browser.find("#exceptions");
     let shown = wait_for("the low rating in the exceptions", || {
         Some(browser.text(&exceptions)).filter(|t| t.contains("Customer rated the delivery low"))
@@ -196,6 +202,7 @@ fn the_office_page_signs_in_and_follows_orders_live() {
     browser.click(&submit);
     wait_for("the app for the viewer", || browser.displayed(&app).then_some(()));
     assert_eq!(browser.text(&browser.find("#whoami")), "vic (viewer)");
+    browser.tab("audit");
     let audit = browser.find("#audit");
     let log = wait_for("the audit log", || {
         Some(browser.text(&audit)).filter(|t| t.contains("create an order") && t.contains("vic"))
@@ -218,6 +225,7 @@ fn the_map_draws_the_seeds_route() {
     browser.type_into(&browser.find("#user"), "ada");
     browser.type_into(&browser.find("#password"), "analytical engine");
     browser.click(&browser.find("#signin-form button[type=submit]"));
+    browser.tab("routes");
     // one line through its two stops, a circle each, in order.
     let drawn = wait_for("the map of R-7", || {
         let v = browser.script(

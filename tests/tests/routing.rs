@@ -9,9 +9,9 @@
 //! two routes, each once, the early slot is kept and nothing is late; the
 //! one heavier than any van is left out as `too_big` and stays packed. A
 //! driver goes out and delivers the first stop, with GPS. Then a sixth
-//! order is taken in and packed, and the office adds it to the running
-//! route: it goes after the stop done, where the API says, on the driver's
-//! device too once it syncs. Adding it again, adding an order not packed
+//! order is taken in and packed, and a dispatcher adds it to the running
+//! route on the office page, in headless Chromium: it goes after the stop
+//! done, where the page says, on the driver's device too once it syncs. Adding it again, adding an order not packed
 //! and adding one too big for the van are refused, naming the order. Last,
 //! the driver finds nobody home at a stop, and the office adds the order
 //! again: a second try later on the run, delivered like any stop.
@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveTime, Timelike};
 use serde_json::{Value, json};
+use waybill_tests::browser::{Browser, wait_for};
 use waybill_tests::{Device, OFFICE_TOKEN, SEED, Server, api, free_port, free_tcp_port, pick};
 
 /// The depot, at King's Cross.
@@ -101,6 +102,42 @@ fn through_the_warehouse(
     for (id, ..) in packages {
         assert_eq!(server.order(id)["status"], "packed", "{id}");
     }
+}
+
+/// A dispatcher signs in to the office page in headless Chromium and adds
+/// `order` to `route` there: what the page says it did.
+fn add_on_the_page(server: &Server, http: u16, route: &str, order: &str) -> String {
+    let browser = Browser::start();
+    let out = server
+        .command()
+        .args(["user", "add", "dora", "--role", "dispatcher"])
+        .env("WAYBILL_PASSWORD", "dispatch")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    browser.goto(&format!("http://127.0.0.1:{http}/"));
+    browser.type_into(&browser.find("#user"), "dora");
+    browser.type_into(&browser.find("#password"), "dispatch");
+    browser.click(&browser.find("#signin-form button[type=submit]"));
+    let app = browser.find("#app");
+    wait_for("the office page", || browser.displayed(&app).then_some(()));
+    // Live first: the lists are drawn again when the page connects.
+    let live = browser.find("#live");
+    wait_for("the live indicator", || (browser.text(&live) == "live").then_some(()));
+    browser.tab("routes");
+    let input = wait_for("the route's row", || {
+        browser
+            .find_all(&format!("input[aria-label='Order to add to {route}']"))
+            .pop()
+            .filter(|i| browser.displayed(i))
+    });
+
+    browser.type_into(&input, order);
+    browser.click(&browser.find(&format!("button[aria-label='Add the order to {route}']")));
+    let said = browser.find("#route-added");
+    wait_for("the page to say the order was added", || {
+        Some(browser.text(&said)).filter(|t| t.starts_with(&format!("{order} added to {route}")))
+    })
 }
 
 /// The orders of a route's stops (of the API's plan or a device's view).
@@ -202,13 +239,19 @@ fn routes_keep_to_van_capacity_and_slots_and_a_stop_is_added_to_a_running_route(
     take_in(http, "SO-4005", (51.5225, -0.1100), None, today);
     let (status, refused) = add("SO-4005");
     assert_eq!((status, refused["field"].as_str()), (400, Some("order")), "not packed: {refused}");
-    // ... and, packed, added to the route after the stop done.
+    // ... and, packed, added to the route after the stop done, by a
+    // dispatcher on the office page.
     through_the_warehouse(http, &server, &picker, &packer, &[("SO-4005", "106141411234560256", 2_000)]);
-    let added =
-        call(http, "POST", &format!("/api/routes/{id}/stops"), Some(&json!({ "order": "SO-4005" })), 201);
+    let said = add_on_the_page(&server, http, &id, "SO-4005");
+    let number =
+        |after: &str| said.split(after).nth(1).map(|t| t.split([',', ';']).next().unwrap().to_owned());
+    let added = json!({
+        "seq": number("as stop ").unwrap().parse::<u64>().unwrap(),
+        "before": number("before stop ").map(|n| n.parse::<u64>().unwrap()),
+    });
     let seqs: Vec<u64> =
         route["stops"].as_array().unwrap().iter().map(|s| s["seq"].as_u64().unwrap()).collect();
-    assert_eq!(added["seq"].as_u64(), Some(seqs.iter().max().unwrap() + 1), "{added}");
+    assert_eq!(added["seq"].as_u64(), Some(seqs.iter().max().unwrap() + 1), "{said}");
     let pending = &seqs[1..];
     assert!(
         added["before"].is_null() || pending.contains(&added["before"].as_u64().unwrap()),

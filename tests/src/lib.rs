@@ -219,6 +219,18 @@ impl Server {
         command
     }
 
+    /// Adds an office user with `role` (an admin when `None`) through the
+    /// server's command line.
+    pub fn add_user(&self, name: &str, role: Option<&str>, password: &str) {
+        let mut command = self.command();
+        command.args(["user", "add", name]).env("WAYBILL_PASSWORD", password);
+        if let Some(role) = role {
+            command.args(["--role", role]);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "user add {name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// A blob's bytes as the server stores them, if it does.
     pub fn blob(&self, hash: &waybill_shared::blob::BlobHash) -> Option<Vec<u8>> {
         let (database, dir, hash) = (self.storage(), self.data.join("blobs"), *hash);

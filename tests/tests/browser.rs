@@ -62,13 +62,6 @@ impl OfficePage for Browser {
     }
 }
 
-/// Adds an office user through the server's command line.
-fn add_user(server: &Server, name: &str, password: &str) {
-    let out =
-        server.command().args(["user", "add", name]).env("WAYBILL_PASSWORD", password).output().unwrap();
-    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 fn the_office_page_signs_in_and_follows_orders_live() {
     let started = Instant::now();
@@ -79,7 +72,7 @@ fn the_office_page_signs_in_and_follows_orders_live() {
     let dir = tempfile::tempdir().unwrap();
     let http = free_tcp_port();
     let server = Server::start_with(&dir.path().join("server"), free_port(), Some(http));
-    add_user(&server, "ada", "analytical engine");
+    server.add_user("ada", None, "analytical engine");
     server.ok(&["import", SEED]);
     let driver = out_for_delivery(dir.path(), &server);
     driver.sync();
@@ -187,13 +180,7 @@ fn the_office_page_signs_in_and_follows_orders_live() {
 
     // A read-only viewer: the role shows, no decision is offered on an
     // exception, and the audit log lists who did what.
-    let out = server
-        .command()
-        .args(["user", "add", "vic", "--role", "viewer"])
-        .env("WAYBILL_PASSWORD", "read only please")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    server.add_user("vic", Some("viewer"), "read only please");
     browser.click(&browser.find("#signout"));
     wait_for("the sign-in form after signing out", || browser.displayed(&signin).then_some(()));
     browser.clear(&user);
@@ -219,7 +206,7 @@ fn the_map_draws_the_seeds_route() {
     let dir = tempfile::tempdir().unwrap();
     let http = free_tcp_port();
     let server = Server::start_with(&dir.path().join("server"), free_port(), Some(http));
-    add_user(&server, "ada", "analytical engine");
+    server.add_user("ada", None, "analytical engine");
     server.ok(&["import", waybill_tests::geocoded_seed(dir.path()).to_str().unwrap()]);
     browser.goto(&format!("http://127.0.0.1:{http}/"));
     browser.type_into(&browser.find("#user"), "ada");

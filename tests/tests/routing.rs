@@ -108,13 +108,7 @@ fn through_the_warehouse(
 /// `order` to `route` there: what the page says it did.
 fn add_on_the_page(server: &Server, http: u16, route: &str, order: &str) -> String {
     let browser = Browser::start();
-    let out = server
-        .command()
-        .args(["user", "add", "dora", "--role", "dispatcher"])
-        .env("WAYBILL_PASSWORD", "dispatch")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    server.add_user("dora", Some("dispatcher"), "dispatch");
     browser.goto(&format!("http://127.0.0.1:{http}/"));
     browser.type_into(&browser.find("#user"), "dora");
     browser.type_into(&browser.find("#password"), "dispatch");

@@ -54,6 +54,21 @@ pub struct StopView {
     pub state: StopState,
 }
 
+impl StopView {
+    /// A stop not reached yet, with nothing on it.
+    fn pending(seq: u32, orders: &[OrderId], address: &Address) -> Self {
+        StopView {
+            seq,
+            orders: orders.to_vec(),
+            address: address.clone(),
+            packages: BTreeSet::new(),
+            delivered: BTreeSet::new(),
+            failed: BTreeSet::new(),
+            state: StopState::Pending,
+        }
+    }
+}
+
 /// Where the van was last seen: the GPS of the route's latest event, in
 /// fold order, that carries one (an arrival at a stop, a delivery's proof,
 /// a failed attempt).
@@ -99,19 +114,8 @@ pub struct RouteView {
 /// Folds a route document into its view.
 pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
     let header = &contents.header;
-    let mut stops: Vec<StopView> = header
-        .stops
-        .iter()
-        .map(|s| StopView {
-            seq: s.seq,
-            orders: s.orders.clone(),
-            address: s.address.clone(),
-            packages: BTreeSet::new(),
-            delivered: BTreeSet::new(),
-            failed: BTreeSet::new(),
-            state: StopState::Pending,
-        })
-        .collect();
+    let mut stops: Vec<StopView> =
+        header.stops.iter().map(|s| StopView::pending(s.seq, &s.orders, &s.address)).collect();
     stops.sort_by_key(|s| s.seq);
     let mut arrived = BTreeSet::new();
     let mut cash = Cash::default();
@@ -140,18 +144,7 @@ pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
             }
             Payload::StopInserted(s) if stop_of(s.seq, &stops).is_none() => {
                 let at = s.before.and_then(|b| stop_of(b, &stops)).unwrap_or(stops.len());
-                stops.insert(
-                    at,
-                    StopView {
-                        seq: s.seq,
-                        orders: s.orders.clone(),
-                        address: s.address.clone(),
-                        packages: BTreeSet::new(),
-                        delivered: BTreeSet::new(),
-                        failed: BTreeSet::new(),
-                        state: StopState::Pending,
-                    },
-                );
+                stops.insert(at, StopView::pending(s.seq, &s.orders, &s.address));
             }
             Payload::ArrivedAtStop(a) => {
                 arrived.insert(a.stop);

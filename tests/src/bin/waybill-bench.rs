@@ -435,6 +435,83 @@ async fn push_latency(root: &Path, backend: &Backend, changes: usize, rows: &mut
     Ok(())
 }
 
+/// The office page in headless Chromium over `orders` orders, each step
+/// timed in the page from the click to what it draws: signing in to the
+/// first page of orders, the next page, a search's matches (after the
+/// page's 200 ms pause for typing), and an order's detail.
+async fn office_page(root: &Path, backend: &Backend, orders: usize, rows: &mut Report) -> Res<()> {
+    let dir = root.join("page");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("seed.json");
+    seed(&file, orders, 1, |_| "nobody".into())?;
+    let cluster = Cluster::start(&dir, backend)?;
+    let server = cluster.first();
+    server.cli(&["import", file.to_str().ok_or("path")?])?;
+    let out = server_command(&server.data, server.database.as_deref())?
+        .args(["user", "add", "bench"])
+        .env("WAYBILL_PASSWORD", "bench password")
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("user add: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let url = format!("http://{}/", server.http);
+    // The browser drives a runtime of its own: off this one's workers.
+    let steps = tokio::task::spawn_blocking(move || page_steps(&url)).await?;
+    for (step, ms) in steps {
+        rows.push(Row {
+            name: format!("P1 office page, {orders} orders in Chromium: {step}"),
+            measured: format!("{ms:.0} ms"),
+            target: "<= 1000 ms".into(),
+            met: ms <= 1000.0,
+        });
+    }
+    Ok(())
+}
+
+/// [`office_page`]'s steps in the browser: each step's name and time.
+fn page_steps(url: &str) -> Vec<(&'static str, f64)> {
+    use waybill_tests::browser::{Browser, wait_for};
+    let browser = Browser::start();
+    browser.goto(url);
+    browser.type_into(&browser.find("#user"), "bench");
+    browser.type_into(&browser.find("#password"), "bench password");
+    let rows = "document.querySelectorAll('#orders tr.pick')";
+    let first = format!("({rows}[0] || {{}}).dataset?.id");
+    let timed = |step: &'static str, action: &str, done: &str| {
+        browser.script(&format!(
+            "window.benchFirst = {first}; window.benchT0 = performance.now(); {action}; return 0;"
+        ));
+        let ms = wait_for(step, || {
+            browser.script(&format!("return ({done}) ? performance.now() - window.benchT0 : null;")).as_f64()
+        });
+        (step, ms)
+    };
+    vec![
+        timed(
+            "signed in to the first 100 orders drawn",
+            "document.querySelector('#signin-form button[type=submit]').click()",
+            &format!("{rows}.length === 100"),
+        ),
+        timed(
+            "the next page drawn",
+            "document.getElementById('orders-next').click()",
+            &format!("{rows}.length === 100 && {first} !== window.benchFirst"),
+        ),
+        timed(
+            "a search's matches drawn (C-42)",
+            "const s = document.getElementById('search'); s.value = 'C-42'; s.dispatchEvent(new Event('input'))",
+            &format!(
+                "{rows}.length > 0 && Array.from({rows}).every((tr) => tr.cells[2].textContent === 'C-42')"
+            ),
+        ),
+        timed(
+            "an order's detail drawn",
+            &format!("{rows}[0].click()"),
+            "!document.getElementById('detail').hidden && document.getElementById('detail').textContent.includes(window.benchFirst)",
+        ),
+    ]
+}
+
 /// W5: `orders` orders imported from a seed file (throughput, and the
 /// import's peak memory), then a server holding them while a device with
 /// 200 of them in its scope syncs its work (the server's peak memory).
@@ -517,7 +594,9 @@ fn tokio_util_stop() -> tokio::sync::broadcast::Sender<()> {
 /// same with 2,000 orders (and the server's peak memory, and a cold start);
 /// w3 fleet ingest, 50 devices (and 200 unless --quick); w4 push latency to
 /// 20 connected devices; w5 a bulk import of 1,000,000 orders (100,000 with
-/// --quick), then a server holding them while a device syncs 200 of them.
+/// --quick), then a server holding them while a device syncs 200 of them;
+/// page the office page in headless Chromium over 100,000 orders (10,000
+/// with --quick; needs Debian's chromium and chromium-driver).
 #[derive(clap::Parser)]
 #[command(name = "waybill-bench")]
 struct Args {
@@ -528,8 +607,8 @@ struct Args {
     /// 100,000 orders.
     #[arg(long)]
     quick: bool,
-    /// Only these workloads (w1,w2,w3,w4,w5).
-    #[arg(long, value_delimiter = ',', value_parser = ["w1", "w2", "w3", "w4", "w5"])]
+    /// Only these workloads (w1,w2,w3,w4,w5,page).
+    #[arg(long, value_delimiter = ',', value_parser = ["w1", "w2", "w3", "w4", "w5", "page"])]
     only: Vec<String>,
     /// Run the servers on PostgreSQL: the address of a maintenance database
     /// (e.g. postgres://postgres@127.0.0.1/postgres); each workload makes a
@@ -654,6 +733,10 @@ fn main() -> std::process::ExitCode {
         if run("w5") {
             let r = holding(&root, &backend, if quick { 100_000 } else { 1_000_000 }, report).await;
             report.ended("W5", r);
+        }
+        if run("page") {
+            let r = office_page(&root, &backend, if quick { 10_000 } else { 100_000 }, report).await;
+            report.ended("page", r);
         }
         if run("w4") {
             let r = push_latency(&root, &backend, if quick { 50 } else { 200 }, report).await;

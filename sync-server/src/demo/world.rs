@@ -215,7 +215,13 @@ pub fn order(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> Value {
         60..75 => json!({ "terms": "prepaid" }),
         _ => json!({ "terms": "on_delivery", "amount_minor": amount, "currency": CURRENCY }),
     };
-    json!({
+    // Some customers chose a two-hour slot today (from the terms' stream
+    // too): the day's routes keep to them.
+    let slot = own.chance(0.4).then(|| {
+        let from = 8 + 2 * own.below(5);
+        json!({ "from": format!("{from:02}:00"), "to": format!("{:02}:00", from + 2) })
+    });
+    let mut order = json!({
         "id": format!("SO-{}", 10_000 + n),
         "email": format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase()),
         // The made-up shipper lets customers see the photo of the door.
@@ -235,7 +241,12 @@ pub fn order(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> Value {
         "location": WAREHOUSES[warehouse].0,
         "proof": { "signature": rng.chance(0.5), "photo": rng.chance(0.7) },
         "created_at": now - Duration::minutes(rng.below(600) as i64),
-    })
+    });
+    if let Some(slot) = slot {
+        order["promised"] = json!(now.date_naive());
+        order["slot"] = slot;
+    }
+    order
 }
 
 /// The warehouses with opening stock, and `orders` orders.

@@ -49,15 +49,30 @@ pub async fn project(
     id: &DocId,
     doc: &mut AutoCommit,
 ) -> Result<Vec<WriteOp>, StorageError> {
+    Ok(projected(blobs, id, doc).await?.0)
+}
+
+/// [`project`], and the proof blobs the projection found missing.
+async fn projected(
+    blobs: &BlobStore,
+    id: &DocId,
+    doc: &mut AutoCommit,
+) -> Result<(Vec<WriteOp>, Vec<BlobHash>), StorageError> {
     let corrupt = |e: doc::DocError| StorageError::Corrupt(format!("{id}: {e}"));
     Ok(match id {
-        DocId::Order(_) => projection::order(&order_view(blobs, id, doc).await?),
-        DocId::Location { .. } => {
-            projection::stock(id, &fold::stock::fold(&doc::location::read(doc.document()).map_err(corrupt)?))
+        DocId::Order(_) => {
+            let view = order_view(blobs, id, doc).await?;
+            let missing = view.proofs.iter().flat_map(|p| p.missing_blobs.iter().copied()).collect();
+            (projection::order(&view), missing)
         }
-        DocId::Route(_) => {
-            projection::route(&fold::route::fold(&doc::route::read(doc.document()).map_err(corrupt)?))
-        }
+        DocId::Location { .. } => (
+            projection::stock(id, &fold::stock::fold(&doc::location::read(doc.document()).map_err(corrupt)?)),
+            Vec::new(),
+        ),
+        DocId::Route(_) => (
+            projection::route(&fold::route::fold(&doc::route::read(doc.document()).map_err(corrupt)?)),
+            Vec::new(),
+        ),
     })
 }
 
@@ -81,6 +96,7 @@ pub async fn store(
     let added: usize = accepted.iter().map(|c| c.raw_bytes().len()).sum();
     let started = std::time::Instant::now();
     let mut retries = 0;
+    let mut missing;
     loop {
         let heads = loaded.doc.get_heads();
         let (op, appended, bytes) = match &loaded.stored {
@@ -99,7 +115,9 @@ pub async fn store(
             }
         };
         let mut ops = vec![op];
-        ops.extend(project(&shared.blobs, id, &mut loaded.doc).await?);
+        let (rows, found_missing) = projected(&shared.blobs, id, &mut loaded.doc).await?;
+        ops.extend(rows);
+        missing = found_missing;
         ops.extend(extra.iter().cloned());
         match shared.writer.write(ops).await {
             Ok(()) => {
@@ -119,6 +137,14 @@ pub async fn store(
                 shared.docs.forget(id);
                 return Err(e);
             }
+        }
+    }
+    // A proof's blob that arrived while this projection was being made
+    // found no missing-blob row to clear yet (`blob_arrived` looks for
+    // them): it is projected again now that the rows are written.
+    if !missing.is_empty() {
+        for hash in shared.blobs.stored(&missing).await? {
+            blob_arrived(shared, &hash).await?;
         }
     }
     push(shared, id, from).await;

@@ -49,14 +49,8 @@ fn deliver(north_m: Option<f64>) -> Payload {
         stop: 1,
         packages: vec![sscc(1)],
         proof: Proof {
-            recipient_name: Some("Ada".into()),
-            relation: Relation::Recipient,
-            left_at: None,
-            photo: None,
-            signature: None,
             gps: north_m.map(|m| Gps { lat: HOME.0 + m * DEG_PER_M, lon: HOME.1, accuracy_m: Some(5.0) }),
-            note: String::new(),
-            age_check_passed: None,
+            ..handed_to_ada()
         },
         collection: None,
     })

@@ -15,7 +15,7 @@ use waybill_shared::doc::payment::{Currency, PaymentTerms};
 use waybill_shared::doc::route::{self, RouteHeader, Stop};
 use waybill_shared::doc::{self, DocId};
 use waybill_shared::event::Payload;
-use waybill_shared::event::delivery::{Delivered, Proof, Relation};
+use waybill_shared::event::delivery::Delivered;
 use waybill_shared::event::office::{Decision, ExceptionResolved, Held, Released};
 use waybill_shared::event::payment::{
     CashHandedIn, Collection, CollectionMethod, PaymentAuthorised, PaymentCaptured,
@@ -57,16 +57,7 @@ fn delivered(order: &str, n: u64, collection: Option<Collection>) -> Payload {
         route: "R-1".parse().unwrap(),
         stop: 1,
         packages: vec![sscc(n)],
-        proof: Proof {
-            recipient_name: Some("Ada".into()),
-            relation: Relation::Recipient,
-            left_at: None,
-            photo: None,
-            signature: None,
-            gps: None,
-            note: String::new(),
-            age_check_passed: None,
-        },
+        proof: handed_to_ada(),
         collection,
     })
 }

@@ -10,10 +10,10 @@ use std::collections::BTreeSet;
 
 use automerge::AutoCommit;
 use chrono::NaiveDate;
-use support::{Device, address, merge, sscc};
+use support::{Device, address, handed_to_ada, merge, sscc};
 use waybill_shared::doc::route::{self, RouteHeader, Stop};
 use waybill_shared::doc::{self, Contents, DocId};
-use waybill_shared::event::delivery::{ArrivedAtStop, AttemptFailed, Delivered, FailReason, Proof, Relation};
+use waybill_shared::event::delivery::{ArrivedAtStop, AttemptFailed, Delivered, FailReason};
 use waybill_shared::event::office::{PackageAssigned, StopInserted, Voided};
 use waybill_shared::event::{Event, Payload};
 use waybill_shared::fold::RouteView;
@@ -77,16 +77,7 @@ fn delivered(stop: u32, packages: &[u64]) -> Payload {
         route: ROUTE.parse().unwrap(),
         stop,
         packages: packages.iter().map(|&n| sscc(n)).collect(),
-        proof: Proof {
-            recipient_name: Some("Ada".into()),
-            relation: Relation::Recipient,
-            left_at: None,
-            photo: None,
-            signature: None,
-            gps: None,
-            note: String::new(),
-            age_check_passed: None,
-        },
+        proof: handed_to_ada(),
         collection: None,
     })
 }

@@ -57,30 +57,9 @@ const OPTIONAL: &[&str] = &[
     "email",
     "tracking_photo",
 ];
-/// Columns that belong to the order, not the line: its rows must agree.
-const ORDER_COLUMNS: &[&str] = &[
-    "customer",
-    "name",
-    "line1",
-    "line2",
-    "city",
-    "postcode",
-    "country",
-    "lat",
-    "lon",
-    "promised",
-    "slot_from",
-    "slot_to",
-    "location",
-    "signature",
-    "photo",
-    "age_check",
-    "payment",
-    "amount_minor",
-    "currency",
-    "email",
-    "tracking_photo",
-];
+/// Columns that belong to the line; every other belongs to the order, and
+/// an order's rows must agree on it.
+const LINE_COLUMNS: &[&str] = &["order_id", "gtin", "description", "quantity"];
 
 fn error(field: impl Into<String>, message: impl Into<String>) -> CsvError {
     CsvError { field: field.into(), message: message.into() }
@@ -126,7 +105,7 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Seed, CsvError> {
             },
         };
         if let Some((first, cols, index)) = first_row.get(id) {
-            for c in ORDER_COLUMNS {
+            for c in REQUIRED.iter().chain(OPTIONAL).filter(|c| !LINE_COLUMNS.contains(c)) {
                 if cols.get(*c).map(String::as_str).unwrap_or("") != get(c) {
                     return Err(error(at(c), format!("differs from row {first} of order {id}")));
                 }

@@ -405,7 +405,7 @@ pub async fn insert_stop(
     if let Some(stop) = view.stops.iter().find(|s| open(s) && s.orders.contains(order)) {
         return Err(invalid(format!("{order} is on stop {} of route {route} already", stop.seq)));
     }
-    let routed = shared.storage.routed_orders().await?.contains(&order.to_string());
+    let routed = !shared.storage.routes_of(order.as_str()).await?.is_empty();
     let retry = match stored.status.as_str() {
         "packed" if !routed => false,
         "packed" => return Err(invalid(format!("{order} is on a route already"))),

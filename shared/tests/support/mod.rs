@@ -9,6 +9,7 @@ use waybill_shared::blob::BlobHash;
 use waybill_shared::doc::location::{Bin, LocationHeader};
 use waybill_shared::doc::order::{Address, OrderHeader, OrderLine, ProofRequired};
 use waybill_shared::doc::{self, DocId};
+use waybill_shared::event::delivery::{Proof, Relation};
 use waybill_shared::event::office::OrderCreated;
 use waybill_shared::event::{Event, Payload};
 use waybill_shared::fold::{self, OrderView, StockView};
@@ -157,5 +158,19 @@ pub fn doc_kind(doc: &mut AutoCommit) -> &'static str {
         Some("order") => "order",
         Some("location") => "location",
         _ => "route",
+    }
+}
+
+/// A proof of a package handed to Ada herself, with nothing else recorded.
+pub fn handed_to_ada() -> Proof {
+    Proof {
+        recipient_name: Some("Ada".into()),
+        relation: Relation::Recipient,
+        left_at: None,
+        photo: None,
+        signature: None,
+        gps: None,
+        note: String::new(),
+        age_check_passed: None,
     }
 }

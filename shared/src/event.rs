@@ -43,6 +43,7 @@ pub const EVENT_VERSION: u16 = 1;
 
 /// One thing that happened, recorded by one device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Format version, [`EVENT_VERSION`].
     pub v: u16,
@@ -102,6 +103,7 @@ impl Event {
 
 /// What happened. The `type` tag is the stable name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[allow(missing_docs)] // each variant's struct carries the docs
 pub enum Payload {

@@ -36,6 +36,7 @@ pub use stock::StockView;
 
 /// One event as the timeline shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimelineEntry {
     /// The event.
     pub id: EventId,

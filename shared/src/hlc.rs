@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// One clock reading. Orders by milliseconds, then counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hlc {
     /// Milliseconds since the Unix epoch, at least the largest seen.
     pub ms: u64,

@@ -29,6 +29,8 @@ pub mod gs1;
 pub mod heads;
 pub mod hlc;
 pub mod id;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod plan;
 pub mod policy;
 pub mod recorder;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a device is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Warehouse handheld working pick lists; also receives, moves and counts stock.

@@ -22,7 +22,7 @@ use crate::users::Access;
 pub const MAX_PAGE: i64 = 500;
 
 /// One thing done in the office.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     /// Its number: later entries have higher ones.
     pub id: i64,

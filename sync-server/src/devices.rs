@@ -52,7 +52,7 @@ impl From<StorageError> for DeviceError {
 }
 
 /// A device as listed for the office.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeviceRow {
     /// Its id.
     pub id: String,

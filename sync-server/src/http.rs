@@ -50,21 +50,27 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::{Stream, StreamExt};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use waybill_shared::doc::DocId;
 use waybill_shared::doc::order::{Address, OrderHeader, OrderLine, ProofRequired, Slot};
 use waybill_shared::doc::payment::PaymentTerms;
 use waybill_shared::event::Payload;
 use waybill_shared::event::office::{AddressAmended, Cancelled, Decision, ExceptionResolved, Held, Released};
 use waybill_shared::event_id::EventId;
-use waybill_shared::id::{DeviceId, LocationId, OrderId};
+use waybill_shared::fold::order::OrderView;
+use waybill_shared::fold::status::OrderStatus;
+use waybill_shared::gs1::Gtin;
+use waybill_shared::id::{BinId, DeviceId, LocationId, OrderId};
 use waybill_shared::role::Role;
 
 use crate::devices::{self, DeviceError};
@@ -119,45 +125,11 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
 pub fn router_with(shared: Arc<Shared>, token: String, map: MapSettings) -> Router {
     let token = (!token.is_empty()).then(|| Arc::from(sha256_hex(token.as_bytes())));
     let app = App { shared, token, map: Arc::new(map) };
-    let api = Router::new()
-        .route("/orders", get(list_orders).post(create_order))
-        .route("/orders/import", post(work::import_csv))
-        .route("/orders/{id}", get(get_order))
-        .route("/orders/{id}/epcis", get(reports::order_epcis))
-        .route("/orders/{id}/hold", post(hold))
-        .route("/orders/{id}/release", post(release))
-        .route("/orders/{id}/cancel", post(cancel))
-        .route("/orders/{id}/address", post(amend_address))
-        .route("/orders/{id}/payment", post(payment::record))
-        .route("/orders/{id}/tracking/revoke", post(tracking::revoke))
-        .route("/orders/{id}/returns", post(returns::authorise))
-        .route("/orders/{id}/refund", post(returns::refund))
-        .route("/routes/{id}/cash", post(payment::hand_in))
-        .route("/routes/{id}/stops", post(work::insert_stop))
-        .route("/cash", get(payment::reconciliation))
-        .route("/exceptions", get(list_exceptions))
-        .route("/exceptions/resolve", post(resolve))
-        .route("/devices", get(list_devices).post(enrol_device))
-        .route("/devices/{id}/revoke", post(revoke_device))
-        .route("/stock", get(list_stock))
-        .route("/locations", get(work::list_locations).post(work::create_location))
-        .route("/locations/{id}/receipts", post(work::receive))
-        .route("/locations/{id}/picklists", post(work::pick_lists))
-        .route("/locations/{id}/routes", post(work::routes))
-        .route("/locations/{id}/epcis", get(reports::location_epcis))
-        .route("/locations/{id}/quotas", post(work::set_quota_target))
-        .route("/locations/{id}/quotas/grant", post(work::grant_quota))
-        .route("/quotas", get(work::list_quotas))
-        .route("/allocate", post(work::allocate))
-        .route("/routes", get(reports::list_routes))
-        .route("/map", get(map::get_map))
-        .route("/metrics", get(reports::get_metrics))
-        .route("/blobs/{hash}", get(reports::get_blob))
-        .route("/events", get(events))
-        .route("/session", get(whoami).post(sign_in).delete(sign_out))
-        .route("/audit", get(audit::list))
-        .route("/webhooks", get(list_webhooks).post(add_webhook))
-        .route("/webhooks/{id}", axum::routing::delete(remove_webhook))
+    let (api, described) = api().split_for_parts();
+    let (outside, outside_described) =
+        OpenApiRouter::new().routes(routes!(reports::prometheus)).split_for_parts();
+    let description = Arc::new(openapi::document(described, outside_described));
+    let api = api
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint: /openapi.json lists them", None)
         })
@@ -175,15 +147,63 @@ pub fn router_with(shared: Arc<Shared>, token: String, map: MapSettings) -> Rout
     Router::new()
         .nest("/api", api)
         .route("/", get(page))
-        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        .route("/openapi.json", get(move || async move { Json(description.as_ref().clone()) }))
         // For operators' Prometheus: outside /api, but signed in the same way
         // (the service token as a bearer token, or an office session).
-        .route(
-            "/metrics",
-            get(reports::prometheus).layer(middleware::from_fn_with_state(app.clone(), require_sign_in)),
-        )
+        .merge(outside.layer(middleware::from_fn_with_state(app.clone(), require_sign_in)))
         .merge(tracking::routes())
         .with_state(app)
+}
+
+/// The `/api` routes, each mounted through its OpenAPI description
+/// ([`openapi`]).
+fn api() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(list_orders, create_order))
+        .routes(routes!(work::import_csv))
+        .routes(routes!(get_order))
+        .routes(routes!(reports::order_epcis))
+        .routes(routes!(hold))
+        .routes(routes!(release))
+        .routes(routes!(cancel))
+        .routes(routes!(amend_address))
+        .routes(routes!(payment::record))
+        .routes(routes!(tracking::revoke))
+        .routes(routes!(returns::authorise))
+        .routes(routes!(returns::refund))
+        .routes(routes!(payment::hand_in))
+        .routes(routes!(work::insert_stop))
+        .routes(routes!(payment::reconciliation))
+        .routes(routes!(list_exceptions))
+        .routes(routes!(resolve))
+        .routes(routes!(list_devices, enrol_device))
+        .routes(routes!(revoke_device))
+        .routes(routes!(list_stock))
+        .routes(routes!(work::list_locations, work::create_location))
+        .routes(routes!(work::receive))
+        .routes(routes!(work::pick_lists))
+        .routes(routes!(work::routes))
+        .routes(routes!(reports::location_epcis))
+        .routes(routes!(work::set_quota_target))
+        .routes(routes!(work::grant_quota))
+        .routes(routes!(work::list_quotas))
+        .routes(routes!(work::allocate))
+        .routes(routes!(reports::list_routes))
+        .routes(routes!(map::get_map))
+        .routes(routes!(reports::get_metrics))
+        .routes(routes!(reports::get_blob))
+        .routes(routes!(events))
+        .routes(routes!(whoami, sign_in, sign_out))
+        .routes(routes!(audit::list))
+        .routes(routes!(list_webhooks, add_webhook))
+        .routes(routes!(remove_webhook))
+}
+
+/// The OpenAPI description the server serves, for tests.
+#[cfg(test)]
+fn description() -> Value {
+    let (_, outside) = OpenApiRouter::<App>::new().routes(routes!(reports::prometheus)).split_for_parts();
+    openapi::document(api().into_openapi(), outside)
 }
 
 /// `GET /`: the page, with a Content-Security-Policy that lets it run its
@@ -223,7 +243,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response =
-            (self.status, Json(json!({ "error": self.error, "field": self.field }))).into_response();
+            (self.status, Json(openapi::Error { error: self.error, field: self.field })).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -404,7 +424,7 @@ impl From<UserError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Credentials {
     user: String,
@@ -416,6 +436,15 @@ fn session_cookie(value: &str, max_age: i64) -> HeaderValue {
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
+#[utoipa::path(post, path = "/session", summary = "Sign in",
+    description = "Sets the session cookie (HttpOnly, SameSite=Strict) and returns the session token for API clients.",
+    security(()), request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in", body = users::Session),
+        (status = 400, description = "A field is missing", body = openapi::Error),
+        (status = 401, description = "Wrong user name or password", body = openapi::Error),
+    )
+)]
 async fn sign_in(State(app): State<App>, b: Result<Json<Credentials>, JsonRejection>) -> ApiResult {
     let Credentials { user, password } = body(b)?;
     let s = users::sign_in(&app.shared.storage, &user, &password, Utc::now()).await?;
@@ -435,11 +464,29 @@ async fn sign_in(State(app): State<App>, b: Result<Json<Credentials>, JsonReject
 /// `GET /api/session`: who is signed in, their role and locations, and
 /// the permissions the role has (`may`, for the page to offer only what
 /// the server would allow).
+#[utoipa::path(get, path = "/session",
+    summary = "Who is signed in: their role, a warehouse lead's locations, and the permissions the role has",
+    responses((status = 200, description = "The user", body = Me))
+)]
 async fn whoami(axum::Extension(a): axum::Extension<Access>) -> ApiResult {
     let may = access::names_for(a.role);
-    Ok(Json(json!({ "user": a.user, "role": a.role, "locations": a.locations, "may": may })).into_response())
+    Ok(Json(Me { access: a, may }).into_response())
 }
 
+/// The user signed in.
+#[derive(Serialize, ToSchema)]
+struct Me {
+    #[serde(flatten)]
+    access: Access,
+    /// The permissions of their role, for the page to offer only what
+    /// the server would allow.
+    #[schema(value_type = Vec<String>)]
+    may: Vec<&'static str>,
+}
+
+#[utoipa::path(delete, path = "/session", summary = "Sign out (ends the session)",
+    responses((status = 204, description = "Signed out"))
+)]
 async fn sign_out(State(app): State<App>, headers: HeaderMap) -> ApiResult {
     let (bearer, cookie) = presented(&headers);
     for token in [bearer, cookie].into_iter().flatten() {
@@ -495,22 +542,76 @@ pub const NEXT_HEADER: &str = "Waybill-Next";
 /// The response header with how many orders match, on every page.
 pub const TOTAL_HEADER: &str = "Waybill-Total";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct OrdersQuery {
+    /// Only orders with this status (`OrderStatus` in snake case).
     status: Option<String>,
+    /// A prefix of the order id or of the customer's name.
     #[serde(default)]
     q: Option<String>,
+    /// Orders on the page: 1 to 1000, 100 if left out.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// The last id of the previous page (its `Waybill-Next`).
     #[serde(default)]
     after: Option<String>,
+}
+
+/// A row of `GET /api/orders`.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // The shape of the order rows the storage reads.
+struct OrderSummary {
+    id: OrderId,
+    status: OrderStatus,
+    customer: String,
+    open_exceptions: u32,
+    updated_at: DateTime<Utc>,
+}
+
+/// An order as the API answers: the fold of its header and events
+/// (each timeline entry with `received_at`, when the event first reached
+/// the server), the customer's tracking link, and the emails they were
+/// sent or are due.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // Built as JSON by `view_response`.
+struct OrderAnswer {
+    #[serde(flatten)]
+    view: OrderView,
+    /// The tracking page's path on this server; null once revoked.
+    tracking: Option<String>,
+    emails: Vec<Email>,
+}
+
+/// A customer email, sent or due.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // Built as JSON by `view_response`.
+struct Email {
+    key: String,
+    topic: String,
+    to: String,
+    sent_at: Option<String>,
+    failed_at: Option<String>,
+    last_error: Option<String>,
 }
 
 /// `GET /api/orders?status=&q=&limit=&after=`: a page of orders by id, as
 /// an array of rows; the next page's `after` in `Waybill-Next` and how many
 /// match in `Waybill-Total` ([`storage::Storage::order_page`] says how `q`
 /// matches and why).
+#[utoipa::path(get, path = "/orders", summary = "List orders, a page at a time",
+    description = "Orders by id, `limit` to a page (100 unless said, at most 1000), those after the id `after` (keyset paging: pass the `Waybill-Next` header of the previous page). `q` matches a prefix of the order id (as typed, or in capitals) or a prefix of the customer's name in any case: prefixes, so a search reads an index range, not every order. `status` and `q` together match both.",
+    params(OrdersQuery),
+    responses(
+        (status = 200, description = "A page of orders", body = Vec<OrderSummary>, headers(
+            ("Waybill-Next" = String, description = "`after` for the next page; absent on the last page"),
+            ("Waybill-Total" = u64, description = "How many orders match, on every page"),
+        )),
+        (status = 400, description = "Unknown status, or a limit out of range", body = openapi::Error),
+    )
+)]
 async fn list_orders(State(app): State<App>, q: Result<Query<OrdersQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
     let status = match q.status.as_deref() {
@@ -585,13 +686,21 @@ async fn view_response(shared: &Shared, id: &OrderId) -> ApiResult {
     Ok(Json(view).into_response())
 }
 
+#[utoipa::path(get, path = "/orders/{id}",
+    summary = "An order's merged view: status, lines, packages, proofs, exceptions, timeline", params(("id" = String, Path, description = "The order id")),
+    responses(
+        (status = 200, description = "The view", body = OrderAnswer),
+        (status = 400, description = "Invalid id", body = openapi::Error),
+        (status = 404, description = "No such order", body = openapi::Error),
+    )
+)]
 async fn get_order(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
     view_response(&app.shared, &order_id(&id)?).await
 }
 
 /// An order as the office hands it in: the header, with `created_at`
 /// optional (now, if left out).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewOrder {
     id: OrderId,
@@ -619,6 +728,18 @@ struct NewOrder {
     created_at: Option<DateTime<Utc>>,
 }
 
+#[utoipa::path(post, path = "/orders", summary = "Create an order",
+    description = "The same Idempotency-Key again returns the order it made (200), without making another.",
+    params(("Idempotency-Key" = String, Header, description = "Any visible ASCII, at most 200 characters: the same key again makes nothing new")),
+    request_body = NewOrder,
+    responses(
+        (status = 201, description = "Created: its view", body = OrderView),
+        (status = 200, description = "Made earlier with this key: its view", body = OrderView),
+        (status = 400, description = "Missing key or an invalid field", body = openapi::Error),
+        (status = 409, description = "An order with this id exists, made under another key", body = openapi::Error),
+        (status = 415, description = "The body is not application/json", body = openapi::Error),
+    )
+)]
 async fn create_order(
     State(app): State<App>,
     axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
@@ -663,12 +784,20 @@ async fn order_event(app: &App, by: SignedIn, id: &str, payload: Payload) -> Api
     view_response(&app.shared, &id).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Reason {
     reason: String,
 }
 
+#[utoipa::path(post, path = "/orders/{id}/hold", summary = "Hold an order", params(("id" = String, Path, description = "The order id")),
+    request_body = Reason,
+    responses(
+        (status = 200, description = "The order's view after the event", body = OrderAnswer),
+        (status = 400, description = "A field is invalid", body = openapi::Error),
+        (status = 404, description = "No such order", body = openapi::Error),
+    )
+)]
 async fn hold(
     State(app): State<App>,
     axum::Extension(by): axum::Extension<SignedIn>,
@@ -679,6 +808,13 @@ async fn hold(
     order_event(&app, by, &id, Payload::Held(Held { reason })).await
 }
 
+#[utoipa::path(post, path = "/orders/{id}/release", summary = "Release a hold", params(("id" = String, Path, description = "The order id")),
+    responses(
+        (status = 200, description = "The order's view after the event", body = OrderAnswer),
+        (status = 400, description = "A field is invalid", body = openapi::Error),
+        (status = 404, description = "No such order", body = openapi::Error),
+    )
+)]
 async fn release(
     State(app): State<App>,
     axum::Extension(by): axum::Extension<SignedIn>,
@@ -687,6 +823,14 @@ async fn release(
     order_event(&app, by, &id, Payload::Released(Released {})).await
 }
 
+#[utoipa::path(post, path = "/orders/{id}/cancel", summary = "Cancel an order", params(("id" = String, Path, description = "The order id")),
+    request_body = Reason,
+    responses(
+        (status = 200, description = "The order's view after the event", body = OrderAnswer),
+        (status = 400, description = "A field is invalid", body = openapi::Error),
+        (status = 404, description = "No such order", body = openapi::Error),
+    )
+)]
 async fn cancel(
     State(app): State<App>,
     axum::Extension(by): axum::Extension<SignedIn>,
@@ -697,12 +841,20 @@ async fn cancel(
     order_event(&app, by, &id, Payload::Cancelled(Cancelled { reason })).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewAddress {
     ship_to: Address,
 }
 
+#[utoipa::path(post, path = "/orders/{id}/address", summary = "Amend the ship-to address", params(("id" = String, Path, description = "The order id")),
+    request_body = NewAddress,
+    responses(
+        (status = 200, description = "The order's view after the event", body = OrderAnswer),
+        (status = 400, description = "A field is invalid", body = openapi::Error),
+        (status = 404, description = "No such order", body = openapi::Error),
+    )
+)]
 async fn amend_address(
     State(app): State<App>,
     axum::Extension(by): axum::Extension<SignedIn>,
@@ -713,6 +865,11 @@ async fn amend_address(
     order_event(&app, by, &id, Payload::AddressAmended(AddressAmended { ship_to, replaces: None })).await
 }
 
+#[utoipa::path(get, path = "/exceptions",
+    summary = "Open exceptions, in words",
+    description = "Each with its title and explanation, the decisions that fit its kind, the document named, and each event as device, role, time and what happened. A warehouse lead sees their locations' only.",
+    responses((status = 200, description = "Exceptions", body = Vec<exceptions::InWords>))
+)]
 async fn list_exceptions(State(app): State<App>, axum::Extension(a): axum::Extension<Access>) -> ApiResult {
     let mut list = json_rows(&app.shared.storage.open_exception_rows().await?, &["events", "detail"]);
     if let Some(scope) = access::Scope::of(&app.shared, &a).await? {
@@ -721,7 +878,7 @@ async fn list_exceptions(State(app): State<App>, axum::Extension(a): axum::Exten
     Ok(Json(exceptions::in_words(&app.shared, list).await?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Resolve {
     doc: DocId,
@@ -732,6 +889,15 @@ struct Resolve {
     note: String,
 }
 
+#[utoipa::path(post, path = "/exceptions/resolve",
+    summary = "Resolve an exception: an exception_resolved event from the office",
+    request_body = Resolve,
+    responses(
+        (status = 200, description = "The event written", body = Written),
+        (status = 400, description = "A field is invalid, the exception names no kind, or the decision does not fit its kind (the error names those that do)", body = openapi::Error),
+        (status = 404, description = "No such document", body = openapi::Error),
+    )
+)]
 async fn resolve(
     State(app): State<App>,
     axum::Extension(by): axum::Extension<SignedIn>,
@@ -748,15 +914,25 @@ async fn resolve(
         note: r.note,
     });
     let event = office::office_event(&app.shared, &r.doc, payload, Some(by.0)).await?;
-    Ok(Json(json!({ "doc": r.doc, "event": event })).into_response())
+    Ok(Json(Written { doc: r.doc, event }).into_response())
 }
 
+/// An office event written to a document.
+#[derive(Serialize, ToSchema)]
+struct Written {
+    doc: DocId,
+    event: waybill_shared::event::Event,
+}
+
+#[utoipa::path(get, path = "/devices", summary = "Devices",
+    responses((status = 200, description = "Devices", body = Vec<devices::DeviceRow>))
+)]
 async fn list_devices(State(app): State<App>) -> ApiResult {
     let list = devices::list(&app.shared.storage).await?;
     Ok(Json(list).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Enrol {
     device: DeviceId,
@@ -765,27 +941,77 @@ struct Enrol {
     location: Option<LocationId>,
 }
 
+#[utoipa::path(post, path = "/devices",
+    summary = "Enrol a device: returns its one-time code (shown once) and the fingerprint to pin",
+    request_body = Enrol,
+    responses(
+        (status = 201, description = "The code", body = Enrolment),
+        (status = 400, description = "A field is invalid", body = openapi::Error),
+    )
+)]
 async fn enrol_device(State(app): State<App>, b: Result<Json<Enrol>, JsonRejection>) -> ApiResult {
     let Enrol { device, role, location } = body(b)?;
     let role: Role = role.parse().map_err(|e: String| ApiError::bad("role", e))?;
     let code = devices::issue_code(&app.shared.storage, &device, role, location.as_ref(), Utc::now()).await?;
-    let body = json!({
-        "device": device,
-        "role": role,
-        "location": location,
-        "code": code,
-        "fingerprint": app.shared.identity.ca_fingerprint(),
-        "expires_in_hours": devices::CODE_LIFETIME_HOURS,
-    });
+    let fingerprint = app.shared.identity.ca_fingerprint();
+    let body = Enrolment {
+        device,
+        role,
+        location,
+        code,
+        fingerprint,
+        expires_in_hours: devices::CODE_LIFETIME_HOURS,
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// A device's one-time enrolment code.
+#[derive(Serialize, ToSchema)]
+struct Enrolment {
+    device: DeviceId,
+    role: Role,
+    location: Option<LocationId>,
+    /// Typed on the device once; shown only here.
+    code: String,
+    /// The server's certificate fingerprint, for the device to pin.
+    fingerprint: String,
+    expires_in_hours: i64,
+}
+
+#[utoipa::path(post, path = "/devices/{id}/revoke", summary = "Revoke a device at once (also mid-connection)",
+    params(("id" = String, Path, description = "The device id")),
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = 404, description = "No such device", body = openapi::Error),
+    )
+)]
 async fn revoke_device(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
     let now = Utc::now();
     devices::revoke(&app.shared.storage, &id, now).await?;
-    Ok(Json(json!({ "device": id, "revoked_at": now.to_rfc3339() })).into_response())
+    Ok(Json(Revoked { device: id, revoked_at: now.to_rfc3339() }).into_response())
 }
 
+/// A device revoked.
+#[derive(Serialize, ToSchema)]
+struct Revoked {
+    device: String,
+    #[schema(format = DateTime)]
+    revoked_at: String,
+}
+
+/// A row of `GET /api/stock`.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // The shape of the stock rows the storage reads.
+struct StockRow {
+    location: LocationId,
+    bin: BinId,
+    gtin: Gtin,
+    on_hand: i64,
+}
+
+#[utoipa::path(get, path = "/stock", summary = "Stock on hand per location, bin and item",
+    responses((status = 200, description = "Stock", body = Vec<StockRow>))
+)]
 async fn list_stock(State(app): State<App>, axum::Extension(a): axum::Extension<Access>) -> ApiResult {
     let mut list = json_rows(&app.shared.storage.stock_rows().await?, &[]);
     list.retain(|row| a.covers(row["location"].as_str().unwrap_or_default()));
@@ -794,6 +1020,11 @@ async fn list_stock(State(app): State<App>, axum::Extension(a): axum::Extension<
 
 /// Server-sent events: `changed` with a document id for every stored change;
 /// `lagged` (with how many were missed) when this listener fell behind.
+#[utoipa::path(get, path = "/events",
+    summary = "Server-sent events: `changed` with a document id whenever a document changes",
+    description = "`lagged`, with how many were missed, when the listener fell behind and should read everything again. The page's EventSource signs in with the session cookie.",
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"))
+)]
 async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let changes = BroadcastStream::new(app.shared.changes.subscribe()).map(|change| {
         Ok(match change {
@@ -815,23 +1046,52 @@ impl From<WebhookError> for ApiError {
     }
 }
 
+#[utoipa::path(get, path = "/webhooks", summary = "Webhooks with their delivery counts",
+    responses((status = 200, description = "Webhooks", body = Vec<outbox::Webhook>))
+)]
 async fn list_webhooks(State(app): State<App>) -> ApiResult {
     Ok(Json(outbox::list(&app.shared.storage).await?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewWebhook {
     url: String,
 }
 
+#[utoipa::path(post, path = "/webhooks", summary = "Register a webhook",
+    description = "Customer notifications (order.confirmed, order.shipped, order.out_for_delivery, order.delivered, order.attempt_failed) are POSTed to it from a durable outbox, with retries and backoff. Headers: Waybill-Delivery (deduplicate by it), Waybill-Topic, Waybill-Signature (t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" under the secret). The secret is shown once.",
+    request_body = NewWebhook,
+    responses(
+        (status = 201, description = "Registered", body = Registered),
+        (status = 400, description = "Not an http(s) URL", body = openapi::Error),
+    )
+)]
 async fn add_webhook(State(app): State<App>, b: Result<Json<NewWebhook>, JsonRejection>) -> ApiResult {
     let NewWebhook { url } = body(b)?;
     let (hook, secret) = outbox::add(&app.shared.storage, &url, Utc::now()).await?;
-    let body = json!({ "webhook": hook, "secret": secret, "topics": outbox::TOPICS });
+    let body = Registered { webhook: hook, secret, topics: outbox::TOPICS };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// A webhook registered.
+#[derive(Serialize, ToSchema)]
+struct Registered {
+    webhook: outbox::Webhook,
+    /// The secret the deliveries are signed with: shown only here.
+    secret: String,
+    /// What is posted to it.
+    #[schema(value_type = Vec<String>)]
+    topics: &'static [&'static str],
+}
+
+#[utoipa::path(delete, path = "/webhooks/{id}", summary = "Remove a webhook and what is still queued for it",
+    params(("id" = i64, Path, description = "The webhook id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such webhook", body = openapi::Error),
+    )
+)]
 async fn remove_webhook(State(app): State<App>, Path(id): Path<i64>) -> ApiResult {
     outbox::remove(&app.shared.storage, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

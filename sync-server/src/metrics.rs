@@ -33,7 +33,7 @@ use waybill_shared::fold::OrderView;
 use crate::storage::{Storage, StorageError, WriteOp};
 
 /// The metrics, each with what it was computed from.
-#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Metrics {
     /// Orders looked at.
     pub orders: u64,

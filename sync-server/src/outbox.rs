@@ -133,7 +133,7 @@ pub fn queue(v: &OrderView) -> Vec<WriteOp> {
 }
 
 /// A webhook as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Webhook {
     /// Its id.
     pub id: i64,

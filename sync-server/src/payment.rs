@@ -32,7 +32,7 @@ use crate::storage::{Storage, StorageError, Value as SqlValue};
 pub const MAX_REFERENCE_LEN: usize = 255;
 
 /// Which step of a card payment the provider reported.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     /// The payment is authorised: the order may be fulfilled.
@@ -43,7 +43,7 @@ pub enum Step {
 }
 
 /// A payment as the provider reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentReport {
     /// Authorised (default) or captured.
@@ -122,7 +122,7 @@ pub async fn record(
 }
 
 /// Cash handed in at the depot, as the office counted it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Handover {
     /// Amount, in minor units (0: the driver handed in nothing).
@@ -151,7 +151,7 @@ pub async fn hand_in(
 }
 
 /// One route's cash in one currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CashLine {
     /// The route.
     pub route: String,

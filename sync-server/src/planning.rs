@@ -77,7 +77,7 @@ async fn views(shared: &Shared, statuses: &[&str]) -> Result<Vec<Stored>, Office
 }
 
 /// What allocation did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AllocationReport {
     /// Orders allocated, with where each line's units come from.
     pub allocated: BTreeMap<OrderId, Vec<Allocation>>,
@@ -154,7 +154,7 @@ async fn available(shared: &Arc<Shared>) -> Result<Available, OfficeError> {
 }
 
 /// A batch and the picker it went to.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AssignedBatch {
     /// The picker's device.
     pub picker: DeviceId,
@@ -254,7 +254,7 @@ pub struct Crew {
 }
 
 /// A route made, with its length and timings.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PlannedRoute {
     /// The route document's header.
     #[serde(flatten)]
@@ -274,7 +274,7 @@ pub struct PlannedRoute {
 }
 
 /// Routes made, and the orders they leave for another day or van.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RoutePlan {
     /// The routes, one per crew with work.
     pub routes: Vec<PlannedRoute>,
@@ -362,7 +362,7 @@ pub async fn routes(
 }
 
 /// A stop added to a route on the road.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InsertedStop {
     /// The route.
     pub route: RouteId,

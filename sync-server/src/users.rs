@@ -82,7 +82,7 @@ impl From<StorageError> for UserError {
 }
 
 /// A session just made.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Session {
     /// The user.
     pub user: String,

@@ -31,6 +31,7 @@ pub const KIND: &str = "location";
 
 /// A bin and where it falls on the picker's walk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Bin {
     /// The bin.
     pub id: BinId,
@@ -40,6 +41,7 @@ pub struct Bin {
 
 /// Units of an item in a bin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Balance {
     /// The bin.
     pub bin: BinId,
@@ -51,6 +53,7 @@ pub struct Balance {
 
 /// Units of an item's quota a device still held when the epoch opened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuotaBalance {
     /// The device holding it.
     pub device: DeviceId,
@@ -63,6 +66,7 @@ pub struct QuotaBalance {
 
 /// The location header of one epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LocationHeader {
     /// The location.
     pub id: LocationId,

@@ -16,6 +16,7 @@ pub const KIND: &str = "order";
 
 /// A postal address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Address {
     /// Addressee.
     pub name: String,
@@ -37,6 +38,7 @@ pub struct Address {
 
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderLine {
     /// Line number, unique in the order.
     pub line: u32,
@@ -50,6 +52,7 @@ pub struct OrderLine {
 
 /// What a delivery of this order must be proven with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProofRequired {
     /// A signature.
     #[serde(default)]
@@ -65,6 +68,7 @@ pub struct ProofRequired {
 /// The part of the promised day the customer was given, in the depot's
 /// local time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Slot {
     /// The first minute.
     pub from: NaiveTime,
@@ -74,6 +78,7 @@ pub struct Slot {
 
 /// The order header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderHeader {
     /// The order.
     pub id: OrderId,

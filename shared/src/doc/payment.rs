@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 /// `EUR` or `GBP`. Only the form is checked: a code the world has not
 /// issued reads, as a new one would.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency(String);
 
@@ -98,6 +99,7 @@ impl From<Currency> for String {
 
 /// How the order is paid.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "terms", rename_all = "snake_case")]
 pub enum PaymentTerms {
     /// Invoiced to the customer's account: nothing to take or wait for.

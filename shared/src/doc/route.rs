@@ -15,6 +15,7 @@ pub const KIND: &str = "route";
 
 /// One stop of a route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stop {
     /// Sequence number: the order the driver works stops in.
     pub seq: u32,
@@ -26,6 +27,7 @@ pub struct Stop {
 
 /// The route header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RouteHeader {
     /// The route.
     pub id: RouteId,

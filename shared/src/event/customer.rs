@@ -17,6 +17,7 @@ pub const LOW_RATING: u8 = 2;
 
 /// The customer rated the delivery; a later rating replaces it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedbackGiven {
     /// From [`RATING_MIN`] to [`RATING_MAX`].
     pub rating: u8,
@@ -28,6 +29,7 @@ pub struct FeedbackGiven {
 /// The customer asks to send goods back: a return for the office to
 /// authorise.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReturnRequested {
     /// What they would send back.
     pub lines: Vec<ReturnLine>,

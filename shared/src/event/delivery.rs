@@ -12,6 +12,7 @@ use crate::id::{OrderId, RouteId, VanId};
 
 /// A position from the device's GNSS receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Gps {
     /// Latitude in degrees.
     pub lat: f64,
@@ -24,6 +25,7 @@ pub struct Gps {
 
 /// A package goes on a van.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Loaded {
     /// The package.
     pub sscc: Sscc,
@@ -37,6 +39,7 @@ pub struct Loaded {
 /// amendment the device knew of (`None`: the header's address), so an
 /// amendment the driver never saw shows as an exception.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutForDelivery {
     /// The route.
     pub route: RouteId,
@@ -47,6 +50,7 @@ pub struct OutForDelivery {
 
 /// The driver reached a stop. Written to the route.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ArrivedAtStop {
     /// The route.
     pub route: RouteId,
@@ -59,6 +63,7 @@ pub struct ArrivedAtStop {
 
 /// Who took the package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Relation {
     /// The addressee.
@@ -73,6 +78,7 @@ pub enum Relation {
 
 /// Proof of delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Proof {
     /// Name of the person who took it, as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,6 +115,7 @@ impl Proof {
 /// Packages handed over. Written to the order and the route. The device's
 /// wall time is the event's `at`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivered {
     /// The order.
     pub order: OrderId,
@@ -128,6 +135,7 @@ pub struct Delivered {
 
 /// Why a delivery attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FailReason {
     /// Nobody answered and there is no safe place.
@@ -146,6 +154,7 @@ pub enum FailReason {
 
 /// A delivery attempt failed. Written to the order and the route.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttemptFailed {
     /// The order.
     pub order: OrderId,
@@ -167,6 +176,7 @@ pub struct AttemptFailed {
 
 /// An undelivered package came back to the depot and off the van.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReturnedToDepot {
     /// The package.
     pub sscc: Sscc,

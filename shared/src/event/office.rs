@@ -12,10 +12,12 @@ use crate::id::{DeviceId, LocationId, RouteId};
 
 /// The order was taken in; its header holds the details.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderCreated {}
 
 /// The ship-to address changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddressAmended {
     /// The new address.
     pub ship_to: Address,
@@ -29,6 +31,7 @@ pub struct AddressAmended {
 
 /// The address an amendment replaces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Replaces {
     /// The header's address: the writer knew of no amendment.
@@ -39,6 +42,7 @@ pub enum Replaces {
 
 /// Work on the order stops until released.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Held {
     /// Why it is held.
     pub reason: String,
@@ -46,10 +50,12 @@ pub struct Held {
 
 /// A hold is lifted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Released {}
 
 /// The order is cancelled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cancelled {
     /// Why it is cancelled.
     pub reason: String,
@@ -57,6 +63,7 @@ pub struct Cancelled {
 
 /// Stock at one location set aside for part of one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Allocation {
     /// The order line.
     pub line: u32,
@@ -69,6 +76,7 @@ pub struct Allocation {
 /// Lines allocated to locations, possibly split across several. A later
 /// allocation of the same line replaces the earlier one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Allocated {
     /// Per line and location.
     pub allocations: Vec<Allocation>,
@@ -76,6 +84,7 @@ pub struct Allocated {
 
 /// The order's picking at `location` is given to a device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PickAssigned {
     /// The picker's device.
     pub device: DeviceId,
@@ -85,6 +94,7 @@ pub struct PickAssigned {
 
 /// A package goes out on a route, at a stop. Written to the order and the route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PackageAssigned {
     /// The order the package belongs to.
     pub order: crate::id::OrderId,
@@ -101,6 +111,7 @@ pub struct PackageAssigned {
 /// already done keep their place; the driver's device shows the new stop
 /// in the route once it syncs. Written to the route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StopInserted {
     /// The route.
     pub route: RouteId,
@@ -117,6 +128,7 @@ pub struct StopInserted {
 
 /// What the office decided about an exception.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// What happened stands as it is.
@@ -162,6 +174,7 @@ impl Decision {
 /// An exception is settled. It covers the events listed; an event that joins
 /// the same exception later opens it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExceptionResolved {
     /// The exception, by its id in the view.
     pub exception: String,
@@ -176,6 +189,7 @@ pub struct ExceptionResolved {
 
 /// A correction: the target event no longer counts. It stays in the timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Voided {
     /// The event voided.
     pub target: EventId,
@@ -186,6 +200,7 @@ pub struct Voided {
 /// The customer's tracking link is revoked (it was sent to the wrong
 /// person, say): the link stops working and a new one is given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrackingRevoked {
     /// Why.
     #[serde(default)]

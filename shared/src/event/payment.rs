@@ -13,6 +13,7 @@ use crate::doc::payment::Currency;
 
 /// How money was taken at the door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CollectionMethod {
     /// Notes and coins: the driver carries it back to the depot.
@@ -24,6 +25,7 @@ pub enum CollectionMethod {
 /// What a driver collected at the door for an order paid on delivery.
 /// Part of the `delivered` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Collection {
     /// Amount taken, in minor units.
     pub amount_minor: u64,
@@ -36,6 +38,7 @@ pub struct Collection {
 /// The payment provider authorised a payment for the order: a prepaid order
 /// may now be fulfilled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentAuthorised {
     /// The provider's reference for the payment: what makes recording it
     /// twice harmless.
@@ -48,6 +51,7 @@ pub struct PaymentAuthorised {
 
 /// An authorised payment was captured: the money is taken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentCaptured {
     /// The provider's reference for the payment.
     pub reference: String,
@@ -60,6 +64,7 @@ pub struct PaymentCaptured {
 /// Cash the driver of a route handed in at the depot, counted by the
 /// office. Written to the route; several add up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CashHandedIn {
     /// Amount handed in, in minor units (0: the driver handed in nothing).
     pub amount_minor: u64,

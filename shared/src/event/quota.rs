@@ -19,6 +19,7 @@ use crate::id::{BinId, DeviceId};
 /// The office gives `device` the right to promise `quantity` more units of
 /// `gtin` from this location's free stock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuotaGranted {
     /// The device that may spend it.
     pub device: DeviceId,
@@ -31,6 +32,7 @@ pub struct QuotaGranted {
 /// The writing device hands back `quantity` units of its unspent quota of
 /// `gtin`: they are free stock again, for the office to grant elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuotaReleased {
     /// The item.
     pub gtin: Gtin,
@@ -41,6 +43,7 @@ pub struct QuotaReleased {
 /// The writing device sold (promised and handed over) `quantity` units of
 /// `gtin` from `bin`, out of its own quota (EPCIS `retail_selling`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sold {
     /// The bin (a van's shelf, a store's shelf) the units left.
     pub bin: BinId,

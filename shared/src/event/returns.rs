@@ -9,6 +9,7 @@ use crate::id::{BinId, LocationId, OrderId};
 
 /// Units of one line coming back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReturnLine {
     /// The order line.
     pub line: u32,
@@ -20,6 +21,7 @@ pub struct ReturnLine {
 
 /// The office agreed to take goods back under an RMA number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReturnAuthorised {
     /// The return merchandise authorisation number.
     pub rma: String,
@@ -33,6 +35,7 @@ pub struct ReturnAuthorised {
 
 /// What becomes of returned goods (EPCIS dispositions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
     /// Sellable: back into a bin.
@@ -44,6 +47,7 @@ pub enum Disposition {
 /// Returned goods were received. With `restock` they go into `bin` at
 /// `location`, and the event is also written to that location.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReturnReceived {
     /// The order.
     pub order: OrderId,
@@ -63,6 +67,7 @@ pub struct ReturnReceived {
 
 /// Money went back to the customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefundRecorded {
     /// The RMA number.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@ use crate::id::{BinId, LocationId};
 
 /// Goods arrived into a bin (EPCIS receiving).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Received {
     /// The bin.
     pub bin: BinId,
@@ -27,6 +28,7 @@ pub struct Received {
 
 /// Goods moved from a receiving bin to a storage bin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PutAway {
     /// Where from.
     pub from_bin: BinId,
@@ -40,6 +42,7 @@ pub struct PutAway {
 
 /// Why stock was adjusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AdjustReason {
     /// Broken or spoiled.
@@ -56,6 +59,7 @@ pub enum AdjustReason {
 
 /// Stock in a bin changed by `delta` units.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Adjusted {
     /// The bin.
     pub bin: BinId,
@@ -70,6 +74,7 @@ pub struct Adjusted {
 /// A cycle count: what the device showed and what was on the shelf. It adds
 /// `counted - expected`, so picks made at the same time still count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Counted {
     /// The bin.
     pub bin: BinId,
@@ -83,6 +88,7 @@ pub struct Counted {
 
 /// Stock moved between locations. Written to both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Transferred {
     /// Location it left.
     pub from: LocationId,

@@ -11,6 +11,7 @@ use crate::id::{BinId, LocationId, OrderId};
 /// Units of an order line taken from a bin. Written to the order and the
 /// location (it moves stock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Picked {
     /// The order.
     pub order: OrderId,
@@ -40,6 +41,7 @@ pub struct Picked {
 
 /// Why a picker could not pick all of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ShortReason {
     /// The bin holds fewer units than needed.
@@ -54,6 +56,7 @@ pub enum ShortReason {
 
 /// Units of a line that could not be picked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShortPicked {
     /// The order line.
     pub line: u32,
@@ -69,6 +72,7 @@ pub struct ShortPicked {
 
 /// Picked units go back into a bin. Written to the order and the location.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PutBack {
     /// The order.
     pub order: OrderId,
@@ -86,6 +90,7 @@ pub struct PutBack {
 
 /// Units of one line in a package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineQuantity {
     /// The order line.
     pub line: u32,
@@ -95,6 +100,7 @@ pub struct LineQuantity {
 
 /// Outer size of a package in millimetres.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Dimensions {
     /// Length.
     pub length_mm: u32,
@@ -114,6 +120,7 @@ impl Dimensions {
 
 /// Picked lines go into a package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Packed {
     /// The package's label.
     pub sscc: Sscc,
@@ -129,6 +136,7 @@ pub struct Packed {
 
 /// A package is sealed; nothing more goes in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PackageClosed {
     /// The package.
     pub sscc: Sscc,
@@ -139,6 +147,7 @@ pub struct PackageClosed {
 
 /// A closed package waits in a staging lane for its van.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Staged {
     /// The package.
     pub sscc: Sscc,

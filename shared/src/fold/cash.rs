@@ -21,6 +21,7 @@ use crate::fold::ExceptionKind;
 
 /// One currency of a route's cash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CashView {
     /// The currency.
     pub currency: Currency,

@@ -21,6 +21,7 @@ use crate::fold::ExceptionKind;
 
 /// The customer's rating of the delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedbackView {
     /// 1 to 5.
     pub rating: u8,
@@ -34,6 +35,7 @@ pub struct FeedbackView {
 
 /// A return the customer asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReturnRequestView {
     /// The `return_requested` event.
     pub event: EventId,

@@ -28,6 +28,7 @@ pub const FAR_DELIVERY_M: u32 = 500;
 
 /// What went wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ExceptionKind {
     /// More units picked for a line than it ordered.
@@ -206,6 +207,7 @@ pub enum ExceptionKind {
 
 /// An office decision that settled an exception.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Resolution {
     /// The `exception_resolved` event.
     pub event: EventId,
@@ -218,6 +220,7 @@ pub struct Resolution {
 
 /// One exception in a view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Exception {
     /// Stable id, `<kind>:<subject>`: what a resolution names.
     pub id: String,

@@ -22,6 +22,7 @@ use crate::id::{DeviceId, RouteId, VanId};
 
 /// Quantities of one order line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineView {
     /// Line number.
     pub line: u32,
@@ -49,6 +50,7 @@ pub struct LineView {
 
 /// Where a package is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "at", rename_all = "snake_case")]
 pub enum Whereabouts {
     /// Being packed.
@@ -80,6 +82,7 @@ pub enum Whereabouts {
 
 /// One package of the order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PackageView {
     /// Its label.
     pub sscc: Sscc,
@@ -97,6 +100,7 @@ pub struct PackageView {
 
 /// A proof of delivery as the office sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProofView {
     /// The `delivered` event.
     pub event: EventId,
@@ -114,6 +118,7 @@ pub struct ProofView {
 
 /// The merged state of one order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderView {
     /// The header as taken in.
     pub header: OrderHeader,

@@ -26,6 +26,7 @@ use crate::fold::ExceptionKind;
 
 /// Where the order's payment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentState {
     /// Invoiced to the customer's account.
@@ -46,6 +47,7 @@ pub enum PaymentState {
 
 /// One authorisation or capture, by the provider's reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentRecord {
     /// The first event that recorded it, in fold order.
     pub event: EventId,
@@ -62,6 +64,7 @@ pub struct PaymentRecord {
 
 /// A collection at the door, with its delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CollectionRecord {
     /// The `delivered` event.
     pub event: EventId,
@@ -72,6 +75,7 @@ pub struct CollectionRecord {
 
 /// The order's payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentView {
     /// The terms, from the header.
     pub terms: PaymentTerms,

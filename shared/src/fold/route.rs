@@ -21,6 +21,7 @@ use crate::id::{DeviceId, OrderId, RouteId, VanId};
 
 /// Where a stop stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StopState {
     /// Not reached yet.
@@ -37,6 +38,7 @@ pub enum StopState {
 
 /// One stop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StopView {
     /// Sequence number.
     pub seq: u32,
@@ -73,6 +75,7 @@ impl StopView {
 /// fold order, that carries one (an arrival at a stop, a delivery's proof,
 /// a failed attempt).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VanPosition {
     /// Where the device was.
     pub geo: Geo,
@@ -86,6 +89,7 @@ pub struct VanPosition {
 
 /// The merged state of a route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RouteView {
     /// The route.
     pub id: RouteId,

@@ -6,6 +6,7 @@ use serde::Serialize;
 /// ones; `held` and `cancelled` win over all but physical facts (a delivered
 /// order stays delivered even if cancelled, with an exception).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Taken in, nothing else yet.

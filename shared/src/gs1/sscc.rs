@@ -13,6 +13,7 @@ use super::check_digit::validate_key;
 /// Parse with [`str::parse`]; serialises as the 18-digit string and validates
 /// when deserialised.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String")]
 pub struct Sscc(String);
 

@@ -35,6 +35,7 @@ pub type Available = BTreeMap<LocationId, BTreeMap<Gtin, u32>>;
 
 /// Units of a line that no location has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Backorder {
     /// The order line.
     pub line: u32,

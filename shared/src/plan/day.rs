@@ -56,6 +56,7 @@ pub const WAIT_COST_M_PER_S: f64 = 1.0;
 
 /// What a delivery weighs and takes up, or what a van holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Load {
     /// Grams.
     pub weight_g: u32,
@@ -85,6 +86,7 @@ impl Load {
 
 /// A span of the day, in seconds after midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Window {
     /// The first second.
     pub from_s: u32,
@@ -94,6 +96,7 @@ pub struct Window {
 
 /// A van and its driver's shift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Van {
     /// What it holds.
     pub capacity: Load,
@@ -168,6 +171,7 @@ pub struct VanRoute {
 
 /// Why a delivery is on no route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Unfit {
     /// Its address has no coordinates.
@@ -183,6 +187,7 @@ pub enum Unfit {
 
 /// A delivery left out of the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Unassigned {
     /// The order.
     pub order: OrderId,

@@ -36,6 +36,7 @@ use crate::id::{BinId, LocationId, OrderId};
 /// Units of one order line to pick at the location. Also the shape of a
 /// shortfall: units the bins do not hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PickRequest {
     /// The order.
     pub order: OrderId,
@@ -49,6 +50,7 @@ pub struct PickRequest {
 
 /// The units of one pick that go to one order line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PickFor {
     /// The order.
     pub order: OrderId,
@@ -60,6 +62,7 @@ pub struct PickFor {
 
 /// One stop on the walk: take `quantity` of `gtin` from `bin`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pick {
     /// The bin.
     pub bin: BinId,
@@ -73,6 +76,7 @@ pub struct Pick {
 
 /// Orders picked together in one walk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Batch {
     /// The orders.
     pub orders: Vec<OrderId>,

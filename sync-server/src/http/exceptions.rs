@@ -6,16 +6,67 @@
 
 use std::collections::HashMap;
 
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use waybill_shared::doc::{self, DocId};
 use waybill_shared::event::Event;
 use waybill_shared::event::office::Decision;
+use waybill_shared::event_id::EventId;
 use waybill_shared::fold::ExceptionType;
+use waybill_shared::id::DeviceId;
 
 use super::ApiError;
 use crate::office::OFFICE_DEVICE;
 use crate::server::Shared;
 use crate::storage::StorageError;
+
+/// An open exception as `GET /api/exceptions` answers it (built as JSON
+/// by [`in_words`]).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct InWords {
+    doc: DocId,
+    /// `<kind>:<subject>`.
+    #[schema(examples("short_pick:2"))]
+    id: String,
+    kind: String,
+    events: Vec<EventId>,
+    /// What the fold found, by kind.
+    detail: Option<Value>,
+    #[schema(examples("Stock below zero"))]
+    title: String,
+    explanation: Option<String>,
+    #[schema(examples("order SO-1001", "stock at wh-north", "route R-7"))]
+    document: Option<String>,
+    decisions: Vec<Fitting>,
+    happened: Vec<Happened>,
+}
+
+/// A decision that fits the exception's kind, with its words.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct Fitting {
+    decision: Decision,
+    words: String,
+}
+
+/// One of an exception's events, in words.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct Happened {
+    event: EventId,
+    device: DeviceId,
+    /// The device's role, `office` for the office's events.
+    role: Option<String>,
+    /// The office user who wrote it, for the office's events.
+    by: Option<String>,
+    /// The device's time; null when the event has not reached the server.
+    #[schema(format = DateTime)]
+    at: Option<String>,
+    #[schema(examples("picked"))]
+    what: String,
+}
 
 /// The document in words: `order SO-1001`, `stock at wh-north`, `route R-7`.
 pub fn document_words(doc: &DocId) -> String {

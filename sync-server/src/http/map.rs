@@ -90,7 +90,7 @@ fn origin(url: &str) -> Option<&str> {
 }
 
 /// The whole map.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MapData {
     /// The tile URL template, if the operator set one.
     tiles: Option<String>,
@@ -101,7 +101,7 @@ struct MapData {
     routes: Vec<MapRoute>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MapRoute {
     id: Value,
     driver: Value,
@@ -114,7 +114,7 @@ struct MapRoute {
     proofs: Vec<MapProof>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MapStop {
     seq: Value,
     state: Value,
@@ -124,7 +124,7 @@ struct MapStop {
     geo: Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MapProof {
     order: Value,
     event: Value,
@@ -153,6 +153,10 @@ fn geo(v: &Value) -> Option<Geo> {
 }
 
 /// `GET /api/map`.
+#[utoipa::path(get, path = "/map", summary = "The map: each route's stops in sequence, its van's last position, and each proof of delivery against its address",
+    description = "From the stored route and order views, in one request. `far` marks proofs farther from their address than the operator's --far-delivery-m; `exception_open` those the fold flagged (delivered_far_from_address, beyond exception_m metres) and nobody resolved. `tiles` is the operator's tile URL template (--map-tiles), or null: draw on a plain background.",
+    responses((status = 200, description = "The map's data", body = MapData))
+)]
 pub async fn get_map(State(app): State<App>) -> ApiResult {
     let (routes, orders) = app.shared.storage.map_rows().await?;
     let orders: Vec<(String, Value)> =

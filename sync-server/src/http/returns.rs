@@ -14,7 +14,7 @@ use waybill_shared::event_id::EventId;
 use super::{ApiResult, App, SignedIn, body, order_event};
 
 /// A return the office agrees to.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Authorise {
     rma: String,
@@ -27,6 +27,15 @@ pub struct Authorise {
 /// `POST /api/orders/{id}/returns`: authorises a return; the customer's
 /// request it names (or the oldest waiting for exactly these lines) is
 /// settled by it.
+#[utoipa::path(post, path = "/orders/{id}/returns", summary = "Authorise a return under an RMA number",
+    description = "An office event (return_authorised). It settles the return the customer asked for on the tracking page that it names, or the oldest waiting for exactly these lines (its return_requested exception goes); the goods are then received by a device (return_received, with a disposition) and refunded (POST /api/orders/{id}/refund).",
+    params(("id" = String, Path, description = "The order id")), request_body = Authorise,
+    responses(
+        (status = 200, description = "The order's view", body = super::OrderAnswer),
+        (status = 400, description = "A field is invalid", body = super::openapi::Error),
+        (status = 404, description = "No such order", body = super::openapi::Error),
+    )
+)]
 pub async fn authorise(
     State(app): State<App>,
     axum::Extension(by): axum::Extension<SignedIn>,
@@ -38,7 +47,7 @@ pub async fn authorise(
 }
 
 /// Money going back to the customer.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Refund {
     #[serde(default)]
@@ -48,6 +57,15 @@ pub struct Refund {
 }
 
 /// `POST /api/orders/{id}/refund`: records a refund.
+#[utoipa::path(post, path = "/orders/{id}/refund", summary = "Record a refund to the customer",
+    description = "An office event (refund_recorded); the customer is told by email.",
+    params(("id" = String, Path, description = "The order id")), request_body = Refund,
+    responses(
+        (status = 200, description = "The order's view", body = super::OrderAnswer),
+        (status = 400, description = "A field is invalid", body = super::openapi::Error),
+        (status = 404, description = "No such order", body = super::openapi::Error),
+    )
+)]
 pub async fn refund(
     State(app): State<App>,
     axum::Extension(by): axum::Extension<SignedIn>,

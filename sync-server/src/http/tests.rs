@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod contract;
 mod listing;
 mod roles;
 
@@ -80,6 +81,7 @@ impl Fixture {
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), 16 << 20).await.unwrap();
         let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        contract::check(method, uri, status, &v);
         (status, v)
     }
 

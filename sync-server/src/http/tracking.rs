@@ -33,7 +33,7 @@ use crate::office::OfficeError;
 use crate::tracking::{self, CustomerError, Tracking};
 
 /// Why a link is revoked.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Revoke {
     #[serde(default)]
@@ -42,6 +42,14 @@ pub(super) struct Revoke {
 
 /// `POST /api/orders/{id}/tracking/revoke`: the order's link stops working;
 /// the answer is the order, with its new link.
+#[utoipa::path(post, path = "/orders/{id}/tracking/revoke", summary = "Revoke an order's customer tracking link",
+    description = "An office event (tracking_revoked): the link the customer has stops working at once, on every node, and the order's view gives a new one in `tracking`. Tracking pages are served outside the API, without sign-in, at /track/{order}/{key}.",
+    params(("id" = String, Path, description = "The order id")), request_body(content = Option<Revoke>),
+    responses(
+        (status = 200, description = "The order's view, with its new tracking link", body = super::OrderAnswer),
+        (status = 404, description = "No such order", body = super::openapi::Error),
+    )
+)]
 pub(super) async fn revoke(
     State(app): State<App>,
     axum::Extension(by): axum::Extension<SignedIn>,

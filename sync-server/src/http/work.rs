@@ -9,8 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{NaiveDate, NaiveTime, Timelike, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use waybill_shared::doc::DocId;
 use waybill_shared::doc::location::{Balance, Bin, LocationHeader};
 use waybill_shared::event::Payload;
@@ -23,7 +23,7 @@ use waybill_shared::plan::day::{Load, Van, Window};
 use waybill_shared::role::Role;
 use waybill_shared::seed::Seed;
 
-use super::{ApiError, ApiResult, App, SignedIn, body};
+use super::{ApiError, ApiResult, App, SignedIn, Written, body};
 use crate::csv_orders;
 use crate::office;
 use crate::planning;
@@ -35,6 +35,15 @@ fn location_id(id: &str) -> Result<LocationId, ApiError> {
 
 /// `POST /api/orders/import`: a CSV file (`text/csv`) of orders. Orders
 /// already held are left alone, so sending a file again is harmless.
+#[utoipa::path(post, path = "/orders/import", summary = "Import orders from CSV",
+    description = "Content-Type text/csv. One row per order line; columns order_id, customer, name, line1, city, postcode, country, gtin, quantity (required) and line2, lat, lon, description, promised, slot_from, slot_to, location, signature, photo, age_check, payment, amount_minor, currency, email, tracking_photo. Errors name the row and column (`row 3.quantity`); a bad file takes nothing. Orders already held are left alone, so sending a file again is harmless.",
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 200, description = "Orders made and already held", body = Imported),
+        (status = 400, description = "A row is invalid", body = super::openapi::Error),
+        (status = 415, description = "Not text/csv", body = super::openapi::Error),
+    )
+)]
 pub async fn import_csv(State(app): State<App>, headers: HeaderMap, text: String) -> ApiResult {
     let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !kind.starts_with("text/csv") {
@@ -53,11 +62,20 @@ pub async fn import_csv(State(app): State<App>, headers: HeaderMap, text: String
         .map(|o| o.header.id.as_str())
         .filter(|id| !created.contains(&format!("order/{id}")))
         .collect();
-    Ok((StatusCode::OK, Json(json!({ "created": created, "already_held": skipped }))).into_response())
+    Ok((StatusCode::OK, Json(Imported { created, already_held: skipped })).into_response())
+}
+
+/// What an import made.
+#[derive(Serialize, ToSchema)]
+pub struct Imported<'a> {
+    /// The documents made (`order/SO-1`).
+    created: Vec<String>,
+    /// The orders left alone: held already.
+    already_held: Vec<&'a str>,
 }
 
 /// A new location as the office describes it.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLocation {
     id: LocationId,
@@ -70,6 +88,14 @@ pub struct NewLocation {
 }
 
 /// `POST /api/locations`: a location, its bins and opening stock.
+#[utoipa::path(post, path = "/locations", summary = "Create a location with bins and opening stock",
+    request_body = NewLocation,
+    responses(
+        (status = 201, description = "Its header", body = LocationHeader),
+        (status = 400, description = "A field is invalid", body = super::openapi::Error),
+        (status = 409, description = "It exists", body = super::openapi::Error),
+    )
+)]
 pub async fn create_location(
     State(app): State<App>,
     b: Result<Json<NewLocation>, JsonRejection>,
@@ -103,6 +129,9 @@ pub async fn create_location(
 }
 
 /// `GET /api/locations`: every location's current header.
+#[utoipa::path(get, path = "/locations", summary = "Locations with their bins",
+    responses((status = 200, description = "Locations, each its current stock epoch's document and header", body = Vec<LocationEntry>))
+)]
 pub async fn list_locations(State(app): State<App>) -> ApiResult {
     let ids = app.shared.storage.location_doc_ids().await?;
     let mut names: Vec<LocationId> = ids
@@ -119,13 +148,20 @@ pub async fn list_locations(State(app): State<App>) -> ApiResult {
     let mut out = Vec::new();
     for l in names {
         let (doc, contents) = planning::location_contents(&app.shared, &l).await?;
-        out.push(json!({ "doc": doc, "header": contents.header }));
+        out.push(LocationEntry { doc, header: contents.header });
     }
     Ok(Json(out).into_response())
 }
 
+/// A location: its current stock epoch's document, and its header.
+#[derive(Serialize, ToSchema)]
+pub struct LocationEntry {
+    doc: DocId,
+    header: LocationHeader,
+}
+
 /// A stock receipt.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
     bin: BinId,
@@ -138,6 +174,13 @@ pub struct Receipt {
 }
 
 /// `POST /api/locations/{id}/receipts`: goods received into a bin.
+#[utoipa::path(post, path = "/locations/{id}/receipts", summary = "Receive stock into a bin", params(("id" = String, Path, description = "The location id")),
+    request_body = Receipt,
+    responses(
+        (status = 201, description = "The event", body = Written),
+        (status = 400, description = "A field is invalid", body = super::openapi::Error),
+    )
+)]
 pub async fn receive(
     State(app): State<App>,
     axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
@@ -163,12 +206,12 @@ pub async fn receive(
     let event = office::office_event(&app.shared, &doc, payload, Some(by)).await?;
     // New stock is free stock: devices online short of a target get it.
     quota::top_up_connected(&app.shared, &location, None).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "doc": doc, "event": event }))).into_response())
+    Ok((StatusCode::CREATED, Json(Written { doc, event })).into_response())
 }
 
 /// A quota target: units of an item each device of a role (driver by
 /// default, or picker) enrolled at the location should hold (0 clears it).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaTarget {
     gtin: Gtin,
@@ -180,6 +223,14 @@ pub struct QuotaTarget {
 /// `POST /api/locations/{id}/quotas`: sets a quota target; connected
 /// devices at the location are topped up at once, the others when they
 /// next connect.
+#[utoipa::path(post, path = "/locations/{id}/quotas", summary = "Set the quota target of an item at a location",
+    description = "Units of the item each device of the role (drivers by default, or pickers: store handhelds) enrolled at the location should hold to promise offline (0 clears it). Connected devices are topped up out of free stock at once, the others when they next connect.",
+    params(("id" = String, Path, description = "The location id")), request_body = QuotaTarget,
+    responses(
+        (status = 200, description = "The target, and the grants made to connected devices", body = TargetSet),
+        (status = 400, description = "A field is invalid", body = super::openapi::Error),
+    )
+)]
 pub async fn set_quota_target(
     State(app): State<App>,
     Path(id): Path<String>,
@@ -196,20 +247,57 @@ pub async fn set_quota_target(
     planning::location_contents(&app.shared, &location).await?;
     app.shared.writer.write(vec![quota::set_target(&location, &t.gtin, role, t.target)]).await?;
     let granted = quota::top_up_connected(&app.shared, &location, None).await?;
-    let each = |(gtin, quantity): (Gtin, u32)| json!({ "gtin": gtin, "quantity": quantity });
-    let granted: Vec<Value> = granted
+    let granted = granted
         .into_iter()
-        .map(
-            |(device, g)| json!({ "device": device, "granted": g.into_iter().map(each).collect::<Vec<_>>() }),
-        )
+        .map(|(device, g)| DeviceGrant {
+            device,
+            granted: g.into_iter().map(|(gtin, quantity)| Units { gtin, quantity }).collect(),
+        })
         .collect();
-    let body =
-        json!({ "location": location, "gtin": t.gtin, "role": role, "target": t.target, "granted": granted });
-    Ok(Json(body).into_response())
+    Ok(Json(TargetSet { location, gtin: t.gtin, role, target: t.target, granted }).into_response())
+}
+
+/// A quota target set, and what connected devices were granted for it.
+#[derive(Serialize, ToSchema)]
+pub struct TargetSet {
+    location: LocationId,
+    gtin: Gtin,
+    role: Role,
+    target: u32,
+    granted: Vec<DeviceGrant>,
+}
+
+/// What one device was granted.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceGrant {
+    device: String,
+    granted: Vec<Units>,
+}
+
+/// Units of an item.
+#[derive(Serialize, ToSchema)]
+pub struct Units {
+    gtin: Gtin,
+    quantity: u32,
+}
+
+/// A row of `GET /api/quotas` (read as JSON by the storage).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct QuotaRow {
+    location: LocationId,
+    device: DeviceId,
+    gtin: Gtin,
+    /// The role's target at the location; null when none is set.
+    target: Option<u32>,
+    granted: u32,
+    sold: u32,
+    released: u32,
+    remaining: i64,
 }
 
 /// A grant by hand.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
     device: DeviceId,
@@ -219,6 +307,13 @@ pub struct Grant {
 
 /// `POST /api/locations/{id}/quotas/grant`: grants a device units of an
 /// item out of free stock (refused beyond it).
+#[utoipa::path(post, path = "/locations/{id}/quotas/grant", summary = "Grant a device a quota of an item, out of free stock",
+    params(("id" = String, Path, description = "The location id")), request_body = Grant,
+    responses(
+        (status = 201, description = "The quota_granted event", body = Written),
+        (status = 400, description = "A field is invalid, or not that much stock is free", body = super::openapi::Error),
+    )
+)]
 pub async fn grant_quota(
     State(app): State<App>,
     axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
@@ -239,11 +334,14 @@ pub async fn grant_quota(
     let payload =
         Payload::QuotaGranted(QuotaGranted { device: g.device, gtin: g.gtin, quantity: g.quantity });
     let event = office::office_event(&app.shared, &doc, payload, Some(by)).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "doc": doc, "event": event }))).into_response())
+    Ok((StatusCode::CREATED, Json(Written { doc, event })).into_response())
 }
 
 /// `GET /api/quotas`: each device's quota per location and item (a
 /// warehouse lead's locations only).
+#[utoipa::path(get, path = "/quotas", summary = "Each device's quota per location and item",
+    responses((status = 200, description = "Quotas", body = Vec<QuotaRow>))
+)]
 pub async fn list_quotas(
     State(app): State<App>,
     axum::Extension(a): axum::Extension<crate::users::Access>,
@@ -254,7 +352,7 @@ pub async fn list_quotas(
 }
 
 /// Which orders to allocate (all waiting, if none are named).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllocateRequest {
     #[serde(default)]
@@ -262,6 +360,14 @@ pub struct AllocateRequest {
 }
 
 /// `POST /api/allocate`.
+#[utoipa::path(post, path = "/allocate", summary = "Allocate orders waiting for stock",
+    description = "By promised date, each line to the location that fills most of the order, split across locations when one cannot, backordering what nobody has. Stock is on hand less what open orders hold.",
+    request_body = AllocateRequest,
+    responses(
+        (status = 200, description = "Allocated and backordered, per order", body = planning::AllocationReport),
+        (status = 400, description = "An order is not waiting", body = super::openapi::Error),
+    )
+)]
 pub async fn allocate(
     State(app): State<App>,
     axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
@@ -273,7 +379,7 @@ pub async fn allocate(
 }
 
 /// Pick lists for a location's pickers.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PickListRequest {
     pickers: Vec<DeviceId>,
@@ -290,6 +396,13 @@ fn positive(field: &str, n: usize) -> Result<NonZeroUsize, ApiError> {
 }
 
 /// `POST /api/locations/{id}/picklists`.
+#[utoipa::path(post, path = "/locations/{id}/picklists", summary = "Batch the location's allocated orders into pick lists for its pickers",
+    params(("id" = String, Path, description = "The location id")), request_body = PickListRequest,
+    responses(
+        (status = 200, description = "Batches: picker, orders, picks in walk order, shortfalls", body = Vec<planning::AssignedBatch>),
+        (status = 400, description = "A field is invalid", body = super::openapi::Error),
+    )
+)]
 pub async fn pick_lists(
     State(app): State<App>,
     axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
@@ -304,7 +417,7 @@ pub async fn pick_lists(
 }
 
 /// A driver, the van they drive, and what bounds their day.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DriverVan {
     device: DeviceId,
@@ -318,7 +431,7 @@ pub struct DriverVan {
 }
 
 /// A driver's working day, depot time.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Shift {
     start: NaiveTime,
@@ -326,7 +439,7 @@ pub struct Shift {
 }
 
 /// What a van holds.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capacity {
     weight_kg: Option<u32>,
@@ -335,7 +448,7 @@ pub struct Capacity {
 }
 
 /// Routes from a location.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteRequest {
     drivers: Vec<DriverVan>,
@@ -383,13 +496,22 @@ fn limits(i: usize, d: &DriverVan, max_stops: usize) -> Result<Van, ApiError> {
 }
 
 /// An order to add to a route.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStop {
     order: OrderId,
 }
 
 /// `POST /api/routes/{id}/stops`.
+#[utoipa::path(post, path = "/routes/{id}/stops", summary = "Add a packed order to a route, on the road or not",
+    description = "The order becomes a new stop where it costs least from the van's last known position (or the depot) now: stops done and the order of the rest stay as they are, and the van's capacity and the driver's shift as planned are kept. An office event stop_inserted on the route; the driver's device shows the stop when it next syncs. After a failed attempt, the same call tries the order again on its route, an hour later at the earliest.",
+    params(("id" = String, Path, description = "The route id")), request_body = NewStop,
+    responses(
+        (status = 201, description = "The new stop", body = planning::InsertedStop),
+        (status = 400, description = "The order is not packed, is on a route, or does not fit the van or shift", body = super::openapi::Error),
+        (status = 404, description = "No such route", body = super::openapi::Error),
+    )
+)]
 pub async fn insert_stop(
     State(app): State<App>,
     axum::Extension(SignedIn(by)): axum::Extension<SignedIn>,
@@ -403,6 +525,14 @@ pub async fn insert_stop(
 }
 
 /// `POST /api/locations/{id}/routes`.
+#[utoipa::path(post, path = "/locations/{id}/routes", summary = "Routes for the location's packed orders within promised slots, van capacities and shifts",
+    description = "One route per driver with work (regret insertion, ruin and recreate, then 2-opt and moves between routes; docs/planning.md). Capacity, shift and max_stops are never exceeded; a slot may be missed where keeping it costs much more, and lateness is reported. Packed orders no van can take are listed in unassigned with why (no_coordinates, too_big, no_room) and wait for the next call.",
+    params(("id" = String, Path, description = "The location id")), request_body = RouteRequest,
+    responses(
+        (status = 201, description = "Routes made and orders left unassigned", body = planning::RoutePlan),
+        (status = 400, description = "A field is invalid", body = super::openapi::Error),
+    )
+)]
 pub async fn routes(
     State(app): State<App>,
     Path(id): Path<String>,

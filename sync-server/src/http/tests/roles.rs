@@ -67,7 +67,9 @@ impl Fixture {
             return (status, Value::Null, set);
         }
         let bytes = axum::body::to_bytes(res.into_body(), 16 << 20).await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), set)
+        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        super::contract::check(method, uri, status, &v);
+        (status, v, set)
     }
 }
 
@@ -276,39 +278,15 @@ async fn the_session_says_the_role_and_what_it_may_do() {
     }
 }
 
-/// The routes mounted under `/api` in the router's source: each
-/// `.route("/path", get(..).post(..))` of the `api` router.
+/// The routes mounted under `/api`: the router mounts each through its
+/// description, so the description lists them.
 fn mounted() -> Vec<(String, String)> {
+    let doc = crate::http::description();
     let mut out = Vec::new();
-    let source = include_str!("../../http.rs");
-    let start = source.find("let api = Router::new()").unwrap();
-    let end = start + source[start..].find(".fallback(").unwrap();
-    for source in [&source[start..end]] {
-        for chunk in source.split(".route(\"").skip(1) {
-            let (path, rest) = chunk.split_once('"').unwrap();
-            // The call's text: up to the parenthesis that closes `.route(`.
-            let mut depth = 1;
-            let end = rest
-                .char_indices()
-                .find(|(_, c)| {
-                    depth += match c {
-                        '(' => 1,
-                        ')' => -1,
-                        _ => 0,
-                    };
-                    depth == 0
-                })
-                .unwrap()
-                .0;
-            let call = &rest[..end];
-            for method in ["get", "post", "delete", "put", "patch"] {
-                let named = call
-                    .match_indices(&format!("{method}("))
-                    .any(|(i, _)| i == 0 || !call[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
-                if named {
-                    out.push((method.to_uppercase(), path.to_owned()));
-                }
-            }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(path) = path.strip_prefix("/api") else { continue };
+        for method in item.as_object().unwrap().keys() {
+            out.push((method.to_uppercase(), path.to_owned()));
         }
     }
     out
@@ -343,7 +321,7 @@ async fn every_mounted_route_is_in_the_table_and_others_are_refused_but_to_admin
     assert!(Permission::ALL.iter().all(|p| p.allows(UserRole::Admin)));
 
     // The OpenAPI document says who may call what, from the same table.
-    let doc = crate::http::openapi::document();
+    let doc = crate::http::description();
     for r in RULES.iter().filter(|r| r.permission != Permission::Anyone) {
         let op = &doc["paths"][format!("/api{}", r.path)][r.method.to_ascii_lowercase()];
         assert!(op["responses"]["403"].is_object(), "{} {}: {op}", r.method, r.path);

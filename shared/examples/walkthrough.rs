@@ -107,6 +107,7 @@ fn main() -> Res<()> {
         opening: Vec::new(),
         cutoff: Default::default(),
         quotas: Vec::new(),
+        time_zone: None,
     };
     let mut stock =
         doc::create(actor_of(&office_id), &DocId::Location { id: location.id.clone(), epoch: 0 }, &location);

@@ -195,6 +195,11 @@ impl Batch {
             done.skipped += 1;
             return Ok(());
         }
+        if let Item::Location(l) = item
+            && let Some(zone) = &l.time_zone
+        {
+            crate::depot_clock::parse(zone).map_err(|e| Stop::Item(format!("location {}: {e}", l.id)))?;
+        }
         let mut doc = item.doc(&mut self.office, Utc::now()).map_err(|e| Stop::Item(e.to_string()))?;
         // Uncompressed: a small document gains little from DEFLATE, whose
         // state (380 KB per save) cost more than the rest of the import.

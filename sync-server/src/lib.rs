@@ -19,6 +19,7 @@ pub mod blob_store;
 pub(crate) mod blobs;
 mod connection;
 pub(crate) mod csv_orders;
+mod depot_clock;
 pub mod devices;
 mod docs;
 pub mod http;

@@ -223,7 +223,10 @@ impl Mailer {
         let template = self.templates.get(topic).ok_or_else(|| format!("no template for {topic}"))?;
         let eta = view.eta.map_or_else(
             || "today".to_owned(),
-            |w| format!("between {} and {} (UTC)", w.from.format("%H:%M"), w.to.format("%H:%M")),
+            |w| {
+                let (from, to) = (w.from.with_timezone(&view.zone), w.to.with_timezone(&view.zone));
+                format!("between {} and {} ({})", from.format("%H:%M"), to.format("%H:%M"), to.format("%Z"))
+            },
         );
         let status = view.delivered.as_ref().map_or_else(|| view.status.clone(), |d| d.taken_by.clone());
         let next = "We will try again on the next delivery day, or you can arrange another time by answering this email.";

@@ -29,6 +29,7 @@ use waybill_shared::plan::picklist::{Batch, PickRequest, batches};
 use waybill_shared::role::Role;
 use waybill_shared::seed::Seed;
 
+use crate::depot_clock;
 use crate::office::{self, OfficeError};
 use crate::server::Shared;
 use crate::storage::StorageError;
@@ -422,10 +423,12 @@ pub async fn insert_stop(
         .clone()
         .or_else(|| stored.lines.iter().flat_map(|l| &l.allocations).map(|a| a.location.clone()).next())
         .ok_or_else(|| invalid(format!("{order} has no location to ship from")))?;
-    let depot =
-        location_contents(shared, &location).await?.1.header.geo.ok_or_else(|| {
-            invalid(format!("{location}, where {order} ships from, has no coordinates (geo)"))
-        })?;
+    let depot_header = location_contents(shared, &location).await?.1.header;
+    let depot = depot_header
+        .geo
+        .ok_or_else(|| invalid(format!("{location}, where {order} ships from, has no coordinates (geo)")))?;
+    // The day and the time of day on the depot's clock.
+    let (today, time_of_day) = depot_clock::local(now, depot_clock::of(&depot_header));
     let date = contents.header.date;
     let service_s = DEFAULT_SERVICE_S;
     // The stops still to come; the one the van is at (arrived) stays next,
@@ -459,11 +462,9 @@ pub async fn insert_stop(
     });
     limits.max_stops = limits.max_stops.saturating_sub(u32::try_from(made).unwrap_or(u32::MAX));
     // A route of a day to come starts at the depot when the shift does.
-    let (at, now_s) = match date.cmp(&now.date_naive()) {
+    let (at, now_s) = match date.cmp(&today) {
         Ordering::Less => return Err(invalid(format!("route {route} ran on {date}"))),
-        Ordering::Equal => {
-            (view.last_position.as_ref().map_or(depot, |p| p.geo), now.time().num_seconds_from_midnight())
-        }
+        Ordering::Equal => (view.last_position.as_ref().map_or(depot, |p| p.geo), time_of_day),
         Ordering::Greater => (depot, limits.shift.from_s),
     };
     let running = Running { van: &limits, at, now_s, left: &deliveries };

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use ring::hmac;
 use serde::Serialize;
 use waybill_shared::blob::BlobHash;
@@ -34,6 +35,7 @@ use waybill_shared::gs1::Gtin;
 use waybill_shared::id::{OrderId, RouteId};
 use waybill_shared::plan::eta::{EtaWindow, eta};
 
+use crate::depot_clock;
 use crate::office::{self, OfficeError};
 use crate::server::Shared;
 use crate::storage::StorageError;
@@ -133,6 +135,10 @@ pub struct Tracking {
     /// How many times they rated it.
     #[serde(skip)]
     pub ratings: usize,
+    /// The clock of the depot it ships from, for the times customers are
+    /// told.
+    #[serde(skip)]
+    pub zone: Tz,
     /// The returns the customer asked for, and where each stands.
     pub returns: Vec<Step>,
     /// Until when goods may be sent back: [`RETURN_DAYS`] after delivery,
@@ -256,6 +262,7 @@ async fn build(
         destination: format!("{} {}", view.ship_to.postcode, view.ship_to.city),
         steps,
         eta: None,
+        zone: Tz::UTC,
         customer: view.header.customer.clone(),
         link,
         failure: contents
@@ -336,6 +343,14 @@ async fn build(
         (Some((route, _)), _) | (None, Whereabouts::OnVan { route, .. }) => Some(route.clone()),
         _ => None,
     });
+    if let Some(location) = view.ships_from() {
+        tracking.zone = match crate::planning::location_contents(shared, location).await {
+            Ok((_, depot)) => depot_clock::of(&depot.header),
+            Err(OfficeError::Storage(e)) => return Err(e),
+            // A location not (yet) held here: its clock is not known.
+            Err(_) => Tz::UTC,
+        };
+    }
     if let Some(route) = route {
         if matches!(view.status, OrderStatus::Shipped | OrderStatus::OutForDelivery) {
             tracking.eta = route_eta(shared, &route, order, now).await?;

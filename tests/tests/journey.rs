@@ -38,6 +38,8 @@ fn seed(dir: &std::path::Path) -> String {
     let seed: Value = serde_json::from_str(&std::fs::read_to_string(SEED).unwrap()).unwrap();
     let mut locations = seed["locations"].clone();
     locations[0]["geo"] = json!({ "lat": 51.5308, "lon": -0.1238 });
+    // A London depot: customers are told the van's times on its clock.
+    locations[0]["time_zone"] = json!("Europe/London");
     let path = dir.join("seed.json");
     std::fs::write(&path, json!({ "locations": locations, "orders": [], "routes": [] }).to_string()).unwrap();
     path.display().to_string()
@@ -75,13 +77,14 @@ fn minutes(hhmm: &str) -> i64 {
     h.parse::<i64>().unwrap() * 60 + m.parse::<i64>().unwrap()
 }
 
-/// The window in an out-for-delivery email, `between HH:MM and HH:MM (UTC)`:
-/// its length in minutes.
-fn window_minutes(body: &str) -> i64 {
+/// The window in an out-for-delivery email, `between HH:MM and HH:MM
+/// (ZONE)`: its length in minutes, and the zone.
+fn window_minutes(body: &str) -> (i64, &str) {
     let rest = body.split_once("Expected between ").unwrap_or_else(|| panic!("no window: {body}")).1;
     let (from, rest) = rest.split_once(" and ").unwrap();
-    let to = rest.split_once(" (UTC)").unwrap_or_else(|| panic!("no (UTC): {body}")).0;
-    (minutes(to) - minutes(from)).rem_euclid(24 * 60)
+    let (to, rest) = rest.split_once(" (").unwrap_or_else(|| panic!("no zone: {body}"));
+    let zone = rest.split_once(')').unwrap().0;
+    ((minutes(to) - minutes(from)).rem_euclid(24 * 60), zone)
 }
 
 #[test]
@@ -223,8 +226,11 @@ fn a_customer_orders_pays_is_missed_pays_short_at_the_door_rates_and_returns() {
         assert!(shipped.body.contains(&links[id]), "{}", shipped.body);
         let out = sink.wait_for(&format!("Your order {id} arrives today"));
         assert!(out.body.contains(&links[id]), "{}", out.body);
-        // The next stop: 15 minutes before the estimate to 30 after.
-        assert_eq!(window_minutes(&out.body), 45, "{}", out.body);
+        // The next stop: 15 minutes before the estimate to 30 after, on
+        // the London depot's clock (GMT in winter, BST in summer).
+        let (minutes, zone) = window_minutes(&out.body);
+        assert_eq!(minutes, 45, "{}", out.body);
+        assert!(["GMT", "BST"].contains(&zone), "{}", out.body);
     }
     browser.goto(&link);
     let page = browser.wait_for_text("SO-3001 out for delivery", |t| t.contains("Out for delivery"));

@@ -917,6 +917,7 @@ mod tests {
                 opening: Vec::new(),
                 cutoff: Default::default(),
                 quotas: Vec::new(),
+                time_zone: None,
             }],
             orders: Vec::new(),
             routes: vec![

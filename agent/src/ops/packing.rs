@@ -291,6 +291,7 @@ mod tests {
                 ],
                 cutoff: Default::default(),
                 quotas: Vec::new(),
+                time_zone: None,
             }],
             orders: vec![order("SO-1"), order("SO-2")],
             routes: vec![],

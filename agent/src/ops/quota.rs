@@ -122,6 +122,7 @@ mod tests {
                 opening: vec![Balance { bin: BinId::new("SHELF").unwrap(), gtin: gtin(), quantity: 10 }],
                 cutoff: Default::default(),
                 quotas: vec![QuotaBalance { device: device.clone(), gtin: gtin(), quantity: 3 }],
+                time_zone: None,
             }],
             orders: vec![],
             routes: vec![],

@@ -205,6 +205,7 @@ mod tests {
                     opening: vec![Balance { bin: bin("A-1"), gtin: gtin(ITEM), quantity: 10 }],
                     cutoff: Default::default(),
                     quotas: Vec::new(),
+                    time_zone: None,
                 },
                 LocationHeader {
                     id: LocationId::new("wh2").unwrap(),
@@ -215,6 +216,7 @@ mod tests {
                     opening: vec![],
                     cutoff: Default::default(),
                     quotas: Vec::new(),
+                    time_zone: None,
                 },
             ],
             orders: vec![],

@@ -90,6 +90,11 @@ pub struct LocationHeader {
     /// [`crate::event::quota`]), counted like `opening` up to `cutoff`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quotas: Vec<QuotaBalance>,
+    /// Its time zone (IANA, such as `Europe/Berlin`): the clock its
+    /// delivery slots, drivers' shifts and planned times are read on. UTC
+    /// when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl LocationHeader {

@@ -18,7 +18,7 @@ use crate::fold::payment::{PaymentView, Payments};
 use crate::fold::{Exception, ExceptionKind, OrderStatus, TimelineEntry, address, order_events, resolve};
 use crate::geo::Geo;
 use crate::gs1::{Gtin, Sscc};
-use crate::id::{DeviceId, RouteId, VanId};
+use crate::id::{DeviceId, LocationId, RouteId, VanId};
 
 /// Quantities of one order line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -154,6 +154,15 @@ pub struct OrderView {
 }
 
 impl OrderView {
+    /// The location it ships from: the header's, or the first its lines
+    /// are allocated at.
+    pub fn ships_from(&self) -> Option<&LocationId> {
+        self.header
+            .location
+            .as_ref()
+            .or_else(|| self.lines.iter().flat_map(|l| &l.allocations).map(|a| &a.location).next())
+    }
+
     /// The exceptions still open.
     pub fn open_exceptions(&self) -> impl Iterator<Item = &Exception> {
         self.exceptions.iter().filter(|e| e.is_open())

@@ -226,6 +226,7 @@ mod tests {
             opening: Vec::new(),
             cutoff: Default::default(),
             quotas: Vec::new(),
+            time_zone: None,
         }
     }
 

@@ -128,6 +128,7 @@ pub fn location_header(id: &str, bins: u32) -> LocationHeader {
         opening: Vec::new(),
         cutoff: Default::default(),
         quotas: Vec::new(),
+        time_zone: None,
     }
 }
 

@@ -783,7 +783,7 @@ const CSV_HEAD: &str =
 async fn locations_receipts_csv_allocation_and_pick_lists() {
     let f = start().await;
     let location = json!({
-        "id": "wh-1", "name": "Main", "geo": { "lat": 51.5, "lon": -0.1 },
+        "id": "wh-1", "name": "Main", "geo": { "lat": 51.5, "lon": -0.1 }, "time_zone": "Europe/London",
         "bins": [{ "id": "A-01", "walk": 1 }, { "id": "B-01", "walk": 2 }],
         "opening": [{ "bin": "A-01", "gtin": "09506000134352", "quantity": 5 }]
     });
@@ -791,12 +791,17 @@ async fn locations_receipts_csv_allocation_and_pick_lists() {
     bad["opening"][0]["bin"] = json!("Z-99");
     let (status, body) = f.call("POST", "/api/locations", &[], Some(bad)).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "opening[0].bin");
+    let mut bad = location.clone();
+    bad["time_zone"] = json!("London");
+    let (status, body) = f.call("POST", "/api/locations", &[], Some(bad)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "time_zone");
     let (status, body) = f.call("POST", "/api/locations", &[], Some(location.clone())).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = f.call("POST", "/api/locations", &[], Some(location)).await;
     assert_error(status, &body, StatusCode::CONFLICT, "id");
     let (_, list) = f.call("GET", "/api/locations", &[], None).await;
     assert_eq!(list[0]["doc"], "location/wh-1/0");
+    assert_eq!(list[0]["header"]["time_zone"], "Europe/London");
 
     // Receipts: checked, then stock goes up.
     let receipt =

@@ -85,6 +85,10 @@ pub struct NewLocation {
     bins: Vec<Bin>,
     #[serde(default)]
     opening: Vec<Balance>,
+    /// Its time zone (IANA, such as Europe/Berlin): slots, shifts and
+    /// planned times are its local time. UTC if left out.
+    #[serde(default)]
+    time_zone: Option<String>,
 }
 
 /// `POST /api/locations`: a location, its bins and opening stock.
@@ -104,6 +108,9 @@ pub async fn create_location(
     if n.name.trim().is_empty() {
         return Err(ApiError::bad("name", "name: must not be empty"));
     }
+    if let Some(zone) = &n.time_zone {
+        crate::depot_clock::parse(zone).map_err(|e| ApiError::bad("time_zone", e))?;
+    }
     for (i, o) in n.opening.iter().enumerate() {
         if !n.bins.iter().any(|b| b.id == o.bin) {
             return Err(ApiError::bad(&format!("opening[{i}].bin"), format!("no bin {} in bins", o.bin)));
@@ -119,6 +126,7 @@ pub async fn create_location(
         opening: n.opening,
         cutoff: Default::default(),
         quotas: Vec::new(),
+        time_zone: n.time_zone,
     };
     let made = office::import(&app.shared, &Seed { locations: vec![header], ..Seed::default() }).await?;
     if made.is_empty() {

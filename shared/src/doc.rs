@@ -224,8 +224,8 @@ pub fn events(id: &DocId, doc: &Automerge) -> Result<Vec<Event>, DocError> {
     })
 }
 
-/// Reads the header and all events of a `kind` document.
-pub fn read<H: DeserializeOwned>(doc: &Automerge, kind: &'static str) -> Result<Contents<H>, DocError> {
+/// Reads the header of a `kind` document, leaving its events unread.
+pub fn read_header<H: DeserializeOwned>(doc: &Automerge, kind: &'static str) -> Result<H, DocError> {
     match doc.get(ROOT, "schema")? {
         Some((Value::Scalar(s), _)) => match s.as_ref() {
             ScalarValue::Uint(v) if *v <= SCHEMA_VERSION => {}
@@ -239,7 +239,12 @@ pub fn read<H: DeserializeOwned>(doc: &Automerge, kind: &'static str) -> Result<
         return Err(DocError::WrongKind { expected: kind, found });
     }
     let header = get_str(doc, &ROOT, HEADER)?.ok_or(DocError::NotWaybill("no header"))?;
-    let header = serde_json::from_str(&header).map_err(|e| DocError::BadHeader(e.to_string()))?;
+    serde_json::from_str(&header).map_err(|e| DocError::BadHeader(e.to_string()))
+}
+
+/// Reads the header and all events of a `kind` document.
+pub fn read<H: DeserializeOwned>(doc: &Automerge, kind: &'static str) -> Result<Contents<H>, DocError> {
+    let header = read_header(doc, kind)?;
     let obj = events_obj(doc).ok_or(DocError::NotWaybill("no events map"))?;
     let mut events = Vec::new();
     let mut unreadable = Vec::new();

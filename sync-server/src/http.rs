@@ -126,9 +126,7 @@ pub fn router_with(shared: Arc<Shared>, token: String, map: MapSettings) -> Rout
     let token = (!token.is_empty()).then(|| Arc::from(sha256_hex(token.as_bytes())));
     let app = App { shared, token, map: Arc::new(map) };
     let (api, described) = api().split_for_parts();
-    let (outside, outside_described) =
-        OpenApiRouter::new().routes(routes!(reports::prometheus)).split_for_parts();
-    let description = Arc::new(openapi::document(described, outside_described));
+    let description = Arc::new(openapi::document(described, outside()));
     let api = api
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint: /openapi.json lists them", None)
@@ -150,7 +148,10 @@ pub fn router_with(shared: Arc<Shared>, token: String, map: MapSettings) -> Rout
         .route("/openapi.json", get(move || async move { Json(description.as_ref().clone()) }))
         // For operators' Prometheus: outside /api, but signed in the same way
         // (the service token as a bearer token, or an office session).
-        .merge(outside.layer(middleware::from_fn_with_state(app.clone(), require_sign_in)))
+        .route(
+            "/metrics",
+            get(reports::prometheus).layer(middleware::from_fn_with_state(app.clone(), require_sign_in)),
+        )
         .merge(tracking::routes())
         .with_state(app)
 }
@@ -199,11 +200,16 @@ fn api() -> OpenApiRouter<App> {
         .routes(routes!(remove_webhook))
 }
 
+/// The description of the operations outside `/api`: operators'
+/// Prometheus text (mounted in [`router_with`], signed in like `/api`).
+fn outside() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::<App>::new().routes(routes!(reports::prometheus)).into_openapi()
+}
+
 /// The OpenAPI description the server serves, for tests.
 #[cfg(test)]
 fn description() -> Value {
-    let (_, outside) = OpenApiRouter::<App>::new().routes(routes!(reports::prometheus)).split_for_parts();
-    openapi::document(api().into_openapi(), outside)
+    openapi::document(api().into_openapi(), outside())
 }
 
 /// `GET /`: the page, with a Content-Security-Policy that lets it run its
@@ -546,7 +552,8 @@ pub const TOTAL_HEADER: &str = "Waybill-Total";
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct OrdersQuery {
-    /// Only orders with this status (`OrderStatus` in snake case).
+    /// Only orders with this status.
+    #[param(value_type = Option<OrderStatus>)]
     status: Option<String>,
     /// A prefix of the order id or of the customer's name.
     #[serde(default)]
@@ -730,7 +737,7 @@ struct NewOrder {
 
 #[utoipa::path(post, path = "/orders", summary = "Create an order",
     description = "The same Idempotency-Key again returns the order it made (200), without making another.",
-    params(("Idempotency-Key" = String, Header, description = "Any visible ASCII, at most 200 characters: the same key again makes nothing new")),
+    params(("Idempotency-Key" = String, Header, description = "Any visible ASCII, at most 255 characters: the same key again makes nothing new")),
     request_body = NewOrder,
     responses(
         (status = 201, description = "Created: its view", body = OrderView),
@@ -883,6 +890,7 @@ async fn list_exceptions(State(app): State<App>, axum::Extension(a): axum::Exten
 struct Resolve {
     doc: DocId,
     exception: String,
+    #[schema(min_items = 1)]
     events: Vec<EventId>,
     decision: Decision,
     #[serde(default)]
@@ -936,6 +944,7 @@ async fn list_devices(State(app): State<App>) -> ApiResult {
 #[serde(deny_unknown_fields)]
 struct Enrol {
     device: DeviceId,
+    #[schema(value_type = Role)]
     role: String,
     #[serde(default)]
     location: Option<LocationId>,

@@ -237,6 +237,18 @@ pub async fn location_contents(
     Ok((doc_id, contents))
 }
 
+/// The header of `location`'s newest stock epoch (its events unread), or
+/// `None` when it is not held here.
+pub async fn location_header(
+    shared: &Shared,
+    location: &LocationId,
+) -> Result<Option<LocationHeader>, StorageError> {
+    let Some(doc_id) = current_location(shared, location).await? else { return Ok(None) };
+    let Some(entry) = shared.docs.get(&shared.storage, &doc_id).await? else { return Ok(None) };
+    let header = doc::location::read_header(entry.lock().await.doc.document());
+    header.map(Some).map_err(|e| StorageError::Corrupt(format!("{doc_id}: {e}")))
+}
+
 /// The newest stock epoch of `location`.
 async fn current_location(shared: &Shared, location: &LocationId) -> Result<Option<DocId>, StorageError> {
     let id = crate::scope::latest_location(&shared.storage, location.as_str()).await?;

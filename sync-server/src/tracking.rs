@@ -343,13 +343,10 @@ async fn build(
         (Some((route, _)), _) | (None, Whereabouts::OnVan { route, .. }) => Some(route.clone()),
         _ => None,
     });
-    if let Some(location) = view.ships_from() {
-        tracking.zone = match crate::planning::location_contents(shared, location).await {
-            Ok((_, depot)) => depot_clock::of(&depot.header),
-            Err(OfficeError::Storage(e)) => return Err(e),
-            // A location not (yet) held here: its clock is not known.
-            Err(_) => Tz::UTC,
-        };
+    if let Some(location) = view.ships_from()
+        && let Some(depot) = crate::planning::location_header(shared, location).await?
+    {
+        tracking.zone = depot_clock::of(&depot);
     }
     if let Some(route) = route {
         if matches!(view.status, OrderStatus::Shipped | OrderStatus::OutForDelivery) {

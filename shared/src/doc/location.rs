@@ -135,3 +135,8 @@ pub fn next_epoch(contents: &Contents<LocationHeader>) -> LocationHeader {
 pub fn read(doc: &automerge::Automerge) -> Result<Contents<LocationHeader>, DocError> {
     super::read(doc, KIND)
 }
+
+/// Reads a location document's header only.
+pub fn read_header(doc: &automerge::Automerge) -> Result<LocationHeader, DocError> {
+    super::read_header(doc, KIND)
+}

@@ -29,6 +29,9 @@ pub struct Error {
 )]
 struct Base;
 
+/// The keys of a path item that are operations.
+const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
 /// The document: `api` (the operations the router registered, at their
 /// paths under `/api`) and `outside` (those at the root, such as
 /// `/metrics`), with sign-in and refusals described on every operation.
@@ -40,11 +43,18 @@ pub fn document(api: utoipa::openapi::OpenApi, outside: utoipa::openapi::OpenApi
     doc["security"] = json!([{ "bearer": [] }]);
     let error = json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } });
     if let Some(paths) = doc["paths"].as_object_mut() {
-        for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|item| item.values_mut()) {
+        let operations = paths.values_mut().filter_map(Value::as_object_mut).flat_map(|item| {
+            item.iter_mut().filter(|(method, _)| METHODS.contains(&method.as_str())).map(|(_, op)| op)
+        });
+        for op in operations {
             // `security(())`: open to anyone (signing in).
             let public = op["security"].as_array().is_some_and(|s| s.iter().any(|r| r == &json!({})));
             if !public {
                 op["responses"]["401"] = json!({ "description": "Not signed in", "content": error });
+            }
+            if op["requestBody"]["content"]["application/json"].is_object() {
+                op["responses"]["415"] =
+                    json!({ "description": "The body is not sent as application/json", "content": error });
             }
         }
     }

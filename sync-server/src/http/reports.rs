@@ -69,6 +69,7 @@ const JSON_LD: &str = "application/ld+json";
 #[utoipa::path(get, path = "/orders/{id}/epcis", summary = "EPCIS 2.0 document (JSON-LD) of an order's events", params(("id" = String, Path, description = "The order id")),
     responses(
         (status = 200, description = "EPCISDocument", content_type = "application/ld+json"),
+        (status = 400, description = "Not an order id", body = super::openapi::Error),
         (status = 404, description = "No such document", body = super::openapi::Error),
     )
 )]
@@ -93,6 +94,7 @@ pub async fn order_epcis(State(app): State<App>, Path(id): Path<String>) -> ApiR
     params(("id" = String, Path, description = "The location id")),
     responses(
         (status = 200, description = "EPCISDocument", content_type = "application/ld+json"),
+        (status = 400, description = "Not a location id", body = super::openapi::Error),
         (status = 404, description = "No such document", body = super::openapi::Error),
     )
 )]
@@ -129,7 +131,7 @@ pub(super) fn sniff(bytes: &[u8]) -> &'static str {
 #[utoipa::path(get, path = "/blobs/{hash}", summary = "A proof photo or signature",
     params(("hash" = String, Path, description = "sha256:<64 hex digits>")),
     responses(
-        (status = 200, description = "The image", content_type = "application/octet-stream"),
+        (status = 200, description = "The image: PNG, JPEG, WebP or SVG, as its first bytes say", content_type = "image/*"),
         (status = 400, description = "Not a blob hash", body = super::openapi::Error),
         (status = 404, description = "Not held (yet)", body = super::openapi::Error),
     )

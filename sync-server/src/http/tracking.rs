@@ -47,6 +47,7 @@ pub(super) struct Revoke {
     params(("id" = String, Path, description = "The order id")), request_body(content = Option<Revoke>),
     responses(
         (status = 200, description = "The order's view, with its new tracking link", body = super::OrderAnswer),
+        (status = 400, description = "Not an order id, or a field is invalid", body = super::openapi::Error),
         (status = 404, description = "No such order", body = super::openapi::Error),
     )
 )]

@@ -392,6 +392,7 @@ pub async fn allocate(
 pub struct PickListRequest {
     pickers: Vec<DeviceId>,
     #[serde(default = "default_batch")]
+    #[schema(default = 10)]
     batch_size: usize,
 }
 
@@ -462,9 +463,11 @@ pub struct RouteRequest {
     drivers: Vec<DriverVan>,
     date: NaiveDate,
     #[serde(default = "default_stops")]
+    #[schema(default = 20)]
     max_stops: usize,
     /// Minutes at the door per order.
     #[serde(default = "default_service")]
+    #[schema(default = 3)]
     service_min: u32,
 }
 

@@ -54,7 +54,8 @@ pub fn check(method: &str, uri: &str, status: StatusCode, body: &Value) {
         .entry(key.clone())
         .or_insert_with(|| {
             let root = json!({ "components": DESCRIPTION["components"], "allOf": [schema] });
-            Arc::new(jsonschema::draft202012::new(&root).unwrap_or_else(|e| panic!("{key}: the schema: {e}")))
+            let validator = jsonschema::draft202012::options().should_validate_formats(true).build(&root);
+            Arc::new(validator.unwrap_or_else(|e| panic!("{key}: the schema: {e}")))
         })
         .clone();
     let errors: Vec<String> =

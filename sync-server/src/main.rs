@@ -51,6 +51,10 @@ enum Command {
         /// service token WAYBILL_OFFICE_TOKEN as a bearer token.
         #[arg(long)]
         http: Option<SocketAddr>,
+        /// Idle documents kept in memory: fewer hold less memory and load
+        /// documents from the database more often (docs/operations.md).
+        #[arg(long, env = "WAYBILL_CACHED_DOCS", default_value_t = Limits::default().cached_docs)]
+        cached_docs: usize,
         #[command(flatten)]
         mail: MailArgs,
         #[command(flatten)]
@@ -258,9 +262,10 @@ async fn command(command: Command, json: bool, data: &Path, database: Database) 
     let data = data.to_path_buf();
     let open = || async { anyhow::Ok(storage::open(&database).await?.0) };
     match command {
-        Command::Serve { listen, http, mail, map } => {
+        Command::Serve { listen, http, cached_docs, mail, map } => {
             let map = waybill_sync_server::http::MapSettings::new(map.map_tiles, map.far_delivery_m)?;
-            serve(&data, database.clone(), listen, http, mail, map).await
+            let limits = Limits { cached_docs, ..Limits::default() };
+            serve(&data, database.clone(), listen, limits, http, mail, map).await
         }
         Command::Enrol { device, role, location } => {
             let identity = Identity::load_or_create(&data)?;
@@ -455,6 +460,7 @@ async fn serve(
     data: &Path,
     database: Database,
     listen: SocketAddr,
+    limits: Limits,
     http: Option<SocketAddr>,
     mail: MailArgs,
     map: waybill_sync_server::http::MapSettings,
@@ -463,13 +469,7 @@ async fn serve(
         // Checked before anything starts: a bad SMTP address or template
         // stops the server with the reason.
         let mailer = mail.mailer(data, http)?;
-        let server = Server::start(Config {
-            data_dir: data.to_path_buf(),
-            database,
-            listen,
-            limits: Limits::default(),
-        })
-        .await?;
+        let server = Server::start(Config { data_dir: data.to_path_buf(), database, listen, limits }).await?;
         if let Some(mailer) = mailer {
             tokio::spawn(mail::run(server.shared(), mailer));
         }

@@ -772,7 +772,9 @@ impl Fixture {
         let res = self.app.clone().oneshot(req.body(Body::from(text.to_owned())).unwrap()).await.unwrap();
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        contract::check("POST", "/api/orders/import", status, &v);
+        (status, v)
     }
 }
 

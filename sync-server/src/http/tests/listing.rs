@@ -56,7 +56,11 @@ impl Fixture {
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
             .collect();
         let bytes = axum::body::to_bytes(res.into_body(), 16 << 20).await.unwrap();
-        (status, String::from_utf8(bytes.to_vec()).unwrap(), headers)
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        if let Ok(v) = serde_json::from_str::<Value>(&text) {
+            super::contract::check("GET", uri, status, &v);
+        }
+        (status, text, headers)
     }
 
     /// One page of `GET /api/orders?<query>`: ids, `Waybill-Next`, `Waybill-Total`.

@@ -256,7 +256,12 @@ fn route_doc(office: &Device) -> AutoCommit {
         driver: DeviceId::new("drv-1").unwrap(),
         van: "VAN-7".parse().unwrap(),
         date: NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
-        stops: vec![Stop { seq: 1, orders: vec!["SO-1".parse().unwrap()], address: address("1 Main St") }],
+        stops: vec![Stop {
+            seq: 1,
+            orders: vec!["SO-1".parse().unwrap()],
+            address: address("1 Main St"),
+            planned: None,
+        }],
         limits: None,
     };
     doc::create(actor_of(&office.id()), &DocId::Route(header.id.clone()), &header)

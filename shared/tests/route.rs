@@ -36,7 +36,12 @@ fn order_of(stop: u32) -> &'static str {
 }
 
 fn stop(seq: u32, orders: &[&str], street: &str) -> Stop {
-    Stop { seq, orders: orders.iter().map(|o| o.parse().unwrap()).collect(), address: address(street) }
+    Stop {
+        seq,
+        orders: orders.iter().map(|o| o.parse().unwrap()).collect(),
+        address: address(street),
+        planned: None,
+    }
 }
 
 fn header(stops: Vec<Stop>) -> RouteHeader {
@@ -139,6 +144,7 @@ fn a_route_with_its_packages_assigned_is_all_pending() {
         delivered: BTreeSet::new(),
         failed: BTreeSet::new(),
         state: Pending,
+        planned: None,
     };
     assert_eq!(
         v.stops,

@@ -105,8 +105,9 @@ fn through_the_warehouse(
 }
 
 /// A dispatcher signs in to the office page in headless Chromium and adds
-/// `order` to `route` there: what the page says it did.
-fn add_on_the_page(server: &Server, http: u16, route: &str, order: &str) -> String {
+/// `order` to `route` there: what the page showed as the route's next stop
+/// before, and what it says it did.
+fn add_on_the_page(server: &Server, http: u16, route: &str, order: &str) -> (String, String) {
     let browser = Browser::start();
     server.add_user("dora", Some("dispatcher"), "dispatch");
     browser.goto(&format!("http://127.0.0.1:{http}/"));
@@ -126,12 +127,14 @@ fn add_on_the_page(server: &Server, http: u16, route: &str, order: &str) -> Stri
             .filter(|i| browser.displayed(i))
     });
 
+    let next = browser.text(&browser.find(&format!("td[data-next='{route}']")));
     browser.type_into(&input, order);
     browser.click(&browser.find(&format!("button[aria-label='Add the order to {route}']")));
     let said = browser.find("#route-added");
-    wait_for("the page to say the order was added", || {
+    let said = wait_for("the page to say the order was added", || {
         Some(browser.text(&said)).filter(|t| t.starts_with(&format!("{order} added to {route}")))
-    })
+    });
+    (next, said)
 }
 
 /// The orders of a route's stops (of the API's plan or a device's view).
@@ -236,7 +239,19 @@ fn routes_keep_to_van_capacity_and_slots_and_a_stop_is_added_to_a_running_route(
     // ... and, packed, added to the route after the stop done, by a
     // dispatcher on the office page.
     through_the_warehouse(http, &server, &picker, &packer, &[("SO-4005", "106141411234560256", 2_000)]);
-    let said = add_on_the_page(&server, http, &id, "SO-4005");
+    // The route's stops keep their planned times; the page shows the next
+    // one's.
+    let stored = call(http, "GET", "/api/routes", None, 200);
+    let stored = stored.as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).unwrap();
+    for (stop, arrival) in
+        stored["view"]["stops"].as_array().unwrap().iter().zip(route["arrivals"].as_array().unwrap())
+    {
+        assert_eq!(stop["planned"], *arrival, "{stored}");
+    }
+    let (next, said) = add_on_the_page(&server, http, &id, "SO-4005");
+    let second = &route["stops"][1];
+    let planned = format!("planned {}", &route["arrivals"][1].as_str().unwrap()[..5]);
+    assert!(next.starts_with(&format!("{}: ", second["seq"])) && next.ends_with(&planned), "{next}");
     let number =
         |after: &str| said.split(after).nth(1).map(|t| t.split([',', ';']).next().unwrap().to_owned());
     let added = json!({

@@ -865,6 +865,7 @@ mod tests {
                     seq: *seq,
                     orders: orders.iter().map(|o| id(o)).collect(),
                     address: address("x"),
+                    planned: None,
                 })
                 .collect(),
             limits: None,

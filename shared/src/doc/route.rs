@@ -2,7 +2,7 @@
 //! sequence. Packages are put on stops by `package_assigned` events; the
 //! driver's arrivals, deliveries and failed attempts are events too.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 
 use crate::doc::order::Address;
@@ -23,6 +23,9 @@ pub struct Stop {
     pub orders: Vec<OrderId>,
     /// Where the stop is.
     pub address: Address,
+    /// When work should start there as planned, on the depot's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<NaiveTime>,
 }
 
 /// The route header.

@@ -54,12 +54,17 @@ pub struct StopView {
     pub failed: BTreeSet<Sscc>,
     /// Where the stop stands.
     pub state: StopState,
+    /// When work should start there as planned (none for a stop the office
+    /// added on the road).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned: Option<chrono::NaiveTime>,
 }
 
 impl StopView {
     /// A stop not reached yet, with nothing on it.
-    fn pending(seq: u32, orders: &[OrderId], address: &Address) -> Self {
+    fn pending(seq: u32, orders: &[OrderId], address: &Address, planned: Option<chrono::NaiveTime>) -> Self {
         StopView {
+            planned,
             seq,
             orders: orders.to_vec(),
             address: address.clone(),
@@ -119,7 +124,7 @@ pub struct RouteView {
 pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
     let header = &contents.header;
     let mut stops: Vec<StopView> =
-        header.stops.iter().map(|s| StopView::pending(s.seq, &s.orders, &s.address)).collect();
+        header.stops.iter().map(|s| StopView::pending(s.seq, &s.orders, &s.address, s.planned)).collect();
     stops.sort_by_key(|s| s.seq);
     let mut arrived = BTreeSet::new();
     let mut cash = Cash::default();
@@ -148,7 +153,7 @@ pub fn fold(contents: &Contents<RouteHeader>) -> RouteView {
             }
             Payload::StopInserted(s) if stop_of(s.seq, &stops).is_none() => {
                 let at = s.before.and_then(|b| stop_of(b, &stops)).unwrap_or(stops.len());
-                stops.insert(at, StopView::pending(s.seq, &s.orders, &s.address));
+                stops.insert(at, StopView::pending(s.seq, &s.orders, &s.address, None));
             }
             Payload::ArrivedAtStop(a) => {
                 arrived.insert(a.stop);

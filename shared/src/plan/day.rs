@@ -261,6 +261,9 @@ pub fn plan_day(depot: Geo, vans: &[Van], deliveries: &[Delivery], travel: &Trav
                     seq: n as u32 + 1,
                     orders: jobs[j].deliveries.iter().map(|&d| deliveries[d].order.clone()).collect(),
                     address: deliveries[jobs[j].deliveries[0]].address.clone(),
+                    planned: times.get(n).and_then(|t| {
+                        chrono::NaiveTime::from_num_seconds_from_midnight_opt(t.start_s.min(86_399), 0)
+                    }),
                 })
                 .collect();
             VanRoute {

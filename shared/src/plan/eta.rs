@@ -113,6 +113,7 @@ mod tests {
             packages: BTreeSet::new(),
             delivered: BTreeSet::new(),
             failed: BTreeSet::new(),
+            planned: None,
             state,
         }
     }

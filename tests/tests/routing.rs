@@ -243,9 +243,10 @@ fn routes_keep_to_van_capacity_and_slots_and_a_stop_is_added_to_a_running_route(
     // one's.
     let stored = call(http, "GET", "/api/routes", None, 200);
     let stored = stored.as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).unwrap();
-    for (stop, arrival) in
-        stored["view"]["stops"].as_array().unwrap().iter().zip(route["arrivals"].as_array().unwrap())
-    {
+    let (stops, arrivals) =
+        (stored["view"]["stops"].as_array().unwrap(), route["arrivals"].as_array().unwrap());
+    assert_eq!(stops.len(), arrivals.len(), "{stored}");
+    for (stop, arrival) in stops.iter().zip(arrivals) {
         assert_eq!(stop["planned"], *arrival, "{stored}");
     }
     let (next, said) = add_on_the_page(&server, http, &id, "SO-4005");

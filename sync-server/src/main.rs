@@ -202,12 +202,6 @@ enum UserCommand {
     List,
 }
 
-/// mimalloc rather than glibc's malloc: the server's short-lived copies
-/// (documents loaded, sync messages, projections) left glibc's heap holding
-/// several times the live data resident (docs/bench.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,

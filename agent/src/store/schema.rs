@@ -53,6 +53,10 @@ pub const MIGRATIONS: &[&str] = &[
     // 4: why a blob will not be uploaded (its bytes no longer hash to its
     //    name, or the server refused it for good), shown in the status.
     "ALTER TABLE blobs ADD COLUMN failed TEXT;",
+    // 5: the outbox by document, which a sync's confirmation reads per
+    //    document (without it, every document's confirmation scanned every
+    //    pending event).
+    "CREATE INDEX outbox_doc ON outbox(doc);",
 ];
 
 /// The schema version this build writes.

@@ -42,12 +42,23 @@ pub(super) fn open(path: &Path) -> Result<(Sqlite, mpsc::UnboundedSender<Batch>)
     Ok((Sqlite { read: Mutex::new(connect(path)?) }, tx))
 }
 
+/// Prepared statements kept per connection: more than the server's
+/// distinct statements.
+const STATEMENT_CACHE: usize = 512;
+
 /// A connection with the server's settings.
 fn connect(path: &Path) -> Result<Connection, StorageError> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Temporary files (a write batch's savepoint journal among them) in
+    // memory, not in files under /tmp.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Every statement the server runs stays prepared: rusqlite's default
+    // cache (16) is smaller than one document's projection writes, so
+    // statements were parsed again and again.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 

@@ -253,8 +253,8 @@ impl Agent {
     pub async fn sync_once(&mut self) -> Result<SyncReport, AgentError> {
         let (endpoint, conn) = self.connect().await?;
         let (_tx, mut rx) = hello(&conn).await?;
-        let manifest = handshake(&mut rx).await?;
-        let mut report = self.sync_manifest(&conn, &manifest, true).await;
+        let (manifest, protocol) = handshake(&mut rx).await?;
+        let mut report = self.sync_manifest(&conn, protocol, &manifest, true).await;
         if let Ok(r) = &mut report {
             let stats = conn.stats();
             (r.bytes_sent, r.bytes_received) = (stats.udp_tx.bytes, stats.udp_rx.bytes);
@@ -292,8 +292,8 @@ impl Agent {
         let mut work = self.store.watch_work();
         let (endpoint, conn) = self.connect().await?;
         let (_tx, mut rx) = hello(&conn).await?;
-        let manifest = handshake(&mut rx).await?;
-        let report = self.sync_manifest(&conn, &manifest, true).await?;
+        let (manifest, protocol) = handshake(&mut rx).await?;
+        let report = self.sync_manifest(&conn, protocol, &manifest, true).await?;
         // A round that left work behind (a document failed: the server
         // refused it for now, or a stream broke; or own events are still
         // unconfirmed: the server's copy moved on while they went up) is
@@ -320,7 +320,7 @@ impl Agent {
                 msg = rx.next() => {
                     let doc = handshake::announced(msg?).map_err(handshake_error)?;
                     let entry = ManifestEntry { doc: doc.clone(), heads: Vec::new() };
-                    let report = self.sync_manifest(&conn, &[entry], false).await?;
+                    let report = self.sync_manifest(&conn, protocol, &[entry], false).await?;
                     retry.after(&report);
                     on(SyncEvent::Changed(vec![doc]));
                     false
@@ -340,7 +340,7 @@ impl Agent {
                     }
                 }
                 if !entries.is_empty() {
-                    let report = self.sync_manifest(&conn, &entries, false).await?;
+                    let report = self.sync_manifest(&conn, protocol, &entries, false).await?;
                     retry.after(&report);
                     if !report.changed.is_empty() {
                         on(SyncEvent::Changed(report.changed));
@@ -394,9 +394,12 @@ impl Agent {
         }
     }
 
+    /// Syncs the documents of `manifest` (with `full`, also those held here
+    /// that it leaves out) on `conn`, which speaks `protocol`.
     async fn sync_manifest(
         &mut self,
         conn: &quinn::Connection,
+        protocol: u16,
         manifest: &[ManifestEntry],
         full: bool,
     ) -> Result<SyncReport, AgentError> {
@@ -421,7 +424,7 @@ impl Agent {
                 AutoCommit::new().with_actor(actor_of(&self.profile.device))
             };
             let state = self.sync_state(&entry.doc)?;
-            work.push(ClientSession::new(entry.doc.clone(), doc, state, &server));
+            work.push(ClientSession::new(entry.doc.clone(), doc, state, &server).speaking(protocol));
         }
         // Held documents the server no longer lists, synced once more: the
         // server answers with what the device lacks, or refuses one that
@@ -433,7 +436,7 @@ impl Agent {
                 if self.needs_unlisted(id)? {
                     let doc = self.doc(id)?.clone();
                     let state = self.sync_state(id)?;
-                    work.push(ClientSession::new(id.clone(), doc, state, &[]));
+                    work.push(ClientSession::new(id.clone(), doc, state, &[]).speaking(protocol));
                     unlisted.insert(id.clone());
                 }
             }
@@ -615,11 +618,12 @@ async fn close(endpoint: &quinn::Endpoint, conn: &quinn::Connection, why: &[u8])
     let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
 }
 
-async fn handshake(rx: &mut Reader) -> Result<Vec<ManifestEntry>, AgentError> {
+/// The manifest, and the protocol version the connection speaks.
+async fn handshake(rx: &mut Reader) -> Result<(Vec<ManifestEntry>, u16), AgentError> {
     let mut greeting = ClientHandshake::default();
     loop {
         if let Some(manifest) = greeting.handle(rx.next().await?).map_err(handshake_error)? {
-            return Ok(manifest);
+            return Ok((manifest, greeting.protocol()));
         }
     }
 }

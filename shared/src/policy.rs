@@ -58,6 +58,17 @@ pub struct Verdict {
     pub refused: Vec<(ChangeHash, Refusal)>,
 }
 
+/// Why `who`'s role may not write an event `change` puts, if it may not.
+fn role_refusal(who: &DeviceIdentity, change: &Change) -> Option<Refusal> {
+    change.decode().operations.iter().find_map(|op| match &op.action {
+        OpType::Put(ScalarValue::Str(text)) => Event::from_json(text)
+            .ok()
+            .filter(|e| !e.payload.allowed_for(who.role))
+            .map(|e| Refusal::RoleNotAllowed { role: who.role.to_string(), event: e.payload.name().into() }),
+        _ => None,
+    })
+}
+
 /// Checks a batch of changes from `who` against document `doc_id`, whose
 /// current state is `doc`. Changes may come in any order and may depend on
 /// one another; one that builds on a refused change is refused too. Changes
@@ -97,7 +108,11 @@ pub fn check_changes(who: &DeviceIdentity, doc_id: &DocId, doc: &Automerge, chan
         for hash in ready {
             let Some(change) = pending.remove(&hash) else { continue };
             let outcome = match change.deps().iter().find(|d| refused.contains(d)) {
-                Some(bad) => Err(Refusal::DependsOnRefused { hash: bad.to_string() }),
+                // Refused for itself if its role may not write it, so the
+                // device drops it now rather than writing it again on the
+                // server's state, to be refused on its next sync.
+                Some(bad) => Err(role_refusal(who, &change)
+                    .unwrap_or_else(|| Refusal::DependsOnRefused { hash: bad.to_string() })),
                 None => batch.check(who, doc_id, doc, &change),
             };
             match outcome {

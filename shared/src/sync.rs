@@ -51,7 +51,9 @@
 //! 2. Then Automerge's sync protocol, in rounds driven by C: C sends its
 //!    next [`Message::Sync`] (an Automerge sync message) or, with nothing to
 //!    send, [`Message::Idle`]; S answers with its own `Sync` or `Idle`. The
-//!    document is in sync after a round with nothing to say either way. Each
+//!    document is in sync after a round with nothing to say either way. On a
+//!    connection of protocol 2, both sides send [`Message::Packed`] instead
+//!    of `Sync`: the same sync message deflated over [`pack::DICTIONARY`]. Each
 //!    side keeps its sync state per peer and document, so a reconnect sends
 //!    only what the other lacks.
 //! 3. S sends [`Message::Rejected`] for each change its write policy
@@ -78,7 +80,10 @@
 //!
 //! # Versioning
 //!
-//! [`PROTOCOL_VERSION`] is the version this build speaks. Postcard writes an
+//! [`PROTOCOL_VERSION`] is the newest version this build speaks, and
+//! [`OLDEST_PROTOCOL`] the oldest: a server answers `Welcome` in the
+//! device's version when it lies between them (2 added `Packed`; a
+//! device of version 1 is served unpacked). Postcard writes an
 //! enum variant as its index in declaration order and a struct's fields in
 //! order, with no names or tags, so the wire form *is* the Rust declaration:
 //! - `Hello` is variant 0 of [`Message`] and `protocol` its first field,
@@ -114,6 +119,7 @@ pub mod download;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod pack;
 pub mod session;
 #[cfg(test)]
 mod strategy;
@@ -127,4 +133,4 @@ pub const SERVER_NAME: &str = "waybill.server";
 /// ALPN of this protocol.
 pub const ALPN: &[u8] = b"waybill/1";
 
-pub use message::{ManifestEntry, Message, PROTOCOL_VERSION, RefuseReason, peek_protocol};
+pub use message::{ManifestEntry, Message, OLDEST_PROTOCOL, PROTOCOL_VERSION, RefuseReason, peek_protocol};

@@ -280,10 +280,14 @@ impl World {
         } else {
             Vec::new()
         };
-        let mut client = ClientSession::new(id.clone(), doc, state, &heads);
+        // A device of either protocol version: sync messages plain (1) or
+        // packed (2).
+        let protocol = if self.rng.chance(50) { 1 } else { 2 };
+        let mut client = ClientSession::new(id.clone(), doc, state, &heads).speaking(protocol);
         let mut to_server: VecDeque<Message> = client.start().unwrap().into();
         assert!(matches!(to_server.pop_front(), Some(Message::Open { .. })));
-        let server = ServerSession::new(dev.who.clone(), id.clone(), self.server.state(d, &id));
+        let server =
+            ServerSession::new(dev.who.clone(), id.clone(), self.server.state(d, &id)).speaking(protocol);
         self.stats.sessions += 1;
         self.sessions.push(Session {
             device: d,
@@ -303,7 +307,7 @@ impl World {
         let towards_server = !s.to_server.is_empty() && (s.to_client.is_empty() || self.rng.chance(50));
         if towards_server {
             let msg = s.to_server.pop_front().unwrap();
-            if matches!(msg, Message::Sync { .. }) && self.rng.chance(20) {
+            if matches!(msg, Message::Sync { .. } | Message::Packed { .. }) && self.rng.chance(20) {
                 self.seen.push((s.device, s.doc.clone(), msg.clone()));
             }
             // The server may be killed with the round taken in but not yet

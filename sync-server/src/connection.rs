@@ -89,9 +89,10 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
         .await
         .map_err(|_| WireError::Read("no hello".into()))??
         .ok_or_else(|| WireError::Read("no hello".into()))?;
-    if let Err(refusal) = handshake::check_hello(&hello) {
-        return refuse(&mut send, conn, refusal).await;
-    }
+    let protocol = match handshake::check_hello(&hello) {
+        Ok(protocol) => protocol,
+        Err(refusal) => return refuse(&mut send, conn, refusal).await,
+    };
     let cert = conn
         .peer_identity()
         .and_then(|id| id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
@@ -112,7 +113,7 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
     let Some(id) = shared.hub.join(live, shared.limits.connections_per_device) else {
         return refuse(&mut send, conn, handshake::refusal(RefuseReason::TooManyConnections)).await;
     };
-    let result = session(shared, conn, id, device.clone(), pending, send, recv, budget).await;
+    let result = session(shared, conn, (id, protocol), device.clone(), pending, send, recv, budget).await;
     shared.hub.leave(id);
     seen(shared, &device.id).await;
     tracing::info!(device = %device.id, "disconnected");
@@ -161,7 +162,7 @@ async fn scope_of(shared: &Shared, device: &Device, with_closed: bool) -> Result
 async fn session(
     shared: &Arc<Shared>,
     conn: &Connection,
-    id: u64,
+    (id, protocol): (u64, u16),
     device: Device,
     pending: Arc<Pending>,
     mut send: SendStream,
@@ -173,7 +174,7 @@ async fn session(
     recv.set_idle(None);
     let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
     let id_of = device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?;
-    wire::write(&mut send, &handshake::welcome(id_of, device.role, now_ms)).await?;
+    wire::write(&mut send, &handshake::welcome(protocol, id_of, device.role, now_ms)).await?;
     telemetry::add(&telemetry::SESSIONS, 1);
     // Quotas first, so the device leaves this sync with its grant.
     if let Err(e) = crate::quota::top_up(shared, &device).await {
@@ -216,7 +217,7 @@ async fn session(
                     let (shared, device) = (shared.clone(), device.clone());
                     let r = Reader::new(r, budget.clone(), shared.limits.max_frame, Some(STREAM_IDLE));
                     tokio::spawn(async move {
-                        if let Err(e) = stream_task(&shared, id, &device, s, r).await {
+                        if let Err(e) = stream_task(&shared, (id, protocol), &device, s, r).await {
                             tracing::debug!(device = %device.id, error = %e, "stream ended");
                         }
                     });
@@ -239,9 +240,10 @@ async fn seen(shared: &Shared, device: &str) {
     }
 }
 
+/// One stream of the connection `conn_id`, which speaks `protocol`.
 async fn stream_task(
     shared: &Arc<Shared>,
-    conn_id: u64,
+    (conn_id, protocol): (u64, u16),
     device: &Device,
     mut send: SendStream,
     mut recv: Reader,
@@ -251,7 +253,7 @@ async fn stream_task(
         other => Ok(other?),
     };
     match stream::opened(first) {
-        Ok(Some(Opened::Doc(doc))) => doc_stream(shared, conn_id, device, doc, send, recv).await,
+        Ok(Some(Opened::Doc(doc))) => doc_stream(shared, (conn_id, protocol), device, doc, send, recv).await,
         Ok(Some(Opened::Upload { hash, size })) => {
             crate::blobs::upload(shared, device, hash, size, send, recv).await
         }
@@ -275,7 +277,7 @@ async fn entitled(shared: &Shared, conn_id: u64, device: &Device, doc: &DocId) -
 
 async fn doc_stream(
     shared: &Arc<Shared>,
-    conn_id: u64,
+    (conn_id, protocol): (u64, u16),
     device: &Device,
     id: DocId,
     mut send: SendStream,
@@ -304,7 +306,8 @@ async fn doc_stream(
     };
     let mut saved =
         shared.storage.sync_state(&device.id, &id).await.map_err(storage_err)?.unwrap_or_default();
-    let mut session = ServerSession::new(who, id.clone(), sync::State::decode(&saved).unwrap_or_default());
+    let state = sync::State::decode(&saved).unwrap_or_default();
+    let mut session = ServerSession::new(who, id.clone(), state).speaking(protocol);
     let state_op = |state: &sync::State| WriteOp::SyncState {
         device: device.id.clone(),
         doc: id.clone(),

@@ -658,11 +658,18 @@ pub mod raw {
         /// Says `Hello`, expects `Welcome` then `Manifest`: the control
         /// stream and the manifest.
         pub async fn session(&self) -> (Stream, Vec<ManifestEntry>) {
-            let mut control = self.hello(PROTOCOL_VERSION).await;
+            let (control, docs, _) = self.session_in(PROTOCOL_VERSION).await;
+            (control, docs)
+        }
+
+        /// [`session`](Self::session) speaking `protocol`; also the version
+        /// the server's `Welcome` said the connection speaks.
+        pub async fn session_in(&self, protocol: u16) -> (Stream, Vec<ManifestEntry>, u16) {
+            let mut control = self.hello(protocol).await;
             let mut handshake = ClientHandshake::default();
             loop {
                 match handshake.handle(control.next().await.ok()) {
-                    Ok(Some(docs)) => return (control, docs),
+                    Ok(Some(docs)) => return (control, docs, handshake.protocol()),
                     Ok(None) => {}
                     Err(e) => panic!("the handshake failed: {e}"),
                 }

@@ -11,7 +11,9 @@
 use crate::doc::DocId;
 use crate::id::DeviceId;
 use crate::role::Role;
-use crate::sync::{ManifestEntry, Message, PROTOCOL_VERSION, RefuseReason, decode_payload, peek_protocol};
+use crate::sync::{
+    ManifestEntry, Message, OLDEST_PROTOCOL, PROTOCOL_VERSION, RefuseReason, decode_payload, peek_protocol,
+};
 
 /// A handshake that did not get through.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,20 +45,27 @@ pub fn hello(agent: impl Into<String>) -> Message {
 /// until it returns the manifest.
 #[derive(Debug, Default)]
 pub struct ClientHandshake {
-    welcomed: bool,
+    /// The version the server's `Welcome` said the connection speaks.
+    welcomed: Option<u16>,
 }
 
 impl ClientHandshake {
     /// Takes in one message: the manifest once it came, `None` before.
     pub fn handle(&mut self, msg: Option<Message>) -> Result<Option<Vec<ManifestEntry>>, HandshakeError> {
         match (self.welcomed, msg) {
-            (false, Some(Message::Welcome { .. })) => {
-                self.welcomed = true;
+            (None, Some(Message::Welcome { protocol, .. })) => {
+                self.welcomed = Some(protocol);
                 Ok(None)
             }
-            (true, Some(Message::Manifest { docs })) => Ok(Some(docs)),
+            (Some(_), Some(Message::Manifest { docs })) => Ok(Some(docs)),
             (_, other) => Err(unexpected(other)),
         }
+    }
+
+    /// The protocol version the connection speaks, as the server's
+    /// `Welcome` said (the oldest before it came).
+    pub fn protocol(&self) -> u16 {
+        self.welcomed.unwrap_or(OLDEST_PROTOCOL)
     }
 }
 
@@ -141,26 +150,30 @@ fn unexpected(msg: Option<Message>) -> HandshakeError {
 /// Server: checks the first frame's payload. A version this build does not
 /// speak is refused naming the versions it does (read from the frame's
 /// first bytes, so any release's `Hello` gets an answer it can read), and
-/// so is anything that is not a `Hello`. Returns the refusal to send.
-pub fn check_hello(payload: &[u8]) -> Result<(), Message> {
+/// so is anything that is not a `Hello`. Returns the version the
+/// connection speaks (the client's), or the refusal to send.
+pub fn check_hello(payload: &[u8]) -> Result<u16, Message> {
     let version = peek_protocol(payload);
-    if version != Some(PROTOCOL_VERSION) {
+    let Some(spoken) = version.filter(|v| (OLDEST_PROTOCOL..=PROTOCOL_VERSION).contains(v)) else {
         let said = version.map_or("no version".to_owned(), |v| format!("version {v}"));
         return Err(Message::Refused {
-            reason: RefuseReason::UnsupportedVersion { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION },
-            message: format!("this server speaks protocol {PROTOCOL_VERSION}, not {said}: update the app"),
+            reason: RefuseReason::UnsupportedVersion { min: OLDEST_PROTOCOL, max: PROTOCOL_VERSION },
+            message: format!(
+                "this server speaks protocol {OLDEST_PROTOCOL} to {PROTOCOL_VERSION}, not {said}: update the app"
+            ),
         });
-    }
+    };
     match decode_payload(payload) {
-        Ok(Message::Hello { .. }) => Ok(()),
+        Ok(Message::Hello { .. }) => Ok(spoken),
         _ => Err(refusal(RefuseReason::Malformed)),
     }
 }
 
-/// Server: the answer to an enrolled device's `Hello`; `now_ms` is the
-/// server's clock, for the device's hybrid logical clock.
-pub fn welcome(device: DeviceId, role: Role, now_ms: u64) -> Message {
-    Message::Welcome { protocol: PROTOCOL_VERSION, device, role, server_time_ms: now_ms }
+/// Server: the answer to an enrolled device's `Hello`, in the `protocol`
+/// [`check_hello`] agreed; `now_ms` is the server's clock, for the device's
+/// hybrid logical clock.
+pub fn welcome(protocol: u16, device: DeviceId, role: Role, now_ms: u64) -> Message {
+    Message::Welcome { protocol, device, role, server_time_ms: now_ms }
 }
 
 /// Server: a refusal of the handshake, in the words a person reads.
@@ -195,14 +208,18 @@ mod tests {
 
     #[test]
     fn a_hello_of_this_version_passes_and_any_other_is_refused_with_the_versions_spoken() {
-        assert_eq!(check_hello(&payload(&hello("t"))), Ok(()));
-        let old = Message::Hello { protocol: PROTOCOL_VERSION + 1, agent: "t".into() };
-        match check_hello(&payload(&old)) {
-            Err(Message::Refused { reason: RefuseReason::UnsupportedVersion { min, max }, message }) => {
-                assert_eq!((min, max), (PROTOCOL_VERSION, PROTOCOL_VERSION));
-                assert!(message.contains("update"), "{message}");
+        assert_eq!(check_hello(&payload(&hello("t"))), Ok(PROTOCOL_VERSION));
+        let older = Message::Hello { protocol: OLDEST_PROTOCOL, agent: "t".into() };
+        assert_eq!(check_hello(&payload(&older)), Ok(OLDEST_PROTOCOL), "an older device is still served");
+        for unknown in [0, PROTOCOL_VERSION + 1] {
+            let hello = Message::Hello { protocol: unknown, agent: "t".into() };
+            match check_hello(&payload(&hello)) {
+                Err(Message::Refused { reason: RefuseReason::UnsupportedVersion { min, max }, message }) => {
+                    assert_eq!((min, max), (OLDEST_PROTOCOL, PROTOCOL_VERSION));
+                    assert!(message.contains("update"), "{message}");
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
         }
         assert!(check_hello(b"").is_err());
         let not_hello = Message::Idle;
@@ -213,8 +230,10 @@ mod tests {
     fn the_client_takes_welcome_then_the_manifest_and_nothing_else() {
         let mut c = ClientHandshake::default();
         let device = DeviceId::new("hh-1").unwrap();
-        assert_eq!(c.handle(Some(welcome(device, Role::Picker, 1))), Ok(None));
+        assert_eq!(c.protocol(), OLDEST_PROTOCOL);
+        assert_eq!(c.handle(Some(welcome(2, device, Role::Picker, 1))), Ok(None));
         assert_eq!(c.handle(Some(Message::Manifest { docs: Vec::new() })), Ok(Some(Vec::new())));
+        assert_eq!(c.protocol(), 2, "the version the server's welcome said");
 
         let mut c = ClientHandshake::default();
         let refused = c.handle(Some(refusal(RefuseReason::Revoked)));

@@ -10,8 +10,14 @@ use crate::id::{DeviceId, LocationId};
 use crate::policy::Refusal;
 use crate::role::Role;
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this build speaks: the newest. Version 2 adds
+/// [`Message::Packed`].
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// The oldest version this build still speaks: a server answers a device
+/// of any version from this one to [`PROTOCOL_VERSION`] in the device's
+/// own.
+pub const OLDEST_PROTOCOL: u16 = 1;
 
 /// Postcard's index of [`Message::Hello`]: the first variant, for ever.
 const HELLO_INDEX: u32 = 0;
@@ -141,6 +147,13 @@ pub enum Message {
         /// What went wrong, for a person.
         message: String,
     },
+    /// Either way, on a document stream of a protocol 2 connection: a
+    /// `Sync` whose Automerge sync message is deflated over a preset
+    /// dictionary ([`crate::sync::pack`]).
+    Packed {
+        /// The packed sync message.
+        data: Vec<u8>,
+    },
 }
 
 /// Why a request was refused. The order of the variants is the wire format;
@@ -266,6 +279,7 @@ mod tests {
             Message::BlobStored { hash: blob() },
             Message::BlobGet { hash: blob(), offset: 0 },
             Message::Error { message: "boom".into() },
+            Message::Packed { data: vec![8] },
         ]
     }
 

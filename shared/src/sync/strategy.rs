@@ -131,5 +131,6 @@ pub(crate) fn message() -> impl Strategy<Value = Message> {
         blob().prop_map(|hash| Message::BlobStored { hash }),
         (blob(), any::<u64>()).prop_map(|(hash, offset)| Message::BlobGet { hash, offset }),
         text().prop_map(|message| Message::Error { message }),
+        bytes().prop_map(|data| Message::Packed { data }),
     ]
 }

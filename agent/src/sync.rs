@@ -318,10 +318,14 @@ impl Agent {
                 _ = look.tick() => self.store.data_version()? != seen,
                 () = retry.due() => true,
                 msg = rx.next() => {
-                    let doc = handshake::announced(msg?).map_err(handshake_error)?;
-                    let entry = ManifestEntry { doc: doc.clone(), heads: Vec::new() };
-                    let report = self.sync_manifest(&conn, protocol, &[entry], false).await?;
-                    retry.after(&report);
+                    let (doc, changes) = handshake::announced(msg?).map_err(handshake_error)?;
+                    // Pushed with its changes: taken in here when they apply
+                    // to what is held, else synced.
+                    if !self.take_pushed(&doc, &changes)? {
+                        let entry = ManifestEntry { doc: doc.clone(), heads: Vec::new() };
+                        let report = self.sync_manifest(&conn, protocol, &[entry], false).await?;
+                        retry.after(&report);
+                    }
                     on(SyncEvent::Changed(vec![doc]));
                     false
                 }
@@ -538,6 +542,47 @@ impl Agent {
         w.commit()?;
         self.docs.extend(taken);
         Ok(changed)
+    }
+
+    /// Takes in changes the server pushed for `id` and stores them, when
+    /// the device holds the document and everything they build on. Returns
+    /// whether it did; if not (none pushed, a change missing between, or one
+    /// that does not read), the document is left to a sync.
+    fn take_pushed(&mut self, id: &DocId, pushed: &[Vec<u8>]) -> Result<bool, AgentError> {
+        if pushed.is_empty() || !self.store.doc_ids()?.contains(id) {
+            return Ok(false);
+        }
+        let Ok(changes) =
+            pushed.iter().map(|b| automerge::Change::from_bytes(b.clone())).collect::<Result<Vec<_>, _>>()
+        else {
+            return Ok(false);
+        };
+        let mut doc = self.doc(id)?.clone();
+        let arriving: BTreeSet<ChangeHash> = changes.iter().map(automerge::Change::hash).collect();
+        let complete = changes
+            .iter()
+            .flat_map(automerge::Change::deps)
+            .all(|d| arriving.contains(d) || doc.get_change_by_hash(d).is_some());
+        if !complete {
+            return Ok(false);
+        }
+        let before = doc.get_heads();
+        doc.apply_changes(changes).map_err(|e| AgentError::Corrupt(format!("{id}: {e}")))?;
+        let added = doc.save_after(&before);
+        if added.is_empty() {
+            return Ok(true);
+        }
+        let now = chrono::Utc::now();
+        let w = self.store.write()?;
+        let mut recorder = stored_recorder(&w)?;
+        for e in doc::events(id, doc.document()).unwrap_or_default() {
+            recorder.observe(e.hlc, now);
+        }
+        w.append_changes(id, &added)?;
+        w.set_meta(RECORDER, &recorder)?;
+        w.commit()?;
+        self.docs.insert(id.clone(), doc);
+        Ok(true)
     }
 
     /// Takes refused changes out of a document (rebuilt on the server's

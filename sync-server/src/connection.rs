@@ -198,8 +198,8 @@ async fn session(
     // stream holds up nothing but its own announcements.
     let announcer = tokio::spawn(async move {
         loop {
-            for doc in pending.take().await {
-                if wire::write(&mut send, &handshake::changed(doc)).await.is_err() {
+            for (doc, changes) in pending.take().await {
+                if wire::write(&mut send, &handshake::changed(protocol, doc, changes)).await.is_err() {
                     return;
                 }
             }

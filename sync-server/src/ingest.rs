@@ -147,7 +147,8 @@ pub async fn store(
             blob_arrived(shared, &hash).await?;
         }
     }
-    push(shared, id, from).await;
+    let pushed: Vec<Vec<u8>> = accepted.iter().map(|c| c.raw_bytes().to_vec()).collect();
+    push(shared, id, &pushed, from).await;
     if from != u64::MAX {
         // A device's changes (not the office's own writes, `from` MAX).
         crate::telemetry::add(&crate::telemetry::CHANGES_STORED, accepted.len());
@@ -189,11 +190,13 @@ fn top_up_later(shared: Arc<Shared>, location: LocationId, except: Option<u64>) 
     tokio::spawn(task);
 }
 
-/// Tells connected devices holding `id` (or newly entitled to it) to sync it.
-pub async fn push(shared: &Arc<Shared>, id: &DocId, from: u64) {
+/// Tells connected devices holding `id` (or newly entitled to it) to sync
+/// it; those holding it get its new `changes` (encoded) with it, when
+/// given.
+pub async fn push(shared: &Arc<Shared>, id: &DocId, changes: &[Vec<u8>], from: u64) {
     // Nobody listening is fine.
     let _ = shared.changes.send(id.to_string());
-    let others = shared.hub.notify(id, from);
+    let others = shared.hub.notify(id, changes, from);
     if others.is_empty() {
         return;
     }
@@ -216,7 +219,7 @@ pub async fn blob_arrived(shared: &Arc<Shared>, hash: &BlobHash) -> Result<(), S
         let Some(mut loaded) = Loaded::read(&shared.storage, &id).await? else { continue };
         let ops = project(&shared.blobs, &id, &mut loaded.doc).await?;
         shared.writer.write(ops).await?;
-        push(shared, &id, u64::MAX).await;
+        push(shared, &id, &[], u64::MAX).await;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! office's command line over its data directory (enrol, list and revoke
 //! devices, import orders, look at the merged state).
 
+mod allocator;
 mod demo;
 
 use std::io::IsTerminal;
@@ -203,6 +204,7 @@ enum UserCommand {
 }
 
 fn main() -> std::process::ExitCode {
+    allocator::tune();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -142,7 +142,7 @@ pub async fn create_order(
     // A stale entry (none is expected: the document was not stored) must not
     // shadow what is stored now.
     shared.docs.forget(&id);
-    ingest::push(shared, &id, u64::MAX).await;
+    ingest::push(shared, &id, &[], u64::MAX).await;
     Ok((view, true))
 }
 
@@ -216,7 +216,7 @@ pub async fn import(shared: &Arc<Shared>, seed: &Seed) -> Result<Vec<DocId>, Off
     shared.writer.write(ops).await?;
     for id in &made {
         shared.docs.forget(id);
-        ingest::push(shared, id, u64::MAX).await;
+        ingest::push(shared, id, &[], u64::MAX).await;
     }
     Ok(made)
 }

@@ -245,7 +245,7 @@ async fn follow_others(shared: Arc<Shared>) {
             Elsewhere::Stored(doc) => {
                 let Ok(id) = doc.parse::<waybill_shared::doc::DocId>() else { continue };
                 shared.docs.forget(&id);
-                crate::ingest::push(&shared, &id, u64::MAX).await;
+                crate::ingest::push(&shared, &id, &[], u64::MAX).await;
             }
             Elsewhere::Missed => {
                 tracing::warn!("other nodes' writes may have been missed: reading every document afresh");

@@ -489,8 +489,12 @@ pub mod raw {
     use std::net::SocketAddr;
     use std::time::Duration;
 
+    use automerge::AutoCommit;
+    use automerge::sync::State;
     use quinn::{Connection, ConnectionError, Endpoint, RecvStream, SendStream};
+    use waybill_shared::doc::DocId;
     use waybill_shared::sync::handshake::ClientHandshake;
+    use waybill_shared::sync::session::ClientSession;
     use waybill_shared::sync::{
         FrameDecoder, FrameError, ManifestEntry, Message, PROTOCOL_VERSION, SERVER_NAME, encode,
     };
@@ -674,6 +678,31 @@ pub mod raw {
                     Err(e) => panic!("the handshake failed: {e}"),
                 }
             }
+        }
+
+        /// Fetches `doc` whole on a new stream, as a new device speaking
+        /// `protocol` would: the document, and every message the server
+        /// sent on the stream.
+        pub async fn fetch(&self, doc: &DocId, protocol: u16) -> (AutoCommit, Vec<Message>) {
+            let mut session =
+                ClientSession::new(doc.clone(), AutoCommit::new(), State::new(), &[]).speaking(protocol);
+            let mut stream = self.open().await;
+            let mut out = session.start().unwrap();
+            let mut heard = Vec::new();
+            while !session.is_done() {
+                for msg in &out {
+                    stream.send(msg).await;
+                }
+                let msg = stream.next().await.unwrap();
+                heard.push(msg.clone());
+                out = session.handle(msg).unwrap();
+            }
+            for msg in &out {
+                stream.send(msg).await;
+            }
+            stream.finish();
+            let _ = stream.rest().await;
+            (session.finish().doc, heard)
         }
 
         /// How the connection ended, if it ends within `within`.

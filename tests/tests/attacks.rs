@@ -230,57 +230,6 @@ async fn enrolment_codes_are_checked_and_work_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_protocol_1_device_is_still_served_and_protocol_2_goes_packed_both_ways() {
-    use automerge::ChangeHash;
-    use waybill_shared::sync::session::ClientSession;
-
-    let (dir, server) = seeded();
-    let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));
-    for protocol in [1, 2] {
-        let client = Client::device(&server, &picker).await;
-        let (_control, manifest, spoken) = client.session_in(protocol).await;
-        assert_eq!(spoken, protocol, "the server speaks the device's version");
-        let entry = manifest.iter().find(|e| matches!(e.doc, DocId::Order(_))).expect("an order in scope");
-        // A new device fetching the order: the server's answers, in the form
-        // the version says, bring the document as the server holds it.
-        let mut session =
-            ClientSession::new(entry.doc.clone(), AutoCommit::new(), automerge::sync::State::new(), &[])
-                .speaking(spoken);
-        let mut stream = client.open().await;
-        let mut out = session.start().unwrap();
-        let (mut packed, mut plain) = (0, 0);
-        while !session.is_done() {
-            for msg in &out {
-                stream.send(msg).await;
-            }
-            let msg = stream.next().await.unwrap();
-            match &msg {
-                Message::Packed { .. } => packed += 1,
-                Message::Sync { .. } => plain += 1,
-                _ => {}
-            }
-            out = session.handle(msg).unwrap();
-        }
-        for msg in &out {
-            stream.send(msg).await;
-        }
-        stream.finish();
-        let _ = stream.rest().await;
-        if protocol == 1 {
-            assert!(packed == 0 && plain > 0, "protocol 1: {packed} packed, {plain} plain");
-        } else {
-            assert!(packed > 0 && plain == 0, "protocol 2: {packed} packed, {plain} plain");
-        }
-        let mut doc = session.finish().doc;
-        let mut heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h: &ChangeHash| h.0).collect();
-        let mut theirs = entry.heads.clone();
-        heads.sort();
-        theirs.sort();
-        assert_eq!(heads, theirs, "protocol {protocol}: not the server's document");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_protocol_version_is_refused_with_the_versions_spoken() {
     let (dir, server) = seeded();
     let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));

@@ -69,16 +69,23 @@ impl ClientHandshake {
     }
 }
 
-/// Server: announces that `doc`, in the device's scope, has new changes.
-pub fn changed(doc: DocId) -> Message {
-    Message::Changed { doc }
+/// Server: announces that `doc`, in the device's scope, has new changes;
+/// with them (`changes`, encoded) on a connection of `protocol` 2 or later,
+/// when it has them to send.
+pub fn changed(protocol: u16, doc: DocId, changes: Option<Vec<Vec<u8>>>) -> Message {
+    match changes {
+        Some(changes) if protocol >= 2 => Message::Pushed { doc, changes },
+        _ => Message::Changed { doc },
+    }
 }
 
 /// Client: reads the control stream after the handshake: the document the
-/// server announced (`None`: the stream ended).
-pub fn announced(msg: Option<Message>) -> Result<DocId, HandshakeError> {
+/// server announced, with the changes it pushed (none: sync the document),
+/// or `None`: the stream ended.
+pub fn announced(msg: Option<Message>) -> Result<(DocId, Vec<Vec<u8>>), HandshakeError> {
     match msg {
-        Some(Message::Changed { doc }) => Ok(doc),
+        Some(Message::Changed { doc }) => Ok((doc, Vec::new())),
+        Some(Message::Pushed { doc, changes }) => Ok((doc, changes)),
         other => Err(unexpected(other)),
     }
 }
@@ -261,7 +268,15 @@ mod tests {
     #[test]
     fn after_the_handshake_the_client_takes_announcements_and_nothing_else() {
         let doc: DocId = "order/SO-1".parse().unwrap();
-        assert_eq!(announced(Some(changed(doc.clone()))), Ok(doc));
+        let changes = Some(vec![vec![1, 2]]);
+        assert_eq!(announced(Some(changed(1, doc.clone(), None))), Ok((doc.clone(), Vec::new())));
+        assert_eq!(
+            announced(Some(changed(1, doc.clone(), changes.clone()))),
+            Ok((doc.clone(), Vec::new())),
+            "protocol 1 has no Pushed"
+        );
+        assert_eq!(announced(Some(changed(2, doc.clone(), changes))), Ok((doc.clone(), vec![vec![1, 2]])));
+        assert_eq!(announced(Some(changed(2, doc.clone(), None))), Ok((doc, Vec::new())));
         assert_eq!(announced(Some(Message::Idle)), Err(HandshakeError::Unexpected("message")));
         assert_eq!(announced(None), Err(HandshakeError::Closed));
     }

@@ -11,7 +11,7 @@ use crate::policy::Refusal;
 use crate::role::Role;
 
 /// The protocol version this build speaks: the newest. Version 2 adds
-/// [`Message::Packed`].
+/// [`Message::Packed`] and [`Message::Pushed`].
 pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The oldest version this build still speaks: a server answers a device
@@ -154,6 +154,16 @@ pub enum Message {
         /// The packed sync message.
         data: Vec<u8>,
     },
+    /// Server → client, on the control stream of a protocol 2 connection:
+    /// `Changed`, with the new changes themselves. A device holding
+    /// everything they build on applies them with no document session; one
+    /// that does not syncs the document as for `Changed`.
+    Pushed {
+        /// The document.
+        doc: DocId,
+        /// The changes, each as Automerge encodes one, in causal order.
+        changes: Vec<Vec<u8>>,
+    },
 }
 
 /// Why a request was refused. The order of the variants is the wire format;
@@ -280,6 +290,7 @@ mod tests {
             Message::BlobGet { hash: blob(), offset: 0 },
             Message::Error { message: "boom".into() },
             Message::Packed { data: vec![8] },
+            Message::Pushed { doc: doc(), changes: vec![vec![9]] },
         ]
     }
 

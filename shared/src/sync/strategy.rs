@@ -132,5 +132,6 @@ pub(crate) fn message() -> impl Strategy<Value = Message> {
         (blob(), any::<u64>()).prop_map(|(hash, offset)| Message::BlobGet { hash, offset }),
         text().prop_map(|message| Message::Error { message }),
         bytes().prop_map(|data| Message::Packed { data }),
+        (doc(), vec(bytes(), 0..3)).prop_map(|(doc, changes)| Message::Pushed { doc, changes }),
     ]
 }

@@ -408,29 +408,45 @@ async fn push_latency(root: &Path, backend: &Backend, changes: usize, rows: &mut
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The office changes an order through the server's API (as the office
     // does): timed from the request until all 20 devices applied it.
-    let mut lat = Vec::new();
+    // Also timed: the API's answer (the change durable) and the first
+    // device to apply it, to say where the time goes.
+    let (mut lat, mut api, mut first) = (Vec::new(), Vec::new(), Vec::new());
+    let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1e3;
     for i in 0..changes {
         let body = format!(r#"{{"reason":"check {i}"}}"#);
         let path = format!("/api/orders/SO-{}/{}", i % 20, if i % 2 == 0 { "hold" } else { "release" });
         let t = Instant::now();
         office_post(server.http, &path, &body).await?;
+        api.push(ms(t, Instant::now()));
         let mut last = t;
-        for _ in 0..20 {
+        for n in 0..20 {
             last = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await?.ok_or("watchers gone")?;
+            if n == 0 {
+                first.push(ms(t, last));
+            }
         }
-        lat.push((last - t).as_secs_f64() * 1e3);
+        lat.push(ms(t, last));
     }
     let _ = stop.send(());
     for w in watchers {
         let _ = w.await;
     }
-    lat.sort_by(f64::total_cmp);
-    let p = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize];
+    let quantile = |v: &mut Vec<f64>, q: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() as f64 - 1.0) * q).round() as usize]
+    };
+    let p99 = quantile(&mut lat, 0.99);
     rows.push(Row {
         name: format!("W4 push latency, 20 devices, {changes} office changes through the API"),
-        measured: format!("p50 {:.2} ms, p99 {:.2} ms", p(0.5), p(0.99)),
+        measured: format!("p50 {:.2} ms, p99 {p99:.2} ms", quantile(&mut lat, 0.5)),
         target: "p99 <= 3 ms".into(),
-        met: p(0.99) <= 3.0,
+        met: p99 <= 3.0,
+    });
+    rows.push(Row {
+        name: "W4 where the time goes: the API's answer (durable), the first device, p50".into(),
+        measured: format!("{:.2} ms, {:.2} ms", quantile(&mut api, 0.5), quantile(&mut first, 0.5)),
+        target: "-".into(),
+        met: true,
     });
     Ok(())
 }

@@ -1,0 +1,78 @@
+//! Protocol 2 beside protocol 1, against a real server: a device of either
+//! version is served in its own, sync messages go packed from 2 on, and an
+//! office change reaches a watching device with its changes, applied with
+//! no document session.
+
+#![allow(clippy::unwrap_used)]
+
+use automerge::{AutoCommit, ChangeHash};
+use serde_json::json;
+use waybill_shared::doc::DocId;
+use waybill_shared::sync::Message;
+use waybill_tests::raw::{Client, WAIT};
+use waybill_tests::{Device, SEED, Server, api, free_port, free_tcp_port};
+
+fn sorted(mut heads: Vec<[u8; 32]>) -> Vec<[u8; 32]> {
+    heads.sort();
+    heads
+}
+
+fn heads(doc: &mut AutoCommit) -> Vec<[u8; 32]> {
+    sorted(doc.get_heads().iter().map(|h: &ChangeHash| h.0).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_of_either_version_is_served_in_its_own_and_office_changes_are_pushed_with_their_changes_on_2()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_tcp_port();
+    let server = Server::start_with(&dir.path().join("server"), free_port(), Some(http));
+    server.ok(&["import", SEED]);
+    let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));
+    let order: DocId = "order/SO-1001".parse().unwrap();
+    for (protocol, reason) in [(1, "check 1"), (2, "check 2")] {
+        let client = Client::device(&server, &picker).await;
+        let (mut control, manifest, spoken) = client.session_in(protocol).await;
+        assert_eq!(spoken, protocol, "the server speaks the device's version");
+        let listed = manifest.iter().find(|e| e.doc == order).expect("SO-1001 in the picker's scope");
+
+        // A new device fetching the order: the server's answers, in the form
+        // the version says, bring the document as the server holds it.
+        let (mut doc, heard) = client.fetch(&order, spoken).await;
+        let packed = heard.iter().filter(|m| matches!(m, Message::Packed { .. })).count();
+        let plain = heard.iter().filter(|m| matches!(m, Message::Sync { .. })).count();
+        match protocol {
+            1 => assert!(packed == 0 && plain > 0, "protocol 1: {packed} packed, {plain} plain"),
+            _ => assert!(packed > 0 && plain == 0, "protocol 2: {packed} packed, {plain} plain"),
+        }
+        assert_eq!(
+            heads(&mut doc),
+            sorted(listed.heads.clone()),
+            "protocol {protocol}: not the server's document"
+        );
+
+        // The office holds the order: the control stream says so at once.
+        let hold = move || api(http, "POST", "/api/orders/SO-1001/hold", Some(&json!({ "reason": reason })));
+        let (status, view) = tokio::task::spawn_blocking(hold).await.unwrap();
+        assert_eq!(status, 200, "{view}");
+        // (what the server stores now, from its manifest to a second link)
+        let (_, now, _) = Client::device(&server, &picker).await.session_in(protocol).await;
+        let stored = &now.iter().find(|e| e.doc == order).unwrap().heads;
+        match tokio::time::timeout(WAIT, control.next()).await.unwrap().unwrap() {
+            Message::Changed { doc: announced } => {
+                assert_eq!(protocol, 1, "protocol 2 announced without the changes");
+                assert_eq!(announced, order);
+            }
+            Message::Pushed { doc: announced, changes } => {
+                assert_eq!(protocol, 2, "protocol 1 was sent Pushed");
+                assert_eq!(announced, order);
+                // Applied to what the device held, they bring it to what
+                // the server stored: no session needed.
+                let changes = changes.into_iter().map(|c| automerge::Change::from_bytes(c).unwrap());
+                doc.apply_changes(changes).unwrap();
+                assert_eq!(heads(&mut doc), sorted(stored.clone()));
+            }
+            other => panic!("protocol {protocol}: {other:?}"),
+        }
+    }
+}

@@ -5,8 +5,8 @@
 //! one event's JSON (`{"v":1,"id":..,"hlc":..,"payload":{"type":..}}`).
 //! Deflate alone has too little text in one message to find the repeats
 //! (a 1.6 KB message of five short-picks packs to about 590 bytes); with
-//! [`DICTIONARY`] preset, the field names and event types are found there
-//! from the first event on (about 450 bytes).
+//! [`DICTIONARY`] preset, the field names, event types and the layout of
+//! a change are found there from the first event on (about 410 bytes).
 //!
 //! The dictionary is part of the wire format: protocol 2 is deflate (raw,
 //! 32 KiB window) with exactly these bytes preset. Changing them is a new
@@ -19,9 +19,13 @@ use std::cell::RefCell;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-/// The preset dictionary: event JSON as Waybill writes it, the most common
-/// text last (deflate reaches the end of the dictionary most cheaply).
-pub const DICTIONARY: &[u8] = concat!(
+/// The preset dictionary: event JSON as Waybill writes it, then the bytes
+/// of one change appending an event, for the layout every such change
+/// repeats (the most common last: deflate reaches the end most cheaply).
+pub const DICTIONARY: &[u8] = &joined::<{ TEXT.len() + CHANGE.len() }>(TEXT, CHANGE);
+
+/// The event JSON of [`DICTIONARY`].
+const TEXT: &[u8] = concat!(
     r#"{"type":"order_created","header":{"id":"SO-1","customer":"","ship_to":{"name":"","line1":"","city":"","postcode":"","country":"GB"},"#,
     r#""lines":[{"line":1,"gtin":"","description":"","quantity":1}],"created_at":"2026-01-01T00:00:00Z"}}"#,
     r#"{"type":"payment_captured","amount_minor":100,"currency":"GBP"}{"type":"cash_handed_in"}"#,
@@ -37,6 +41,21 @@ pub const DICTIONARY: &[u8] = concat!(
     r#"{"type":"short_picked","line":1,"location":"wh-1","bin":"A-01","quantity":1,"reason":"not_found"}}"#,
 )
 .as_bytes();
+
+/// One change as Automerge 0.12 encodes it (its checksum and the hash it
+/// builds on zeroed): device `hh-1` appending a `picked` event.
+const CHANGE: &[u8] = b"\x85oJ\x83\x00\x00\x00\x00\x01\xa8\x02\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x04hh-1\x02\x07\x81\x90\x92\x82\xe73\x00\x01\x06office\x08\x01\x02\x02\x02\x15\x0b4\x01B\x02V\x03W\xc5\x01p\x02\x7f\x01\x7f\x05\x7f\x06hh-1:2\x01\x7f\x01\x7f\xd6\x18{\x22v\x22:1,\x22id\x22:\x22hh-1:2\x22,\x22hlc\x22:{\x22ms\x22:1780000000001,\x22n\x22:0},\x22at\x22:\x222026-05-28T20:26:40.001Z\x22,\x22payload\x22:{\x22type\x22:\x22picked\x22,\x22order\x22:\x22SO-1\x22,\x22line\x22:1,\x22location\x22:\x22wh-1\x22,\x22bin\x22:\x22A-01\x22,\x22gtin\x22:\x2209506000134352\x22,\x22quantity\x22:1}}\x7f\x00\xb3";
+
+/// `a` then `b`, as one array of `N` bytes (`N` their lengths' sum).
+const fn joined<const N: usize>(a: &[u8], b: &[u8]) -> [u8; N] {
+    let mut out = [0; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i < a.len() { a[i] } else { b[i - a.len()] };
+        i += 1;
+    }
+    out
+}
 
 /// Deflate's window, as a power of two (32 KiB, the largest).
 const WINDOW_BITS: u8 = 15;
@@ -117,6 +136,15 @@ mod tests {
             r#"{{"v":1,"id":"bench-1:{i}","hlc":{{"ms":{},"n":0}},"at":"2026-05-28T20:26:40.00{i}Z","payload":{{"type":"short_picked","line":1,"location":"wh-1","bin":"A-01","quantity":1,"reason":"not_found"}}}}"#,
             1_780_000_000_000u64 + u64::from(i)
         )
+    }
+
+    #[test]
+    fn the_dictionary_is_part_of_the_wire_format_and_never_changes() {
+        use sha2::Digest;
+        let hash: String = sha2::Sha256::digest(DICTIONARY).iter().map(|b| format!("{b:02x}")).collect();
+        // Changing it is a new protocol version.
+        let pinned = "b8f90549a9490dd7a035227b2729bf501205e5aecfcb41980aa5d8e40c3cac8f";
+        assert_eq!((DICTIONARY.len(), hash.as_str()), (1676, pinned));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use waybill_shared::policy::{Refusal, actor_of};
 use waybill_shared::sync::handshake::{self, ClientHandshake, Enrolment, HandshakeError};
 use waybill_shared::sync::session::{ClientOutcome, ClientSession, SessionError};
 use waybill_shared::sync::upload::{CHUNK, ClientUpload, UploadError, UploadStep, chunk};
-use waybill_shared::sync::{ManifestEntry, RefuseReason, SERVER_NAME};
+use waybill_shared::sync::{ManifestEntry, PROTOCOL_VERSION, RefuseReason, SERVER_NAME};
 
 use crate::agent::{Agent, LAST_SYNC, Profile, RECORDER, stored_recorder};
 use crate::error::AgentError;
@@ -153,10 +153,34 @@ async fn dial_any(
     Err(failed)
 }
 
-async fn hello(conn: &quinn::Connection) -> Result<(quinn::SendStream, Reader), AgentError> {
+/// Opens the control stream and says `Hello` in `protocol`.
+async fn hello(conn: &quinn::Connection, protocol: u16) -> Result<(quinn::SendStream, Reader), AgentError> {
     let (mut tx, rx) = conn.open_bi().await.map_err(offline)?;
-    send(&mut tx, &handshake::hello(format!("waybill-agent/{}", env!("CARGO_PKG_VERSION")))).await?;
+    let agent = format!("waybill-agent/{}", env!("CARGO_PKG_VERSION"));
+    send(&mut tx, &handshake::hello_in(protocol, agent)).await?;
     Ok((tx, Reader::new(rx)))
+}
+
+/// The version to say `Hello` in again after `said` was refused with
+/// `error`, if the server is older and this build still speaks its newest.
+fn fallback(said: u16, error: &AgentError) -> Option<u16> {
+    match error {
+        AgentError::Refused { reason, .. } => handshake::fallback(said, reason),
+        _ => None,
+    }
+}
+
+/// A connection through the handshake: what a sync runs on.
+struct Link {
+    endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    /// The control stream's sending half, kept open while connected.
+    _control: quinn::SendStream,
+    /// The control stream's receiving half: pushes arrive on it.
+    rx: Reader,
+    manifest: Vec<ManifestEntry>,
+    /// The version the connection speaks.
+    protocol: u16,
 }
 
 fn addresses(c: &Credentials) -> Result<Vec<SocketAddr>, AgentError> {
@@ -193,13 +217,19 @@ impl Agent {
             .map_err(|e| AgentError::Protocol(format!("cannot make a key: {e}")))?;
         let config = tls::enrolment(fingerprint).map_err(|e| AgentError::Protocol(e.to_string()))?;
         let endpoint = endpoint()?;
-        let conn = dial(&endpoint, config, server).await?;
-        let (mut tx, mut rx) = hello(&conn).await?;
-        send(&mut tx, &handshake::enrol(code, key.public_key_raw().to_vec())).await?;
-        let answer = rx.next().await?;
-        close(&endpoint, &conn, b"enrolled").await;
-        let Enrolment { device, role, location, certificate_der, ca_der } =
-            handshake::enrolled(answer).map_err(handshake_error)?;
+        let mut protocol = PROTOCOL_VERSION;
+        let enrolment = loop {
+            let conn = dial(&endpoint, config.clone(), server).await?;
+            let (mut tx, mut rx) = hello(&conn, protocol).await?;
+            send(&mut tx, &handshake::enrol(code, key.public_key_raw().to_vec())).await?;
+            let answer = rx.next().await?;
+            close(&endpoint, &conn, b"enrolled").await;
+            match handshake::enrolled(answer).map_err(handshake_error) {
+                Ok(enrolment) => break enrolment,
+                Err(e) => protocol = fallback(protocol, &e).ok_or(e)?,
+            }
+        };
+        let Enrolment { device, role, location, certificate_der, ca_der } = enrolment;
         let credentials = Credentials {
             server: server.to_string(),
             also: Vec::new(),
@@ -209,6 +239,26 @@ impl Agent {
         };
         let profile = Profile { device, role, location, user: None };
         Agent::init_with(path, profile, |w| w.set_meta(CREDENTIALS, &credentials))
+    }
+
+    /// Connects and goes through the handshake in the newest version both
+    /// sides speak: a server older than this build refuses its version
+    /// naming its own, and the device connects again speaking that.
+    async fn link(&mut self) -> Result<Link, AgentError> {
+        let mut protocol = PROTOCOL_VERSION;
+        loop {
+            let (endpoint, conn) = self.connect().await?;
+            let (control, mut rx) = hello(&conn, protocol).await?;
+            match handshake(&mut rx).await {
+                Ok((manifest, protocol)) => {
+                    return Ok(Link { endpoint, conn, _control: control, rx, manifest, protocol });
+                }
+                Err(e) => {
+                    close(&endpoint, &conn, b"refused").await;
+                    protocol = fallback(protocol, &e).ok_or(e)?;
+                }
+            }
+        }
     }
 
     async fn connect(&mut self) -> Result<(quinn::Endpoint, quinn::Connection), AgentError> {
@@ -251,15 +301,13 @@ impl Agent {
 
     /// Connects, syncs everything that differs, uploads blobs, disconnects.
     pub async fn sync_once(&mut self) -> Result<SyncReport, AgentError> {
-        let (endpoint, conn) = self.connect().await?;
-        let (_tx, mut rx) = hello(&conn).await?;
-        let (manifest, protocol) = handshake(&mut rx).await?;
-        let mut report = self.sync_manifest(&conn, protocol, &manifest, true).await;
+        let link = self.link().await?;
+        let mut report = self.sync_manifest(&link.conn, link.protocol, &link.manifest, true).await;
         if let Ok(r) = &mut report {
-            let stats = conn.stats();
+            let stats = link.conn.stats();
             (r.bytes_sent, r.bytes_received) = (stats.udp_tx.bytes, stats.udp_rx.bytes);
         }
-        close(&endpoint, &conn, b"done").await;
+        close(&link.endpoint, &link.conn, b"done").await;
         report
     }
 
@@ -290,9 +338,7 @@ impl Agent {
     ) -> Result<(), AgentError> {
         // Subscribed first: work recorded while connecting goes up after.
         let mut work = self.store.watch_work();
-        let (endpoint, conn) = self.connect().await?;
-        let (_tx, mut rx) = hello(&conn).await?;
-        let (manifest, protocol) = handshake(&mut rx).await?;
+        let Link { endpoint, conn, _control, mut rx, manifest, protocol } = self.link().await?;
         let report = self.sync_manifest(&conn, protocol, &manifest, true).await?;
         // A round that left work behind (a document failed: the server
         // refused it for now, or a stream broke; or own events are still

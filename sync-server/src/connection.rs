@@ -89,7 +89,7 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
         .await
         .map_err(|_| WireError::Read("no hello".into()))??
         .ok_or_else(|| WireError::Read("no hello".into()))?;
-    let protocol = match handshake::check_hello(&hello) {
+    let protocol = match handshake::check_hello(&hello, shared.limits.protocol) {
         Ok(protocol) => protocol,
         Err(refusal) => return refuse(&mut send, conn, refusal).await,
     };

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use waybill_shared::gs1::Gtin;
 use waybill_shared::id::{DeviceId, LocationId, OrderId};
 use waybill_shared::role::Role;
+use waybill_shared::sync::{OLDEST_PROTOCOL, PROTOCOL_VERSION};
 use waybill_sync_server::storage::{self, Database, Listing, Storage};
 use waybill_sync_server::users::{self, UserRole};
 use waybill_sync_server::{
@@ -56,6 +57,12 @@ enum Command {
         /// documents from the database more often (docs/operations.md).
         #[arg(long, env = "WAYBILL_CACHED_DOCS", default_value_t = Limits::default().cached_docs)]
         cached_docs: usize,
+        /// The newest sync protocol version to speak: devices newer than it
+        /// fall back to it (2 packs sync messages and pushes changes; 1
+        /// does neither).
+        #[arg(long, env = "WAYBILL_PROTOCOL", default_value_t = Limits::default().protocol,
+              value_parser = clap::value_parser!(u16).range(i64::from(OLDEST_PROTOCOL)..=i64::from(PROTOCOL_VERSION)))]
+        protocol: u16,
         #[command(flatten)]
         mail: MailArgs,
         #[command(flatten)]
@@ -258,9 +265,9 @@ async fn command(command: Command, json: bool, data: &Path, database: Database) 
     let data = data.to_path_buf();
     let open = || async { anyhow::Ok(storage::open(&database).await?.0) };
     match command {
-        Command::Serve { listen, http, cached_docs, mail, map } => {
+        Command::Serve { listen, http, cached_docs, protocol, mail, map } => {
             let map = waybill_sync_server::http::MapSettings::new(map.map_tiles, map.far_delivery_m)?;
-            let limits = Limits { cached_docs, ..Limits::default() };
+            let limits = Limits { cached_docs, protocol, ..Limits::default() };
             serve(&data, database.clone(), listen, limits, http, mail, map).await
         }
         Command::Enrol { device, role, location } => {

@@ -30,6 +30,8 @@ pub struct Limits {
     pub streams_per_connection: u32,
     /// Idle documents kept in memory.
     pub cached_docs: usize,
+    /// The newest sync protocol version spoken (at most this build's).
+    pub protocol: u16,
 }
 
 impl Default for Limits {
@@ -42,6 +44,7 @@ impl Default for Limits {
             connections_per_device: 4,
             streams_per_connection: 256,
             cached_docs: 512,
+            protocol: waybill_shared::sync::PROTOCOL_VERSION,
         }
     }
 }

@@ -76,3 +76,45 @@ async fn a_device_of_either_version_is_served_in_its_own_and_office_changes_are_
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_newer_than_its_server_enrols_and_syncs_in_the_servers_version() {
+    let dir = tempfile::tempdir().unwrap();
+    // A server held to protocol 1, as one of the release before is.
+    let server = Server::start_serving(&dir.path().join("server"), free_port(), None, &["--protocol", "1"]);
+    server.ok(&["import", SEED]);
+    let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));
+    let client = Client::device(&server, &picker).await;
+    let mut control = client.hello(waybill_shared::sync::PROTOCOL_VERSION).await;
+    match tokio::time::timeout(WAIT, control.next()).await.unwrap() {
+        Ok(Message::Refused { reason, .. }) => assert_eq!(
+            reason,
+            waybill_shared::sync::RefuseReason::UnsupportedVersion { min: 1, max: 1 },
+            "the server refuses version 2"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // This build's agent falls back to 1: its enrolment above went through,
+    // and so does its sync, work and all.
+    let first = picker.sync();
+    assert_eq!(first["new_documents"], 3, "{first}");
+    picker.ok(&[
+        "pick",
+        "--order",
+        "SO-1001",
+        "--line",
+        "1",
+        "--bin",
+        "A-01",
+        "--item",
+        "09506000134352",
+        "--qty",
+        "2",
+    ]);
+    let report = picker.sync();
+    assert_eq!(
+        (report["pending_events"].as_i64(), report["failed"].clone()),
+        (Some(0), json!([])),
+        "{report}"
+    );
+}

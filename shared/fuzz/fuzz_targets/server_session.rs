@@ -30,7 +30,7 @@ static ORDER: LazyLock<AutoCommit> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    let _ = handshake::check_hello(data);
+    let _ = handshake::check_hello(data, waybill_shared::sync::PROTOCOL_VERSION);
     let id: DocId = "order/SO-1".parse().unwrap();
     let mut d = ORDER.clone();
     let who = DeviceIdentity {

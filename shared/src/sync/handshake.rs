@@ -37,7 +37,23 @@ pub enum HandshakeError {
 /// Client: the first message on the control stream; `agent` names the
 /// software (`waybill-agent/0.1.0`).
 pub fn hello(agent: impl Into<String>) -> Message {
-    Message::Hello { protocol: PROTOCOL_VERSION, agent: agent.into() }
+    hello_in(PROTOCOL_VERSION, agent)
+}
+
+/// Client: [`hello`] in an older `protocol`, for a server that refused
+/// this build's ([`fallback`]).
+pub fn hello_in(protocol: u16, agent: impl Into<String>) -> Message {
+    Message::Hello { protocol, agent: agent.into() }
+}
+
+/// Client: the version to say `Hello` in again after the server refused
+/// `said` as one it does not speak (its newest is `max`): that one, when
+/// this build still speaks it; `None`: no version in common.
+pub fn fallback(said: u16, reason: &RefuseReason) -> Option<u16> {
+    match reason {
+        RefuseReason::UnsupportedVersion { max, .. } if *max < said && *max >= OLDEST_PROTOCOL => Some(*max),
+        _ => None,
+    }
 }
 
 /// Client: reads the server's answers to `Hello` (`Welcome`, then the
@@ -157,16 +173,18 @@ fn unexpected(msg: Option<Message>) -> HandshakeError {
 /// Server: checks the first frame's payload. A version this build does not
 /// speak is refused naming the versions it does (read from the frame's
 /// first bytes, so any release's `Hello` gets an answer it can read), and
-/// so is anything that is not a `Hello`. Returns the version the
+/// so is anything that is not a `Hello`. The server speaks versions up to
+/// `newest` (at most [`PROTOCOL_VERSION`]). Returns the version the
 /// connection speaks (the client's), or the refusal to send.
-pub fn check_hello(payload: &[u8]) -> Result<u16, Message> {
+pub fn check_hello(payload: &[u8], newest: u16) -> Result<u16, Message> {
+    let newest = newest.clamp(OLDEST_PROTOCOL, PROTOCOL_VERSION);
     let version = peek_protocol(payload);
-    let Some(spoken) = version.filter(|v| (OLDEST_PROTOCOL..=PROTOCOL_VERSION).contains(v)) else {
+    let Some(spoken) = version.filter(|v| (OLDEST_PROTOCOL..=newest).contains(v)) else {
         let said = version.map_or("no version".to_owned(), |v| format!("version {v}"));
         return Err(Message::Refused {
-            reason: RefuseReason::UnsupportedVersion { min: OLDEST_PROTOCOL, max: PROTOCOL_VERSION },
+            reason: RefuseReason::UnsupportedVersion { min: OLDEST_PROTOCOL, max: newest },
             message: format!(
-                "this server speaks protocol {OLDEST_PROTOCOL} to {PROTOCOL_VERSION}, not {said}: update the app"
+                "this server speaks protocol {OLDEST_PROTOCOL} to {newest}, not {said}: update the app"
             ),
         });
     };
@@ -215,12 +233,23 @@ mod tests {
 
     #[test]
     fn a_hello_of_this_version_passes_and_any_other_is_refused_with_the_versions_spoken() {
-        assert_eq!(check_hello(&payload(&hello("t"))), Ok(PROTOCOL_VERSION));
+        assert_eq!(check_hello(&payload(&hello("t")), PROTOCOL_VERSION), Ok(PROTOCOL_VERSION));
         let older = Message::Hello { protocol: OLDEST_PROTOCOL, agent: "t".into() };
-        assert_eq!(check_hello(&payload(&older)), Ok(OLDEST_PROTOCOL), "an older device is still served");
+        assert_eq!(
+            check_hello(&payload(&older), PROTOCOL_VERSION),
+            Ok(OLDEST_PROTOCOL),
+            "an older device is served"
+        );
+        // A server held to the oldest refuses the newest, naming its range.
+        match check_hello(&payload(&hello("t")), OLDEST_PROTOCOL) {
+            Err(Message::Refused { reason: RefuseReason::UnsupportedVersion { min, max }, .. }) => {
+                assert_eq!((min, max), (OLDEST_PROTOCOL, OLDEST_PROTOCOL));
+            }
+            other => panic!("{other:?}"),
+        }
         for unknown in [0, PROTOCOL_VERSION + 1] {
             let hello = Message::Hello { protocol: unknown, agent: "t".into() };
-            match check_hello(&payload(&hello)) {
+            match check_hello(&payload(&hello), PROTOCOL_VERSION) {
                 Err(Message::Refused { reason: RefuseReason::UnsupportedVersion { min, max }, message }) => {
                     assert_eq!((min, max), (OLDEST_PROTOCOL, PROTOCOL_VERSION));
                     assert!(message.contains("update"), "{message}");
@@ -228,9 +257,19 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        assert!(check_hello(b"").is_err());
+        assert!(check_hello(b"", PROTOCOL_VERSION).is_err());
         let not_hello = Message::Idle;
-        assert!(check_hello(&payload(&not_hello)).is_err());
+        assert!(check_hello(&payload(&not_hello), PROTOCOL_VERSION).is_err());
+    }
+
+    #[test]
+    fn a_client_falls_back_to_an_older_servers_newest_when_it_still_speaks_it() {
+        let older = |min, max| RefuseReason::UnsupportedVersion { min, max };
+        assert_eq!(fallback(2, &older(1, 1)), Some(1));
+        assert_eq!(fallback(1, &older(1, 1)), None, "already its version: no common one");
+        assert_eq!(fallback(2, &older(0, 0)), None, "older than this build speaks");
+        assert_eq!(fallback(2, &older(3, 4)), None, "a newer server: the app must update");
+        assert_eq!(fallback(2, &RefuseReason::Revoked), None);
     }
 
     #[test]

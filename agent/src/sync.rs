@@ -592,10 +592,14 @@ impl Agent {
 
     /// Takes in changes the server pushed for `id` and stores them, when
     /// the device holds the document and everything they build on. Returns
-    /// whether it did; if not (none pushed, a change missing between, or one
-    /// that does not read), the document is left to a sync.
+    /// whether that is all there is to do; if not (none pushed, not held, a
+    /// change missing between, one that does not read or apply), the
+    /// document is left to a sync. An order the changes closed is synced
+    /// too, though they were stored: the server keeps a closed order in
+    /// the device's scope until a sync tells it the device holds the
+    /// closing.
     fn take_pushed(&mut self, id: &DocId, pushed: &[Vec<u8>]) -> Result<bool, AgentError> {
-        if pushed.is_empty() || !self.store.doc_ids()?.contains(id) {
+        if pushed.is_empty() {
             return Ok(false);
         }
         let Ok(changes) =
@@ -603,32 +607,35 @@ impl Agent {
         else {
             return Ok(false);
         };
-        let mut doc = self.doc(id)?.clone();
+        // (A store that fails here fails the sync that follows, saying so.)
+        let Ok(held) = self.doc(id) else { return Ok(false) };
+        let mut doc = held.clone();
         let arriving: BTreeSet<ChangeHash> = changes.iter().map(automerge::Change::hash).collect();
         let complete = changes
             .iter()
             .flat_map(automerge::Change::deps)
             .all(|d| arriving.contains(d) || doc.get_change_by_hash(d).is_some());
-        if !complete {
+        let before = doc.get_heads();
+        if !complete || doc.apply_changes(changes).is_err() {
             return Ok(false);
         }
-        let before = doc.get_heads();
-        doc.apply_changes(changes).map_err(|e| AgentError::Corrupt(format!("{id}: {e}")))?;
         let added = doc.save_after(&before);
-        if added.is_empty() {
-            return Ok(true);
+        if !added.is_empty() {
+            let now = chrono::Utc::now();
+            let w = self.store.write()?;
+            let mut recorder = stored_recorder(&w)?;
+            for e in doc::events(id, doc.document()).unwrap_or_default() {
+                recorder.observe(e.hlc, now);
+            }
+            w.append_changes(id, &added)?;
+            w.set_meta(RECORDER, &recorder)?;
+            w.commit()?;
+            self.docs.insert(id.clone(), doc);
         }
-        let now = chrono::Utc::now();
-        let w = self.store.write()?;
-        let mut recorder = stored_recorder(&w)?;
-        for e in doc::events(id, doc.document()).unwrap_or_default() {
-            recorder.observe(e.hlc, now);
+        match id {
+            DocId::Order(order) => Ok(!self.order_view(order)?.status.is_closed()),
+            _ => Ok(true),
         }
-        w.append_changes(id, &added)?;
-        w.set_meta(RECORDER, &recorder)?;
-        w.commit()?;
-        self.docs.insert(id.clone(), doc);
-        Ok(true)
     }
 
     /// Takes refused changes out of a document (rebuilt on the server's

@@ -10,7 +10,8 @@
 //! A stream carries a sequence of frames. A frame is a `u32` big-endian
 //! payload length, then the payload: one postcard-encoded [`Message`]. A
 //! payload is at most [`MAX_FRAME`] bytes (20 MiB: a whole document of the
-//! largest size allowed, 16 MiB, fits in one sync message from the server),
+//! largest size allowed, 16 MiB, fits in one sync message from the server;
+//! on protocol 2 the server sends changes, cut to fit, over several rounds),
 //! and at most [`MAX_DEVICE_FRAME`] (4 MiB) from a device; a larger declared
 //! length is an error as soon as the four length bytes are in, before any of
 //! the payload is read or room is made for it. A stream ends between frames; one
@@ -35,7 +36,10 @@
 //!    [`RefuseReason::Revoked`] or [`RefuseReason::TooManyConnections`].
 //! 3. For as long as the connection lasts, S sends [`Message::Changed`]
 //!    whenever a document in the device's scope has new changes from
-//!    elsewhere; C syncs it on a document stream.
+//!    elsewhere; C syncs it on a document stream. On protocol 2, S sends
+//!    [`Message::Pushed`] instead when it has the changes at hand: C applies
+//!    them if it holds what they build on, and syncs the document if not
+//!    (or if they closed an order, so S learns C holds the closing).
 //!
 //! **Enrolment.** A device with no certificate yet sends `Hello`, then
 //! [`Message::Enrol`] with the one-time code the office gave it and its

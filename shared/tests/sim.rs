@@ -150,6 +150,8 @@ struct Session {
     to_client: VecDeque<Message>,
     /// Messages the client sent, for replays.
     sent: usize,
+    /// The protocol version the session speaks.
+    protocol: u16,
 }
 
 struct World {
@@ -157,8 +159,9 @@ struct World {
     server: ServerCore,
     devices: Vec<DeviceCore>,
     sessions: Vec<Session>,
-    /// Sync messages seen on the wire, replayed later as duplicates.
-    seen: Vec<(usize, DocId, Message)>,
+    /// Sync messages seen on the wire (with the version of the connection
+    /// they came on), replayed later as duplicates.
+    seen: Vec<(usize, DocId, u16, Message)>,
     stats: Stats,
 }
 
@@ -297,6 +300,7 @@ impl World {
             to_server,
             to_client: VecDeque::new(),
             sent: 1,
+            protocol,
         });
     }
 
@@ -308,7 +312,7 @@ impl World {
         if towards_server {
             let msg = s.to_server.pop_front().unwrap();
             if matches!(msg, Message::Sync { .. } | Message::Packed { .. }) && self.rng.chance(20) {
-                self.seen.push((s.device, s.doc.clone(), msg.clone()));
+                self.seen.push((s.device, s.doc.clone(), s.protocol, msg.clone()));
             }
             // The server may be killed with the round taken in but not yet
             // durable: nothing of it survives, and no reply went.
@@ -363,9 +367,10 @@ impl World {
             return;
         }
         self.stats.replays += 1;
-        let (d, id, msg) = self.seen[self.rng.below(self.seen.len())].clone();
+        let (d, id, protocol, msg) = self.seen[self.rng.below(self.seen.len())].clone();
         let mut server =
-            ServerSession::new(self.devices[d].who.clone(), id.clone(), self.server.state(d, &id));
+            ServerSession::new(self.devices[d].who.clone(), id.clone(), self.server.state(d, &id))
+                .speaking(protocol);
         // Answered like any message; what it brings was seen before.
         self.server.round(d, &mut server, msg, false);
     }

@@ -10,10 +10,11 @@
 //! of 64 KiB and more are always mapped on their own (and unmapped when
 //! freed), free memory at the top of the heap goes back past 64 KiB, and
 //! the threads share two arenas rather than up to eight per core, each
-//! holding its own free memory (W2: 47-50 MB).
+//! holding its own free memory (W2: 45-47 MB).
 //!
 //! An operator's own `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` or
-//! `MALLOC_ARENA_MAX` (glibc's environment variables) is left as set.
+//! `MALLOC_ARENA_MAX` (glibc's environment variables) is left as set;
+//! `GLIBC_TUNABLES` for the same three is overridden.
 
 /// Blocks at least this large are mapped on their own.
 const MMAP_THRESHOLD: i32 = 64 * 1024;

@@ -299,6 +299,7 @@ async fn doc_stream(
     let Some(entry) = entry else {
         return wire::end_with(&mut send, &stream::out_of_scope(&id)).await;
     };
+    telemetry::add(&telemetry::DOC_STREAMS, 1);
     let who = DeviceIdentity {
         device: device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?,
         role: device.role,

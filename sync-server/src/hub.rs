@@ -177,6 +177,7 @@ mod tests {
         pending.add(&b, &[vec![3]]);
         // more than the room: announced only, and its bytes not held
         pending.add(&c, &[vec![0; PUSH_BYTES + 1]]);
+        assert_eq!(pending.docs.lock().unwrap().bytes, 2, "only the changes queued count");
         let taken = pending.take().await;
         assert_eq!(taken[&a], Some(vec![vec![1], vec![2]]));
         assert_eq!(taken[&b], None);

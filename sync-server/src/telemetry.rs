@@ -11,6 +11,9 @@ use std::time::Duration;
 
 /// Sync sessions opened (a device past the handshake).
 pub static SESSIONS: AtomicU64 = AtomicU64::new(0);
+/// Document streams served (one per document a device syncs; a pushed
+/// change a device applies needs none).
+pub static DOC_STREAMS: AtomicU64 = AtomicU64::new(0);
 /// Changes accepted from devices and stored.
 pub static CHANGES_STORED: AtomicU64 = AtomicU64::new(0);
 /// Changes the write policy refused (quarantined).
@@ -99,6 +102,8 @@ impl Exposition {
             .sample("waybill_sync_sessions_total", &[], load(&SESSIONS))
             .family("waybill_sync_sessions_open", "gauge", "Sync sessions open on this node now.")
             .sample("waybill_sync_sessions_open", &[], open as f64)
+            .family("waybill_document_streams_total", "counter", "Document streams served on this node.")
+            .sample("waybill_document_streams_total", &[], load(&DOC_STREAMS))
             .family("waybill_changes_stored_total", "counter", "Changes from devices accepted and stored.")
             .sample("waybill_changes_stored_total", &[], load(&CHANGES_STORED))
             .family(

@@ -118,3 +118,61 @@ async fn a_device_newer_than_its_server_enrols_and_syncs_in_the_servers_version(
         "{report}"
     );
 }
+
+/// A server's `name` sample from `GET /metrics`.
+fn metric(http: u16, name: &str) -> f64 {
+    let text = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{http}/metrics"))
+        .bearer_auth(waybill_tests::OFFICE_TOKEN)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watching_device_applies_a_pushed_change_with_no_document_stream() {
+    use waybill_agent::{Agent, BackgroundSync, SyncEvent, SyncState};
+
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_tcp_port();
+    let server = Server::start_with(&dir.path().join("server"), free_port(), Some(http));
+    server.ok(&["import", SEED]);
+    let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let sync = BackgroundSync::start(
+        Agent::open(&picker.store).unwrap(),
+        &tokio::runtime::Handle::current(),
+        move |e| tx.send(e).unwrap(),
+    );
+    let mut next = async || tokio::time::timeout(WAIT, events.recv()).await.unwrap().unwrap();
+    while next().await != SyncEvent::State(SyncState::Connected) {}
+    let streams =
+        tokio::task::spawn_blocking(move || metric(http, "waybill_document_streams_total")).await.unwrap();
+
+    // The office holds an order the picker holds: it arrives, pushed.
+    let hold = move || api(http, "POST", "/api/orders/SO-1001/hold", Some(&json!({ "reason": "check" })));
+    let (status, view) = tokio::task::spawn_blocking(hold).await.unwrap();
+    assert_eq!(status, 200, "{view}");
+    let order: DocId = "order/SO-1001".parse().unwrap();
+    assert_eq!(next().await, SyncEvent::Changed(vec![order]));
+    let after =
+        tokio::task::spawn_blocking(move || metric(http, "waybill_document_streams_total")).await.unwrap();
+    assert_eq!(after, streams, "the pushed change took a document stream");
+
+    // A cancel closes an order: pushed and applied too, then synced, so the
+    // server learns the device holds the closing and drops the order from
+    // its scope (else it would list it on every connection).
+    let cancel = move || api(http, "POST", "/api/orders/SO-1002/cancel", Some(&json!({ "reason": "asked" })));
+    let (status, view) = tokio::task::spawn_blocking(cancel).await.unwrap();
+    assert_eq!(status, 200, "{view}");
+    let closed: DocId = "order/SO-1002".parse().unwrap();
+    assert_eq!(next().await, SyncEvent::Changed(vec![closed.clone()]));
+    sync.stop().await;
+    assert_eq!(picker.ok(&["order", "SO-1001"])["status"], "held", "the hold is in the device's store");
+    assert_eq!(picker.ok(&["order", "SO-1002"])["status"], "cancelled");
+    let (_, manifest, _) = Client::device(&server, &picker).await.session_in(2).await;
+    assert!(!manifest.iter().any(|e| e.doc == closed), "the closed order is still in the device's scope");
+}

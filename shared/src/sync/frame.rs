@@ -7,7 +7,8 @@ use super::message::Message;
 
 /// Largest payload of any frame, in bytes: 20 MiB, so that a whole document
 /// of the largest size a server keeps (16 MiB) fits in one sync message from
-/// the server. What a device reads from its server is bounded by this.
+/// the server (protocol 1; on 2 the server cuts its messages to fit). What a
+/// device reads from its server is bounded by this.
 pub const MAX_FRAME: usize = 20 * 1024 * 1024;
 
 /// Largest payload a device sends, and so the most a server reads from a

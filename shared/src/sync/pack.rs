@@ -110,9 +110,10 @@ pub fn unpack(data: &[u8], limit: usize) -> Result<Vec<u8>, PackError> {
             let read = usize::try_from(unpacker.total_in()).unwrap_or(usize::MAX).min(data.len());
             let before = (unpacker.total_in(), unpacker.total_out());
             match unpacker.decompress_vec(&data[read..], &mut out, FlushDecompress::Finish) {
-                Ok(Status::StreamEnd) => return Ok(out),
                 Err(e) => return Err(PackError::Corrupt(e.to_string())),
                 Ok(_) if out.len() > limit => return Err(PackError::TooLarge(limit)),
+                Ok(Status::StreamEnd) if unpacker.total_in() == data.len() as u64 => return Ok(out),
+                Ok(Status::StreamEnd) => return Err(PackError::Corrupt("bytes after its end".into())),
                 Ok(_)
                     if out.len() < out.capacity()
                         && before == (unpacker.total_in(), unpacker.total_out()) =>
@@ -177,5 +178,11 @@ mod tests {
         assert!(matches!(unpack(b"\xff\xff garbage", 1000), Err(PackError::Corrupt(_))));
         let whole = pack(event(1).as_bytes());
         assert!(matches!(unpack(&whole[..whole.len() / 2], 1000), Err(PackError::Corrupt(_))));
+        let trailed = [&whole[..], b"tail"].concat();
+        assert!(matches!(unpack(&trailed, 1000), Err(PackError::Corrupt(_))));
+        // exactly the limit passes; one byte more does not
+        let data = vec![7u8; 5000];
+        assert_eq!(unpack(&pack(&data), 5000).unwrap(), data);
+        assert_eq!(unpack(&pack(&data), 4999), Err(PackError::TooLarge(4999)));
     }
 }

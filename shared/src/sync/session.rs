@@ -305,6 +305,8 @@ pub struct ServerSession {
     state: sync::State,
     rounds: u32,
     packed: bool,
+    /// Largest sync message sent.
+    limit: usize,
 }
 
 /// What the server does with one of the client's messages, in this order:
@@ -326,7 +328,7 @@ pub struct Answer {
 impl ServerSession {
     /// A session with `who` on document `id`, from the persisted `state`.
     pub fn new(who: DeviceIdentity, id: DocId, state: sync::State) -> Self {
-        Self { who, id, state, rounds: 0, packed: false }
+        Self { who, id, state, rounds: 0, packed: false, limit: MAX_FRAME - WRAPPING }
     }
 
     /// Answers in the form of the connection's `protocol` (packed from 2 on).
@@ -350,17 +352,21 @@ impl ServerSession {
         self.rounds += 1;
         let data = match msg {
             Message::Sync { data } => Some(data),
-            Message::Packed { data } => Some(unpack(&data, MAX_DEVICE_FRAME)?),
+            // (A protocol 1 connection carries none.)
+            Message::Packed { data } if self.packed => Some(unpack(&data, MAX_DEVICE_FRAME)?),
             Message::Idle => None,
-            _ => return Err(SessionError::Unexpected("message (expected Sync or Idle)")),
+            _ => return Err(SessionError::Unexpected("message (expected Sync, Packed or Idle)")),
         };
         let mut answer = match data {
             Some(data) => {
-                let served = serve(doc, &mut self.state, &self.who, &self.id, &data)?;
+                let served = serve(doc, &mut self.state, (&self.who, &self.id), &data, self.limit)?;
                 Answer { accepted: served.accepted, refused: served.refused, reply: Vec::new(), done: false }
                     .with_reply(served.reply, false, self.packed)
             }
-            None => Answer::default().with_reply(server_message(doc, &mut self.state), true, self.packed),
+            None => {
+                let reply = server_message(doc, &mut self.state, self.limit);
+                Answer::default().with_reply(reply, true, self.packed)
+            }
         };
         answer.done |= self.rounds >= MAX_ROUNDS;
         Ok(answer)
@@ -393,13 +399,14 @@ struct Served {
     pub reply: Option<Vec<u8>>,
 }
 
-/// Server side: takes in one sync message from `who` for document `id`.
+/// Server side: takes in one sync message from `who` for document `id`;
+/// the reply is at most `limit` bytes.
 fn serve(
     doc: &mut AutoCommit,
     state: &mut sync::State,
-    who: &DeviceIdentity,
-    id: &DocId,
+    (who, id): (&DeviceIdentity, &DocId),
     data: &[u8],
+    limit: usize,
 ) -> Result<Served, SessionError> {
     let mut message = sync::Message::decode(data).map_err(|e| SessionError::Malformed(e.to_string()))?;
     let changes = message
@@ -420,14 +427,17 @@ fn serve(
     doc.sync().receive_sync_message(state, message)?;
     let refused =
         verdict.refused.into_iter().filter_map(|(h, r)| sent.get(&h).map(|c| (c.clone(), r))).collect();
-    Ok(Served { accepted: verdict.accepted, refused, reply: server_message(doc, state) })
+    Ok(Served { accepted: verdict.accepted, refused, reply: server_message(doc, state, limit) })
 }
 
-/// Server side: the server's next message, with no capability flags.
-fn server_message(doc: &mut AutoCommit, state: &mut sync::State) -> Option<Vec<u8>> {
+/// Server side: the server's next message, with no capability flags, in
+/// at most `limit` bytes: a document whose changes are more than that (a
+/// protocol 2 device is sent changes, not the document whole) goes in
+/// several rounds.
+fn server_message(doc: &mut AutoCommit, state: &mut sync::State, limit: usize) -> Option<Vec<u8>> {
     doc.sync().generate_sync_message(state).map(|mut m| {
         m.flags = None;
-        m.encode()
+        fit(m, state, limit)
     })
 }
 
@@ -471,7 +481,7 @@ const WRAPPING: usize = 64;
 /// its end. Held-back changes are marked unsent in `state`, so the next
 /// round sends them; Automerge lists changes in causal order, so what goes
 /// is never missing a parent that stays. One change always goes, even alone
-/// over the limit (the server then refuses it as too large).
+/// over the limit (the server then refuses a device's as too large).
 fn fit(mut message: sync::Message, state: &mut sync::State, limit: usize) -> Vec<u8> {
     let encoded = message.clone().encode();
     if encoded.len() <= limit {
@@ -562,18 +572,24 @@ mod tests {
         let mut c = ClientSession::new(id.clone(), doc, sync::State::new(), &[]).speaking(protocol);
         c.limit = limit;
         let mut s = ServerSession::new(who.clone(), id.clone(), sync::State::new()).speaking(protocol);
+        s.limit = limit;
         let mut to_server = c.start().unwrap();
         assert!(matches!(to_server.remove(0), Message::Open { .. }));
         let mut refused = Vec::new();
+        // Each side sends the form its protocol says, in at most `limit`
+        // bytes once inflated.
         let form = |msg: &Message| match msg {
-            Message::Sync { .. } => assert!(!packs(protocol), "protocol {protocol} sent Sync"),
-            Message::Packed { .. } => assert!(packs(protocol), "protocol {protocol} sent Packed"),
+            Message::Sync { data } => {
+                assert!(!packs(protocol), "protocol {protocol} sent Sync");
+                assert!(data.len() <= limit, "a message over {limit} bytes");
+            }
+            Message::Packed { data } => {
+                assert!(packs(protocol), "protocol {protocol} sent Packed");
+                assert!(pack::unpack(data, limit).is_ok(), "a message over {limit} bytes");
+            }
             _ => {}
         };
         while let Some(msg) = to_server.pop() {
-            if let Message::Sync { data } = &msg {
-                assert!(data.len() <= limit, "a message over {limit} bytes");
-            }
             form(&msg);
             let answer = s.handle(server, msg).unwrap();
             refused.extend(answer.refused);
@@ -668,6 +684,12 @@ mod tests {
         assert!(rounds > 2, "{rounds} rounds: the work was not cut");
         assert_eq!(client.get_heads(), server.get_heads());
         assert_eq!(doc::order::read(server.document()).unwrap().events.len(), 60);
+        // A new device of protocol 2 is sent the changes, not the document
+        // whole: they too come in several messages, and all arrive.
+        let mut fresh = AutoCommit::new().with_actor(actor_of(&DeviceId::new("hh-2").unwrap()));
+        let (rounds, _) = session_within(&mut fresh, &mut server, &who, &id, 4096, 2);
+        assert!(rounds > 2, "{rounds} rounds: the server's messages were not cut");
+        assert_eq!(fresh.get_heads(), server.get_heads());
     }
 
     #[test]
@@ -683,10 +705,14 @@ mod tests {
         assert!(refused.is_empty() && rounds <= 4, "{rounds} rounds");
         assert_eq!(client.get_heads(), server.get_heads());
         assert_eq!(doc::order::read(server.document()).unwrap().events.len(), 5);
-        // A packed message that does not inflate is malformed, not a panic.
-        let mut s = ServerSession::new(who, id, sync::State::new()).speaking(2);
+        // A packed message that does not inflate is malformed, not a panic;
+        // on a protocol 1 connection, none has a place.
+        let mut s = ServerSession::new(who.clone(), id.clone(), sync::State::new()).speaking(2);
         let garbage = Message::Packed { data: b"garbage".to_vec() };
         assert!(matches!(s.handle(&mut server, garbage), Err(SessionError::Malformed(_))));
+        let mut s = ServerSession::new(who, id, sync::State::new()).speaking(1);
+        let packed = Message::Packed { data: pack::pack(b"x") };
+        assert!(matches!(s.handle(&mut server, packed), Err(SessionError::Unexpected(_))));
     }
 
     #[test]

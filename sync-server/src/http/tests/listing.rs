@@ -229,6 +229,7 @@ async fn prometheus_text_is_served_to_the_signed_in_with_orders_queues_and_count
     for name in [
         "waybill_sync_sessions_total",
         "waybill_sync_sessions_open",
+        "waybill_document_streams_total",
         "waybill_changes_stored_total",
         "waybill_refusals_total",
         "waybill_push_seconds_bucket",

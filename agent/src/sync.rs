@@ -367,12 +367,21 @@ impl Agent {
                     let (doc, changes) = handshake::announced(msg?).map_err(handshake_error)?;
                     // Pushed with its changes: taken in here when they apply
                     // to what is held, else synced.
-                    if !self.take_pushed(&doc, &changes)? {
-                        let entry = ManifestEntry { doc: doc.clone(), heads: Vec::new() };
-                        let report = self.sync_manifest(&conn, protocol, &[entry], false).await?;
+                    let taken = self.take_pushed(&doc, &changes)?;
+                    let entry = || ManifestEntry { doc: doc.clone(), heads: Vec::new() };
+                    if !taken {
+                        let report = self.sync_manifest(&conn, protocol, &[entry()], false).await?;
                         retry.after(&report);
                     }
-                    on(SyncEvent::Changed(vec![doc]));
+                    on(SyncEvent::Changed(vec![doc.clone()]));
+                    // An order the changes closed is synced as well, once
+                    // the app knows: the server keeps a closed order in the
+                    // device's scope until a sync shows it the device holds
+                    // the closing.
+                    if taken && self.closed_order(&doc)? {
+                        let report = self.sync_manifest(&conn, protocol, &[entry()], false).await?;
+                        retry.after(&report);
+                    }
                     false
                 }
             };
@@ -541,10 +550,7 @@ impl Agent {
         if self.store.has_pending(id)? {
             return Ok(true);
         }
-        match id {
-            DocId::Order(order) => Ok(!self.order_view(order)?.status.is_closed()),
-            _ => Ok(false),
-        }
+        Ok(matches!(id, DocId::Order(_)) && !self.closed_order(id)?)
     }
 
     /// Stores what the sessions brought, all in one transaction (one sync
@@ -592,12 +598,9 @@ impl Agent {
 
     /// Takes in changes the server pushed for `id` and stores them, when
     /// the device holds the document and everything they build on. Returns
-    /// whether that is all there is to do; if not (none pushed, not held, a
-    /// change missing between, one that does not read or apply), the
-    /// document is left to a sync. An order the changes closed is synced
-    /// too, though they were stored: the server keeps a closed order in
-    /// the device's scope until a sync tells it the device holds the
-    /// closing.
+    /// whether it did; if not (none pushed, not held, a change missing
+    /// between, one that does not read or apply), the document is left to a
+    /// sync.
     fn take_pushed(&mut self, id: &DocId, pushed: &[Vec<u8>]) -> Result<bool, AgentError> {
         if pushed.is_empty() {
             return Ok(false);
@@ -632,9 +635,14 @@ impl Agent {
             w.commit()?;
             self.docs.insert(id.clone(), doc);
         }
+        Ok(true)
+    }
+
+    /// Whether `id` is an order that has closed here.
+    fn closed_order(&mut self, id: &DocId) -> Result<bool, AgentError> {
         match id {
-            DocId::Order(order) => Ok(!self.order_view(order)?.status.is_closed()),
-            _ => Ok(true),
+            DocId::Order(order) => Ok(self.order_view(order)?.status.is_closed()),
+            _ => Ok(false),
         }
     }
 

@@ -24,7 +24,9 @@ use waybill_shared::fold::route::{StopState, StopView};
 use waybill_shared::gs1::Gtin;
 use waybill_shared::id::{DeviceId, LocationId, OrderId, RouteId, VanId};
 use waybill_shared::plan::allocate::{Available, Backorder, allocate_orders};
-use waybill_shared::plan::day::{self, Delivery, Load, Running, Travel, Unassigned, Van, Window, plan_day};
+use waybill_shared::plan::day::{
+    self, Delivery, Load, Running, Travel, Unassigned, Van, Window, clock, plan_day,
+};
 use waybill_shared::plan::picklist::{Batch, PickRequest, batches};
 use waybill_shared::role::Role;
 use waybill_shared::seed::Seed;
@@ -584,10 +586,4 @@ fn delivery(v: Stored, date: NaiveDate, service_s: u32) -> Delivery {
         to_s: s.to.num_seconds_from_midnight(),
     });
     Delivery { order: v.header.id, address: v.ship_to, load, slot, service_s }
-}
-
-/// Seconds after midnight as a time of day (the last second of the day at
-/// most).
-fn clock(s: u32) -> NaiveTime {
-    NaiveTime::from_num_seconds_from_midnight_opt(s.min(86_399), 0).unwrap_or(NaiveTime::MIN)
 }

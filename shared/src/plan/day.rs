@@ -233,6 +233,12 @@ pub struct Sequence {
     pub back_s: u32,
 }
 
+/// Seconds after midnight as a time of day (the last second of the day at
+/// most): how the plan's times read on the depot's clock.
+pub fn clock(s: u32) -> chrono::NaiveTime {
+    chrono::NaiveTime::from_num_seconds_from_midnight_opt(s.min(86_399), 0).unwrap_or(chrono::NaiveTime::MIN)
+}
+
 /// The routes of a day: every delivery that fits goes on a van.
 pub fn plan_day(depot: Geo, vans: &[Van], deliveries: &[Delivery], travel: &Travel) -> DayPlan {
     let (jobs, mut unassigned) = group(deliveries, vans);
@@ -261,9 +267,7 @@ pub fn plan_day(depot: Geo, vans: &[Van], deliveries: &[Delivery], travel: &Trav
                     seq: n as u32 + 1,
                     orders: jobs[j].deliveries.iter().map(|&d| deliveries[d].order.clone()).collect(),
                     address: deliveries[jobs[j].deliveries[0]].address.clone(),
-                    planned: times.get(n).and_then(|t| {
-                        chrono::NaiveTime::from_num_seconds_from_midnight_opt(t.start_s.min(86_399), 0)
-                    }),
+                    planned: times.get(n).map(|t| clock(t.start_s)),
                 })
                 .collect();
             VanRoute {

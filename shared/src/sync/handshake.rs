@@ -90,7 +90,7 @@ impl ClientHandshake {
 /// when it has them to send.
 pub fn changed(protocol: u16, doc: DocId, changes: Option<Vec<Vec<u8>>>) -> Message {
     match changes {
-        Some(changes) if protocol >= 2 => Message::Pushed { doc, changes },
+        Some(changes) if crate::sync::message::packs(protocol) => Message::Pushed { doc, changes },
         _ => Message::Changed { doc },
     }
 }

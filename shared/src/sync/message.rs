@@ -14,6 +14,12 @@ use crate::role::Role;
 /// [`Message::Packed`] and [`Message::Pushed`].
 pub const PROTOCOL_VERSION: u16 = 2;
 
+/// Whether a connection of `protocol` packs its sync messages and pushes
+/// changes with their announcements (2 and later).
+pub fn packs(protocol: u16) -> bool {
+    protocol >= 2
+}
+
 /// The oldest version this build still speaks: a server answers a device
 /// of any version from this one to [`PROTOCOL_VERSION`] in the device's
 /// own.

@@ -34,6 +34,7 @@ use automerge::{AutoCommit, Change, ChangeHash};
 
 use crate::doc::DocId;
 use crate::policy::{DeviceIdentity, Refusal, check_changes};
+use crate::sync::message::packs;
 use crate::sync::{MAX_DEVICE_FRAME, MAX_FRAME, Message, RefuseReason, pack};
 
 /// Rounds one session may take. Honest peers finish in a few; the cap ends a
@@ -262,11 +263,6 @@ impl ClientSession {
         self.idle = out.is_none();
         Ok(message(out, self.packed))
     }
-}
-
-/// Whether a connection of `protocol` packs its sync messages.
-fn packs(protocol: u16) -> bool {
-    protocol >= 2
 }
 
 /// A round's message: the sync message, packed or not, or `Idle`.

@@ -375,7 +375,8 @@ fn read_meta<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option
 }
 
 fn data_version(conn: &Connection) -> Result<i64, AgentError> {
-    Ok(conn.pragma_query_value(None, "data_version", |r| r.get(0))?)
+    // Asked before every read of a document: kept prepared.
+    Ok(conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?)
 }
 
 fn load_doc(conn: &Connection, id: &DocId) -> Result<Option<AutoCommit>, AgentError> {

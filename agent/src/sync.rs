@@ -46,6 +46,11 @@ const PARALLEL: usize = 128;
 /// How often a watching sync looks for work another process recorded in
 /// its store (work recorded in this process wakes it at once).
 const OTHER_PROCESSES: Duration = Duration::from_secs(5);
+
+/// How long after a pushed change a watching device looks whether the
+/// orders pushed meanwhile closed (one fold per order then, not one per
+/// change while changes stream in).
+const SETTLE: Duration = Duration::from_secs(1);
 /// How long a sync waits for a silent server by default
 /// ([`Agent::set_timeout`]).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -354,6 +359,7 @@ impl Agent {
         let mut look = tokio::time::interval(OTHER_PROCESSES);
         look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seen = self.store.data_version()?;
+        let (mut settle, mut settle_at) = (BTreeSet::new(), None);
         loop {
             let woken = tokio::select! {
                 () = &mut stop => break,
@@ -368,18 +374,31 @@ impl Agent {
                     // Pushed with its changes: taken in here when they apply
                     // to what is held, else synced.
                     let taken = self.take_pushed(&doc, &changes)?;
-                    let entry = || ManifestEntry { doc: doc.clone(), heads: Vec::new() };
                     if !taken {
-                        let report = self.sync_manifest(&conn, protocol, &[entry()], false).await?;
+                        let entry = ManifestEntry { doc: doc.clone(), heads: Vec::new() };
+                        let report = self.sync_manifest(&conn, protocol, &[entry], false).await?;
                         retry.after(&report);
                     }
                     on(SyncEvent::Changed(vec![doc.clone()]));
-                    // An order the changes closed is synced as well, once
-                    // the app knows: the server keeps a closed order in the
-                    // device's scope until a sync shows it the device holds
-                    // the closing.
-                    if taken && self.closed_order(&doc)? {
-                        let report = self.sync_manifest(&conn, protocol, &[entry()], false).await?;
+                    if taken && matches!(doc, DocId::Order(_)) {
+                        settle_at.get_or_insert_with(|| tokio::time::Instant::now() + SETTLE);
+                        settle.insert(doc);
+                    }
+                    false
+                }
+                // Orders pushed changes may have closed are synced as well:
+                // the server keeps a closed order in the device's scope
+                // until a sync shows it the device holds the closing.
+                () = until(settle_at) => {
+                    settle_at = None;
+                    let mut closed = Vec::new();
+                    for doc in std::mem::take(&mut settle) {
+                        if matches!(self.closed_order(&doc), Ok(true)) {
+                            closed.push(ManifestEntry { doc, heads: Vec::new() });
+                        }
+                    }
+                    if !closed.is_empty() {
+                        let report = self.sync_manifest(&conn, protocol, &closed, false).await?;
                         retry.after(&report);
                     }
                     false
@@ -611,30 +630,44 @@ impl Agent {
             return Ok(false);
         };
         // (A store that fails here fails the sync that follows, saying so.)
-        let Ok(held) = self.doc(id) else { return Ok(false) };
-        let mut doc = held.clone();
+        let Ok(doc) = self.doc(id) else { return Ok(false) };
+        // Usually each builds on the document's heads or on one before it.
+        let heads = doc.get_heads();
         let arriving: BTreeSet<ChangeHash> = changes.iter().map(automerge::Change::hash).collect();
-        let complete = changes
-            .iter()
-            .flat_map(automerge::Change::deps)
-            .all(|d| arriving.contains(d) || doc.get_change_by_hash(d).is_some());
-        let before = doc.get_heads();
-        if !complete || doc.apply_changes(changes).is_err() {
+        let complete = changes.iter().flat_map(automerge::Change::deps).all(|d| {
+            arriving.contains(d) || heads.contains(d) || doc.get_change_by_hash(d).is_some()
+        });
+        if !complete {
             return Ok(false);
         }
-        let added = doc.save_after(&before);
-        if !added.is_empty() {
+        // What each change's events say of the clock, read from the changes
+        // (the document's other events were seen when they came).
+        let clocks: Vec<_> = changes.iter().flat_map(doc::events_put).map(|e| e.hlc).collect();
+        // Applied to the copy held in memory, which is forgotten unless
+        // the store takes the same.
+        if doc.apply_changes(changes).is_err() {
+            self.docs.remove(id);
+            return Ok(false);
+        }
+        let added = doc.save_after(&heads);
+        if added.is_empty() {
+            return Ok(true);
+        }
+        let stored = (|| {
             let now = chrono::Utc::now();
             let w = self.store.write()?;
             let mut recorder = stored_recorder(&w)?;
-            for e in doc::events(id, doc.document()).unwrap_or_default() {
-                recorder.observe(e.hlc, now);
+            for hlc in clocks {
+                recorder.observe(hlc, now);
             }
             w.append_changes(id, &added)?;
             w.set_meta(RECORDER, &recorder)?;
-            w.commit()?;
-            self.docs.insert(id.clone(), doc);
+            w.commit()
+        })();
+        if stored.is_err() {
+            self.docs.remove(id);
         }
+        stored?;
         Ok(true)
     }
 
@@ -719,6 +752,14 @@ impl Agent {
 
 /// Closes the connection and lets the close reach the server (briefly), so
 /// it does not hold a dead connection against the device's limit.
+/// Resolves at `at`, or never when there is none.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn close(endpoint: &quinn::Endpoint, conn: &quinn::Connection, why: &[u8]) {
     conn.close(0u32.into(), why);
     let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;

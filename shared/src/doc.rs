@@ -224,6 +224,15 @@ pub fn events(id: &DocId, doc: &Automerge) -> Result<Vec<Event>, DocError> {
     })
 }
 
+/// The events a change puts (each one a new entry of `events`), read
+/// from the change alone: what it brings, not the document it joins.
+pub fn events_put(change: &automerge::Change) -> impl Iterator<Item = Event> {
+    change.decode().operations.into_iter().filter_map(|op| match op.action {
+        automerge::legacy::OpType::Put(ScalarValue::Str(text)) => Event::from_json(&text).ok(),
+        _ => None,
+    })
+}
+
 /// Reads the header of a `kind` document, leaving its events unread.
 pub fn read_header<H: DeserializeOwned>(doc: &Automerge, kind: &'static str) -> Result<H, DocError> {
     match doc.get(ROOT, "schema")? {

@@ -38,7 +38,7 @@ use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ReadDoc, ScalarValue};
 
 use crate::doc::location::LocationHeader;
-use crate::doc::{Contents, DocId, EVENTS, events_obj};
+use crate::doc::{Contents, DocId, EVENTS, events_obj, events_put};
 use crate::event::{Event, Payload};
 use crate::role::Role;
 
@@ -60,13 +60,9 @@ pub struct Verdict {
 
 /// Why `who`'s role may not write an event `change` puts, if it may not.
 fn role_refusal(who: &DeviceIdentity, change: &Change) -> Option<Refusal> {
-    change.decode().operations.iter().find_map(|op| match &op.action {
-        OpType::Put(ScalarValue::Str(text)) => Event::from_json(text)
-            .ok()
-            .filter(|e| !e.payload.allowed_for(who.role))
-            .map(|e| Refusal::RoleNotAllowed { role: who.role.to_string(), event: e.payload.name().into() }),
-        _ => None,
-    })
+    events_put(change)
+        .find(|e| !e.payload.allowed_for(who.role))
+        .map(|e| Refusal::RoleNotAllowed { role: who.role.to_string(), event: e.payload.name().into() })
 }
 
 /// Checks a batch of changes from `who` against document `doc_id`, whose

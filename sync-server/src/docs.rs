@@ -111,7 +111,9 @@ impl DocCache {
                 .map(|(k, (_, used))| (*used, k.clone()))
                 .collect();
             idle.sort();
-            let excess = map.len() - self.cap;
+            // An eighth more than needed: the scan above is over every
+            // entry, so it runs once per so many loads, not on each.
+            let excess = map.len() - self.cap + self.cap / 8;
             for (_, k) in idle.into_iter().take(excess) {
                 map.remove(&k);
             }
@@ -121,5 +123,35 @@ impl DocCache {
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, StorageError> {
         self.entries.lock().map_err(|_| StorageError::Corrupt("document cache poisoned".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use waybill_shared::id::OrderId;
+
+    use super::*;
+
+    fn order(i: usize) -> DocId {
+        DocId::Order(OrderId::new(format!("SO-{i}")).unwrap())
+    }
+
+    #[test]
+    fn idle_documents_go_least_recently_used_first_and_in_use_ones_stay() {
+        let cache = DocCache::new(16);
+        let in_use = cache.put(order(0), AutoCommit::new()).unwrap();
+        for i in 1..=16 {
+            cache.put(order(i), AutoCommit::new()).unwrap();
+        }
+        // Over the cap: the oldest idle go, an eighth more than needed.
+        let map = cache.lock().unwrap();
+        assert_eq!(map.len(), 16 + 1 - 3);
+        assert!(map.contains_key(&order(0)), "a document in use stays");
+        assert!(!map.contains_key(&order(1)) && !map.contains_key(&order(3)));
+        assert!(map.contains_key(&order(4)) && map.contains_key(&order(16)));
+        drop(map);
+        drop(in_use);
     }
 }

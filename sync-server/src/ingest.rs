@@ -4,11 +4,10 @@
 
 use std::sync::Arc;
 
-use automerge::legacy::OpType;
-use automerge::{AutoCommit, Change, ScalarValue};
+use automerge::{AutoCommit, Change};
 use waybill_shared::blob::BlobHash;
 use waybill_shared::doc::{self, DocId};
-use waybill_shared::event::{Event, Payload};
+use waybill_shared::event::Payload;
 use waybill_shared::fold::{self, OrderView};
 use waybill_shared::id::LocationId;
 
@@ -170,12 +169,7 @@ pub async fn store(
 
 /// Whether a change holds a `quota_released` event.
 fn releases_quota(change: &Change) -> bool {
-    change.decode().operations.iter().any(|op| match &op.action {
-        OpType::Put(ScalarValue::Str(text)) => {
-            Event::from_json(text).is_ok_and(|e| matches!(e.payload, Payload::QuotaReleased(_)))
-        }
-        _ => false,
-    })
+    doc::events_put(change).any(|e| matches!(e.payload, Payload::QuotaReleased(_)))
 }
 
 /// Spawns [`crate::quota::top_up_connected`]. Its future writes through

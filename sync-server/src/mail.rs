@@ -256,6 +256,7 @@ pub async fn run(shared: Arc<Shared>, mailer: Mailer) {
     let mailer = Arc::new(mailer);
     let mut changes = shared.changes.subscribe();
     loop {
+        let round = tokio::time::Instant::now();
         match shared.storage.due_mail(&Utc::now().to_rfc3339(), BATCH).await {
             Ok(list) => {
                 let full = list.len() as i64 >= BATCH;
@@ -292,10 +293,7 @@ pub async fn run(shared: Arc<Shared>, mailer: Mailer) {
             }
             Err(e) => tracing::error!(error = %e, "mail: reading the outbox failed"),
         }
-        tokio::select! {
-            _ = changes.recv() => {}
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
+        crate::outbox::next_round(&mut changes, round).await;
     }
 }
 

@@ -38,6 +38,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
+use tokio::sync::broadcast::{self, error::TryRecvError};
 use waybill_shared::fold::OrderView;
 
 use crate::server::Shared;
@@ -227,6 +228,7 @@ pub async fn run(shared: Arc<Shared>) {
     };
     let mut changes = shared.changes.subscribe();
     loop {
+        let round = tokio::time::Instant::now();
         match shared.storage.due_deliveries(&Utc::now().to_rfc3339(), BATCH).await {
             Ok(list) => {
                 let full = list.len() as i64 >= BATCH;
@@ -241,11 +243,25 @@ pub async fn run(shared: Arc<Shared>) {
             }
             Err(e) => tracing::error!(error = %e, "webhooks: reading the outbox failed"),
         }
-        tokio::select! {
-            _ = changes.recv() => {}
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
+        next_round(&mut changes, round).await;
     }
+}
+
+/// Rounds of an outbox started while changes stream in are at least this
+/// far apart: a catch-up of 2,000 documents is not 2,000 reads of it.
+const ROUND_GAP: Duration = Duration::from_millis(100);
+
+/// Waits until an outbox (webhooks, email) may hold more to send: a change
+/// was stored (here or, through the database, on another node) or a second
+/// passed since. A round after one that started at `last` waits out
+/// [`ROUND_GAP`] and takes in every change told meanwhile.
+pub(crate) async fn next_round(changes: &mut broadcast::Receiver<String>, last: tokio::time::Instant) {
+    tokio::select! {
+        _ = changes.recv() => {}
+        () = tokio::time::sleep(Duration::from_secs(1)) => return,
+    }
+    tokio::time::sleep_until(last + ROUND_GAP).await;
+    while !matches!(changes.try_recv(), Err(TryRecvError::Empty | TryRecvError::Closed)) {}
 }
 
 /// After `attempts` failed tries of a notification (webhook or email), at
@@ -318,6 +334,23 @@ mod tests {
     use waybill_shared::recorder::Recorder;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_stream_of_changes_is_one_round_at_most_every_gap() {
+        let (tx, mut changes) = broadcast::channel(16);
+        let last = tokio::time::Instant::now();
+        // More than the channel holds: the lagged ones count too.
+        for i in 0..40 {
+            tx.send(format!("order/SO-{i}")).unwrap();
+        }
+        next_round(&mut changes, last).await;
+        assert!(last.elapsed() >= ROUND_GAP, "a round {:?} after the last", last.elapsed());
+        assert!(matches!(changes.try_recv(), Err(TryRecvError::Empty)), "every change told is taken in");
+        // Quiet: the next round is a second on.
+        let quiet = tokio::time::Instant::now();
+        next_round(&mut changes, quiet).await;
+        assert!(quiet.elapsed() >= Duration::from_secs(1));
+    }
 
     fn payload(v: serde_json::Value) -> Payload {
         serde_json::from_value(v).unwrap()

@@ -43,7 +43,7 @@ impl Default for Limits {
             max_blob_bytes: 16 * 1024 * 1024,
             connections_per_device: 4,
             streams_per_connection: 256,
-            cached_docs: 512,
+            cached_docs: 256,
             protocol: waybill_shared::sync::PROTOCOL_VERSION,
         }
     }

@@ -359,7 +359,7 @@ impl Agent {
         let mut look = tokio::time::interval(OTHER_PROCESSES);
         look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seen = self.store.data_version()?;
-        let (mut settle, mut settle_at) = (BTreeSet::new(), None);
+        let (mut settling, mut settle_at) = (BTreeSet::new(), None);
         loop {
             let woken = tokio::select! {
                 () = &mut stop => break,
@@ -382,7 +382,7 @@ impl Agent {
                     on(SyncEvent::Changed(vec![doc.clone()]));
                     if taken && matches!(doc, DocId::Order(_)) {
                         settle_at.get_or_insert_with(|| tokio::time::Instant::now() + SETTLE);
-                        settle.insert(doc);
+                        settling.insert(doc);
                     }
                     false
                 }
@@ -391,16 +391,8 @@ impl Agent {
                 // until a sync shows it the device holds the closing.
                 () = until(settle_at) => {
                     settle_at = None;
-                    let mut closed = Vec::new();
-                    for doc in std::mem::take(&mut settle) {
-                        if matches!(self.closed_order(&doc), Ok(true)) {
-                            closed.push(ManifestEntry { doc, heads: Vec::new() });
-                        }
-                    }
-                    if !closed.is_empty() {
-                        let report = self.sync_manifest(&conn, protocol, &closed, false).await?;
-                        retry.after(&report);
-                    }
+                    let report = self.settle(&conn, protocol, std::mem::take(&mut settling)).await?;
+                    retry.after(&report);
                     false
                 }
             };
@@ -426,8 +418,32 @@ impl Agent {
                 }
             }
         }
+        // Stopped: what may have closed goes now (else the next
+        // connection's first sync sends it).
+        let _ = self.settle(&conn, protocol, settling).await;
         close(&endpoint, &conn, b"bye").await;
         Ok(())
+    }
+
+    /// Syncs those of `orders` that have closed here: the server keeps a
+    /// closed order in the device's scope until a sync shows it the device
+    /// holds the closing.
+    async fn settle(
+        &mut self,
+        conn: &quinn::Connection,
+        protocol: u16,
+        orders: BTreeSet<DocId>,
+    ) -> Result<SyncReport, AgentError> {
+        let mut closed = Vec::new();
+        for doc in orders {
+            if matches!(self.closed_order(&doc), Ok(true)) {
+                closed.push(ManifestEntry { doc, heads: Vec::new() });
+            }
+        }
+        if closed.is_empty() {
+            return Ok(SyncReport::default());
+        }
+        self.sync_manifest(conn, protocol, &closed, false).await
     }
 
     /// Syncs in the background until `stop`, reconnecting with backoff
@@ -488,7 +504,14 @@ impl Agent {
             let server: Vec<ChangeHash> = entry.heads.iter().map(|h| ChangeHash(*h)).collect();
             let doc = if held.contains(&entry.doc) {
                 let mut doc = self.doc(&entry.doc)?.clone();
-                if !server.is_empty() && same(&doc.get_heads(), &server) {
+                // (An order that closed here is synced all the same when
+                // listed: the server lists a closed order only until a sync
+                // shows it the device holds the closing, and a device can
+                // stop or lose its link between taking a push in and that.)
+                if !server.is_empty()
+                    && same(&doc.get_heads(), &server)
+                    && !(full && matches!(self.closed_order(&entry.doc), Ok(true)))
+                {
                     // The server holds all of it: nothing pending is left.
                     let w = self.store.write()?;
                     let held = doc.document();
@@ -634,9 +657,10 @@ impl Agent {
         // Usually each builds on the document's heads or on one before it.
         let heads = doc.get_heads();
         let arriving: BTreeSet<ChangeHash> = changes.iter().map(automerge::Change::hash).collect();
-        let complete = changes.iter().flat_map(automerge::Change::deps).all(|d| {
-            arriving.contains(d) || heads.contains(d) || doc.get_change_by_hash(d).is_some()
-        });
+        let complete = changes
+            .iter()
+            .flat_map(automerge::Change::deps)
+            .all(|d| arriving.contains(d) || heads.contains(d) || doc.get_change_by_hash(d).is_some());
         if !complete {
             return Ok(false);
         }
@@ -750,8 +774,6 @@ impl Agent {
     }
 }
 
-/// Closes the connection and lets the close reach the server (briefly), so
-/// it does not hold a dead connection against the device's limit.
 /// Resolves at `at`, or never when there is none.
 async fn until(at: Option<tokio::time::Instant>) {
     match at {
@@ -760,6 +782,8 @@ async fn until(at: Option<tokio::time::Instant>) {
     }
 }
 
+/// Closes the connection and lets the close reach the server (briefly), so
+/// it does not hold a dead connection against the device's limit.
 async fn close(endpoint: &quinn::Endpoint, conn: &quinn::Connection, why: &[u8]) {
     conn.close(0u32.into(), why);
     let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;

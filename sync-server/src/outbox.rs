@@ -261,7 +261,12 @@ pub(crate) async fn next_round(changes: &mut broadcast::Receiver<String>, last: 
         () = tokio::time::sleep(Duration::from_secs(1)) => return,
     }
     tokio::time::sleep_until(last + ROUND_GAP).await;
-    while !matches!(changes.try_recv(), Err(TryRecvError::Empty | TryRecvError::Closed)) {}
+    // Bounded: what is told while this drains waits for the next round.
+    for _ in 0..changes.len() + 1 {
+        if matches!(changes.try_recv(), Err(TryRecvError::Empty | TryRecvError::Closed)) {
+            break;
+        }
+    }
 }
 
 /// After `attempts` failed tries of a notification (webhook or email), at

@@ -181,7 +181,22 @@ async fn a_watching_device_applies_a_pushed_change_with_no_document_stream() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(!listed, "the closed order is still in the device's scope after 5 s");
-    sync.stop().await;
     assert_eq!(picker.ok(&["order", "SO-1001"])["status"], "held", "the hold is in the device's store");
+
+    // An order closed just before the device stops is synced on its next
+    // connection, not left listed for good.
+    let cancel = move || api(http, "POST", "/api/orders/SO-1001/cancel", Some(&json!({ "reason": "asked" })));
+    let (status, view) = tokio::task::spawn_blocking(cancel).await.unwrap();
+    assert_eq!(status, 200, "{view}");
+    let order: DocId = "order/SO-1001".parse().unwrap();
+    assert_eq!(next().await, SyncEvent::Changed(vec![order.clone()]));
+    sync.stop().await;
+    picker.ok(&["sync"]);
+    let (_, manifest, _) = Client::device(&server, &picker).await.session_in(2).await;
+    assert!(
+        !manifest.iter().any(|e| e.doc == order),
+        "an order closed as the device stopped is still listed"
+    );
+    assert_eq!(picker.ok(&["order", "SO-1001"])["status"], "cancelled");
     assert_eq!(picker.ok(&["order", "SO-1002"])["status"], "cancelled");
 }

@@ -782,12 +782,29 @@ async fn until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Closes the connection and lets the close reach the server (briefly), so
-/// it does not hold a dead connection against the device's limit.
+/// Closes the connection: returns once the close has gone out (briefly at
+/// most), so the server does not hold a dead connection against the
+/// device's limit. QUIC's closing period after it (three probe timeouts,
+/// tens of milliseconds even on loopback, answering the server with the
+/// close again if it did not hear it) runs on in the background.
 async fn close(endpoint: &quinn::Endpoint, conn: &quinn::Connection, why: &[u8]) {
+    let datagrams = conn.stats().udp_tx.datagrams;
     conn.close(0u32.into(), why);
-    let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
+    // (The next datagram out is the one that carries the close.)
+    let sent = async {
+        while conn.stats().udp_tx.datagrams == datagrams {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let _ = tokio::time::timeout(CLOSING, sent).await;
+    let endpoint = endpoint.clone();
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(CLOSING, endpoint.wait_idle()).await;
+    });
 }
+
+/// The longest a closing connection is waited for.
+const CLOSING: Duration = Duration::from_millis(500);
 
 /// The manifest, and the protocol version the connection speaks.
 async fn handshake(rx: &mut Reader) -> Result<(Vec<ManifestEntry>, u16), AgentError> {

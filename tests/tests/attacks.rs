@@ -693,6 +693,17 @@ async fn a_device_may_hold_only_so_many_connections() {
     assert_eq!(manifest.len(), 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_ends_frees_its_connection_at_once() {
+    let (dir, server) = seeded();
+    let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));
+    // More syncs in a row than a device may hold connections: each one's
+    // close reaches the server before the command exits.
+    for _ in 0..6 {
+        picker.ok(&["sync"]);
+    }
+}
+
 /// Known bug, kept as its reproduction: the limit is checked before the
 /// handshake's awaits and the connection counted after them
 /// (connection.rs, `serve` then `session`), so connections opened together

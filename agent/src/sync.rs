@@ -785,8 +785,8 @@ async fn until(at: Option<tokio::time::Instant>) {
 /// Closes the connection: returns once the close has gone out (briefly at
 /// most), so the server does not hold a dead connection against the
 /// device's limit. QUIC's closing period after it (three probe timeouts,
-/// tens of milliseconds even on loopback, answering the server with the
-/// close again if it did not hear it) runs on in the background.
+/// about 100 ms even on loopback, answering the server with the close
+/// again if it did not hear it) runs on in the background.
 async fn close(endpoint: &quinn::Endpoint, conn: &quinn::Connection, why: &[u8]) {
     let datagrams = conn.stats().udp_tx.datagrams;
     conn.close(0u32.into(), why);

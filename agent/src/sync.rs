@@ -418,9 +418,6 @@ impl Agent {
                 }
             }
         }
-        // Stopped: what may have closed goes now (else the next
-        // connection's first sync sends it).
-        let _ = self.settle(&conn, protocol, settling).await;
         close(&endpoint, &conn, b"bye").await;
         Ok(())
     }

@@ -191,7 +191,7 @@ async fn a_watching_device_applies_a_pushed_change_with_no_document_stream() {
     let order: DocId = "order/SO-1001".parse().unwrap();
     assert_eq!(next().await, SyncEvent::Changed(vec![order.clone()]));
     sync.stop().await;
-    picker.ok(&["sync"]);
+    picker.sync();
     let (_, manifest, _) = Client::device(&server, &picker).await.session_in(2).await;
     assert!(
         !manifest.iter().any(|e| e.doc == order),

@@ -47,6 +47,10 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Plans that do not depend on bound values: SQLite (built with
+        // STAT4) would otherwise plan some statements again for every new
+        // value, loading a document among them.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         migrate(&mut conn)?;
         Ok(Self { conn, wake: Wake::of(path) })
     }

@@ -86,18 +86,23 @@ impl Event {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// Reads the JSON form, checking the version first so a newer event gets
-    /// a clear answer rather than a confusing field error.
+    /// Reads the JSON form. An event of a newer format gets a clear answer
+    /// (its version) rather than a confusing field error; the version is
+    /// read on its own only when the event does not read whole, so a good
+    /// event is parsed once.
     pub fn from_json(text: &str) -> Result<Self, EventError> {
         #[derive(Deserialize)]
         struct Version {
             v: u16,
         }
-        let Version { v } = serde_json::from_str(text).map_err(|e| EventError::Malformed(e.to_string()))?;
-        if v > EVENT_VERSION {
-            return Err(EventError::UnsupportedVersion { found: v });
+        let newer = |v: u16| (v > EVENT_VERSION).then_some(EventError::UnsupportedVersion { found: v });
+        match serde_json::from_str::<Self>(text) {
+            Ok(event) => newer(event.v).map_or(Ok(event), Err),
+            Err(e) => Err(match serde_json::from_str::<Version>(text) {
+                Ok(Version { v }) => newer(v).unwrap_or_else(|| EventError::Malformed(e.to_string())),
+                Err(_) => EventError::Malformed(e.to_string()),
+            }),
         }
-        serde_json::from_str(text).map_err(|e| EventError::Malformed(e.to_string()))
     }
 }
 
@@ -308,6 +313,9 @@ mod tests {
     fn newer_versions_and_garbage_get_clear_errors() {
         let newer = sample().to_json().replace("\"v\":1", "\"v\":9");
         assert_eq!(Event::from_json(&newer), Err(EventError::UnsupportedVersion { found: 9 }));
+        // A newer event that does not read as any we know still says so.
+        let newer_kind = newer.replace("\"held\"", "\"teleported\"");
+        assert_eq!(Event::from_json(&newer_kind), Err(EventError::UnsupportedVersion { found: 9 }));
         assert!(matches!(Event::from_json("{}"), Err(EventError::Malformed(_))));
         let unknown = sample().to_json().replace("\"held\"", "\"teleported\"");
         assert!(

@@ -220,7 +220,7 @@ async fn demo(o: Options, claim: Claim) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::from_std(http)?;
     let dashboard = format!("http://{}", listener.local_addr()?);
     let router = http::router(shared.clone(), String::new());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(async move { http::serve(listener, router).await });
     // Mail before the orders, so their confirmations go out at once.
     let (sink, smtp) = match &o.smtp {
         Some(url) => (None, url.clone()),

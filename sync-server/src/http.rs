@@ -121,6 +121,14 @@ pub fn router(shared: Arc<Shared>, token: String) -> Router {
     router_with(shared, token, MapSettings::default())
 }
 
+/// Serves `router` on `listener` until that fails. Its routes are made
+/// ready once: axum's `serve` of a plain `Router` builds its route table
+/// again for every connection, and a client that does not keep its
+/// connection (a script, a webhook's caller) opens one per request.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(listener, router.with_state(()).into_make_service()).await
+}
+
 /// The API with the operator's map settings (`serve --map-tiles`).
 pub fn router_with(shared: Arc<Shared>, token: String, map: MapSettings) -> Router {
     let token = (!token.is_empty()).then(|| Arc::from(sha256_hex(token.as_bytes())));

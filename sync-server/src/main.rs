@@ -491,7 +491,7 @@ async fn serve(
             let listener = tokio::net::TcpListener::bind(http).await.with_context(|| format!("cannot listen for HTTP on {http} (is another server on it? Pass --http with another port)"))?;
             println!("office API on http://{}", listener.local_addr()?);
             tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, router).await {
+                if let Err(e) = waybill_sync_server::http::serve(listener, router).await {
                     tracing::error!(error = %e, "office API stopped");
                 }
             });

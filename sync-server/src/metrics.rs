@@ -26,9 +26,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use waybill_shared::fold::OrderView;
 
 use crate::storage::{Storage, StorageError, WriteOp};
 
@@ -115,25 +115,82 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
-fn n(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
+/// What the metrics read of an order's view (the JSON of `OrderView`),
+/// read straight from its text: the rest is skipped, not built.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Counted {
+    header: CountedHeader,
+    lines: Vec<CountedLine>,
+    timeline: Vec<CountedEvent>,
+    exceptions: Vec<CountedException>,
+    feedback: Option<CountedFeedback>,
 }
 
-/// One order's share of the metrics, from its view as stored (the JSON of
-/// `OrderView`).
-pub fn contribution(v: &Value) -> Contribution {
-    let mut c = Contribution { rating: v["feedback"]["rating"].as_u64(), ..Contribution::default() };
-    let lines = v["lines"].as_array().map(Vec::as_slice).unwrap_or_default();
-    c.short = lines.iter().map(|l| n(&l["short"])).sum::<u64>();
-    c.picked_units = lines.iter().map(|l| n(&l["picked"]) + n(&l["short"])).sum::<u64>();
-    let timeline = v["timeline"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let live = timeline.iter().filter(|e| e.get("voided_by").is_none());
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CountedHeader {
+    promised: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CountedLine {
+    ordered: u64,
+    picked: u64,
+    short: u64,
+    delivered: u64,
+    returned: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CountedEvent {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    at: Option<String>,
+    voided_by: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CountedException {
+    id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CountedFeedback {
+    rating: Option<u64>,
+}
+
+impl Counted {
+    /// What the metrics read of a view's JSON text; a view that does not
+    /// read counts as nothing.
+    pub fn of(view: &str) -> Self {
+        serde_json::from_str(view).unwrap_or_default()
+    }
+
+    /// The same, of a view as a JSON value.
+    pub fn of_value(view: &Value) -> Self {
+        Self::deserialize(view).unwrap_or_default()
+    }
+}
+
+/// One order's share of the metrics, from its view.
+pub fn contribution(v: &Counted) -> Contribution {
+    let mut c =
+        Contribution { rating: v.feedback.as_ref().and_then(|f| f.rating), ..Contribution::default() };
+    c.short = v.lines.iter().map(|l| l.short).sum::<u64>();
+    c.picked_units = v.lines.iter().map(|l| l.picked + l.short).sum::<u64>();
+    let live = v.timeline.iter().filter(|e| e.voided_by.is_none());
     let mut first_delivery: Option<DateTime<Utc>> = None;
     for e in live {
-        let at = e["at"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok());
-        match e["type"].as_str() {
-            Some("picked") => {
-                let device = e["id"].as_str().unwrap_or("").split(':').next().unwrap_or("").to_owned();
+        let at = e.at.as_deref().and_then(|t| t.parse::<DateTime<Utc>>().ok());
+        match e.kind.as_str() {
+            "picked" => {
+                let device = e.id.split(':').next().unwrap_or("").to_owned();
                 if let Some(at) = at {
                     let ms = at.timestamp_millis();
                     let p = c.picks.entry(device).or_insert(Picks { count: 0, first_ms: ms, last_ms: ms });
@@ -142,8 +199,8 @@ pub fn contribution(v: &Value) -> Contribution {
                     p.last_ms = p.last_ms.max(ms);
                 }
             }
-            Some("attempt_failed") => c.failed += 1,
-            Some("delivered") => {
+            "attempt_failed" => c.failed += 1,
+            "delivered" => {
                 c.deliveries += 1;
                 first_delivery = match (first_delivery, at) {
                     (Some(f), Some(a)) => Some(f.min(a)),
@@ -155,19 +212,17 @@ pub fn contribution(v: &Value) -> Contribution {
     }
     let Some(delivered_at) = first_delivery else { return c };
     c.delivered = 1;
-    let complete = lines.iter().all(|l| n(&l["delivered"]) >= n(&l["ordered"]));
-    let pick_error = v["exceptions"].as_array().is_some_and(|xs| {
-        xs.iter().any(|x| {
-            let id = x["id"].as_str().unwrap_or("");
-            ["over_pick", "wrong_item", "unknown_line"].iter().any(|k| id.starts_with(k))
-        })
-    });
+    let complete = v.lines.iter().all(|l| l.delivered >= l.ordered);
+    let pick_error = v
+        .exceptions
+        .iter()
+        .any(|x| ["over_pick", "wrong_item", "unknown_line"].iter().any(|k| x.id.starts_with(k)));
     c.accurate = u64::from(complete && !pick_error);
-    if let Some(promised) = v["header"]["promised"].as_str().and_then(|d| d.parse::<NaiveDate>().ok()) {
+    if let Some(promised) = v.header.promised.as_deref().and_then(|d| d.parse::<NaiveDate>().ok()) {
         c.dated = 1;
         c.on_time = u64::from(delivered_at.date_naive() <= promised);
     }
-    c.returned = u64::from(lines.iter().any(|l| n(&l["returned"]) > 0));
+    c.returned = u64::from(v.lines.iter().any(|l| l.returned > 0));
     c
 }
 
@@ -243,16 +298,15 @@ fn span_seconds(first_ms: i64, last_ms: i64) -> u64 {
 pub fn compute<'a>(views: impl IntoIterator<Item = &'a Value>) -> Metrics {
     let mut t = Totals::default();
     for v in views {
-        t.add(&contribution(v));
+        t.add(&contribution(&Counted::of_value(v)));
     }
     t.metrics(t.picking())
 }
 
-/// The rows of an order's share of the metrics, written with its
-/// projection.
-pub fn rows(v: &OrderView) -> Vec<WriteOp> {
-    let view = serde_json::to_value(v).unwrap_or_default();
-    crate::storage::metrics::order(v.header.id.as_str(), &contribution(&view))
+/// The rows of order `id`'s share of the metrics, from its view's JSON,
+/// written with its projection.
+pub fn rows(id: &str, view: &str) -> Vec<WriteOp> {
+    crate::storage::metrics::order(id, &contribution(&Counted::of(view)))
 }
 
 /// Orders stored before the metrics were projected (a database from an
@@ -267,8 +321,7 @@ pub async fn backfill(storage: &Storage) -> Result<u64, StorageError> {
         }
         let mut ops = Vec::new();
         for (id, view) in &missing {
-            let view: Value = serde_json::from_str(view).unwrap_or_default();
-            ops.extend(crate::storage::metrics::order(id, &contribution(&view)));
+            ops.extend(rows(id, view));
         }
         storage.write(ops).await?;
         done += missing.len() as u64;
@@ -383,7 +436,10 @@ mod tests {
         let mut views = views();
         for (i, v) in views.iter().enumerate() {
             storage
-                .write(crate::storage::metrics::order(&format!("SO-{i}"), &contribution(v)))
+                .write(crate::storage::metrics::order(
+                    &format!("SO-{i}"),
+                    &contribution(&Counted::of_value(v)),
+                ))
                 .await
                 .unwrap();
         }
@@ -399,10 +455,43 @@ mod tests {
             { "id": "hh-1:1", "type": "picked", "at": "2026-11-23T09:00:00Z", "voided_by": "office:1" },
             event("hh-1:2", "picked", "2026-11-23T09:30:00Z"),
         ]);
-        storage.write(crate::storage::metrics::order("SO-0", &contribution(&views[0]))).await.unwrap();
+        storage
+            .write(crate::storage::metrics::order("SO-0", &contribution(&Counted::of_value(&views[0]))))
+            .await
+            .unwrap();
         let again = storage.metric_totals().await.unwrap();
         assert_eq!(again, compute(&views));
         assert_eq!((again.orders, again.delivered), (7, 3));
+    }
+
+    /// What the metrics read is found, by name, in a view the fold made.
+    #[test]
+    fn a_folded_view_is_read_by_its_field_names() {
+        use waybill_shared::{doc::Contents, event::Event, fold};
+        let header = serde_json::from_value(json!({
+            "id": "SO-1", "customer": "c", "promised": "2026-12-01",
+            "ship_to": {"name": "n", "line1": "l", "city": "c", "postcode": "p", "country": "GB"},
+            "lines": [{"line": 1, "gtin": "09506000134352", "description": "d", "quantity": 5}],
+            "created_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        let event = |n: u64, payload: Value| {
+            let at = format!("2026-11-23T09:0{n}:00Z");
+            let e = json!({ "v": 1, "id": format!("hh-1:{n}"), "hlc": { "ms": n, "n": 0 }, "at": at, "payload": payload });
+            Event::from_json(&e.to_string()).unwrap()
+        };
+        let events = vec![
+            event(1, json!({ "type": "picked", "order": "SO-1", "line": 1, "location": "wh-1", "bin": "A-01",
+                             "gtin": "09506000134352", "quantity": 2 })),
+            event(2, json!({ "type": "short_picked", "line": 1, "location": "wh-1", "bin": "A-01",
+                             "quantity": 3, "reason": "not_found" })),
+        ];
+        let view = fold::order::fold(&Contents { header, events, unreadable: Vec::new() }, &|_| true);
+        let text = serde_json::to_string(&view).unwrap();
+        let c = contribution(&Counted::of(&text));
+        assert_eq!((c.short, c.picked_units), (3, 5), "{text}");
+        assert_eq!(c.picks["hh-1"], Picks { count: 1, first_ms: 1_795_424_460_000, last_ms: 1_795_424_460_000 });
+        assert_eq!(c, contribution(&Counted::of_value(&serde_json::to_value(&view).unwrap())));
     }
 
     #[test]

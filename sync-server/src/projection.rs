@@ -14,8 +14,11 @@ use crate::storage::{self, WriteOp};
 /// its share of the metrics ([`crate::metrics::rows`]), and its customer's
 /// notifications queued ([`crate::outbox::queue`]).
 pub fn order(v: &OrderView) -> Vec<WriteOp> {
-    let mut ops = storage::projection::order(v);
-    ops.extend(crate::metrics::rows(v));
+    // The view's JSON, made once: stored whole, and what the metrics read.
+    let view = serde_json::to_string(v).unwrap_or_default();
+    let metrics = crate::metrics::rows(v.header.id.as_str(), &view);
+    let mut ops = storage::projection::order(v, view);
+    ops.extend(metrics);
     ops.extend(crate::outbox::queue(v));
     ops
 }

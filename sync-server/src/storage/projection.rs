@@ -38,9 +38,9 @@ fn exceptions(doc: &DocId, list: &[Exception], ops: &mut Vec<WriteOp>) {
     }
 }
 
-/// The rows of an order, and when each of its events first reached the
-/// server (the first projection that sees one).
-pub(crate) fn order(v: &OrderView) -> Vec<WriteOp> {
+/// The rows of an order (`view` its JSON), and when each of its events
+/// first reached the server (the first projection that sees one).
+pub(crate) fn order(v: &OrderView, view: String) -> Vec<WriteOp> {
     let id = v.header.id.to_string();
     let doc = DocId::Order(v.header.id.clone());
     let at = now();
@@ -50,7 +50,7 @@ pub(crate) fn order(v: &OrderView) -> Vec<WriteOp> {
         exec(
             "INSERT INTO orders (id, status, customer, open_exceptions, view, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (id) DO UPDATE SET status = ?2, customer = ?3, open_exceptions = ?4, view = ?5, updated_at = ?6",
-            args![&id, status, &v.header.customer, v.open_exceptions().count(), json(v), &at],
+            args![&id, status, &v.header.customer, v.open_exceptions().count(), view, &at],
         ),
         exec("DELETE FROM order_lines WHERE order_id = ?1", args![&id]),
         exec("DELETE FROM packages WHERE order_id = ?1", args![&id]),

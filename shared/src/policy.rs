@@ -76,8 +76,10 @@ pub fn check_changes(who: &DeviceIdentity, doc_id: &DocId, doc: &Automerge, chan
         verdict.refused = changes.iter().map(|c| (c.hash(), refusal.clone())).collect();
         return verdict;
     }
+    let events = events_obj(doc);
     let mut batch = Batch {
-        events: events_obj(doc).and_then(|o| as_op_id(&o)),
+        events: events.as_ref().and_then(as_op_id),
+        events_obj: events,
         new_keys: BTreeSet::new(),
         next_seq: None,
         last_accepted: None,
@@ -134,6 +136,8 @@ pub fn check_changes(who: &DeviceIdentity, doc_id: &DocId, doc: &Automerge, chan
 struct Batch {
     /// The events map, once it exists.
     events: Option<OpId>,
+    /// The same, as the document names it (read once, not per event).
+    events_obj: Option<ObjId>,
     /// Event keys added by accepted changes of this batch.
     new_keys: BTreeSet<String>,
     /// The sequence number the device's next change must carry, once known.
@@ -338,7 +342,10 @@ impl Batch {
             return Err(Refusal::VoidsOthersEvent { target: v.target.to_string() });
         }
         let exists = self.new_keys.contains(&key)
-            || events_obj(doc).is_some_and(|obj| doc.get(&obj, key.as_str()).ok().flatten().is_some());
+            || self
+                .events_obj
+                .as_ref()
+                .is_some_and(|obj| doc.get(obj, key.as_str()).ok().flatten().is_some());
         if exists {
             return Err(Refusal::DuplicateEvent { id });
         }

@@ -481,16 +481,25 @@ mod tests {
             Event::from_json(&e.to_string()).unwrap()
         };
         let events = vec![
-            event(1, json!({ "type": "picked", "order": "SO-1", "line": 1, "location": "wh-1", "bin": "A-01",
-                             "gtin": "09506000134352", "quantity": 2 })),
-            event(2, json!({ "type": "short_picked", "line": 1, "location": "wh-1", "bin": "A-01",
-                             "quantity": 3, "reason": "not_found" })),
+            event(
+                1,
+                json!({ "type": "picked", "order": "SO-1", "line": 1, "location": "wh-1", "bin": "A-01",
+                             "gtin": "09506000134352", "quantity": 2 }),
+            ),
+            event(
+                2,
+                json!({ "type": "short_picked", "line": 1, "location": "wh-1", "bin": "A-01",
+                             "quantity": 3, "reason": "not_found" }),
+            ),
         ];
         let view = fold::order::fold(&Contents { header, events, unreadable: Vec::new() }, &|_| true);
         let text = serde_json::to_string(&view).unwrap();
         let c = contribution(&Counted::of(&text));
         assert_eq!((c.short, c.picked_units), (3, 5), "{text}");
-        assert_eq!(c.picks["hh-1"], Picks { count: 1, first_ms: 1_795_424_460_000, last_ms: 1_795_424_460_000 });
+        assert_eq!(
+            c.picks["hh-1"],
+            Picks { count: 1, first_ms: 1_795_424_460_000, last_ms: 1_795_424_460_000 }
+        );
         assert_eq!(c, contribution(&Counted::of_value(&serde_json::to_value(&view).unwrap())));
     }
 

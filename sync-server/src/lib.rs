@@ -40,6 +40,7 @@ pub mod server;
 pub mod storage;
 pub(crate) mod telemetry;
 pub mod tracking;
+mod udp;
 pub mod users;
 mod wire;
 

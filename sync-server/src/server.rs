@@ -196,8 +196,12 @@ impl Server {
         // connection limit after this long.
         transport.max_idle_timeout(Some(quinn::VarInt::from_u32(15_000).into()));
         server_config.transport_config(Arc::new(transport));
-        let endpoint = quinn::Endpoint::server(server_config, config.listen)
-            .map_err(|error| ServerError::Bind { addr: config.listen, error })?;
+        let bind = |error| ServerError::Bind { addr: config.listen, error };
+        let socket = crate::udp::bind(config.listen).map_err(bind)?;
+        let runtime = Arc::new(quinn::TokioRuntime);
+        let endpoint =
+            quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(server_config), socket, runtime)
+                .map_err(bind)?;
         let shared = Arc::new(Shared {
             storage,
             writer,

@@ -108,8 +108,7 @@ async fn serve(shared: &Arc<Shared>, conn: &Connection) -> Result<(), WireError>
         Some((d, None)) => d,
     };
     let pending = Arc::new(Pending::default());
-    let live =
-        Live { device: device.clone(), scope: BTreeSet::new(), push: pending.clone(), conn: conn.clone() };
+    let live = Live { device: device.clone(), push: pending.clone(), conn: conn.clone() };
     let Some(id) = shared.hub.join(live, shared.limits.connections_per_device) else {
         return refuse(&mut send, conn, handshake::refusal(RefuseReason::TooManyConnections)).await;
     };

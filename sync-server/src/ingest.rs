@@ -190,17 +190,12 @@ fn top_up_later(shared: Arc<Shared>, location: LocationId, except: Option<u64>) 
 pub async fn push(shared: &Arc<Shared>, id: &DocId, changes: &[Vec<u8>], from: u64) {
     // Nobody listening is fine.
     let _ = shared.changes.send(id.to_string());
-    let others = shared.hub.notify(id, changes, from);
-    if others.is_empty() {
+    if !shared.hub.notify(id, changes, from) {
         return;
     }
     // One query for who should hold it, however many are connected.
     let Ok(audience) = crate::scope::audience(&shared.storage, id).await else { return };
-    for (conn, device) in others {
-        if audience.contains(&device.id) {
-            shared.hub.grant(conn, id);
-        }
-    }
+    shared.hub.grant(id, &audience, from);
 }
 
 /// A blob arrived: documents whose proof of delivery was missing it are

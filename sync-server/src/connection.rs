@@ -210,7 +210,10 @@ async fn session(
     refresh.tick().await;
     let result = loop {
         tokio::select! {
-            _ = refresh.tick() => shared.hub.set_scope(id, scope_of(shared, &device, false).await?),
+            // An office device holds everything: nothing to look up.
+            _ = refresh.tick(), if device.role != Role::Office => {
+                shared.hub.set_scope(id, scope_of(shared, &device, false).await?);
+            }
             stream = conn.accept_bi() => match stream {
                 Ok((s, r)) => {
                     let (shared, device) = (shared.clone(), device.clone());

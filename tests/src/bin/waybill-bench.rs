@@ -694,8 +694,15 @@ fn setting(dir: &Path, backend: &Backend) -> String {
             format!("PostgreSQL {} (its own data directory), {nodes}", version.as_deref().unwrap_or("?"))
         }
     };
+    // What the server's UDP socket may get (docs/operations.md): W3 halves
+    // with the common 208 KiB.
+    let rmem_max = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or_else(|| "unknown".into(), |b| format!("{} KiB", b / 1024));
     format!(
-        "commit {commit}; {cores} cores, {cpu}, {mem_gib:.0} GiB; data in {} on {storage}, {database}; 127.0.0.1",
+        "commit {commit}; {cores} cores, {cpu}, {mem_gib:.0} GiB; data in {} on {storage}, {database}; \
+         127.0.0.1, net.core.rmem_max {rmem_max}",
         dir.display()
     )
 }

@@ -193,6 +193,14 @@ pub const SQLITE: &[&str] = &[
          first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,
          PRIMARY KEY (order_id, device)
      );",
+    // 2026-12-06: a device's scope is looked up by device, location and
+    // driver, and an order's audience by order; these read whole tables
+    // (pick assignments, order locations, routes, route orders) without
+    // these indexes, at every connection and every scope refresh.
+    "CREATE INDEX pick_assignments_device ON pick_assignments (device, order_id);
+     CREATE INDEX order_locations_location ON order_locations (location, order_id);
+     CREATE INDEX routes_driver ON routes (driver);
+     CREATE INDEX route_orders_order ON route_orders (order_id);",
 ];
 
 /// PostgreSQL: the same migrations.
@@ -365,6 +373,10 @@ pub const POSTGRES: &[&str] = &[
          first_ms BIGINT NOT NULL, last_ms BIGINT NOT NULL,
          PRIMARY KEY (order_id, device)
      );",
+    "CREATE INDEX pick_assignments_device ON pick_assignments (device, order_id);
+     CREATE INDEX order_locations_location ON order_locations (location, order_id);
+     CREATE INDEX routes_driver ON routes (driver);
+     CREATE INDEX route_orders_order ON route_orders (order_id);",
 ];
 
 /// The schema version this build writes.

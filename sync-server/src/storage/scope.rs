@@ -95,10 +95,12 @@ impl Storage {
 
     /// The id of `location`'s newest stock epoch document, if any is stored.
     pub(crate) async fn latest_location_doc(&self, location: &str) -> Result<Option<String>, StorageError> {
+        // The ids from `location/<location>/` up to `location/<location>0`
+        // (`0` follows `/`): a range of the primary key, not a scan.
         self.query_opt(
-            "SELECT id FROM docs WHERE kind = 'location' AND substr(id, 1, length(CAST(?1 AS TEXT))) = ?1
+            "SELECT id FROM docs WHERE id >= ?1 AND id < ?2 AND kind = 'location'
              ORDER BY CAST(substr(id, length(CAST(?1 AS TEXT)) + 1) AS BIGINT) DESC LIMIT 1",
-            args![format!("location/{location}/")],
+            args![format!("location/{location}/"), format!("location/{location}0")],
             |r| r.get(0),
         )
         .await
@@ -160,5 +162,35 @@ impl Storage {
             |r| r.get(0),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::super::{Statement, WriteOp};
+    use super::*;
+
+    #[tokio::test]
+    async fn a_locations_newest_epoch_is_found_among_similar_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = super::super::Database::Sqlite(dir.path().join("waybill.db"));
+        let (storage, _writer) = super::super::open(&database).await.unwrap();
+        let ops: Vec<WriteOp> = ["location/wh-1/2", "location/wh-1/10", "location/wh-10/50", "location/wh-1-x/90"]
+            .into_iter()
+            .map(|id| {
+                Statement::new(
+                    "INSERT INTO docs (id, kind, snapshot, heads, updated_at) VALUES (?1, 'location', x'', x'', '')",
+                    args![id],
+                )
+                .into()
+            })
+            .collect();
+        storage.write(ops).await.unwrap();
+        // Numbered, not sorted as text; not another location's.
+        assert_eq!(storage.latest_location_doc("wh-1").await.unwrap().as_deref(), Some("location/wh-1/10"));
+        assert_eq!(storage.latest_location_doc("wh-10").await.unwrap().as_deref(), Some("location/wh-10/50"));
+        assert_eq!(storage.latest_location_doc("wh-2").await.unwrap(), None);
     }
 }

@@ -152,6 +152,16 @@ pub enum WriteOp {
         /// The change itself.
         bytes: Vec<u8>,
     },
+    /// Makes the rows of a set (an order's locations, ...) those listed,
+    /// writing only those that come or go.
+    Set {
+        /// Which set.
+        set: projection::Set,
+        /// Whose (the order or route).
+        key: String,
+        /// Its members now.
+        members: Vec<String>,
+    },
     /// A statement of the storage layer's own.
     Exec(Statement),
 }
@@ -284,6 +294,7 @@ impl WriteOp {
                  ON CONFLICT DO NOTHING",
                 args![device, doc.to_string(), change.to_string(), refusal, bytes.clone(), now()],
             )],
+            Self::Set { set, key, members } => set.statements(key, members, postgres),
             Self::Exec(s) => vec![Statement { sql: s.sql, args: s.args.clone(), claim: s.claim }],
         }
     }

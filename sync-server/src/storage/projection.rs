@@ -38,6 +38,55 @@ fn exceptions(doc: &DocId, list: &[Exception], ops: &mut Vec<WriteOp>) {
     }
 }
 
+/// A set of rows of two columns, a key and a member: an order's
+/// locations, its pickers, a route's orders. Written as the members that
+/// left and those that came (two statements, whatever their number), so a
+/// projection that leaves a set as it was writes nothing to it, or to its
+/// indexes.
+#[derive(Clone, Copy, Debug)]
+pub enum Set {
+    /// `order_locations`: an order's locations.
+    OrderLocations,
+    /// `pick_assignments`: an order's pickers.
+    PickAssignments,
+    /// `route_orders`: a route's orders.
+    RouteOrders,
+}
+
+/// The two statements of a set, for SQLite and for PostgreSQL: delete the
+/// members not listed, insert those listed (a JSON array) that are missing.
+macro_rules! set_sql {
+    ($table:literal, $key:literal, $member:literal) => {
+        (
+            [
+                concat!("DELETE FROM ", $table, " WHERE ", $key, " = ?1 AND ", $member,
+                        " NOT IN (SELECT value FROM json_each(?2))"),
+                concat!("INSERT INTO ", $table, " (", $key, ", ", $member, ") SELECT ?1, value FROM json_each(?2)
+                         WHERE true ON CONFLICT DO NOTHING"),
+            ],
+            [
+                concat!("DELETE FROM ", $table, " WHERE ", $key, " = ?1 AND ", $member,
+                        " NOT IN (SELECT json_array_elements_text(CAST(?2 AS JSON)) COLLATE \"C\")"),
+                concat!("INSERT INTO ", $table, " (", $key, ", ", $member, ")
+                         SELECT CAST(?1 AS TEXT), json_array_elements_text(CAST(?2 AS JSON)) ON CONFLICT DO NOTHING"),
+            ],
+        )
+    };
+}
+
+impl Set {
+    pub(crate) fn statements(self, key: &str, members: &[String], postgres: bool) -> Vec<Statement> {
+        let (sqlite, pg) = match self {
+            Self::OrderLocations => set_sql!("order_locations", "order_id", "location"),
+            Self::PickAssignments => set_sql!("pick_assignments", "order_id", "device"),
+            Self::RouteOrders => set_sql!("route_orders", "route", "order_id"),
+        };
+        let members = json(&members);
+        let [delete, insert] = if postgres { pg } else { sqlite };
+        vec![Statement::new(delete, args![key, &members]), Statement::new(insert, args![key, members])]
+    }
+}
+
 /// The rows of an order (`view` its JSON), and when each of its events
 /// first reached the server (the first projection that sees one).
 pub(crate) fn order(v: &OrderView, view: String) -> Vec<WriteOp> {
@@ -54,8 +103,6 @@ pub(crate) fn order(v: &OrderView, view: String) -> Vec<WriteOp> {
         ),
         exec("DELETE FROM order_lines WHERE order_id = ?1", args![&id]),
         exec("DELETE FROM packages WHERE order_id = ?1", args![&id]),
-        exec("DELETE FROM order_locations WHERE order_id = ?1", args![&id]),
-        exec("DELETE FROM pick_assignments WHERE order_id = ?1", args![&id]),
     ];
     for l in &v.lines {
         ops.push(exec(
@@ -90,17 +137,9 @@ pub(crate) fn order(v: &OrderView, view: String) -> Vec<WriteOp> {
     let mut locations: Vec<String> =
         v.lines.iter().flat_map(|l| l.allocations.iter().map(|a| a.location.to_string())).collect();
     locations.extend(v.header.location.iter().map(ToString::to_string));
-    locations.sort();
-    locations.dedup();
-    for l in locations {
-        ops.push(exec("INSERT INTO order_locations (order_id, location) VALUES (?1, ?2)", args![&id, l]));
-    }
-    for p in &v.pickers {
-        ops.push(exec(
-            "INSERT INTO pick_assignments (order_id, device) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            args![&id, p.device.to_string()],
-        ));
-    }
+    ops.push(WriteOp::Set { set: Set::OrderLocations, key: id.clone(), members: locations });
+    let pickers = v.pickers.iter().map(|p| p.device.to_string()).collect();
+    ops.push(WriteOp::Set { set: Set::PickAssignments, key: id.clone(), members: pickers });
     exceptions(&doc, &v.exceptions, &mut ops);
     for e in &v.timeline {
         ops.push(exec(
@@ -144,21 +183,13 @@ pub(crate) fn stock(doc: &DocId, v: &StockView) -> Vec<WriteOp> {
 /// The rows of a route.
 pub(crate) fn route(v: &RouteView) -> Vec<WriteOp> {
     let id = v.id.to_string();
-    let mut ops = vec![
-        exec(
-            "INSERT INTO routes (id, driver, van, done, stops, view) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+    let mut ops = vec![exec(
+        "INSERT INTO routes (id, driver, van, done, stops, view) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (id) DO UPDATE SET driver = ?2, van = ?3, done = ?4, stops = ?5, view = ?6",
-            args![&id, v.driver.to_string(), v.van.to_string(), v.done, v.stops.len(), json(v)],
-        ),
-        exec("DELETE FROM route_orders WHERE route = ?1", args![&id]),
-    ];
-    let mut orders: Vec<String> =
-        v.stops.iter().flat_map(|s| s.orders.iter().map(ToString::to_string)).collect();
-    orders.sort();
-    orders.dedup();
-    for o in orders {
-        ops.push(exec("INSERT INTO route_orders (route, order_id) VALUES (?1, ?2)", args![&id, o]));
-    }
+        args![&id, v.driver.to_string(), v.van.to_string(), v.done, v.stops.len(), json(v)],
+    )];
+    let orders = v.stops.iter().flat_map(|s| s.orders.iter().map(ToString::to_string)).collect();
+    ops.push(WriteOp::Set { set: Set::RouteOrders, key: id.clone(), members: orders });
     exceptions(&DocId::Route(v.id.clone()), &v.exceptions, &mut ops);
     ops
 }
@@ -187,5 +218,40 @@ impl Storage {
     /// The documents with an exception `id` (open or not).
     pub(crate) async fn docs_with_exception(&self, id: &str) -> Result<Vec<String>, StorageError> {
         self.query("SELECT DISTINCT doc FROM exceptions WHERE id = ?1", args![id], |r| r.get(0)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_set_becomes_what_is_listed_and_only_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = super::super::Database::Sqlite(dir.path().join("waybill.db"));
+        let (storage, _writer) = super::super::open(&database).await.unwrap();
+        let set = |key: &str, members: &[&str]| WriteOp::Set {
+            set: Set::OrderLocations,
+            key: key.into(),
+            members: members.iter().map(ToString::to_string).collect(),
+        };
+        let rows = || async {
+            storage
+                .query(
+                    "SELECT order_id, location FROM order_locations ORDER BY order_id, location",
+                    args![],
+                    |r| Ok(format!("{}:{}", r.get::<String>(0)?, r.get::<String>(1)?)),
+                )
+                .await
+                .unwrap()
+        };
+        storage.write(vec![set("SO-1", &["wh-1", "wh-2"]), set("SO-2", &["wh-1", "wh-1"])]).await.unwrap();
+        assert_eq!(rows().await, ["SO-1:wh-1", "SO-1:wh-2", "SO-2:wh-1"]);
+        storage.write(vec![set("SO-1", &["wh-2", "wh-3"])]).await.unwrap();
+        assert_eq!(rows().await, ["SO-1:wh-2", "SO-1:wh-3", "SO-2:wh-1"], "the other order's untouched");
+        storage.write(vec![set("SO-2", &[])]).await.unwrap();
+        assert_eq!(rows().await, ["SO-1:wh-2", "SO-1:wh-3"]);
     }
 }

@@ -269,9 +269,14 @@ async fn watch_revocations(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tick.tick().await;
-        for (id, device, conn) in shared.hub.connected() {
-            let revoked = crate::devices::is_revoked(&shared.storage, &device).await.unwrap_or(false);
-            if revoked {
+        let connected = shared.hub.connected();
+        if connected.is_empty() {
+            continue;
+        }
+        // One read for every connection.
+        let Ok(revoked) = shared.storage.revoked_devices().await else { continue };
+        for (id, device, conn) in connected {
+            if revoked.contains(&device) {
                 tracing::info!(%device, "revoked: closing its connection");
                 conn.close(crate::connection::CLOSE_REVOKED, b"revoked");
                 shared.hub.leave(id);

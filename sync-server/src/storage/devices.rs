@@ -103,6 +103,13 @@ impl Storage {
         self.query_opt("SELECT revoked_at FROM devices WHERE id = ?1", args![device], |r| r.get(0)).await
     }
 
+    /// The devices revoked.
+    pub(crate) async fn revoked_devices(&self) -> Result<std::collections::HashSet<String>, StorageError> {
+        let ids =
+            self.query("SELECT id FROM devices WHERE revoked_at IS NOT NULL", args![], |r| r.get(0)).await?;
+        Ok(ids.into_iter().collect())
+    }
+
     /// A device not revoked: its role and location.
     pub(crate) async fn active_device(
         &self,

@@ -194,13 +194,16 @@ pub const SQLITE: &[&str] = &[
          PRIMARY KEY (order_id, device)
      );",
     // 2026-12-06: a device's scope is looked up by device, location and
-    // driver, and an order's audience by order; these read whole tables
-    // (pick assignments, order locations, routes, route orders) without
-    // these indexes, at every connection and every scope refresh.
+    // driver, a document's audience by order and by role, and the revoked
+    // devices four times a second; these read whole tables (pick
+    // assignments, order locations, routes, route orders, devices) without
+    // these indexes, at every connection, scope refresh and stored change.
     "CREATE INDEX pick_assignments_device ON pick_assignments (device, order_id);
      CREATE INDEX order_locations_location ON order_locations (location, order_id);
      CREATE INDEX routes_driver ON routes (driver);
-     CREATE INDEX route_orders_order ON route_orders (order_id);",
+     CREATE INDEX route_orders_order ON route_orders (order_id);
+     CREATE INDEX devices_role ON devices (role, location);
+     CREATE INDEX devices_revoked ON devices (id) WHERE revoked_at IS NOT NULL;",
 ];
 
 /// PostgreSQL: the same migrations.
@@ -376,7 +379,9 @@ pub const POSTGRES: &[&str] = &[
     "CREATE INDEX pick_assignments_device ON pick_assignments (device, order_id);
      CREATE INDEX order_locations_location ON order_locations (location, order_id);
      CREATE INDEX routes_driver ON routes (driver);
-     CREATE INDEX route_orders_order ON route_orders (order_id);",
+     CREATE INDEX route_orders_order ON route_orders (order_id);
+     CREATE INDEX devices_role ON devices (role, location);
+     CREATE INDEX devices_revoked ON devices (id) WHERE revoked_at IS NOT NULL;",
 ];
 
 /// The schema version this build writes.

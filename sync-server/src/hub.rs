@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 use waybill_shared::doc::DocId;
-
 use waybill_shared::role::Role;
 
 use crate::scope::Device;
@@ -149,10 +148,8 @@ impl Index {
         if self.office.contains(&id) {
             return;
         }
-        let Some(old) = self.scopes.insert(id, scope) else {
-            self.scopes.remove(&id);
-            return;
-        };
+        let Some(slot) = self.scopes.get_mut(&id) else { return };
+        let old = std::mem::replace(slot, scope);
         let now = &self.scopes[&id];
         let gone: Vec<DocId> = old.difference(now).cloned().collect();
         let new: Vec<DocId> = now.difference(&old).cloned().collect();

@@ -428,9 +428,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_projection_summed_in_sql_agrees_with_the_fold() {
-        let dir = tempfile::tempdir().unwrap();
-        let database = crate::storage::Database::Sqlite(dir.path().join("waybill.db"));
-        let (storage, _writer) = crate::storage::open(&database).await.unwrap();
+        let (_dir, storage) = crate::storage::scratch().await;
         assert_eq!(storage.metric_totals().await.unwrap(), compute(&[]), "nothing stored");
 
         let mut views = views();

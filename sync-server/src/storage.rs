@@ -367,6 +367,17 @@ enum Backend {
     Postgres(postgres::Postgres),
 }
 
+/// For tests: a storage on a new SQLite file in a directory of its own,
+/// which goes when the returned directory is dropped.
+#[cfg(test)]
+pub(crate) async fn scratch() -> (tempfile::TempDir, Storage) {
+    #[allow(clippy::unwrap_used)]
+    let dir = tempfile::tempdir().unwrap();
+    #[allow(clippy::unwrap_used)]
+    let (storage, _writer) = open(&Database::Sqlite(dir.path().join("waybill.db"))).await.unwrap();
+    (dir, storage)
+}
+
 /// Opens (creating and migrating) the database, and starts the writer.
 pub async fn open(database: &Database) -> Result<(Storage, Writer), StorageError> {
     let (backend, tx, others) = match database {

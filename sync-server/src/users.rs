@@ -305,13 +305,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::storage::Database;
 
     async fn db() -> (tempfile::TempDir, Storage) {
-        let dir = tempfile::tempdir().unwrap();
-        let (storage, _writer) =
-            crate::storage::open(&Database::Sqlite(dir.path().join("w.db"))).await.unwrap();
-        (dir, storage)
+        crate::storage::scratch().await
     }
 
     #[tokio::test]

@@ -229,9 +229,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_set_becomes_what_is_listed_and_only_its_own() {
-        let dir = tempfile::tempdir().unwrap();
-        let database = super::super::Database::Sqlite(dir.path().join("waybill.db"));
-        let (storage, _writer) = super::super::open(&database).await.unwrap();
+        let (_dir, storage) = crate::storage::scratch().await;
         let set = |key: &str, members: &[&str]| WriteOp::Set {
             set: Set::OrderLocations,
             key: key.into(),

@@ -174,9 +174,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_locations_newest_epoch_is_found_among_similar_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let database = super::super::Database::Sqlite(dir.path().join("waybill.db"));
-        let (storage, _writer) = super::super::open(&database).await.unwrap();
+        let (_dir, storage) = crate::storage::scratch().await;
         let ops: Vec<WriteOp> = ["location/wh-1/2", "location/wh-1/10", "location/wh-10/50", "location/wh-1-x/90"]
             .into_iter()
             .map(|id| {

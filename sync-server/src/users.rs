@@ -306,13 +306,9 @@ mod tests {
 
     use super::*;
 
-    async fn db() -> (tempfile::TempDir, Storage) {
-        crate::storage::scratch().await
-    }
-
     #[tokio::test]
     async fn a_user_signs_in_with_the_right_password_only_and_sessions_expire() {
-        let (_dir, c) = db().await;
+        let (_dir, c) = crate::storage::scratch().await;
         let now = Utc::now();
         add(&c, "ana", "correct horse", now).await.unwrap();
         assert!(matches!(add(&c, "ana", "another one", now).await, Err(UserError::Exists(_))));
@@ -332,7 +328,7 @@ mod tests {
 
     #[tokio::test]
     async fn signing_out_or_removing_the_user_ends_the_session() {
-        let (_dir, c) = db().await;
+        let (_dir, c) = crate::storage::scratch().await;
         let now = Utc::now();
         add(&c, "ana", "correct horse", now).await.unwrap();
         let a = sign_in(&c, "ana", "correct horse", now).await.unwrap();

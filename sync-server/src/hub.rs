@@ -161,8 +161,11 @@ impl Index {
         }
     }
 
-    /// Adds `doc` to `id`'s scope.
+    /// Adds `doc` to `id`'s scope (an office connection's has everything).
     fn hold(&mut self, id: u64, doc: &DocId) {
+        if self.office.contains(&id) {
+            return;
+        }
         if let Some(scope) = self.scopes.get_mut(&id) {
             scope.insert(doc.clone());
             self.holders.entry(doc.clone()).or_default().insert(id);
@@ -184,15 +187,15 @@ impl Index {
         self.office.iter().chain(holders).copied().filter(move |id| *id != from)
     }
 
-    /// The connections, but `from`, of the devices in `audience` that do
-    /// not hold `doc`.
-    fn entitled(&self, doc: &DocId, audience: &BTreeSet<String>, from: u64) -> Vec<u64> {
+    /// The connections of the devices in `audience`, but `from` and those
+    /// in `pushed`.
+    fn entitled(&self, audience: &BTreeSet<String>, from: u64, pushed: &BTreeSet<u64>) -> Vec<u64> {
         audience
             .iter()
             .filter_map(|device| self.by_device.get(device))
             .flatten()
             .copied()
-            .filter(|id| *id != from && !self.holds(*id, doc))
+            .filter(|id| *id != from && !pushed.contains(id))
             .collect()
     }
 }
@@ -235,27 +238,31 @@ impl Hub {
     }
 
     /// Pushes `doc` with its new `changes` (encoded; none: announce it
-    /// only) to every connection but `from` that holds it; says whether
-    /// any other connection does not hold it, for the caller to check
-    /// whether it has just come into their scope ([`grant`](Self::grant)).
-    pub fn notify(&self, doc: &DocId, changes: &[Vec<u8>], from: u64) -> bool {
-        let Ok(reg) = self.live.lock() else { return false };
-        let mut held = 0;
+    /// only) to every connection but `from` that holds it. Returns the
+    /// connections it pushed to, or `None` if every connection but `from`
+    /// holds it; otherwise the caller looks up who should hold it and
+    /// [`grant`](Self::grant)s it to them.
+    pub fn notify(&self, doc: &DocId, changes: &[Vec<u8>], from: u64) -> Option<BTreeSet<u64>> {
+        let reg = self.live.lock().ok()?;
+        let mut pushed = BTreeSet::new();
         for id in reg.index.holding(doc, from) {
             if let Some(l) = reg.conns.get(&id) {
                 l.push.add(doc, changes);
-                held += 1;
+                pushed.insert(id);
             }
         }
-        reg.conns.len() - usize::from(reg.conns.contains_key(&from)) > held
+        let others = reg.conns.len() - usize::from(reg.conns.contains_key(&from));
+        (others > pushed.len()).then_some(pushed)
     }
 
-    /// Adds `doc` to the scope of the connections (but `from`) of the
-    /// devices in `audience` that do not hold it yet, and announces it to
-    /// them (they sync it whole).
-    pub fn grant(&self, doc: &DocId, audience: &BTreeSet<String>, from: u64) {
+    /// Adds `doc` to the scope of the connections of the devices in
+    /// `audience`, but `from` and those [`notify`](Self::notify) `pushed`
+    /// it to, and announces it to them (they sync it). Whether they hold it
+    /// by now does not matter: one that came to hold it since `notify` (a
+    /// scope set meanwhile) has not heard of this change either.
+    pub fn grant(&self, doc: &DocId, audience: &BTreeSet<String>, from: u64, pushed: &BTreeSet<u64>) {
         let Ok(mut reg) = self.live.lock() else { return };
-        for id in reg.index.entitled(doc, audience, from) {
+        for id in reg.index.entitled(audience, from, pushed) {
             reg.index.hold(id, doc);
             if let Some(l) = reg.conns.get(&id) {
                 l.push.add(doc, &[]);
@@ -301,12 +308,15 @@ mod tests {
         assert_eq!(holding(&index, "SO-2", 3), [1, 4].into(), "not the one it came from");
         assert_eq!(holding(&index, "SO-7", 0), [4].into());
 
-        // SO-7 is hh-1's now: both its connections are entitled, not the
-        // office's (it holds it) nor the one it came from.
+        // SO-7 is hh-1's now: its connections are entitled, not the one it
+        // came from, nor those it was pushed to (the office's).
         let audience: BTreeSet<String> = ["hh-1".into(), "office-1".into()].into();
-        assert_eq!(index.entitled(&so("SO-7"), &audience, 2), vec![1]);
+        assert_eq!(index.entitled(&audience, 2, &[4].into()), vec![1]);
+        assert_eq!(index.entitled(&audience, 2, &BTreeSet::new()), vec![1, 4]);
         index.hold(1, &so("SO-7"));
+        index.hold(4, &so("SO-7")); // the office's scope lists nothing
         assert!(index.holds(1, &so("SO-7")) && !index.holds(2, &so("SO-7")));
+        assert!(!index.holders[&so("SO-7")].contains(&4));
 
         // A new scope drops what it no longer lists, from the index too.
         index.set_scope(1, docs(&["SO-2"]));

@@ -190,12 +190,10 @@ fn top_up_later(shared: Arc<Shared>, location: LocationId, except: Option<u64>) 
 pub async fn push(shared: &Arc<Shared>, id: &DocId, changes: &[Vec<u8>], from: u64) {
     // Nobody listening is fine.
     let _ = shared.changes.send(id.to_string());
-    if !shared.hub.notify(id, changes, from) {
-        return;
-    }
+    let Some(pushed) = shared.hub.notify(id, changes, from) else { return };
     // One query for who should hold it, however many are connected.
     let Ok(audience) = crate::scope::audience(&shared.storage, id).await else { return };
-    shared.hub.grant(id, &audience, from);
+    shared.hub.grant(id, &audience, from, &pushed);
 }
 
 /// A blob arrived: documents whose proof of delivery was missing it are

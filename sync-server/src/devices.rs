@@ -155,10 +155,10 @@ pub async fn by_certificate(
     }))
 }
 
-/// Whether a device is revoked (or gone).
-pub async fn is_revoked(storage: &Storage, device: &str) -> Result<bool, StorageError> {
-    let revoked = storage.device_revoked_at(device).await?;
-    Ok(!matches!(revoked, Some(None)))
+/// The devices revoked. A device's row is never deleted (a revoked device
+/// keeps it), so these are every device cut off.
+pub async fn revoked(storage: &Storage) -> Result<std::collections::HashSet<String>, StorageError> {
+    storage.revoked_devices().await
 }
 
 /// A device not revoked: its role and location.

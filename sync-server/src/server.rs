@@ -273,9 +273,8 @@ async fn watch_revocations(shared: Arc<Shared>) {
         if connected.is_empty() {
             continue;
         }
-        // One read for every connection. A device's row is never deleted
-        // (a revoked device keeps it), so these are all it takes.
-        let Ok(revoked) = shared.storage.revoked_devices().await else { continue };
+        // One read for every connection.
+        let Ok(revoked) = crate::devices::revoked(&shared.storage).await else { continue };
         for (id, device, conn) in connected {
             if revoked.contains(&device) {
                 tracing::info!(%device, "revoked: closing its connection");

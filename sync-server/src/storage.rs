@@ -370,10 +370,9 @@ enum Backend {
 /// For tests: a storage on a new SQLite file in a directory of its own,
 /// which goes when the returned directory is dropped.
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub(crate) async fn scratch() -> (tempfile::TempDir, Storage) {
-    #[allow(clippy::unwrap_used)]
     let dir = tempfile::tempdir().unwrap();
-    #[allow(clippy::unwrap_used)]
     let (storage, _writer) = open(&Database::Sqlite(dir.path().join("waybill.db"))).await.unwrap();
     (dir, storage)
 }

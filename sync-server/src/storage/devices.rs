@@ -94,15 +94,6 @@ impl Storage {
         .await
     }
 
-    /// When a device was revoked: `None` for an unknown device, `Some(None)`
-    /// for one not revoked.
-    pub(crate) async fn device_revoked_at(
-        &self,
-        device: &str,
-    ) -> Result<Option<Option<String>>, StorageError> {
-        self.query_opt("SELECT revoked_at FROM devices WHERE id = ?1", args![device], |r| r.get(0)).await
-    }
-
     /// The devices revoked.
     pub(crate) async fn revoked_devices(&self) -> Result<std::collections::HashSet<String>, StorageError> {
         let ids =

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use automerge::{AutoCommit, ChangeHash};
 use waybill_shared::doc::DocId;
 
+use crate::projection::Written;
 use crate::storage::{Storage, StorageError};
 
 /// A document in memory and what is stored of it.
@@ -19,6 +20,9 @@ pub struct Loaded {
     pub stored: Option<Stored>,
     /// Bytes stored: the snapshot and the changes since.
     pub bytes: usize,
+    /// An order's rows as this copy last wrote them; `None` when unknown
+    /// (the next projection is written whole).
+    pub projected: Option<Written>,
 }
 
 /// What storage holds of a document in memory.
@@ -40,7 +44,7 @@ impl Loaded {
         }
         let bytes = stored.snapshot.len() + stored.changes.iter().map(Vec::len).sum::<usize>();
         let appended = stored.changes.len() as i64;
-        Ok(Some(Self { doc, stored: Some(Stored { heads: stored.heads, appended }), bytes }))
+        Ok(Some(Self { doc, stored: Some(Stored { heads: stored.heads, appended }), bytes, projected: None }))
     }
 }
 
@@ -81,7 +85,11 @@ impl DocCache {
     /// Adds a document being created, not stored yet.
     pub fn put(&self, id: DocId, doc: AutoCommit) -> Result<Entry, StorageError> {
         let now = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.insert(id, Arc::new(tokio::sync::Mutex::new(Loaded { doc, stored: None, bytes: 0 })), now)
+        self.insert(
+            id,
+            Arc::new(tokio::sync::Mutex::new(Loaded { doc, stored: None, bytes: 0, projected: None })),
+            now,
+        )
     }
 
     /// Drops a document from memory, so its next use reloads what is stored

@@ -13,7 +13,7 @@ use waybill_shared::id::LocationId;
 
 use crate::blob_store::BlobStore;
 use crate::docs::{Loaded, Stored};
-use crate::projection;
+use crate::projection::{self, Written};
 use crate::server::Shared;
 use crate::storage::{StorageError, WriteOp};
 
@@ -48,31 +48,43 @@ pub async fn project(
     id: &DocId,
     doc: &mut AutoCommit,
 ) -> Result<Vec<WriteOp>, StorageError> {
-    Ok(projected(blobs, id, doc).await?.0)
+    Ok(projected(blobs, id, doc, None).await?.rows)
 }
 
-/// [`project`], and the proof blobs the projection found missing.
+/// A document's projection.
+struct Projected {
+    /// The rows to write.
+    rows: Vec<WriteOp>,
+    /// The proof blobs found missing.
+    missing: Vec<BlobHash>,
+    /// An order's rows, once written.
+    written: Option<Written>,
+}
+
+/// The rows of a document as it is now, written over `before` (an order's
+/// rows as stored, if known).
 async fn projected(
     blobs: &BlobStore,
     id: &DocId,
     doc: &mut AutoCommit,
-) -> Result<(Vec<WriteOp>, Vec<BlobHash>), StorageError> {
+    before: Option<&Written>,
+) -> Result<Projected, StorageError> {
     let corrupt = |e: doc::DocError| StorageError::Corrupt(format!("{id}: {e}"));
-    Ok(match id {
+    let rows = match id {
         DocId::Order(_) => {
             let view = order_view(blobs, id, doc).await?;
             let missing = view.proofs.iter().flat_map(|p| p.missing_blobs.iter().copied()).collect();
-            (projection::order(&view), missing)
+            let (rows, written) = projection::order(&view, before);
+            return Ok(Projected { rows, missing, written: Some(written) });
         }
-        DocId::Location { .. } => (
-            projection::stock(id, &fold::stock::fold(&doc::location::read(doc.document()).map_err(corrupt)?)),
-            Vec::new(),
-        ),
-        DocId::Route(_) => (
-            projection::route(&fold::route::fold(&doc::route::read(doc.document()).map_err(corrupt)?)),
-            Vec::new(),
-        ),
-    })
+        DocId::Location { .. } => {
+            projection::stock(id, &fold::stock::fold(&doc::location::read(doc.document()).map_err(corrupt)?))
+        }
+        DocId::Route(_) => {
+            projection::route(&fold::route::fold(&doc::route::read(doc.document()).map_err(corrupt)?))
+        }
+    };
+    Ok(Projected { rows, missing: Vec::new(), written: None })
 }
 
 /// How often a write is tried again over a document another node stored
@@ -114,18 +126,21 @@ pub async fn store(
             }
         };
         let mut ops = vec![op];
-        let (rows, found_missing) = projected(&shared.blobs, id, &mut loaded.doc).await?;
-        ops.extend(rows);
-        missing = found_missing;
+        let projected = projected(&shared.blobs, id, &mut loaded.doc, loaded.projected.as_ref()).await?;
+        ops.extend(projected.rows);
+        missing = projected.missing;
         ops.extend(extra.iter().cloned());
         match shared.writer.write(ops).await {
             Ok(()) => {
                 (loaded.stored, loaded.bytes) = (Some(Stored { heads, appended }), bytes);
+                loaded.projected = projected.written;
                 break;
             }
             Err(StorageError::Conflict | StorageError::Busy) if retries < RETRIES => {
                 retries += 1;
                 tracing::debug!(doc = %id, retries, "stored meanwhile elsewhere: merging and writing again");
+                // Its rows too may have been written meanwhile.
+                loaded.projected = None;
                 if let Some(now) = Loaded::read(&shared.storage, id).await? {
                     *loaded = now;
                 }
@@ -202,7 +217,10 @@ pub async fn blob_arrived(shared: &Arc<Shared>, hash: &BlobHash) -> Result<(), S
     let docs = shared.storage.docs_with_exception(&format!("proof_blob_missing:{hash}")).await?;
     for doc in docs {
         let Ok(id) = doc.parse::<DocId>() else { continue };
-        // As stored now, not as a copy in memory may still have it.
+        // As stored now, not as a copy in memory may still have it. That
+        // copy's record of its rows (`Loaded::projected`) is left as it was:
+        // what a blob's arrival moves (its proof's exception closing) never
+        // moves back, so the copy's next projection writes it the same way.
         let Some(mut loaded) = Loaded::read(&shared.storage, &id).await? else { continue };
         let ops = project(&shared.blobs, &id, &mut loaded.doc).await?;
         shared.writer.write(ops).await?;

@@ -30,7 +30,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::storage::{Storage, StorageError, WriteOp};
+use crate::storage::{Storage, StorageError};
 
 /// The metrics, each with what it was computed from.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -303,12 +303,6 @@ pub fn compute<'a>(views: impl IntoIterator<Item = &'a Value>) -> Metrics {
     t.metrics(t.picking())
 }
 
-/// The rows of order `id`'s share of the metrics, from its view's JSON,
-/// written with its projection.
-pub fn rows(id: &str, view: &str) -> Vec<WriteOp> {
-    crate::storage::metrics::order(id, &contribution(&Counted::of(view)))
-}
-
 /// Orders stored before the metrics were projected (a database from an
 /// older build) get their rows now, from their stored views, a thousand at
 /// a time. Quick when there are none.
@@ -321,7 +315,7 @@ pub async fn backfill(storage: &Storage) -> Result<u64, StorageError> {
         }
         let mut ops = Vec::new();
         for (id, view) in &missing {
-            ops.extend(rows(id, view));
+            ops.extend(crate::storage::metrics::order(id, &contribution(&Counted::of(view))));
         }
         storage.write(ops).await?;
         done += missing.len() as u64;

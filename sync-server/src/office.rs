@@ -126,7 +126,7 @@ pub async fn create_order(
     // Before the projection, which queues the customer's emails.
     ops.extend(storage::mail::contact(header.id.as_str(), contact));
     let view = ingest::order_view(&shared.blobs, &id, &mut d).await?;
-    ops.extend(crate::projection::order(&view));
+    ops.extend(crate::projection::order(&view, None).0);
     ops.push(office.write()?);
     match shared.writer.write(ops).await {
         Ok(()) => {}

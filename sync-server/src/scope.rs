@@ -104,17 +104,12 @@ pub async fn latest_location(storage: &Storage, location: &str) -> Result<Option
 }
 
 /// The devices whose scope holds `doc`: the same rules as [`scope`], asked
-/// the other way round, so a change is pushed with a few queries whatever
+/// the other way round, so a change is pushed with two queries whatever
 /// the number of devices connected.
 pub async fn audience(storage: &Storage, doc: &DocId) -> Result<BTreeSet<String>, StorageError> {
-    let mut out: BTreeSet<String> = storage.office_devices().await?.into_iter().collect();
-    match doc {
-        DocId::Order(o) => {
-            out.extend(storage.order_workers(o.as_str()).await?);
-            out.extend(unsettled_holders(storage, o.as_str()).await?);
-        }
-        DocId::Route(r) => out.extend(storage.route_driver(r.as_str()).await?),
-        DocId::Location { id, .. } => out.extend(storage.location_devices(id.as_str()).await?),
+    let mut out: BTreeSet<String> = storage.audience(doc).await?.into_iter().collect();
+    if let DocId::Order(o) = doc {
+        out.extend(unsettled_holders(storage, o.as_str()).await?);
     }
     Ok(out)
 }

@@ -2,6 +2,8 @@
 //! that hold a document (its audience): the look-ups behind
 //! [`crate::scope`]. Closed orders are those completed or cancelled.
 
+use waybill_shared::doc::DocId;
+
 use super::{Storage, StorageError, args};
 
 /// A sync state of a device's for a document, and the document's stored
@@ -106,62 +108,41 @@ impl Storage {
         .await
     }
 
-    /// The office devices not revoked.
-    pub(crate) async fn office_devices(&self) -> Result<Vec<String>, StorageError> {
-        self.query("SELECT id FROM devices WHERE role = 'office' AND revoked_at IS NULL", args![], |r| {
-            r.get(0)
-        })
-        .await
-    }
-
-    /// The devices whose work holds the order `order`: its picker while it
-    /// is open, its locations' packers while it is picked or packed, its
-    /// drivers while it is open.
-    pub(crate) async fn order_workers(&self, order: &str) -> Result<Vec<String>, StorageError> {
-        let mut out = self
-            .query(
-                "SELECT a.device FROM pick_assignments a JOIN orders o ON o.id = a.order_id
-                 WHERE a.order_id = ?1 AND o.status NOT IN ('completed', 'cancelled')",
-                args![order],
-                |r| r.get(0),
-            )
-            .await?;
-        out.extend(
-            self.query(
-                "SELECT d.id FROM devices d JOIN order_locations l ON l.location = d.location
-                 JOIN orders o ON o.id = l.order_id
-                 WHERE d.role = 'packer' AND l.order_id = ?1 AND o.status IN ('picking', 'picked', 'packed')",
-                args![order],
-                |r| r.get(0),
-            )
-            .await?,
-        );
-        out.extend(
-            self.query(
-                "SELECT r.driver FROM route_orders ro JOIN routes r ON r.id = ro.route
-                 JOIN orders o ON o.id = ro.order_id
-                 WHERE ro.order_id = ?1 AND o.status NOT IN ('completed', 'cancelled')",
-                args![order],
-                |r| r.get(0),
-            )
-            .await?,
-        );
-        Ok(out)
-    }
-
-    /// The driver of route `route`.
-    pub(crate) async fn route_driver(&self, route: &str) -> Result<Vec<String>, StorageError> {
-        self.query("SELECT driver FROM routes WHERE id = ?1", args![route], |r| r.get(0)).await
-    }
-
-    /// The pickers, packers and drivers enrolled at `location`.
-    pub(crate) async fn location_devices(&self, location: &str) -> Result<Vec<String>, StorageError> {
-        self.query(
-            "SELECT id FROM devices WHERE role IN ('picker', 'packer', 'driver') AND location = ?1",
-            args![location],
-            |r| r.get(0),
-        )
-        .await
+    /// The devices whose work holds `doc`, and the office devices not
+    /// revoked, in one query: an order's picker while it is open, its
+    /// locations' packers while it is picked or packed, its drivers while it
+    /// is open; a route's driver; a location's pickers, packers and drivers.
+    pub(crate) async fn audience(&self, doc: &DocId) -> Result<Vec<String>, StorageError> {
+        macro_rules! with_office {
+            ($sql:literal) => {
+                concat!("SELECT id FROM devices WHERE role = 'office' AND revoked_at IS NULL UNION ", $sql)
+            };
+        }
+        let (sql, key) = match doc {
+            DocId::Order(o) => (
+                with_office!(
+                    "SELECT a.device FROM pick_assignments a JOIN orders o ON o.id = a.order_id
+                     WHERE a.order_id = ?1 AND o.status NOT IN ('completed', 'cancelled')
+                     UNION
+                     SELECT d.id FROM devices d JOIN order_locations l ON l.location = d.location
+                     JOIN orders o ON o.id = l.order_id
+                     WHERE d.role = 'packer' AND l.order_id = ?1 AND o.status IN ('picking', 'picked', 'packed')
+                     UNION
+                     SELECT r.driver FROM route_orders ro JOIN routes r ON r.id = ro.route
+                     JOIN orders o ON o.id = ro.order_id
+                     WHERE ro.order_id = ?1 AND o.status NOT IN ('completed', 'cancelled')"
+                ),
+                o.as_str(),
+            ),
+            DocId::Route(r) => (with_office!("SELECT driver FROM routes WHERE id = ?1"), r.as_str()),
+            DocId::Location { id, .. } => (
+                with_office!(
+                    "SELECT id FROM devices WHERE role IN ('picker', 'packer', 'driver') AND location = ?1"
+                ),
+                id.as_str(),
+            ),
+        };
+        self.query(sql, args![key], |r| r.get(0)).await
     }
 }
 

@@ -278,6 +278,12 @@ fn under_fire(fire: &Fire) {
         }
     }
     assert!(kills.syncs_cut >= fire.cut, "the kills cut only {} syncs in {round} rounds", kills.syncs_cut);
+    // Every device's work reaches the server first, then every device
+    // takes in everyone's: one that settled before another's last upload
+    // could not have seen it.
+    for d in &devices {
+        settle(d);
+    }
     let reports: Vec<Value> = devices.iter().map(|d| settle(d)).collect();
 
     // Nothing acknowledged is lost: every device's event is in the server's

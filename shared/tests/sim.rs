@@ -283,9 +283,9 @@ impl World {
         } else {
             Vec::new()
         };
-        // A device of either protocol version: sync messages plain (1) or
-        // packed (2).
-        let protocol = if self.rng.chance(50) { 1 } else { 2 };
+        // A device of any protocol version: sync messages plain (1) or
+        // packed (2 and 3); on 3, a document it holds none of comes whole.
+        let protocol = [1, 2, 3][self.rng.below(3)];
         let mut client = ClientSession::new(id.clone(), doc, state, &heads).speaking(protocol);
         let mut to_server: VecDeque<Message> = client.start().unwrap().into();
         assert!(matches!(to_server.pop_front(), Some(Message::Open { .. })));

@@ -286,22 +286,9 @@ async fn doc_stream(
     mut recv: Reader,
 ) -> Result<(), WireError> {
     let storage_err = |e: crate::storage::StorageError| WireError::Read(e.to_string());
-    let entry = if entitled(shared, conn_id, device, &id).await? {
-        match shared.docs.get(&shared.storage, &id).await.map_err(storage_err)? {
-            Some(e) => Some(e),
-            // The office may create documents.
-            None if device.role == Role::Office => {
-                Some(shared.docs.put(id.clone(), automerge::AutoCommit::new()).map_err(storage_err)?)
-            }
-            None => None,
-        }
-    } else {
-        None
-    };
-    let Some(entry) = entry else {
+    if !entitled(shared, conn_id, device, &id).await? {
         return wire::end_with(&mut send, &stream::out_of_scope(&id)).await;
-    };
-    telemetry::add(&telemetry::DOC_STREAMS, 1);
+    }
     let who = DeviceIdentity {
         device: device.id.parse().map_err(|_| WireError::Read("stored device id".into()))?,
         role: device.role,
@@ -316,7 +303,29 @@ async fn doc_stream(
         doc: id.clone(),
         state: state.encode(),
     };
-    while let Some(msg) = recv.next().await? {
+    let Some(first) = recv.next().await? else { return Ok(()) };
+    // A device holding none of the document gets it as stored, not loaded.
+    if matches!(first, Message::Fetch)
+        && let Some(stored) = shared.storage.load_doc(&id).await.map_err(storage_err)?
+        && let Some(whole) = session.whole(stored.bytes(), &stored.heads)
+    {
+        telemetry::add(&telemetry::DOC_STREAMS, 1);
+        shared.writer.write(vec![state_op(session.state())]).await.map_err(storage_err)?;
+        wire::write(&mut send, &whole).await?;
+        let _ = send.finish();
+        return Ok(());
+    }
+    let entry = match shared.docs.get(&shared.storage, &id).await.map_err(storage_err)? {
+        Some(e) => e,
+        // The office may create documents.
+        None if device.role == Role::Office => {
+            shared.docs.put(id.clone(), automerge::AutoCommit::new()).map_err(storage_err)?
+        }
+        None => return wire::end_with(&mut send, &stream::out_of_scope(&id)).await,
+    };
+    telemetry::add(&telemetry::DOC_STREAMS, 1);
+    let mut next = Some(first);
+    while let Some(msg) = next {
         let mut loaded = entry.lock().await;
         let answer = match session.handle(&mut loaded.doc, msg) {
             Ok(a) => a,
@@ -363,6 +372,7 @@ async fn doc_stream(
         if answer.done {
             break;
         }
+        next = recv.next().await?;
     }
     // Written again only if it moved since (it keeps the shared heads).
     if session.state().encode() != saved {

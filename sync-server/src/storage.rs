@@ -343,6 +343,18 @@ pub struct StoredDoc {
     pub heads: Vec<ChangeHash>,
 }
 
+impl StoredDoc {
+    /// The document's bytes: the snapshot, then the changes (what
+    /// `AutoCommit::load` takes).
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut bytes = self.snapshot.clone();
+        for change in &self.changes {
+            bytes.extend(change);
+        }
+        bytes
+    }
+}
+
 /// Read access, cloneable.
 #[derive(Clone)]
 pub struct Storage {

@@ -681,11 +681,16 @@ pub mod raw {
         }
 
         /// Fetches `doc` whole on a new stream, as a new device speaking
-        /// `protocol` would: the document, and every message the server
-        /// sent on the stream.
-        pub async fn fetch(&self, doc: &DocId, protocol: u16) -> (AutoCommit, Vec<Message>) {
+        /// `protocol` would, the manifest having listed it at `listed`: the
+        /// document, and every message the server sent on the stream.
+        pub async fn fetch(
+            &self,
+            doc: &DocId,
+            protocol: u16,
+            listed: &[automerge::ChangeHash],
+        ) -> (AutoCommit, Vec<Message>) {
             let mut session =
-                ClientSession::new(doc.clone(), AutoCommit::new(), State::new(), &[]).speaking(protocol);
+                ClientSession::new(doc.clone(), AutoCommit::new(), State::new(), listed).speaking(protocol);
             let mut stream = self.open().await;
             let mut out = session.start().unwrap();
             let mut heard = Vec::new();

@@ -233,7 +233,7 @@ async fn enrolment_codes_are_checked_and_work_once() {
 async fn a_wrong_protocol_version_is_refused_with_the_versions_spoken() {
     let (dir, server) = seeded();
     let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));
-    let want = RefuseReason::UnsupportedVersion { min: 1, max: 2 };
+    let want = RefuseReason::UnsupportedVersion { min: 1, max: PROTOCOL_VERSION };
 
     for enrolled in [false, true] {
         let client =

@@ -1,7 +1,8 @@
-//! Protocol 2 beside protocol 1, against a real server: a device of either
-//! version is served in its own, sync messages go packed from 2 on, and an
-//! office change reaches a watching device with its changes, applied with
-//! no document session.
+//! Protocols 1, 2 and 3 side by side, against a real server: a device of
+//! any version is served in its own, sync messages go packed from 2 on, a
+//! document a device holds none of comes whole on 3, and an office change
+//! reaches a watching device with its changes from 2 on, applied with no
+//! document session.
 
 #![allow(clippy::unwrap_used)]
 
@@ -30,7 +31,7 @@ async fn a_device_of_either_version_is_served_in_its_own_and_office_changes_are_
     server.ok(&["import", SEED]);
     let picker = Device::enrol(dir.path(), &server, "hh-1", "picker", Some("wh-1"));
     let order: DocId = "order/SO-1001".parse().unwrap();
-    for (protocol, reason) in [(1, "check 1"), (2, "check 2")] {
+    for (protocol, reason) in [(1, "check 1"), (2, "check 2"), (3, "check 3")] {
         let client = Client::device(&server, &picker).await;
         let (mut control, manifest, spoken) = client.session_in(protocol).await;
         assert_eq!(spoken, protocol, "the server speaks the device's version");
@@ -38,12 +39,14 @@ async fn a_device_of_either_version_is_served_in_its_own_and_office_changes_are_
 
         // A new device fetching the order: the server's answers, in the form
         // the version says, bring the document as the server holds it.
-        let (mut doc, heard) = client.fetch(&order, spoken).await;
+        let listed_heads: Vec<ChangeHash> = listed.heads.iter().map(|h| ChangeHash(*h)).collect();
+        let (mut doc, heard) = client.fetch(&order, spoken, &listed_heads).await;
         let packed = heard.iter().filter(|m| matches!(m, Message::Packed { .. })).count();
         let plain = heard.iter().filter(|m| matches!(m, Message::Sync { .. })).count();
         match protocol {
             1 => assert!(packed == 0 && plain > 0, "protocol 1: {packed} packed, {plain} plain"),
-            _ => assert!(packed > 0 && plain == 0, "protocol 2: {packed} packed, {plain} plain"),
+            2 => assert!(packed > 0 && plain == 0, "protocol 2: {packed} packed, {plain} plain"),
+            _ => assert!(matches!(heard[..], [Message::Whole { .. }]), "protocol 3: {heard:?}"),
         }
         assert_eq!(
             heads(&mut doc),
@@ -64,7 +67,7 @@ async fn a_device_of_either_version_is_served_in_its_own_and_office_changes_are_
                 assert_eq!(announced, order);
             }
             Message::Pushed { doc: announced, changes } => {
-                assert_eq!(protocol, 2, "protocol 1 was sent Pushed");
+                assert!(protocol >= 2, "protocol 1 was sent Pushed");
                 assert_eq!(announced, order);
                 // Applied to what the device held, they bring it to what
                 // the server stored: no session needed.

@@ -11,13 +11,20 @@ use crate::policy::Refusal;
 use crate::role::Role;
 
 /// The protocol version this build speaks: the newest. Version 2 adds
-/// [`Message::Packed`] and [`Message::Pushed`].
-pub const PROTOCOL_VERSION: u16 = 2;
+/// [`Message::Packed`] and [`Message::Pushed`]; version 3
+/// [`Message::Fetch`] and [`Message::Whole`].
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Whether a connection of `protocol` packs its sync messages and pushes
 /// changes with their announcements (2 and later).
 pub fn packs(protocol: u16) -> bool {
     protocol >= 2
+}
+
+/// Whether a device on a connection of `protocol` asks for a document it
+/// holds none of whole ([`Message::Fetch`], 3 and later).
+pub fn fetches(protocol: u16) -> bool {
+    protocol >= 3
 }
 
 /// The oldest version this build still speaks: a server answers a device
@@ -170,6 +177,19 @@ pub enum Message {
         /// The changes, each as Automerge encodes one, in causal order.
         changes: Vec<Vec<u8>>,
     },
+    /// Client → server, on a document stream of a protocol 3 connection,
+    /// after `Open` and instead of its first sync message: the device holds
+    /// none of the document, so the server may send it whole.
+    Fetch,
+    /// Server → client, the answer to `Fetch`: the document as stored (its
+    /// snapshot, then the changes appended since), which the device loads
+    /// whole; the session is over. A server that cannot (the document is
+    /// larger than a frame, or not stored yet) answers with its first sync
+    /// message instead, and the session goes on as any other.
+    Whole {
+        /// The document's bytes, as Automerge saves them.
+        data: Vec<u8>,
+    },
 }
 
 /// Why a request was refused. The order of the variants is the wire format;
@@ -297,6 +317,8 @@ mod tests {
             Message::Error { message: "boom".into() },
             Message::Packed { data: vec![8] },
             Message::Pushed { doc: doc(), changes: vec![vec![9]] },
+            Message::Fetch,
+            Message::Whole { data: vec![10] },
         ]
     }
 

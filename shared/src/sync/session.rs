@@ -23,6 +23,11 @@
 //! A client's messages fit in a device's frame ([`MAX_DEVICE_FRAME`]):
 //! changes over that go in the next round.
 //!
+//! From protocol 3, a device that holds none of a document the server
+//! lists asks for it whole (`Fetch`): the server sends the stored bytes
+//! (`Whole`) without loading them ([`ServerSession::whole`]), and the device
+//! loads them; a document over a frame goes as any other session.
+//!
 //! On a connection that speaks protocol 2 ([`speaking`](ClientSession::speaking)),
 //! both sides send their sync messages packed ([`Message::Packed`]); both
 //! take either form in. There the client does not offer whole-document
@@ -34,7 +39,7 @@ use automerge::{AutoCommit, Change, ChangeHash};
 
 use crate::doc::DocId;
 use crate::policy::{DeviceIdentity, Refusal, check_changes};
-use crate::sync::message::packs;
+use crate::sync::message::{fetches, packs};
 use crate::sync::{MAX_DEVICE_FRAME, MAX_FRAME, Message, RefuseReason, pack};
 
 /// Rounds one session may take. Honest peers finish in a few; the cap ends a
@@ -94,6 +99,10 @@ pub struct ClientSession {
     limit: usize,
     /// Whether sync messages go packed.
     packed: bool,
+    /// Whether the server's manifest listed the document.
+    listed: bool,
+    /// Whether it asks for the document whole ([`Message::Fetch`]).
+    fetch: bool,
 }
 
 /// What a finished client session brings home.
@@ -193,18 +202,28 @@ impl ClientSession {
             done: false,
             limit,
             packed: false,
+            listed: !server_heads.is_empty(),
+            fetch: false,
         }
     }
 
-    /// Sends in the form of the connection's `protocol` (packed from 2 on).
+    /// Sends in the form of the connection's `protocol`: packed from 2 on;
+    /// from 3 on, a document the server holds and the device none of is
+    /// asked for whole.
     pub fn speaking(mut self, protocol: u16) -> Self {
         self.packed = packs(protocol);
+        self.fetch = fetches(protocol) && self.listed && self.before.is_empty();
         self
     }
 
-    /// The first messages: `Open`, then the first round's.
+    /// The first messages: `Open`, then the first round's (or `Fetch`).
     pub fn start(&mut self) -> Result<Vec<Message>, SessionError> {
-        let first = self.round(None)?;
+        let first = if self.fetch {
+            self.rounds += 1;
+            Message::Fetch
+        } else {
+            self.round(None)?
+        };
         Ok(vec![Message::Open { doc: self.id.clone() }, first])
     }
 
@@ -222,6 +241,7 @@ impl ClientSession {
             Message::Sync { data } => Some(data),
             Message::Packed { data } => Some(unpack(&data, MAX_FRAME)?),
             Message::Idle => None,
+            Message::Whole { data } if self.fetch => return self.take_whole(&data),
             Message::Refused { reason, message } => return Err(SessionError::Refused { reason, message }),
             _ => return Err(SessionError::Unexpected("message")),
         };
@@ -255,6 +275,20 @@ impl ClientSession {
             before: self.before,
             rejected: self.rejected,
         }
+    }
+
+    /// Takes in the document sent whole (the device held none of it): the
+    /// session is over, and both sides hold its heads.
+    fn take_whole(&mut self, data: &[u8]) -> Result<Vec<Message>, SessionError> {
+        let mut doc = AutoCommit::load(data).map_err(|e| SessionError::Malformed(e.to_string()))?;
+        doc.set_actor(self.doc.get_actor().clone());
+        let heads = doc.get_heads();
+        self.doc = doc;
+        self.state = sync::State::new();
+        self.state.shared_heads = heads.clone();
+        prime(&mut self.state, &mut self.doc, &heads);
+        self.done = true;
+        Ok(Vec::new())
     }
 
     fn round(&mut self, incoming: Option<&[u8]>) -> Result<Message, SessionError> {
@@ -301,6 +335,8 @@ pub struct ServerSession {
     state: sync::State,
     rounds: u32,
     packed: bool,
+    /// Whether the connection's devices may ask for a document whole.
+    fetch: bool,
     /// Largest sync message sent.
     limit: usize,
 }
@@ -324,13 +360,29 @@ pub struct Answer {
 impl ServerSession {
     /// A session with `who` on document `id`, from the persisted `state`.
     pub fn new(who: DeviceIdentity, id: DocId, state: sync::State) -> Self {
-        Self { who, id, state, rounds: 0, packed: false, limit: MAX_FRAME - WRAPPING }
+        Self { who, id, state, rounds: 0, packed: false, fetch: false, limit: MAX_FRAME - WRAPPING }
     }
 
-    /// Answers in the form of the connection's `protocol` (packed from 2 on).
+    /// Answers in the form of the connection's `protocol` (packed from 2 on;
+    /// `Fetch` taken from 3 on).
     pub fn speaking(mut self, protocol: u16) -> Self {
         self.packed = packs(protocol);
+        self.fetch = fetches(protocol);
         self
+    }
+
+    /// The answer to a `Fetch`, from the document as stored (`stored`, at
+    /// `heads`) without loading it: the bytes whole, the session over, and
+    /// the device's sync state at those heads (persist it before sending).
+    /// `None` if they do not fit a frame: load the document and
+    /// [`handle`](Self::handle) the `Fetch`.
+    pub fn whole(&mut self, stored: Vec<u8>, heads: &[ChangeHash]) -> Option<Message> {
+        if !self.fetch || stored.len() > self.limit {
+            return None;
+        }
+        self.state = sync::State::new();
+        self.state.shared_heads = heads.to_vec();
+        Some(Message::Whole { data: stored })
     }
 
     /// The sync state to persist.
@@ -351,6 +403,7 @@ impl ServerSession {
             // (A protocol 1 connection carries none.)
             Message::Packed { data } if self.packed => Some(unpack(&data, MAX_DEVICE_FRAME)?),
             Message::Idle => None,
+            Message::Fetch if self.fetch => return Ok(self.fetched(doc)),
             _ => return Err(SessionError::Unexpected("message (expected Sync, Packed or Idle)")),
         };
         let mut answer = match data {
@@ -366,6 +419,22 @@ impl ServerSession {
         };
         answer.done |= self.rounds >= MAX_ROUNDS;
         Ok(answer)
+    }
+}
+
+impl ServerSession {
+    /// The answer to a `Fetch`, from the loaded document: whole if it fits,
+    /// or else the first sync message, and the session goes on.
+    fn fetched(&mut self, doc: &mut AutoCommit) -> Answer {
+        let heads = doc.get_heads();
+        let whole = if heads.is_empty() { None } else { self.whole(doc.save(), &heads) };
+        match whole {
+            Some(msg) => Answer { reply: vec![msg], done: true, ..Answer::default() },
+            None => {
+                let reply = server_message(doc, &mut self.state, self.limit);
+                Answer::default().with_reply(reply, false, self.packed)
+            }
+        }
     }
 }
 
@@ -630,6 +699,51 @@ mod tests {
         assert!(refused.is_empty() && rounds <= 4, "{rounds} rounds");
         assert_eq!(client.get_heads(), server.get_heads());
         assert_eq!(doc::order::read(server.document()).unwrap().events.len(), 5);
+    }
+
+    #[test]
+    fn a_device_holding_none_of_a_document_gets_it_whole_and_works_on_from_there() {
+        let (id, mut server, who, mut rec) = setup();
+        let heads = server.get_heads();
+        let fresh = || AutoCommit::new().with_actor(actor_of(&who.device));
+        let mut c = ClientSession::new(id.clone(), fresh(), sync::State::new(), &heads).speaking(3);
+        let mut s = ServerSession::new(who.clone(), id.clone(), sync::State::new()).speaking(3);
+        assert!(matches!(c.start().unwrap()[..], [Message::Open { .. }, Message::Fetch]));
+        // From the bytes as stored, without loading them: the runtime's way.
+        let whole = s.whole(server.save(), &heads).unwrap();
+        assert!(c.handle(whole).unwrap().is_empty() && c.is_done());
+        assert_eq!(s.state().shared_heads, heads);
+        let outcome = c.finish();
+        assert_eq!((outcome.state.shared_heads.clone(), outcome.before.clone()), (heads.clone(), Vec::new()));
+        let mut client = outcome.doc;
+        assert_eq!((client.get_heads(), client.get_actor().clone()), (heads.clone(), actor_of(&who.device)));
+        // Its work goes to the server as any other's.
+        doc::append(&mut client, &picked(&mut rec, 1, "09506000134352")).unwrap();
+        let (_, refused) = session(&mut client, &mut server, &who, &id);
+        assert!(refused.is_empty());
+        assert_eq!(client.get_heads(), server.get_heads());
+        assert_eq!(doc::order::read(server.document()).unwrap().events.len(), 1);
+
+        // A `Fetch` the runtime hands on is answered from the loaded
+        // document: whole if it fits a frame, else as a session.
+        for limit in [MAX_FRAME - WRAPPING, server.save().len() - 1] {
+            let heads = server.get_heads();
+            let mut c = ClientSession::new(id.clone(), fresh(), sync::State::new(), &heads).speaking(3);
+            let mut s = ServerSession::new(who.clone(), id.clone(), sync::State::new()).speaking(3);
+            s.limit = limit;
+            let mut to_server = c.start().unwrap().split_off(1);
+            let mut replies = Vec::new();
+            while let Some(msg) = to_server.pop() {
+                let answer = s.handle(&mut server, msg).unwrap();
+                for reply in answer.reply {
+                    replies.push(matches!(reply, Message::Whole { .. }));
+                    to_server.extend(c.handle(reply).unwrap());
+                }
+                assert_eq!(answer.done, c.is_done(), "the two sides disagree on the end");
+            }
+            assert_eq!(replies.first(), Some(&(limit == MAX_FRAME - WRAPPING)), "{limit}: {replies:?}");
+            assert_eq!(c.finish().doc.get_heads(), heads);
+        }
     }
 
     #[test]

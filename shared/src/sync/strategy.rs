@@ -133,5 +133,7 @@ pub(crate) fn message() -> impl Strategy<Value = Message> {
         text().prop_map(|message| Message::Error { message }),
         bytes().prop_map(|data| Message::Packed { data }),
         (doc(), vec(bytes(), 0..3)).prop_map(|(doc, changes)| Message::Pushed { doc, changes }),
+        Just(Message::Fetch),
+        bytes().prop_map(|data| Message::Whole { data }),
     ]
 }

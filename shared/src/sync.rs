@@ -59,7 +59,12 @@
 //!    connection of protocol 2, both sides send [`Message::Packed`] instead
 //!    of `Sync`: the same sync message deflated over [`pack::DICTIONARY`]. Each
 //!    side keeps its sync state per peer and document, so a reconnect sends
-//!    only what the other lacks.
+//!    only what the other lacks. On protocol 3, C asks for a document it
+//!    holds none of with [`Message::Fetch`] instead of its first `Sync`;
+//!    S answers [`Message::Whole`] (the document's bytes as stored, sent
+//!    without loading them), and the session is over; one too large for a
+//!    frame is answered from the loaded document, whole if it fits, or
+//!    with a first sync message and the rounds above.
 //! 3. S sends [`Message::Rejected`] for each change its write policy
 //!    refuses, with the typed [`Refusal`](crate::policy::Refusal). The change
 //!    is neither stored nor relayed; the device quarantines it.
@@ -86,8 +91,9 @@
 //!
 //! [`PROTOCOL_VERSION`] is the newest version this build speaks, and
 //! [`OLDEST_PROTOCOL`] the oldest: a server answers `Welcome` in the
-//! device's version when it lies between them (2 added `Packed`; a
-//! device of version 1 is served unpacked). Postcard writes an
+//! device's version when it lies between them (2 added `Packed` and
+//! `Pushed`, 3 `Fetch` and `Whole`; a device of version 1 is served
+//! unpacked). Postcard writes an
 //! enum variant as its index in declaration order and a struct's fields in
 //! order, with no names or tags, so the wire form *is* the Rust declaration:
 //! - `Hello` is variant 0 of [`Message`] and `protocol` its first field,

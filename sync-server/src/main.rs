@@ -58,8 +58,8 @@ enum Command {
         #[arg(long, env = "WAYBILL_CACHED_DOCS", default_value_t = Limits::default().cached_docs)]
         cached_docs: usize,
         /// The newest sync protocol version to speak: devices newer than it
-        /// fall back to it (2 packs sync messages and pushes changes; 1
-        /// does neither).
+        /// fall back to it (3 sends a device a document it holds none of
+        /// whole; 2 packs sync messages and pushes changes; 1 does neither).
         #[arg(long, env = "WAYBILL_PROTOCOL", default_value_t = Limits::default().protocol,
               value_parser = clap::value_parser!(u16).range(i64::from(OLDEST_PROTOCOL)..=i64::from(PROTOCOL_VERSION)))]
         protocol: u16,

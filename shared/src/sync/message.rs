@@ -181,11 +181,12 @@ pub enum Message {
     /// after `Open` and instead of its first sync message: the device holds
     /// none of the document, so the server may send it whole.
     Fetch,
-    /// Server → client, the answer to `Fetch`: the document as stored (its
-    /// snapshot, then the changes appended since), which the device loads
-    /// whole; the session is over. A server that cannot (the document is
-    /// larger than a frame, or not stored yet) answers with its first sync
-    /// message instead, and the session goes on as any other.
+    /// Server → client, the answer to `Fetch`: the document's bytes (as
+    /// stored: its snapshot, then the changes appended since; or saved
+    /// afresh), which the device loads whole; the session is over. A
+    /// document too large for a frame (or the office's, not stored yet) is
+    /// answered with the server's first sync message instead, and the
+    /// session goes on as any other.
     Whole {
         /// The document's bytes, as Automerge saves them.
         data: Vec<u8>,

@@ -374,10 +374,10 @@ impl ServerSession {
     /// The answer to a `Fetch`, from the document as stored (`stored`, at
     /// `heads`) without loading it: the bytes whole, the session over, and
     /// the device's sync state at those heads (persist it before sending).
-    /// `None` if they do not fit a frame: load the document and
-    /// [`handle`](Self::handle) the `Fetch`.
+    /// `None` if they do not fit a frame (or hold nothing): load the
+    /// document and [`handle`](Self::handle) the `Fetch`.
     pub fn whole(&mut self, stored: Vec<u8>, heads: &[ChangeHash]) -> Option<Message> {
-        if !self.fetch || stored.len() > self.limit {
+        if !self.fetch || heads.is_empty() || stored.len() > self.limit {
             return None;
         }
         self.state = sync::State::new();
@@ -427,8 +427,7 @@ impl ServerSession {
     /// or else the first sync message, and the session goes on.
     fn fetched(&mut self, doc: &mut AutoCommit) -> Answer {
         let heads = doc.get_heads();
-        let whole = if heads.is_empty() { None } else { self.whole(doc.save(), &heads) };
-        match whole {
+        match self.whole(doc.save(), &heads) {
             Some(msg) => Answer { reply: vec![msg], done: true, ..Answer::default() },
             None => {
                 let reply = server_message(doc, &mut self.state, self.limit);

@@ -15,8 +15,8 @@ use crate::doc::location::LocationHeader;
 use crate::doc::order::OrderHeader;
 use crate::doc::route::RouteHeader;
 use crate::doc::{self, DocError, DocId};
-use crate::event::Payload;
 use crate::event::office::{Allocated, Allocation, OrderCreated, PickAssigned};
+use crate::event::{Event, Payload};
 use crate::id::DeviceId;
 use crate::policy::actor_of;
 use crate::recorder::Recorder;
@@ -84,12 +84,45 @@ impl Item {
 
     /// Its document, written by `office` at `now`.
     pub fn doc(&self, office: &mut Recorder, now: DateTime<Utc>) -> Result<AutoCommit, SeedError> {
-        let actor = actor_of(office.device());
-        Ok(match self {
-            Self::Location(l) => doc::create(actor, &self.id(), l),
-            Self::Route(r) => doc::create(actor, &self.id(), r),
-            Self::Order(o) => order(o, office, now)?,
-        })
+        let events = self.events(office, now)?;
+        Ok(self.write(office.device(), &events)?)
+    }
+
+    /// The events `office` records for it at `now` (an order's
+    /// `order_created`, and `allocated` and `pick_assigned` when decided),
+    /// or why it cannot be taken. [`Item::write`] puts them in its document.
+    pub fn events(&self, office: &mut Recorder, now: DateTime<Utc>) -> Result<Vec<Event>, SeedError> {
+        let Self::Order(o) = self else { return Ok(Vec::new()) };
+        let planned = !o.allocations.is_empty() || o.pick_device.is_some();
+        if planned && o.header.payment == crate::doc::payment::PaymentTerms::Prepaid {
+            return Err(SeedError::PrepaidPlanned(o.header.id.to_string()));
+        }
+        let mut payloads = vec![Payload::OrderCreated(OrderCreated {})];
+        if !o.allocations.is_empty() {
+            payloads.push(Payload::Allocated(Allocated { allocations: o.allocations.clone() }));
+        }
+        if let Some(device) = &o.pick_device {
+            let location = o.allocations.first().map(|a| a.location.clone()).or(o.header.location.clone());
+            let location = location.ok_or_else(|| SeedError::NoPickLocation(o.header.id.to_string()))?;
+            payloads.push(Payload::PickAssigned(PickAssigned { device: device.clone(), location }));
+        }
+        Ok(payloads.into_iter().map(|p| office.record(now, None, p)).collect())
+    }
+
+    /// Its document as `office` writes it: the header, then `events` (what
+    /// [`Item::events`] recorded for it). It needs nothing else, so items'
+    /// documents can be written on several threads.
+    pub fn write(&self, office: &DeviceId, events: &[Event]) -> Result<AutoCommit, DocError> {
+        let (actor, id) = (actor_of(office), self.id());
+        let mut d = match self {
+            Self::Location(l) => doc::create(actor, &id, l),
+            Self::Route(r) => doc::create(actor, &id, r),
+            Self::Order(o) => doc::create(actor, &id, &o.header),
+        };
+        for e in events {
+            doc::append(&mut d, e)?;
+        }
+        Ok(d)
     }
 }
 
@@ -170,30 +203,6 @@ pub enum SeedError {
     /// Writing a document failed.
     #[error(transparent)]
     Doc(#[from] DocError),
-}
-
-/// An order's document, written by `office` at `now`: its header, then
-/// `order_created`, and `allocated` and `pick_assigned` when decided.
-pub fn order(o: &SeedOrder, office: &mut Recorder, now: DateTime<Utc>) -> Result<AutoCommit, SeedError> {
-    let planned = !o.allocations.is_empty() || o.pick_device.is_some();
-    if planned && o.header.payment == crate::doc::payment::PaymentTerms::Prepaid {
-        return Err(SeedError::PrepaidPlanned(o.header.id.to_string()));
-    }
-    let id = DocId::Order(o.header.id.clone());
-    let mut d = doc::create(actor_of(office.device()), &id, &o.header);
-    let mut payloads = vec![Payload::OrderCreated(OrderCreated {})];
-    if !o.allocations.is_empty() {
-        payloads.push(Payload::Allocated(Allocated { allocations: o.allocations.clone() }));
-    }
-    if let Some(device) = &o.pick_device {
-        let location = o.allocations.first().map(|a| a.location.clone()).or(o.header.location.clone());
-        let location = location.ok_or_else(|| SeedError::NoPickLocation(o.header.id.to_string()))?;
-        payloads.push(Payload::PickAssigned(PickAssigned { device: device.clone(), location }));
-    }
-    for p in payloads {
-        doc::append(&mut d, &office.record(now, None, p))?;
-    }
-    Ok(d)
 }
 
 /// The seed's documents, written by `office` at `now`, except those `skip`

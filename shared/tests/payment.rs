@@ -321,18 +321,20 @@ fn a_driver_handing_in_less_cash_than_collected_is_an_exception_until_it_adds_up
 
 #[test]
 fn a_prepaid_order_cannot_come_into_a_seed_allocated_or_assigned() {
-    use waybill_shared::seed::{SeedError, SeedOrder, order};
+    use waybill_shared::seed::{Item, SeedError, SeedOrder};
     let mut office = waybill_shared::recorder::Recorder::new(DeviceId::new("office").unwrap());
     let now = chrono::Utc::now();
-    let seed = |payment, pick_device: Option<&str>| SeedOrder {
-        header: header("SO-7", payment),
-        allocations: Vec::new(),
-        pick_device: pick_device.map(|d| DeviceId::new(d).unwrap()),
-        email: None,
-        tracking_photo: false,
+    let seed = |payment, pick_device: Option<&str>| {
+        Item::Order(SeedOrder {
+            header: header("SO-7", payment),
+            allocations: Vec::new(),
+            pick_device: pick_device.map(|d| DeviceId::new(d).unwrap()),
+            email: None,
+            tracking_photo: false,
+        })
     };
-    let refused = order(&seed(PaymentTerms::Prepaid, Some("hh-1")), &mut office, now);
+    let refused = Item::doc(&seed(PaymentTerms::Prepaid, Some("hh-1")), &mut office, now);
     assert!(matches!(refused, Err(SeedError::PrepaidPlanned(ref o)) if o == "SO-7"), "{refused:?}");
-    assert!(order(&seed(PaymentTerms::Prepaid, None), &mut office, now).is_ok());
-    assert!(order(&seed(PaymentTerms::OnAccount, Some("hh-1")), &mut office, now).is_ok());
+    assert!(Item::doc(&seed(PaymentTerms::Prepaid, None), &mut office, now).is_ok());
+    assert!(Item::doc(&seed(PaymentTerms::OnAccount, Some("hh-1")), &mut office, now).is_ok());
 }

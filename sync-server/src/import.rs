@@ -16,6 +16,8 @@ use std::time::Instant;
 use chrono::Utc;
 use tokio::runtime::Handle;
 use waybill_shared::doc::DocId;
+use waybill_shared::event::Event;
+use waybill_shared::id::DeviceId;
 use waybill_shared::seed::{self, Item};
 
 use crate::blob_store::BlobStore;
@@ -52,6 +54,9 @@ pub enum ImportError {
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// An item's document cannot be written: which, and why.
+    #[error("cannot write {0}")]
+    Document(String),
     /// The office's recorder does not read.
     #[error(transparent)]
     Office(#[from] office::OfficeError),
@@ -72,8 +77,9 @@ pub struct Progress {
 const NAMED: usize = 20;
 
 /// Imports the seed file `file` into `database`, calling `progress` after
-/// each batch. The file is read and its documents built on a blocking
-/// thread; their writes go to the writer as before.
+/// each batch. The file is read on a blocking thread and each batch's
+/// documents written on one thread per core; their writes go to the
+/// writer as before.
 pub async fn import(
     database: &Database,
     file: &Path,
@@ -96,6 +102,7 @@ pub async fn import(
         office,
         blobs,
         ops: Vec::new(),
+        items: Vec::new(),
         ids: HashSet::new(),
         in_flight: None,
         in_flight_ids: HashSet::new(),
@@ -122,7 +129,7 @@ fn stream(
     let mut failed = None;
     let mut reader = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, input));
     let read = seed::stream(&mut reader, |item| {
-        let step = batch.add(&item, &mut done).and_then(|()| {
+        let step = batch.add(item, &mut done).and_then(|()| {
             if batch.ids.len() >= BATCH {
                 batch.flush().map_err(Stop::Failed)?;
                 progress(&done, started.elapsed().as_secs_f64());
@@ -176,8 +183,14 @@ struct Batch {
     writer: Writer,
     office: office::OfficeRecorder,
     blobs: BlobStore,
+    /// The batch's writes that come before its documents' (what the
+    /// shipper said of each customer, read by the projections, which queue
+    /// emails).
     ops: Vec<WriteOp>,
-    /// The documents in `ops`.
+    /// The batch's items and the office's events for each, recorded in the
+    /// file's order: their documents are written when the batch is flushed.
+    items: Vec<(Item, Vec<Event>)>,
+    /// The documents in `items`.
     ids: HashSet<DocId>,
     /// The batch the writer is writing while the next is built, and its
     /// documents (not yet seen by a query).
@@ -188,35 +201,29 @@ struct Batch {
 type Pending = std::pin::Pin<Box<dyn Future<Output = Result<(), StorageError>> + Send>>;
 
 impl Batch {
-    fn add(&mut self, item: &Item, done: &mut Progress) -> Result<(), Stop> {
+    fn add(&mut self, item: Item, done: &mut Progress) -> Result<(), Stop> {
         let id = item.id();
         let held = self.handle.block_on(self.storage.holds_doc(&id))?;
         if held || self.ids.contains(&id) || self.in_flight_ids.contains(&id) {
             done.skipped += 1;
             return Ok(());
         }
-        if let Item::Location(l) = item
-            && let Some(zone) = &l.time_zone
-        {
-            crate::depot_clock::parse(zone).map_err(|e| Stop::Item(format!("location {}: {e}", l.id)))?;
+        match &item {
+            Item::Location(l) => {
+                if let Some(zone) = &l.time_zone {
+                    crate::depot_clock::parse(zone)
+                        .map_err(|e| Stop::Item(format!("location {}: {e}", l.id)))?;
+                }
+            }
+            Item::Order(o) => {
+                let contact = office::Contact::of(o);
+                contact.validate().map_err(|e| Stop::Item(e.to_string()))?;
+                self.ops.extend(crate::storage::mail::contact(o.header.id.as_str(), &contact));
+            }
+            Item::Route(_) => {}
         }
-        let mut doc = item.doc(&mut self.office, Utc::now()).map_err(|e| Stop::Item(e.to_string()))?;
-        // Uncompressed: a small document gains little from DEFLATE, whose
-        // state (380 KB per save) cost more than the rest of the import.
-        self.ops.push(WriteOp::PutDoc {
-            id: id.clone(),
-            snapshot: doc.save_nocompress(),
-            heads: doc.get_heads(),
-            stored: None,
-        });
-        // What the shipper said of the customer before the projection,
-        // which queues emails.
-        if let Item::Order(o) = item {
-            let contact = office::Contact::of(o);
-            contact.validate().map_err(|e| Stop::Item(e.to_string()))?;
-            self.ops.extend(crate::storage::mail::contact(o.header.id.as_str(), &contact));
-        }
-        self.ops.extend(self.handle.block_on(ingest::project(&self.blobs, &id, &mut doc))?);
+        let events = item.events(&mut self.office, Utc::now()).map_err(|e| Stop::Item(e.to_string()))?;
+        self.items.push((item, events));
         if done.first.len() < NAMED {
             done.first.push(id.clone());
         }
@@ -225,19 +232,40 @@ impl Batch {
         Ok(())
     }
 
-    /// Hands the batch, with the recorder that wrote it, to the writer as
-    /// one transaction, once the one before it is durable: one batch is
-    /// written while the next is built, and no more are held.
+    /// Writes the batch's documents and hands them, with the recorder that
+    /// wrote them, to the writer as one transaction once the one before it
+    /// is durable: one batch is written while the next is built, and no
+    /// more are held.
     fn flush(&mut self) -> Result<(), ImportError> {
         if self.ids.is_empty() {
             return Ok(());
         }
-        self.wait()?;
         let mut ops = std::mem::take(&mut self.ops);
+        ops.extend(self.documents()?);
         ops.push(self.office.write()?);
+        self.wait()?;
         self.in_flight = Some(Box::pin(self.writer.submit(ops)?));
         self.in_flight_ids = std::mem::take(&mut self.ids);
         Ok(())
+    }
+
+    /// The writes of the batch's documents and their projections, made on
+    /// one thread per core.
+    fn documents(&mut self) -> Result<Vec<WriteOp>, ImportError> {
+        let items = std::mem::take(&mut self.items);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (office, blobs, handle) = (self.office.device(), &self.blobs, &self.handle);
+        std::thread::scope(|s| {
+            let parts: Vec<_> = items
+                .chunks(items.len().div_ceil(threads).max(1))
+                .map(|part| s.spawn(move || written(part, office, blobs, handle)))
+                .collect();
+            let mut ops = Vec::new();
+            for part in parts {
+                ops.extend(part.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
+            }
+            Ok(ops)
+        })
     }
 
     /// Waits until what was handed to the writer is durable.
@@ -247,4 +275,29 @@ impl Batch {
             None => Ok(()),
         }
     }
+}
+
+/// The writes of `items`' documents, written by `office` (each the
+/// document whole, uncompressed, and its projection).
+fn written(
+    items: &[(Item, Vec<Event>)],
+    office: &DeviceId,
+    blobs: &BlobStore,
+    handle: &Handle,
+) -> Result<Vec<WriteOp>, ImportError> {
+    let mut ops = Vec::with_capacity(items.len() * 8);
+    for (item, events) in items {
+        let id = item.id();
+        let mut doc = item.write(office, events).map_err(|e| ImportError::Document(format!("{id}: {e}")))?;
+        // Uncompressed: a small document gains little from DEFLATE, whose
+        // state (380 KB per save) cost more than the rest of the import.
+        ops.push(WriteOp::PutDoc {
+            id: id.clone(),
+            snapshot: doc.save_nocompress(),
+            heads: doc.get_heads(),
+            stored: None,
+        });
+        ops.extend(handle.block_on(ingest::project(blobs, &id, &mut doc))?);
+    }
+    Ok(ops)
 }

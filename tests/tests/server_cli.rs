@@ -189,8 +189,8 @@ fn a_taken_port_is_said_once_and_a_log_file_has_no_colour() {
     assert!(!logged.contains('\u{1b}'), "colour codes in a log file: {logged:?}");
 }
 
-/// A seed of `n` one-line orders; order `bad`, if any, is assigned for
-/// picking with no location to pick at.
+/// A seed of `n` one-line orders, every third assigned for picking; order
+/// `bad`, if any, is assigned for picking with no location to pick at.
 fn big_seed(n: usize, bad: Option<usize>) -> String {
     let orders: Vec<serde_json::Value> = (0..n)
         .map(|i| {
@@ -199,7 +199,10 @@ fn big_seed(n: usize, bad: Option<usize>) -> String {
                 "ship_to": {"name": "n", "line1": "1 Main St", "city": "Town", "postcode": "1000", "country": "GB"},
                 "lines": [{"line": 1, "gtin": "09506000134352", "description": "Gear", "quantity": 1}],
             });
-            if bad == Some(i) {
+            if i % 3 == 0 {
+                o["location"] = "wh-1".into();
+            }
+            if i % 3 == 0 || bad == Some(i) {
                 o["pick_device"] = "hh-1".into();
             }
             o
@@ -220,9 +223,17 @@ fn a_large_import_streams_in_batches_stops_at_a_bad_order_saying_where_and_resum
     let err = fails(&data, &["import", file.to_str().unwrap()]);
     assert!(err.contains("orders[1700]: order SO-1700 is assigned for picking but has no location"), "{err}");
     assert!(err.contains("1000 document(s) before it are imported"), "{err}");
+    // Each order's document holds its own events (written on several
+    // threads): every third is assigned, the rest only created.
     let count = |data: &std::path::Path| {
         let out = ok(data, &["--json", "orders"]);
-        serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().len()
+        let orders: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        for o in &orders {
+            let i: usize = o["id"].as_str().unwrap()["SO-".len()..].parse().unwrap();
+            let status = if i % 3 == 0 { "picking" } else { "created" };
+            assert_eq!(o["status"], status, "{o}");
+        }
+        orders.len()
     };
     assert_eq!(count(&data), 1000);
 

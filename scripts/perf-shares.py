@@ -7,9 +7,11 @@
     python3 scripts/perf-shares.py perf.txt                # busy-ness per 0.25 s: find a workload's window
     python3 scripts/perf-shares.py perf.txt 6.9 7.9        # the server's and the devices' shares in that window
 
-Samples are the server's (waybill-server), the devices' (waybill-bench) or
-idle. A sample counts for the first category, in the order listed, that any
-frame of its stack matches.
+Samples are the server's (waybill-server), the devices' (waybill-bench),
+PostgreSQL's (with --postgres), other processes' or idle (which includes
+waiting for the disk). A sample of the server or the devices counts for
+the first category, in the order listed, that any frame of its stack
+matches.
 """
 import collections
 import re
@@ -19,6 +21,7 @@ SERVER = [
     ("SQLite writer thread (statements, commit, fsync)", r"storage::sqlite::write_loop"),
     ("write policy", r"waybill_shared::policy"),
     ("fold and projection rows", r"waybill_sync_server::(projection|ingest::order_view|ingest::projected|metrics|outbox::queue|storage::projection)|waybill_shared::fold"),
+    ("PostgreSQL client (statements, protocol)", r"tokio_postgres|postgres_protocol|deadpool|storage::postgres"),
     ("SQLite reads (documents, scopes, audiences)", r"waybill_sync_server::storage::sqlite::(run|rows|Sqlite::(rows|snapshot|query))"),
     ("Automerge (load, apply, save, sync messages)", r"^automerge::|^<automerge::|hexane"),
     ("QUIC and TLS", r"quinn|rustls|ring::"),
@@ -61,7 +64,10 @@ def main():
     all_samples = list(samples(path))
     procs = {pid: d.split("-")[1] for _, pid, _, st in all_samples for _, d in st if d in ("waybill-server", "waybill-bench")}
     t0 = all_samples[0][2]
-    who = lambda c, pid: "idle" if c == "swapper" else procs.get(pid, "other")
+    def who(c, pid):
+        if c == "swapper":
+            return "idle"
+        return procs.get(pid, "postgres" if c.startswith("postgres") else "other")
     if len(sys.argv) < 4:
         bins = collections.defaultdict(collections.Counter)
         for c, pid, t, _ in all_samples:
@@ -71,6 +77,8 @@ def main():
         return
     lo, hi = float(sys.argv[2]), float(sys.argv[3])
     window = [s for s in all_samples if lo <= s[2] - t0 < hi]
+    whole = collections.Counter(who(c, pid) for c, pid, _, _ in window)
+    print("the machine:", ", ".join(f"{k} {100 * v / max(len(window), 1):.0f} %" for k, v in whole.most_common()))
     for proc, cats in (("server", SERVER), ("bench", DEVICE)):
         rules = [(n, re.compile(p)) for n, p in cats]
         counts = collections.Counter()

@@ -208,21 +208,23 @@ impl Batch {
             done.skipped += 1;
             return Ok(());
         }
-        match &item {
+        let contact = match &item {
             Item::Location(l) => {
                 if let Some(zone) = &l.time_zone {
                     crate::depot_clock::parse(zone)
                         .map_err(|e| Stop::Item(format!("location {}: {e}", l.id)))?;
                 }
+                None
             }
             Item::Order(o) => {
                 let contact = office::Contact::of(o);
                 contact.validate().map_err(|e| Stop::Item(e.to_string()))?;
-                self.ops.extend(crate::storage::mail::contact(o.header.id.as_str(), &contact));
+                crate::storage::mail::contact(o.header.id.as_str(), &contact)
             }
-            Item::Route(_) => {}
-        }
+            Item::Route(_) => None,
+        };
         let events = item.events(&mut self.office, Utc::now()).map_err(|e| Stop::Item(e.to_string()))?;
+        self.ops.extend(contact);
         self.items.push((item, events));
         if done.first.len() < NAMED {
             done.first.push(id.clone());
@@ -240,10 +242,13 @@ impl Batch {
         if self.ids.is_empty() {
             return Ok(());
         }
-        let mut ops = std::mem::take(&mut self.ops);
-        ops.extend(self.documents()?);
-        ops.push(self.office.write()?);
+        // Written while the writer stores the batch before; that is
+        // durable before anything, even this batch's failure, is said.
+        let documents = self.documents();
         self.wait()?;
+        let mut ops = std::mem::take(&mut self.ops);
+        ops.extend(documents?);
+        ops.push(self.office.write()?);
         self.in_flight = Some(Box::pin(self.writer.submit(ops)?));
         self.in_flight_ids = std::mem::take(&mut self.ids);
         Ok(())

@@ -120,8 +120,8 @@ pub struct ClientOutcome {
     pub before: Vec<ChangeHash>,
     /// Own changes the server refused, with why.
     pub rejected: Vec<(ChangeHash, Refusal)>,
-    /// The bytes the document came in, if the server sent it whole: what
-    /// `doc` saves to, to be stored as they are rather than saved again.
+    /// The bytes `doc` was loaded from, if the server sent it whole: to be
+    /// stored as they are rather than saved again.
     pub whole: Option<Vec<u8>>,
 }
 
@@ -170,6 +170,7 @@ impl ClientOutcome {
             }
         }
         self.doc = rebuilt;
+        self.whole = None;
         Ok(quarantined)
     }
 }

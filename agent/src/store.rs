@@ -238,14 +238,9 @@ impl Write<'_> {
 
     /// Stores a new document whole.
     pub fn insert_doc(&self, id: &DocId, doc: &mut AutoCommit) -> Result<(), AgentError> {
-        self.insert_saved(id, &doc.save())
-    }
-
-    /// Stores a new document as `saved`, bytes it loads from.
-    pub fn insert_saved(&self, id: &DocId, saved: &[u8]) -> Result<(), AgentError> {
         self.tx.execute(
             "INSERT INTO docs (id, kind, snapshot) VALUES (?1, ?2, ?3)",
-            params![id.to_string(), id.kind(), saved],
+            params![id.to_string(), id.kind(), doc.save()],
         )?;
         Ok(())
     }

@@ -605,7 +605,7 @@ impl Agent {
         let mut changed = Vec::new();
         let w = self.store.write()?;
         let mut recorder = stored_recorder(&w)?;
-        for ClientOutcome { id, mut doc, state, before, whole, .. } in outcomes {
+        for ClientOutcome { id, mut doc, state, before, .. } in outcomes {
             if doc.get_heads() != before {
                 for e in doc::events(&id, doc.document()).unwrap_or_default() {
                     recorder.observe(e.hlc, now);
@@ -618,9 +618,6 @@ impl Agent {
                 if !changes.is_empty() {
                     w.append_changes(&id, &changes)?;
                 }
-            } else if let Some(bytes) = whole {
-                // As the server sent it: not encoded and compressed again.
-                w.insert_saved(&id, &bytes)?;
             } else {
                 w.insert_doc(&id, &mut doc)?;
             }

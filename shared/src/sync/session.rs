@@ -103,8 +103,6 @@ pub struct ClientSession {
     listed: bool,
     /// Whether it asks for the document whole ([`Message::Fetch`]).
     fetch: bool,
-    /// The bytes it came in, if it came whole.
-    whole: Option<Vec<u8>>,
 }
 
 /// What a finished client session brings home.
@@ -120,9 +118,6 @@ pub struct ClientOutcome {
     pub before: Vec<ChangeHash>,
     /// Own changes the server refused, with why.
     pub rejected: Vec<(ChangeHash, Refusal)>,
-    /// The bytes `doc` was loaded from, if the server sent it whole: to be
-    /// stored as they are rather than saved again.
-    pub whole: Option<Vec<u8>>,
 }
 
 /// A refused change of the device's, taken out of its document: its hash,
@@ -170,7 +165,6 @@ impl ClientOutcome {
             }
         }
         self.doc = rebuilt;
-        self.whole = None;
         Ok(quarantined)
     }
 }
@@ -210,7 +204,6 @@ impl ClientSession {
             packed: false,
             listed: !server_heads.is_empty(),
             fetch: false,
-            whole: None,
         }
     }
 
@@ -248,7 +241,7 @@ impl ClientSession {
             Message::Sync { data } => Some(data),
             Message::Packed { data } => Some(unpack(&data, MAX_FRAME)?),
             Message::Idle => None,
-            Message::Whole { data } if self.fetch => return self.take_whole(data),
+            Message::Whole { data } if self.fetch => return self.take_whole(&data),
             Message::Refused { reason, message } => return Err(SessionError::Refused { reason, message }),
             _ => return Err(SessionError::Unexpected("message")),
         };
@@ -281,21 +274,19 @@ impl ClientSession {
             state: self.state,
             before: self.before,
             rejected: self.rejected,
-            whole: self.whole,
         }
     }
 
     /// Takes in the document sent whole (the device held none of it): the
     /// session is over, and both sides hold its heads.
-    fn take_whole(&mut self, data: Vec<u8>) -> Result<Vec<Message>, SessionError> {
-        let mut doc = AutoCommit::load(&data).map_err(|e| SessionError::Malformed(e.to_string()))?;
+    fn take_whole(&mut self, data: &[u8]) -> Result<Vec<Message>, SessionError> {
+        let mut doc = AutoCommit::load(data).map_err(|e| SessionError::Malformed(e.to_string()))?;
         doc.set_actor(self.doc.get_actor().clone());
         let heads = doc.get_heads();
         self.doc = doc;
         self.state = sync::State::new();
         self.state.shared_heads = heads.clone();
         prime(&mut self.state, &mut self.doc, &heads);
-        self.whole = Some(data);
         self.done = true;
         Ok(Vec::new())
     }
@@ -723,8 +714,6 @@ mod tests {
         assert_eq!(s.state().shared_heads, heads);
         let outcome = c.finish();
         assert_eq!((outcome.state.shared_heads.clone(), outcome.before.clone()), (heads.clone(), Vec::new()));
-        // The bytes it came in, to store as they are, load to the same.
-        assert_eq!(AutoCommit::load(outcome.whole.as_deref().unwrap()).unwrap().get_heads(), heads);
         let mut client = outcome.doc;
         assert_eq!((client.get_heads(), client.get_actor().clone()), (heads.clone(), actor_of(&who.device)));
         // Its work goes to the server as any other's.
@@ -752,9 +741,7 @@ mod tests {
                 assert_eq!(answer.done, c.is_done(), "the two sides disagree on the end");
             }
             assert_eq!(replies.first(), Some(&(limit == MAX_FRAME - WRAPPING)), "{limit}: {replies:?}");
-            let mut outcome = c.finish();
-            assert_eq!(outcome.doc.get_heads(), heads);
-            assert_eq!(outcome.whole.is_some(), limit == MAX_FRAME - WRAPPING, "only what came whole");
+            assert_eq!(c.finish().doc.get_heads(), heads);
         }
     }
 
